@@ -1,0 +1,3 @@
+"""loket-adapter: koppeling between the Omgevingsloket and a zaaksysteem."""
+
+__version__ = "0.1.0"

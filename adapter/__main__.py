@@ -1,0 +1,5 @@
+"""``python -m adapter`` is the ``loket-adapter`` command."""
+
+from adapter.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""Builds the web application: the SOAP endpoint, its WSDL and schemas, health checks.
+
+One process serves everything; blocking work (parsing, validation, the database commit) runs in the
+WSGI thread pool of the SOAP mount, so the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+from a2wsgi import WSGIMiddleware
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from adapter.errors import StoreUnavailable
+from adapter.inbound.soap import build_wsgi
+from adapter.inbound.stuf_lvo import StufLvoChannel
+from adapter.loket import lvo
+from adapter.paths import XSD_DIR
+from adapter.services import Services
+from adapter.store.db import reading
+
+
+def _wsdl(request: Request) -> Response:
+    """Our static WSDL with its schema imports and address pointed at this server."""
+    base = str(request.base_url)
+    wsdl = (XSD_DIR / lvo.WSDL).read_text(encoding="utf-8")
+    wsdl = wsdl.replace('schemaLocation="../', f'schemaLocation="{base}xsd/')
+    wsdl = wsdl.replace("http://localhost:8080/soap/stuf-lvo", f"{base}soap/stuf-lvo")
+    return Response(wsdl, media_type="text/xml; charset=utf-8")
+
+
+def _xsd(request: Request) -> Response:
+    rel = request.path_params["path"]
+    path = (XSD_DIR / rel).resolve()
+    if path.suffix != ".xsd" or XSD_DIR.resolve() not in path.parents or not path.is_file():
+        return Response("not found", status_code=404, media_type="text/plain")
+    return Response(path.read_bytes(), media_type="text/xml; charset=utf-8")
+
+
+class SoapEndpoint:
+    """``/soap/stuf-lvo``: GET (``?wsdl``) gives the WSDL, POST goes to spyne."""
+
+    def __init__(self, wsgi: WSGIMiddleware) -> None:
+        self.wsgi = wsgi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            await _wsdl(Request(scope, receive))(scope, receive, send)
+            return
+        await self.wsgi(scope, receive, send)
+
+
+def build_app(services: Services) -> Starlette:
+    channel = StufLvoChannel(services.settings, services.engine, services.schemas)
+    wsgi = WSGIMiddleware(build_wsgi(channel), workers=services.settings.server.request_threads)
+
+    def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def readyz(_: Request) -> Response:
+        try:
+            with reading(services.engine) as conn:
+                conn.execute(text("SELECT 1"))
+        except StoreUnavailable as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return Starlette(
+        routes=[
+            Route("/soap/stuf-lvo", SoapEndpoint(wsgi), methods=["GET", "HEAD", "POST"]),
+            Route("/xsd/{path:path}", _xsd, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,139 @@
+"""The one typed configuration object, loaded from TOML with secrets taken from the environment.
+
+Any string value of the form ``${NAME}`` (or containing it) is replaced by the environment variable
+``NAME`` at load time, so passwords and database URLs never need to be in the file. Every problem is
+reported as one line that names the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapter.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    #: ``development`` logs readable lines, ``production`` one JSON object per line.
+    environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Threads that run SOAP requests (each holds at most one database transaction).
+    request_threads: int = Field(16, ge=1, le=256)
+
+
+class StoreSettings(_Section):
+    #: SQLAlchemy URL. SQLite (WAL) is the embedded default; ``postgresql+psycopg://…`` in production.
+    url: str = "sqlite:///loket-adapter.db"
+    #: How long a statement waits for a lock before the store counts as unavailable (StUF046).
+    lock_timeout_ms: int = Field(5000, ge=1)
+    #: Upgrade the schema to the newest migration when ``serve`` starts.
+    auto_migrate: bool = True
+    pool_size: int = Field(10, ge=1)
+
+
+class SystemSettings(_Section):
+    """A StUF system (org + app + adm), as in ``StUF:zender``/``StUF:ontvanger``."""
+
+    organisatie: str = Field(..., max_length=200)
+    applicatie: str = Field(..., min_length=3, max_length=50)
+    administratie: str | None = Field(None, max_length=50)
+
+    def matches(self, organisatie: str | None, applicatie: str | None, administratie: str | None) -> bool:
+        """A configured administratie must match; an unconfigured one accepts any."""
+        if (organisatie or "") != self.organisatie or (applicatie or "") != self.applicatie:
+            return False
+        return self.administratie is None or self.administratie == (administratie or None)
+
+
+class StufSettings(_Section):
+    #: Systems we answer as. A message addressed to any other ontvanger gets Fo03 StUF010.
+    ontvangers: list[SystemSettings] = Field(..., min_length=1)
+    #: Systems we accept messages from. Empty accepts every zender; otherwise others get StUF013.
+    zenders: list[SystemSettings] = Field(default_factory=list)
+
+
+class InboundSettings(_Section):
+    #: Largest request body accepted; bigger ones get Fo03 StUF055 before they are read.
+    max_body_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    #: Deepest element nesting accepted (StUF-LVO needs about 10).
+    max_depth: int = Field(64, ge=8, le=250)
+    #: Keep rejected messages (Fo03) in the message log as state ``rejected`` for the operator.
+    #: They never enter the inbox, so a corrected resend behaves as a first delivery.
+    log_rejected: bool = True
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    stuf: StufSettings
+    inbound: InboundSettings = InboundSettings()
+    source: str = Field("<defaults>", exclude=True)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Return a copy with command-line flags applied (``server.port=…`` style dotted keys)."""
+        data = self.model_dump()
+        for dotted, value in values.items():
+            if value is None:
+                continue
+            section, key = dotted.split(".", 1)
+            data[section][key] = value
+        return _validate(data, self.source)
+
+
+def _expand_env(value: Any, path: str, source: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{path}.{k}" if path else k, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{source}: {path}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(repl, value)
+    return value
+
+
+def _validate(data: dict[str, Any], source: str) -> Settings:
+    try:
+        return Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        err = errors[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {key}: {msg}{more}") from None
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a TOML file; raise ConfigError with one readable line on any problem."""
+    p = Path(path)
+    source = str(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return _validate(_expand_env(data, "", source), source)

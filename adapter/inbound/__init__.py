@@ -1,0 +1,1 @@
+"""Inbound channels: one module per channel (parse, validate, store, answer)."""

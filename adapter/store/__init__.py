@@ -1,0 +1,1 @@
+"""Durable store: one ``messages`` table is message log, inbox and error store."""

@@ -1,0 +1,114 @@
+"""Engine creation and schema migration for SQLite (embedded) and PostgreSQL (production).
+
+SQLite runs in WAL mode with ``synchronous=FULL``: a Bv03 is only sent after a commit that survives
+power loss, as StUF requires. Every transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers
+queue on the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+
+from adapter.errors import StoreUnavailable
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, lock_timeout_ms: int = 5000, pool_size: int = 10) -> Engine:
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            u,
+            connect_args={"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if u.get_backend_name() == "postgresql":
+        options = f"-c lock_timeout={int(lock_timeout_ms)} -c idle_in_transaction_session_timeout=60000"
+        return create_engine(
+            u,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"options": options, "connect_timeout": max(1, lock_timeout_ms // 1000)},
+        )
+    raise ValueError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql+psycopg")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction; any database failure other than a constraint becomes StoreUnavailable."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except exc.IntegrityError:
+        raise
+    except (exc.OperationalError, exc.InterfaceError, exc.DatabaseError) as e:
+        raise StoreUnavailable(f"store unavailable: {_short(e)}") from e
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except (exc.OperationalError, exc.InterfaceError, exc.DatabaseError) as e:
+        raise StoreUnavailable(f"store unavailable: {_short(e)}") from e
+
+
+def _short(e: exc.DBAPIError | exc.SQLAlchemyError) -> str:
+    orig = getattr(e, "orig", None)
+    text = str(orig) if orig is not None else str(e)
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (idempotent; safe to run at every start)."""
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except (exc.OperationalError, exc.InterfaceError) as e:
+        raise StoreUnavailable(f"store unavailable: {_short(e)}") from e
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with reading(engine) as conn:
+        return MigrationContext.configure(conn).get_current_revision()

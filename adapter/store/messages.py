@@ -1,0 +1,170 @@
+"""The few queries that touch the ``messages`` table.
+
+Accepting a message is one transaction that stores the raw body *and* the answer that will be sent.
+Only after its commit does the channel answer, so an acknowledged message is always on disk; a crash
+before the commit leaves nothing, and the sender's resend is then a first delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import exc as sa_exc
+
+from adapter.store.db import reading, transaction
+from adapter.store.tables import messages
+
+
+class State(str, Enum):
+    RECEIVED = "received"  # accepted and acknowledged; waiting for delivery
+    REJECTED = "rejected"  # answered with a fault; kept for the operator only
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """Everything we know about one received message before it is stored."""
+
+    correlation_id: str
+    channel: str
+    message_type: str
+    body: bytes
+    sha256: str
+    berichtcode: str | None = None
+    zender: str | None = None
+    ontvanger: str | None = None
+    referentienummer: str | None = None
+    cross_refnummer: str | None = None
+    tijdstip_bericht: str | None = None
+    nummer: str | None = None
+    volgnummer: int | None = None
+    dedup_key: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return {
+            "correlation_id": self.correlation_id,
+            "channel": self.channel,
+            "message_type": self.message_type[:64],
+            "berichtcode": (self.berichtcode or None) and self.berichtcode[:8],
+            "zender": self.zender and self.zender[:320],
+            "ontvanger": self.ontvanger and self.ontvanger[:320],
+            "referentienummer": self.referentienummer and self.referentienummer[:255],
+            "cross_refnummer": self.cross_refnummer and self.cross_refnummer[:255],
+            "tijdstip_bericht": self.tijdstip_bericht and self.tijdstip_bericht[:32],
+            "nummer": self.nummer and self.nummer[:64],
+            "volgnummer": self.volgnummer,
+            "dedup_key": self.dedup_key,
+            "body": self.body,
+            "size": len(self.body),
+            "sha256": self.sha256,
+            "received_at": now,
+            "updated_at": now,
+        }
+
+
+class Outcome(str, Enum):
+    STORED = "stored"  # new message, committed
+    DUPLICATE = "duplicate"  # identical resend: answer again what was answered before
+    CONFLICT = "conflict"  # same key, different content (StUF016)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    outcome: Outcome
+    message_id: int
+    answer: str | None
+
+
+def accept(engine: Engine, record: InboundRecord, answer: str) -> Accepted:
+    """Store an accepted message with the answer to send, or report it as duplicate/conflict.
+
+    The unique ``dedup_key`` decides under concurrency: of two identical resends racing, one inserts
+    and the other finds the committed row and repeats its answer.
+    """
+    assert record.dedup_key, "accepted messages need a dedup key"
+    try:
+        with transaction(engine) as conn:
+            new_id = conn.execute(
+                messages.insert()
+                .values(**record.values(), state=State.RECEIVED.value, answer=answer)
+                .returning(messages.c.id)
+            ).scalar_one()
+        return Accepted(Outcome.STORED, new_id, answer)
+    except sa_exc.IntegrityError:
+        pass
+    with reading(engine) as conn:
+        row = conn.execute(
+            select(messages.c.id, messages.c.sha256, messages.c.answer).where(
+                messages.c.dedup_key == record.dedup_key
+            )
+        ).one()
+    if row.sha256 == record.sha256:
+        return Accepted(Outcome.DUPLICATE, row.id, row.answer)
+    return Accepted(Outcome.CONFLICT, row.id, None)
+
+
+def reject(engine: Engine, record: InboundRecord, answer: str, error_code: str, error_text: str) -> int:
+    """Log a rejected message (no dedup key: it never blocks a corrected resend)."""
+    with transaction(engine) as conn:
+        values = {**record.values(), "dedup_key": None}
+        return conn.execute(
+            messages.insert()
+            .values(
+                **values,
+                state=State.REJECTED.value,
+                answer=answer,
+                error_code=error_code,
+                error_text=error_text[:4000],
+            )
+            .returning(messages.c.id)
+        ).scalar_one()
+
+
+SUMMARY_COLUMNS = (
+    messages.c.id,
+    messages.c.received_at,
+    messages.c.channel,
+    messages.c.message_type,
+    messages.c.nummer,
+    messages.c.referentienummer,
+    messages.c.state,
+    messages.c.error_code,
+    messages.c.size,
+)
+
+
+def list_messages(
+    engine: Engine,
+    *,
+    state: str | None = None,
+    message_type: str | None = None,
+    since: datetime | None = None,
+    nummer: str | None = None,
+    limit: int = 100,
+) -> list[Row[Any]]:
+    q = select(*SUMMARY_COLUMNS).order_by(messages.c.id.desc()).limit(limit)
+    if state:
+        q = q.where(messages.c.state == state)
+    if message_type:
+        q = q.where(messages.c.message_type == message_type)
+    if since:
+        q = q.where(messages.c.received_at >= since)
+    if nummer:
+        q = q.where(messages.c.nummer == nummer)
+    with reading(engine) as conn:
+        return list(conn.execute(q))
+
+
+def get_message(engine: Engine, message_id: int) -> Row[Any] | None:
+    with reading(engine) as conn:
+        return conn.execute(select(messages).where(messages.c.id == message_id)).one_or_none()
+
+
+def count_by_state(engine: Engine) -> dict[str, int]:
+    with reading(engine) as conn:
+        rows = conn.execute(select(messages.c.state, func.count()).group_by(messages.c.state))
+        return {state: n for state, n in rows}

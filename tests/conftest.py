@@ -1,0 +1,170 @@
+"""Shared fixtures: a fresh database per test module (SQLite file, or a real PostgreSQL when
+``LOKET_TEST_DATABASE_URL`` points at one) and a real adapter server in a subprocess, spoken to over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXTURES = ROOT / "fixtures"
+PG_URL = os.environ.get("LOKET_TEST_DATABASE_URL", "")
+
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared (contract, reference schemas) is absent"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_database_url(tmp_path: Path) -> str:
+    """A database nobody else uses: a new SQLite file, or a new database on the test PostgreSQL."""
+    if not PG_URL:
+        return f"sqlite:///{tmp_path / 'adapter.db'}"
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    if not PG_URL:
+        return
+    name = make_url(url).database
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def write_config(path: Path, db_url: str, port: int, **inbound: object) -> Path:
+    extra = "".join(
+        f"{k} = {v!r}\n".replace("'", '"').replace("True", "true").replace("False", "false")
+        for k, v in inbound.items()
+    )
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+environment = "production"
+request_threads = 8
+
+[store]
+url = "{db_url}"
+lock_timeout_ms = 800
+
+[inbound]
+{extra}
+[[stuf.ontvangers]]
+organisatie = "00000001002564440000"
+applicatie = "ZAAKSYSTEEM"
+
+[[stuf.zenders]]
+organisatie = "00000001800866472000"
+applicatie = "OLO"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@dataclass
+class Server:
+    """A running ``loket-adapter serve`` subprocess."""
+
+    config: Path
+    db_url: str
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def soap_url(self) -> str:
+        return f"{self.url}/soap/stuf-lvo"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "adapter", "--config", str(self.config), "serve"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **self.env},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def make_server(tmp_path: Path, **inbound: object) -> Server:
+    db_url = new_database_url(tmp_path)
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", db_url, port, **inbound)
+    return Server(config=config, db_url=db_url, port=port, log_path=tmp_path / "server.log")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = make_server(tmp_path_factory.mktemp("server"))
+    srv.start()
+    yield srv
+    srv.stop()
+    drop_database(srv.db_url)
+
+
+@pytest.fixture(scope="module")
+def db(server: Server) -> Iterator[object]:
+    """An engine on the server's database, for checking what was stored."""
+    engine = create_engine(server.db_url)
+    yield engine
+    engine.dispose()
