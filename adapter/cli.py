@@ -110,12 +110,8 @@ def check_config(ctx: click.Context) -> None:
     finally:
         services.close()
     click.echo(f"{settings.source}: ok")
-    click.echo(
-        f"  store      {_safe_url(settings.store.url)} (schema revision {revision or 'none: run db upgrade'})"
-    )
-    click.echo(
-        f"  ontvangers {', '.join(f'{s.organisatie}/{s.applicatie}' for s in settings.stuf.ontvangers)}"
-    )
+    click.echo(f"  store      {_safe_url(settings.store.url)} (schema revision {revision or 'none: run db upgrade'})")
+    click.echo(f"  ontvangers {', '.join(f'{s.organisatie}/{s.applicatie}' for s in settings.stuf.ontvangers)}")
 
 
 def _safe_url(url: str) -> str:
@@ -205,9 +201,7 @@ def messages_list(
     rows = store.list_messages(
         engine, state=state, message_type=message_type, since=_parse_since(since), nummer=nummer, limit=limit
     )
-    click.echo(
-        f"{'ID':>6}  {'RECEIVED (UTC)':19}  {'STATE':9}  {'TYPE':30}  {'NUMMER':14}  {'CODE':8}  REFERENTIE"
-    )
+    click.echo(f"{'ID':>6}  {'RECEIVED (UTC)':19}  {'STATE':9}  {'TYPE':30}  {'NUMMER':14}  {'CODE':8}  REFERENTIE")
     for r in rows:
         received = r.received_at.strftime("%Y-%m-%d %H:%M:%S")
         click.echo(

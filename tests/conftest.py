@@ -24,9 +24,7 @@ SHARED = ROOT.parent / "shared"
 FIXTURES = ROOT / "fixtures"
 PG_URL = os.environ.get("LOKET_TEST_DATABASE_URL", "")
 
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason="../shared (contract, reference schemas) is absent"
-)
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (contract, reference schemas) is absent")
 
 
 def free_port() -> int:
@@ -59,8 +57,7 @@ def drop_database(url: str) -> None:
 
 def write_config(path: Path, db_url: str, port: int, **inbound: object) -> Path:
     extra = "".join(
-        f"{k} = {v!r}\n".replace("'", '"').replace("True", "true").replace("False", "false")
-        for k, v in inbound.items()
+        f"{k} = {v!r}\n".replace("'", '"').replace("True", "true").replace("False", "false") for k, v in inbound.items()
     )
     path.write_text(
         f"""

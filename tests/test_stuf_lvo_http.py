@@ -57,12 +57,8 @@ def assert_bv03_for(answer_el: etree._Element, request: bytes) -> None:
     assert sg.findtext("StUF:ontvanger/StUF:applicatie", namespaces=NS) == rsg.findtext(
         "StUF:zender/StUF:applicatie", namespaces=NS
     )
-    assert sg.findtext("StUF:crossRefnummer", namespaces=NS) == rsg.findtext(
-        "StUF:referentienummer", namespaces=NS
-    )
-    assert sg.findtext("StUF:referentienummer", namespaces=NS) != rsg.findtext(
-        "StUF:referentienummer", namespaces=NS
-    )
+    assert sg.findtext("StUF:crossRefnummer", namespaces=NS) == rsg.findtext("StUF:referentienummer", namespaces=NS)
+    assert sg.findtext("StUF:referentienummer", namespaces=NS) != rsg.findtext("StUF:referentienummer", namespaces=NS)
 
 
 @pytest.mark.parametrize("name", INCOMING)
@@ -74,17 +70,13 @@ def test_every_fixture_gets_bv03_and_one_row(server: Server, db: Engine, name: s
     assert_bv03_for(answer.payload, body)
     assert rows(db, r) == [("received", None)]
     with db.connect() as conn:
-        stored = conn.execute(
-            text("SELECT body, message_type FROM messages WHERE referentienummer=:r"), {"r": r}
-        ).one()
+        stored = conn.execute(text("SELECT body, message_type FROM messages WHERE referentienummer=:r"), {"r": r}).one()
     assert stored.body == body
     assert stored.message_type == name
 
 
 @needs_shared
-@pytest.mark.parametrize(
-    "path", sorted((SHARED / "contract" / "stuf-lvo").glob("*.xml")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", sorted((SHARED / "contract" / "stuf-lvo").glob("*.xml")), ids=lambda p: p.stem)
 def test_contract_examples_get_bv03_valid_against_official_stuf0301(server: Server, path: Path) -> None:
     schema = official_stuf_schema()
     body = with_reference(path.read_bytes(), ref())
@@ -150,9 +142,7 @@ def test_malformed_xml_is_stuf055_naming_the_line(server: Server, db: Engine) ->
     assert rows(db, r) == []  # not readable, so not filed under its reference …
     with db.connect() as conn:  # … but kept in the log as an unreadable rejected message
         n = conn.execute(
-            text(
-                "SELECT count(*) FROM messages WHERE state='rejected' AND message_type='(unreadable)' AND body=:b"
-            ),
+            text("SELECT count(*) FROM messages WHERE state='rejected' AND message_type='(unreadable)' AND body=:b"),
             {"b": body},
         ).scalar_one()
     assert n == 1
@@ -247,9 +237,7 @@ def test_served_schemas_refuse_paths_outside_xsd(server: Server) -> None:
 
 def test_each_fault_is_logged_once_at_warning_without_traceback(server: Server) -> None:
     r = ref()
-    body = with_reference(fixture("vrgDi01IntrekkenAanvraag"), r).replace(
-        b"vrgDi01IntrekkenAanvraag", b"vrgDi01Xyz"
-    )
+    body = with_reference(fixture("vrgDi01IntrekkenAanvraag"), r).replace(b"vrgDi01IntrekkenAanvraag", b"vrgDi01Xyz")
     post(server.soap_url, body)
     import json
 

@@ -54,9 +54,7 @@ class _StufSoap11(Soap11):
         ctx.udc.incoming = incoming
         ctx.in_document = (incoming.envelope, {})
 
-    def fault_to_parent(
-        self, ctx: Any, cls: Any, inst: Fault, parent: Any, ns: Any, *a: Any, **kw: Any
-    ) -> Any:
+    def fault_to_parent(self, ctx: Any, cls: Any, inst: Fault, parent: Any, ns: Any, *a: Any, **kw: Any) -> Any:
         detail = inst.detail
         if not (isinstance(detail, etree._Element) and detail.tag == q(STUF, "Fo03Bericht")):
             # A fault raised by spyne itself (request too long, wrong verb, …): still answer Fo03.
@@ -68,9 +66,7 @@ class _StufSoap11(Soap11):
             incoming: Incoming | None = getattr(ctx.udc, "incoming", None) if ctx.udc else None
             sg = incoming.stuurgegevens if incoming else Stuurgegevens()
             detail = berichten.fo03(sg, fout, self.channel.own_system)
-            inst = Fault(
-                faultcode="Client" if client else "Server", faultstring=fout.omschrijving, detail=detail
-            )
+            inst = Fault(faultcode="Client" if client else "Server", faultstring=fout.omschrijving, detail=detail)
             log.warning("message rejected", code=fout.fout.code, omschrijving=fout.omschrijving)
         # Unlike spyne's own, no <faultactor/>: the StUF binding has none. The impl adds <detail>.
         subelts = [E("faultcode", f"{self.soap_env}:{inst.faultcode}"), E("faultstring", inst.faultstring)]

@@ -54,9 +54,7 @@ class Incoming:
 
 def _message_element(envelope: etree._Element) -> etree._Element:
     if envelope.tag != q(SOAP11_ENV, "Envelope"):
-        raise XmlRejected(
-            f"root element is {envelope.tag}, expected a SOAP 1.1 Envelope", envelope.sourceline
-        )
+        raise XmlRejected(f"root element is {envelope.tag}, expected a SOAP 1.1 Envelope", envelope.sourceline)
     body = envelope.find(q(SOAP11_ENV, "Body"))
     if body is None:
         raise XmlRejected("SOAP Envelope has no Body", envelope.sourceline)
@@ -149,7 +147,7 @@ class StufLvoChannel:
             fout = StufFout(Foutcode.STUF046, "Het bericht kon niet worden opgeslagen", str(exc))
             raise self._reject(
                 fout, sg, incoming.raw, incoming.correlation_id, incoming.message, log_row=False
-            )
+            ) from None
         if result.outcome is store.Outcome.CONFLICT:
             fout = StufFout(
                 Foutcode.STUF016,

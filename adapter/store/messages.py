@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, Row, func, select
@@ -19,7 +19,7 @@ from adapter.store.db import reading, transaction
 from adapter.store.tables import messages
 
 
-class State(str, Enum):
+class State(StrEnum):
     RECEIVED = "received"  # accepted and acknowledged; waiting for delivery
     REJECTED = "rejected"  # answered with a fault; kept for the operator only
 
@@ -66,7 +66,7 @@ class InboundRecord:
         }
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     STORED = "stored"  # new message, committed
     DUPLICATE = "duplicate"  # identical resend: answer again what was answered before
     CONFLICT = "conflict"  # same key, different content (StUF016)
@@ -98,9 +98,7 @@ def accept(engine: Engine, record: InboundRecord, answer: str) -> Accepted:
         pass
     with reading(engine) as conn:
         row = conn.execute(
-            select(messages.c.id, messages.c.sha256, messages.c.answer).where(
-                messages.c.dedup_key == record.dedup_key
-            )
+            select(messages.c.id, messages.c.sha256, messages.c.answer).where(messages.c.dedup_key == record.dedup_key)
         ).one()
     if row.sha256 == record.sha256:
         return Accepted(Outcome.DUPLICATE, row.id, row.answer)
