@@ -7,6 +7,7 @@ says where (line) and what, in one line.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ class Limits:
 
 
 _local = threading.local()
+# A DOCTYPE can only stand in the prolog: before the root element, after declaration/comments/PIs.
+_PROLOG_DOCTYPE = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<!DOCTYPE", re.S)
 
 
 def _parser() -> etree.XMLParser:
@@ -66,6 +69,9 @@ def parse(data: bytes, limits: Limits = Limits()) -> etree._Element:
         raise XmlRejected(f"body of {len(data)} bytes exceeds the limit of {limits.max_bytes} bytes")
     if not data.strip():
         raise XmlRejected("empty body")
+    if _PROLOG_DOCTYPE.match(data[:65536]):
+        # Refused before libxml2 sees it: no entity is ever declared, let alone expanded.
+        raise XmlRejected("DOCTYPE and entity declarations are not allowed", 1)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:

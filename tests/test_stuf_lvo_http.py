@@ -253,3 +253,35 @@ def test_bsn_never_appears_in_the_log(server: Server) -> None:
     post(server.soap_url, body)
     post(server.soap_url, body.replace(b"<LVO:bsn>999993653</LVO:bsn>", b"<LVO:bsn>999993653x</LVO:bsn>"))
     assert "999993653" not in server.log_text()
+
+
+def test_missing_referentienummer_is_stuf055_not_a_duplicate_key(server: Server, db: Engine) -> None:
+    body = with_reference(fixture("vrgDi01IntrekkenAanvraag"), "X").replace(
+        b"<StUF:referentienummer>X</StUF:referentienummer>", b""
+    )
+    for _ in range(2):
+        answer = post(server.soap_url, body)
+        assert answer.code == "StUF055"
+        assert "referentienummer" in answer.fo03.findtext("StUF:body/StUF:omschrijving", namespaces=NS)
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM messages WHERE dedup_key LIKE '%|None'")).scalar_one() == 0
+
+
+def test_wrong_berichtcode_is_stuf022(server: Server, db: Engine) -> None:
+    r = ref()
+    body = with_reference(fixture("vrgDi01IntrekkenAanvraag"), r).replace(
+        b"<StUF:berichtcode>Di01</StUF:berichtcode>", b"<StUF:berichtcode>Lk01</StUF:berichtcode>"
+    )
+    answer = post(server.soap_url, body)
+    assert answer.code == "StUF022" and answer.faultcode.endswith(":Client")
+    assert rows(db, r) == [("rejected", "StUF022")]
+
+
+def test_empty_locatie_is_stuf055(server: Server, db: Engine) -> None:
+    r = ref()
+    xml = with_reference(fixture("omvDi01AanbiedenAanvraag"), r)
+    start, end = xml.index(b"<LVO:locatie>"), xml.index(b"</LVO:locatie>")
+    answer = post(server.soap_url, xml[:start] + b"<LVO:locatie>" + xml[end:])
+    assert answer.code == "StUF055"
+    assert "locatie" in answer.fo03.findtext("StUF:body/StUF:omschrijving", namespaces=NS)
+    assert rows(db, r) == [("rejected", "StUF055")]

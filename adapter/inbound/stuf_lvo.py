@@ -2,7 +2,8 @@
 
 Checks run cheapest-first and, among the StUF kind-3 checks, in the order the standard lists them:
 not well-formed or hostile input (StUF055) necessarily first; then ontvanger (StUF010) and zender
-(StUF013); message not supported (StUF025); the project rule that the body must be valid against our
+(StUF013); berichtcode (StUF022); message not supported (StUF025); required stuurgegevens and
+the project rule that the body must be valid against our
 schema (StUF055, before anything touches the store); then the store decides duplicate (same answer
 again), reused reference (StUF016) or unavailable (StUF046).
 """
@@ -19,7 +20,7 @@ from adapter.config import Settings
 from adapter.errors import StoreUnavailable
 from adapter.logs import get_logger, mask_text
 from adapter.loket import lvo
-from adapter.schemas import SchemaInvalid, SchemaSet
+from adapter.schemas import SchemaError, SchemaInvalid, SchemaSet
 from adapter.store import messages as store
 from adapter.stuf import berichten
 from adapter.stuf.fouten import Foutcode, StufFout
@@ -91,19 +92,45 @@ class StufLvoChannel:
         sg = parse_stuurgegevens(message)
         name = etree.QName(message)
         bericht = lvo.INCOMING.get(name.localname) if name.namespace == lvo.LVO else None
-        fout = self._check_addressing(sg) or (
-            None
-            if bericht
-            else StufFout(
-                Foutcode.STUF025,
-                f"Bericht {name.localname} wordt niet ondersteund",
-                f"namespace {name.namespace}; ondersteund: {', '.join(lvo.INCOMING)}",
-            )
-        )
+        fout = self._check_addressing(sg) or self._check_bericht(sg, name, bericht)
         if fout:
             raise self._reject(fout, sg, raw, correlation_id, message)
         assert bericht is not None
         return Incoming(correlation_id, raw, envelope, message, sg, bericht)
+
+    @staticmethod
+    def _check_bericht(sg: Stuurgegevens, name: etree.QName, bericht: lvo.LvoBericht | None) -> StufFout | None:
+        """Berichtcode, message type and the stuurgegevens a Di01/Du01 must carry.
+
+        Our schema types Di01 stuurgegevens with the generic ``StUF:Stuurgegevens`` (the official
+        ``StuurgegevensDi01`` forbids the crossRefnummer that VoegAdviesToe carries), so the
+        required fields are checked here.
+        """
+        if bericht is None:
+            return StufFout(
+                Foutcode.STUF025,
+                f"Bericht {name.localname} wordt niet ondersteund",
+                f"namespace {name.namespace}; ondersteund: {', '.join(lvo.INCOMING)}",
+            )
+        if sg.berichtcode and sg.berichtcode != bericht.berichtcode:
+            return StufFout(
+                Foutcode.STUF022,
+                f"Berichtcode {sg.berichtcode} hoort niet bij {bericht.name} (verwacht {bericht.berichtcode})",
+            )
+        missing = [
+            label
+            for label, value in (
+                ("berichtcode", sg.berichtcode),
+                ("zender/applicatie", sg.zender.applicatie),
+                ("ontvanger/applicatie", sg.ontvanger.applicatie),
+                ("referentienummer", sg.referentienummer),
+                ("tijdstipBericht", sg.tijdstip_bericht),
+            )
+            if not value
+        ]
+        if missing:
+            return StufFout(Foutcode.STUF055, f"Bericht niet conform: stuurgegevens zonder {', '.join(missing)}")
+        return None
 
     def _check_addressing(self, sg: Stuurgegevens) -> StufFout | None:
         o, z = sg.ontvanger, sg.zender
@@ -130,6 +157,9 @@ class StufLvoChannel:
         sg = incoming.stuurgegevens
         try:
             schema = self.schemas.validate(incoming.message)
+            rules = lvo.content_rules(incoming.message)
+            if rules:
+                raise SchemaInvalid(self.schemas.schema_name(incoming.message), [SchemaError(*p) for p in rules])
         except SchemaInvalid as exc:
             first = exc.errors[0]
             fout = StufFout(

@@ -61,3 +61,12 @@ def aanvraagnummer_of(message_el: etree._Element) -> str | None:
     """The aanvraagnummer of an incoming message (first ``LVO:aanvraagnummer`` under the content)."""
     el = message_el.find(f"{{{LVO}}}*/{{{LVO}}}aanvraagnummer")
     return el.text.strip() if el is not None and el.text else None
+
+
+def content_rules(message_el: etree._Element) -> list[tuple[int | None, str]]:
+    """Rules of the reconstructed content model that our XSD leaves to code: (line, problem)."""
+    problems: list[tuple[int | None, str]] = []
+    for locatie in message_el.iter(f"{{{LVO}}}locatie"):
+        if not any(isinstance(c.tag, str) for c in locatie):
+            problems.append((locatie.sourceline, "locatie needs at least one of adres, kadastraalPerceel, puntRD"))
+    return problems

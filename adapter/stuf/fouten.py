@@ -19,6 +19,7 @@ class Foutcode(Enum):
     STUF010 = ("StUF010", "client", "Ontvanger onbekend")
     STUF013 = ("StUF013", "client", "Zender onbekend")
     STUF016 = ("StUF016", "client", "Combinatie zender en referentienummer niet uniek")
+    STUF022 = ("StUF022", "client", "Berichtcode onbekend")
     STUF025 = ("StUF025", "server", "Berichtcode niet ondersteund")
     STUF046 = ("StUF046", "server", "Opslaan van het bericht niet mogelijk")
     STUF055 = ("StUF055", "client", "Bericht niet conform het schema")
