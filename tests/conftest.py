@@ -165,3 +165,7 @@ def db(server: Server) -> Iterator[object]:
     engine = create_engine(server.db_url)
     yield engine
     engine.dispose()
+
+
+def pytest_report_header() -> str:
+    return f"store under test: {'PostgreSQL ' + make_url(PG_URL).render_as_string() if PG_URL else 'SQLite'}"
