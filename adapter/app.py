@@ -54,7 +54,7 @@ class SoapEndpoint:
 
 
 def build_app(services: Services) -> Starlette:
-    channel = StufLvoChannel(services.settings, services.engine, services.schemas)
+    channel = StufLvoChannel(services.settings, services.writer, services.schemas)
     wsgi = WSGIMiddleware(build_wsgi(channel), workers=services.settings.server.request_threads)
 
     def healthz(_: Request) -> Response:

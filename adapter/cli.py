@@ -37,6 +37,17 @@ def readable_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except AdapterError as exc:
             _fail(str(exc))
+        except OSError as exc:  # e.g. the SQLite file's folder cannot be created
+            _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError  # here, so `validate` does not pay for the import
+
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            # A store failure the store layer did not translate (e.g. "file is not a database").
+            orig = getattr(exc, "orig", None)
+            text = (str(orig) if orig is not None else str(exc)).strip()
+            _fail(f"store unavailable: {text.splitlines()[0] if text else type(exc).__name__}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -100,10 +111,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
 @readable_errors
 def check_config(ctx: click.Context) -> None:
     """Validate the configuration, compile the schemas and reach the store."""
+    settings = _settings(ctx)  # first: a broken file is reported without loading the rest
+
     from adapter.services import open_services
     from adapter.store.db import current_revision
 
-    settings = _settings(ctx)
     services = open_services(settings)
     try:
         revision = current_revision(services.engine)
@@ -170,8 +182,14 @@ def _parse_since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter("use an ISO date/time or an age like 30m, 12h, 7d") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise click.BadParameter("use an ISO date/time or an age like 30m, 12h, 7d", param_hint="'--since'") from None
+    # SQLite stores received_at as UTC wall-clock text and compares as text: the bound value must be UTC too.
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored timestamp in UTC (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @messages.command("list")
@@ -203,7 +221,7 @@ def messages_list(
     )
     click.echo(f"{'ID':>6}  {'RECEIVED (UTC)':19}  {'STATE':9}  {'TYPE':30}  {'NUMMER':14}  {'CODE':8}  REFERENTIE")
     for r in rows:
-        received = r.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        received = _utc(r.received_at).strftime("%Y-%m-%d %H:%M:%S")
         click.echo(
             f"{r.id:>6}  {received:19}  {r.state:9}  {r.message_type[:30]:30}  {(r.nummer or '-')[:14]:14}  "
             f"{r.error_code or '-':8}  {r.referentienummer or '-'}"

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from adapter.errors import ConfigError
 
@@ -42,6 +42,21 @@ class StoreSettings(_Section):
     #: Upgrade the schema to the newest migration when ``serve`` starts.
     auto_migrate: bool = True
     pool_size: int = Field(10, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, url: str) -> str:
+        # Checked here so a bad URL (file or --db) is one line naming store.url, not a traceback later.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise ValueError("not a database URL (use sqlite:///FILE or postgresql+psycopg://…)") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r} (use sqlite or postgresql+psycopg)")
+        return url
 
 
 class SystemSettings(_Section):
@@ -120,6 +135,8 @@ def _validate(data: dict[str, Any], source: str) -> Settings:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+            msg = str(err["ctx"]["error"])  # our own validators' text, without pydantic's "Value error, "
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{source}: {key}: {msg}{more}") from None
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from adapter.config import Settings
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine
+from adapter.store.writer import GroupCommitWriter
 
 
 @dataclass
@@ -16,8 +17,10 @@ class Services:
     settings: Settings
     engine: Engine
     schemas: SchemaSet
+    writer: GroupCommitWriter
 
     def close(self) -> None:
+        self.writer.close()
         self.engine.dispose()
 
 
@@ -27,4 +30,4 @@ def open_services(settings: Settings) -> Services:
         lock_timeout_ms=settings.store.lock_timeout_ms,
         pool_size=max(settings.store.pool_size, settings.server.request_threads),
     )
-    return Services(settings=settings, engine=engine, schemas=SchemaSet())
+    return Services(settings=settings, engine=engine, schemas=SchemaSet(), writer=GroupCommitWriter(engine))

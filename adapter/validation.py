@@ -6,7 +6,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from adapter.schemas import SchemaInvalid, SchemaSet, UnknownNamespace
+from adapter.loket import lvo
+from adapter.schemas import SchemaError, SchemaInvalid, SchemaSet, UnknownNamespace
 from adapter.stuf.namespaces import SOAP11_ENV, q
 from adapter.xmlsafe import Limits, XmlRejected, parse
 
@@ -29,9 +30,15 @@ def validate_file(path: Path, schemas: SchemaSet | None = None) -> tuple[bool, l
         el = message_of(parse(path.read_bytes(), Limits(max_bytes=2**31)))
     except XmlRejected as exc:
         return False, [f"{path}: {exc}"]
+    except OSError as exc:
+        return False, [f"{path}: cannot read: {exc.strerror or exc}"]
     name = etree.QName(el)
     try:
         schema = schemas.validate(el)
+        # The server rejects these with StUF055 too (adapter.inbound.stuf_lvo), so we must not say "valid".
+        rules = lvo.content_rules(el)
+        if rules:
+            raise SchemaInvalid(schema, [SchemaError(*p) for p in rules])
     except UnknownNamespace as exc:
         return False, [f"{path}: {name.localname}: {exc}"]
     except SchemaInvalid as exc:

@@ -69,7 +69,7 @@ def parse(data: bytes, limits: Limits = Limits()) -> etree._Element:
         raise XmlRejected(f"body of {len(data)} bytes exceeds the limit of {limits.max_bytes} bytes")
     if not data.strip():
         raise XmlRejected("empty body")
-    if _PROLOG_DOCTYPE.match(data[:65536]):
+    if b"<!DOCTYPE" in data[:65536] and _PROLOG_DOCTYPE.match(data[:65536]):
         # Refused before libxml2 sees it: no entity is ever declared, let alone expanded.
         raise XmlRejected("DOCTYPE and entity declarations are not allowed", 1)
     try:

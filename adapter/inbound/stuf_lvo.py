@@ -14,7 +14,6 @@ import hashlib
 from dataclasses import dataclass
 
 from lxml import etree
-from sqlalchemy import Engine
 
 from adapter.config import Settings
 from adapter.errors import StoreUnavailable
@@ -22,6 +21,7 @@ from adapter.logs import get_logger, mask_text
 from adapter.loket import lvo
 from adapter.schemas import SchemaError, SchemaInvalid, SchemaSet
 from adapter.store import messages as store
+from adapter.store.writer import GroupCommitWriter
 from adapter.stuf import berichten
 from adapter.stuf.fouten import Foutcode, StufFout
 from adapter.stuf.namespaces import SOAP11_ENV, q
@@ -72,9 +72,9 @@ def content_hash(message: etree._Element) -> str:
 
 
 class StufLvoChannel:
-    def __init__(self, settings: Settings, engine: Engine, schemas: SchemaSet) -> None:
+    def __init__(self, settings: Settings, writer: GroupCommitWriter, schemas: SchemaSet) -> None:
         self.settings = settings
-        self.engine = engine
+        self.writer = writer
         self.schemas = schemas
         self.limits = Limits(settings.inbound.max_body_bytes, settings.inbound.max_depth)
         first = settings.stuf.ontvangers[0]
@@ -172,7 +172,7 @@ class StufLvoChannel:
         answer_el = berichten.bv03(sg, self.own_system)
         answer = berichten.to_bytes(answer_el).decode()
         try:
-            result = store.accept(self.engine, record, answer)
+            result = store.accept(self.writer, record, answer)
         except StoreUnavailable as exc:
             fout = StufFout(Foutcode.STUF046, "Het bericht kon niet worden opgeslagen", str(exc))
             raise self._reject(
@@ -248,7 +248,7 @@ class StufLvoChannel:
             record = self._make_record(raw, correlation_id, sg, message, dedup=False)
             try:
                 row_id = store.reject(
-                    self.engine, record, berichten.to_bytes(answer).decode(), fout.fout.code, str(fout)
+                    self.writer, record, berichten.to_bytes(answer).decode(), fout.fout.code, str(fout)
                 )
             except StoreUnavailable as exc:
                 log.warning("rejected message not logged", reason=str(exc))

@@ -7,8 +7,9 @@ queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,15 @@ def make_engine(url: str, *, lock_timeout_ms: int = 5000, pool_size: int = 10) -
     raise ValueError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql+psycopg")
 
 
+_sqlite_writer = threading.Lock()
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction; any database failure other than a constraint becomes StoreUnavailable."""
+    lock = _sqlite_writer if is_sqlite(engine) else nullcontext()
     try:
-        with engine.begin() as conn:
+        with lock, engine.begin() as conn:
             yield conn
     except exc.IntegrityError:
         raise

@@ -7,16 +7,19 @@ before the commit leaves nothing, and the sender's resend is then a first delive
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from adapter.store.db import reading, transaction
+from adapter.store.db import reading
 from adapter.store.tables import messages
+from adapter.store.writer import GroupCommitWriter
 
 
 class State(StrEnum):
@@ -66,6 +69,10 @@ class InboundRecord:
         }
 
 
+#: One statement object, so SQLAlchemy's compiled cache serves every insert (parameters at execute).
+_INSERT = messages.insert().returning(messages.c.id)
+
+
 class Outcome(StrEnum):
     STORED = "stored"  # new message, committed
     DUPLICATE = "duplicate"  # identical resend: answer again what was answered before
@@ -79,47 +86,49 @@ class Accepted:
     answer: str | None
 
 
-def accept(engine: Engine, record: InboundRecord, answer: str) -> Accepted:
+@functools.cache
+def _insert_unless_duplicate(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id: a resend yields no row, no error,
+    so it can share a group-commit transaction with other messages."""
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    return insert(messages).on_conflict_do_nothing(index_elements=[messages.c.dedup_key]).returning(messages.c.id)
+
+
+def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str) -> Accepted:
     """Store an accepted message with the answer to send, or report it as duplicate/conflict.
 
-    The unique ``dedup_key`` decides under concurrency: of two identical resends racing, one inserts
-    and the other finds the committed row and repeats its answer.
+    Returns only after the commit. The unique ``dedup_key`` decides under concurrency: of two
+    identical resends racing, one inserts and the other finds that row and repeats its answer.
     """
     assert record.dedup_key, "accepted messages need a dedup key"
-    try:
-        with transaction(engine) as conn:
-            new_id = conn.execute(
-                messages.insert()
-                .values(**record.values(), state=State.RECEIVED.value, answer=answer)
-                .returning(messages.c.id)
-            ).scalar_one()
-        return Accepted(Outcome.STORED, new_id, answer)
-    except sa_exc.IntegrityError:
-        pass
-    with reading(engine) as conn:
+    stmt = _insert_unless_duplicate(writer.engine.dialect.name)
+    params = {**record.values(), "state": State.RECEIVED.value, "answer": answer}
+
+    def write(conn: Connection) -> Accepted:
+        new_id = conn.execute(stmt, params).scalar_one_or_none()
+        if new_id is not None:
+            return Accepted(Outcome.STORED, new_id, answer)
         row = conn.execute(
             select(messages.c.id, messages.c.sha256, messages.c.answer).where(messages.c.dedup_key == record.dedup_key)
         ).one()
-    if row.sha256 == record.sha256:
-        return Accepted(Outcome.DUPLICATE, row.id, row.answer)
-    return Accepted(Outcome.CONFLICT, row.id, None)
+        if row.sha256 == record.sha256:
+            return Accepted(Outcome.DUPLICATE, row.id, row.answer)
+        return Accepted(Outcome.CONFLICT, row.id, None)
+
+    return writer.run(write)
 
 
-def reject(engine: Engine, record: InboundRecord, answer: str, error_code: str, error_text: str) -> int:
+def reject(writer: GroupCommitWriter, record: InboundRecord, answer: str, error_code: str, error_text: str) -> int:
     """Log a rejected message (no dedup key: it never blocks a corrected resend)."""
-    with transaction(engine) as conn:
-        values = {**record.values(), "dedup_key": None}
-        return conn.execute(
-            messages.insert()
-            .values(
-                **values,
-                state=State.REJECTED.value,
-                answer=answer,
-                error_code=error_code,
-                error_text=error_text[:4000],
-            )
-            .returning(messages.c.id)
-        ).scalar_one()
+    values = {
+        **record.values(),
+        "dedup_key": None,
+        "state": State.REJECTED.value,
+        "answer": answer,
+        "error_code": error_code,
+        "error_text": error_text[:4000],
+    }
+    return writer.run(lambda conn: conn.execute(_INSERT, values).scalar_one())
 
 
 SUMMARY_COLUMNS = (
