@@ -54,6 +54,12 @@ class _StufSoap11(Soap11):
         ctx.udc.incoming = incoming
         ctx.in_document = (incoming.envelope, {})
 
+    def create_out_string(self, ctx: Any, charset: str | None = None) -> None:
+        # Declare StUF with its customary prefix once, at the envelope (spyne would write ns0:).
+        if ctx.out_document is not None:
+            etree.cleanup_namespaces(ctx.out_document, top_nsmap={"StUF": STUF})
+        super().create_out_string(ctx, charset)
+
     def fault_to_parent(self, ctx: Any, cls: Any, inst: Fault, parent: Any, ns: Any, *a: Any, **kw: Any) -> Any:
         detail = inst.detail
         if not (isinstance(detail, etree._Element) and detail.tag == q(STUF, "Fo03Bericht")):
