@@ -5,6 +5,7 @@ Every failure the user can cause prints one readable line on stderr and exits no
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -96,14 +97,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     if settings.store.auto_migrate:
         upgrade(services.engine)
     app = build_app(services)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    if services.outbox and settings.delivery.enabled:
+        services.outbox.mappings.get()  # a broken mapping stops the start with one line
+        services.outbox.start()
+    try:
+        uvicorn.run(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        services.close()
 
 
 @main.command("check-config")
@@ -275,5 +282,127 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | 
         value = getattr(row, f)
         if value is not None:
             click.echo(f"{f:17} {value}")
+    _show_delivery(settings, message_id)
     click.echo("answer:")
     click.echo(row.answer or "(none)")
+
+
+def _show_delivery(settings: Settings, message_id: int) -> None:
+    from adapter.store.db import make_engine
+    from adapter.store.outbox import delivery_of_message
+
+    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    info = delivery_of_message(engine, message_id)
+    engine.dispose()
+    if info is None:
+        return
+    d = info["delivery"]
+    click.echo(f"delivery:         {d.state} to {d.target or '(not yet routed)'} after {d.attempts} attempt(s)")
+    if d.state in ("retry", "pending"):
+        click.echo(f"next attempt:     {d.next_attempt_at}")
+    if d.last_error:
+        click.echo(f"last error:       {d.last_error}")
+    if d.outcome:
+        click.echo(f"outcome:          {d.outcome}")
+    for a in info["attempts"]:
+        click.echo(f"  attempt {a.started_at:%Y-%m-%d %H:%M:%S} {a.status:7} {a.duration_ms:6} ms  {a.error or ''}")
+        for call in json.loads(a.calls or "[]"):
+            click.echo(f"      {call}")
+    done = [s.key for s in info["steps"] if s.state == "done"]
+    if done:
+        click.echo(f"checkpoints:      {', '.join(done)}")
+
+
+@messages.command("resend")
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--state", type=click.Choice(["dead"]), help="Resend every message whose delivery is dead.")
+@click.option("--since", help="With --state: only those that died since (ISO date/time or age like 12h).")
+@click.pass_context
+@readable_errors
+def messages_resend(ctx: click.Context, message_ids: tuple[int, ...], state: str | None, since: str | None) -> None:
+    """Reset attempts and deliver now; prints the real outcome of each. Exit 1 if any failed."""
+    from adapter.services import open_services
+    from adapter.store.outbox import dead_message_ids
+
+    if bool(message_ids) == bool(state):
+        raise click.UsageError("give message IDs or --state dead, not both")
+    settings = _settings(ctx)
+    configure_logging(settings.server.environment, "WARNING")
+    services = open_services(settings)
+    assert services.outbox is not None
+    try:
+        ids = list(message_ids) or dead_message_ids(services.engine, _parse_since(since))
+        if not ids:
+            click.echo("nothing to resend")
+            return
+        failed = 0
+        with click.progressbar(ids, label="resending", file=sys.stderr) if len(ids) > 5 else _nullbar(ids) as bar:
+            results = []
+            for mid in bar:
+                results.extend(services.outbox.resend([mid]))
+        for r in results:
+            line = r if isinstance(r, str) else r.line()
+            ok = not isinstance(r, str) and r.state == "done"
+            failed += not ok
+            click.echo(line)
+        click.echo(f"{len(results) - failed} delivered, {failed} not delivered")
+    finally:
+        services.close()
+    if failed:
+        sys.exit(1)
+
+
+class _nullbar:
+    def __init__(self, items: list[int]) -> None:
+        self.items = items
+
+    def __enter__(self) -> list[int]:
+        return self.items
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
+@main.group()
+def mappings() -> None:
+    """Mapping files: check them, preview what a message becomes."""
+
+
+@mappings.command("check")
+@click.option("--online", is_flag=True, help="Also check every catalogus reference in the target.")
+@click.pass_context
+@readable_errors
+def mappings_check(ctx: click.Context, online: bool) -> None:
+    """Validate the mapping files; exit 1 on any error (warnings do not fail)."""
+    from adapter.mapping.check import check_dir
+    from adapter.services import resolve_path
+    from adapter.targets.registry import build_targets
+
+    settings = _settings(ctx)
+    directory = resolve_path(settings, settings.delivery.mappings_dir)
+    problems = check_dir(directory, build_targets(settings), online=online)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        click.echo(f"{p.severity}: {p}", err=True)
+    if errors:
+        sys.exit(1)
+    click.echo(f"{directory}: ok" + (" (catalogus checked)" if online else ""))
+
+
+@mappings.command("preview")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@readable_errors
+def mappings_preview(ctx: click.Context, file: Path) -> None:
+    """Print the calls the target would receive for MESSAGE.xml, without sending anything."""
+    from adapter.mapping.engine import build_opdracht
+    from adapter.mapping.loader import load_dir
+    from adapter.preview import preview_message
+    from adapter.services import resolve_path
+    from adapter.targets.registry import build_targets
+
+    settings = _settings(ctx)
+    mappings_ = load_dir(resolve_path(settings, settings.delivery.mappings_dir))
+    targets = build_targets(settings)
+    for line in preview_message(file.read_bytes(), settings, mappings_, targets, build_opdracht):
+        click.echo(line)

@@ -90,11 +90,31 @@ class InboundSettings(_Section):
     log_rejected: bool = True
 
 
+class DeliverySettings(_Section):
+    """The outbox: worker threads in ``serve``, leases, capped exponential backoff, dead letters."""
+
+    enabled: bool = True
+    workers: int = Field(2, ge=0, le=64)
+    poll_interval: float = Field(1.0, gt=0)
+    #: A claimed delivery not finished within this time is taken over by another worker.
+    lease_seconds: float = Field(300.0, gt=0)
+    backoff_initial: float = Field(30.0, ge=0)
+    backoff_factor: float = Field(2.0, ge=1)
+    backoff_max: float = Field(3600.0, gt=0)
+    #: After this many failed attempts a delivery is ``dead`` until an operator resends it.
+    max_attempts: int = Field(10, ge=1)
+    mappings_dir: str = "mappings"
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
     stuf: StufSettings
     inbound: InboundSettings = InboundSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    #: Targets by name; each table has a ``kind`` ("zgw", "stuf-zkn") and that kind's options,
+    #: validated by the target plugin when the adapter starts.
+    targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     source: str = Field("<defaults>", exclude=True)
 
     def with_overrides(self, **values: Any) -> Settings:

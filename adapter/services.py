@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from adapter.config import Settings
+from adapter.outbox import MappingSet, Outbox
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine
 from adapter.store.writer import GroupCommitWriter
+from adapter.targets.base import Target
+from adapter.targets.registry import build_targets
 
 
 @dataclass
@@ -18,16 +22,34 @@ class Services:
     engine: Engine
     schemas: SchemaSet
     writer: GroupCommitWriter
+    targets: dict[str, Target] = field(default_factory=dict)
+    outbox: Outbox | None = None
 
     def close(self) -> None:
+        if self.outbox:
+            self.outbox.stop()
         self.writer.close()
         self.engine.dispose()
 
 
-def open_services(settings: Settings) -> Services:
+def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
+    """Engine, schemas and writer; with ``with_outbox`` also the targets, mappings and outbox."""
     engine = make_engine(
         settings.store.url,
         lock_timeout_ms=settings.store.lock_timeout_ms,
-        pool_size=max(settings.store.pool_size, settings.server.request_threads),
+        pool_size=max(settings.store.pool_size, settings.server.request_threads + settings.delivery.workers),
     )
-    return Services(settings=settings, engine=engine, schemas=SchemaSet(), writer=GroupCommitWriter(engine))
+    services = Services(settings=settings, engine=engine, schemas=SchemaSet(), writer=GroupCommitWriter(engine))
+    if with_outbox:
+        services.targets = build_targets(settings)
+        mappings = MappingSet(resolve_path(settings, settings.delivery.mappings_dir))
+        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings)
+    return services
+
+
+def resolve_path(settings: Settings, value: str) -> Path:
+    """Relative paths in the config are relative to the config file's folder."""
+    p = Path(value)
+    if p.is_absolute() or settings.source == "<defaults>":
+        return p
+    return Path(settings.source).resolve().parent / p

@@ -55,7 +55,10 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
-def write_config(path: Path, db_url: str, port: int, **inbound: object) -> Path:
+NO_DELIVERY = "[delivery]\nenabled = false\n"
+
+
+def write_config(path: Path, db_url: str, port: int, extra_toml: str = "", **inbound: object) -> Path:
     extra = "".join(
         f"{k} = {v!r}\n".replace("'", '"').replace("True", "true").replace("False", "false") for k, v in inbound.items()
     )
@@ -73,6 +76,8 @@ lock_timeout_ms = 800
 
 [inbound]
 {extra}
+{extra_toml or NO_DELIVERY}
+
 [[stuf.ontvangers]]
 organisatie = "00000001002564440000"
 applicatie = "ZAAKSYSTEEM"
@@ -143,10 +148,10 @@ class Server:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def make_server(tmp_path: Path, **inbound: object) -> Server:
+def make_server(tmp_path: Path, extra_toml: str = "", **inbound: object) -> Server:
     db_url = new_database_url(tmp_path)
     port = free_port()
-    config = write_config(tmp_path / "config.toml", db_url, port, **inbound)
+    config = write_config(tmp_path / "config.toml", db_url, port, extra_toml, **inbound)
     return Server(config=config, db_url=db_url, port=port, log_path=tmp_path / "server.log")
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from adapter.store import outbox
 from adapter.store.db import reading
 from adapter.store.tables import messages
 from adapter.store.writer import GroupCommitWriter
@@ -94,8 +95,11 @@ def _insert_unless_duplicate(dialect: str) -> Any:
     return insert(messages).on_conflict_do_nothing(index_elements=[messages.c.dedup_key]).returning(messages.c.id)
 
 
-def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str) -> Accepted:
+def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str, *, enqueue: bool = True) -> Accepted:
     """Store an accepted message with the answer to send, or report it as duplicate/conflict.
+
+    With ``enqueue`` its outbox row is inserted in the same transaction (the outbox pattern): a
+    message is never acknowledged without its delivery being scheduled.
 
     Returns only after the commit. The unique ``dedup_key`` decides under concurrency: of two
     identical resends racing, one inserts and the other finds that row and repeats its answer.
@@ -107,6 +111,8 @@ def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str) -> Acc
     def write(conn: Connection) -> Accepted:
         new_id = conn.execute(stmt, params).scalar_one_or_none()
         if new_id is not None:
+            if enqueue:
+                outbox.enqueue(conn, new_id, record.nummer)
             return Accepted(Outcome.STORED, new_id, answer)
         row = conn.execute(
             select(messages.c.id, messages.c.sha256, messages.c.answer).where(messages.c.dedup_key == record.dedup_key)

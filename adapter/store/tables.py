@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -53,3 +54,61 @@ Index("ix_messages_state", messages.c.state)
 Index("ix_messages_type", messages.c.message_type)
 Index("ix_messages_received_at", messages.c.received_at)
 Index("ix_messages_nummer", messages.c.nummer)
+
+#: One delivery per accepted message (the outbox row, inserted in the message's own transaction).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, unique=True),
+    Column("nummer", String(64)),  # deliveries of one verzoek run in order
+    Column("target", String(64)),  # resolved by the mapping at run time
+    Column("state", String(16), nullable=False),  # pending | running | retry | done | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("claimed_by", String(64)),
+    Column("last_error", Text),
+    Column("outcome", Text),  # one-line summary of the last successful run
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+Index("ix_deliveries_nummer", deliveries.c.nummer)
+
+#: Checkpoints: the result of every step of a delivery, so a retry resumes where it stopped.
+#: ``state`` = started (call sent, outcome unknown) | done (result stored).
+delivery_steps = Table(
+    "delivery_steps",
+    metadata,
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("result", Text),  # JSON
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: verzoeknummer → zaak in a target (the Zaken API cannot search on kenmerk).
+zaak_links = Table(
+    "zaak_links",
+    metadata,
+    Column("target", String(64), primary_key=True),
+    Column("nummer", String(64), primary_key=True),
+    Column("zaaktype", String(200), primary_key=True),
+    Column("zaak_url", String(1000), nullable=False),
+    Column("zaak_identificatie", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Every delivery attempt: what was called, how it ended, how long it took.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | error | waiting
+    Column("error", Text),
+    Column("calls", Text),  # JSON list of call summaries
+)

@@ -1,0 +1,165 @@
+"""``loket-adapter mappings check``: find mapping mistakes before production does.
+
+Offline: unknown keys and bad values (schema), invalid XPath, routes to unconfigured targets, unknown
+profiles, templates naming fields that do not exist, value maps without a fallback, and no
+deterministic zaak identificatie (a retry after a lost answer could not recognise its zaak).
+Online (``--online``): every zaaktype, roltype, statustype and informatieobjecttype a mapping names
+exists in its target's catalogus.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from adapter.errors import AdapterError
+from adapter.mapping.engine import DEFAULTS, TemplateError, render
+from adapter.mapping.loader import LoadedMapping, Problem, load_file
+from adapter.mapping.schema import ProfielRegels
+from adapter.model import (
+    Activiteit,
+    Adres,
+    Bijlage,
+    KadastraalPerceel,
+    Locatie,
+    Organisatie,
+    Persoon,
+    Soort,
+    Verzoek,
+)
+from adapter.targets.base import Target, TargetError
+
+SAMPLE = Verzoek(
+    bron="stuf-lvo",
+    bericht="omvDi01AanbiedenAanvraag",
+    soort=Soort.AANVRAAG,
+    nummer="1234567",
+    bevoegd_gezag=Organisatie("00000001002564440000", "Gemeente"),
+    ontvanger=Organisatie("00000001002564440000", "Gemeente"),
+    volgnummer=1,
+    type="Reguliere procedure",
+    omschrijving="Omschrijving",
+    toelichting="Toelichting",
+    datum=date(2026, 1, 1),
+    initiatiefnemer=Persoon(natuurlijk=True, bsn="999993653", voorletters="J.", geslachtsnaam="Jansen"),
+    locaties=(Locatie(Adres("Straat", 1, None, None, "1234AB", "Plaats"), (KadastraalPerceel("A", "B", "1"),)),),
+    activiteiten=(Activiteit("code", "omschrijving"),),
+    bijlagen=(Bijlage("1", "a.pdf", "Tekening"),),
+)
+
+
+def _profiles(m: LoadedMapping) -> list[tuple[tuple[str, ...], ProfielRegels]]:
+    return [(("defaults",), m.mapping.defaults)] + [(("profiles", n), p) for n, p in m.mapping.profiles.items()]
+
+
+def check_offline(m: LoadedMapping, target_names: set[str]) -> list[Problem]:
+    f, mp = str(m.path), m.mapping
+    out: list[Problem] = []
+    for i, r in enumerate(mp.route):
+        if r.target not in target_names:
+            out.append(
+                Problem(
+                    f,
+                    f"route[{i}].target",
+                    m.line_of("route", i, "target"),
+                    f"target {r.target!r} is not configured ([targets.{r.target}])",
+                )
+            )
+    for i, z in enumerate(mp.zaaktypen):
+        if z.profile and z.profile not in mp.profiles:
+            out.append(
+                Problem(
+                    f, f"zaaktypen[{i}].profile", m.line_of("zaaktypen", i, "profile"), f"unknown profile {z.profile!r}"
+                )
+            )
+    if mp.triage and mp.triage.profile and mp.triage.profile not in mp.profiles:
+        out.append(
+            Problem(f, "triage.profile", m.line_of("triage", "profile"), f"unknown profile {mp.triage.profile!r}")
+        )
+    extra = {name: "x" for name in mp.xpath}
+    for loc, prof in _profiles(m):
+        for key, value in prof.model_dump().items():
+            if isinstance(value, str) and "{" in value:
+                try:
+                    render(value, SAMPLE, extra)
+                except (TemplateError, ValueError) as exc:
+                    out.append(Problem(f, ".".join((*loc, key)), m.line_of(*loc, key), str(exc)))
+    if "*" not in mp.values.informatieobjecttype and not mp.defaults.informatieobjecttype:
+        out.append(
+            Problem(
+                f,
+                "values.informatieobjecttype",
+                m.line_of("values", "informatieobjecttype"),
+                f'documenttypes not listed fall back to {DEFAULTS.informatieobjecttype!r}; add "*" to say so',
+                "warning",
+            )
+        )
+    if not any(p.zaak_identificatie for _, p in _profiles(m)):
+        out.append(
+            Problem(
+                f,
+                "defaults.zaak_identificatie",
+                m.line_of("defaults"),
+                "not set: the zaaksysteem picks the identificatie, so a retry after a lost answer cannot recognise "
+                'the zaak it made (set e.g. "OLO-{verzoek.nummer}")',
+                "warning",
+            )
+        )
+    return out
+
+
+def _merged(m: LoadedMapping, profile: str | None) -> dict[str, object]:
+    merged: dict[str, object] = {}
+    for layer in (DEFAULTS, m.mapping.defaults, m.mapping.profiles.get(profile or "", ProfielRegels())):
+        merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
+    return merged
+
+
+def check_online(m: LoadedMapping, targets: dict[str, Target]) -> list[Problem]:
+    f, mp = str(m.path), m.mapping
+    out: list[Problem] = []
+    for target_name in {r.target for r in mp.route}:
+        target = targets.get(target_name)
+        if target is None:
+            continue
+        rules = [(("zaaktypen", i), z.zaaktype, z.profile) for i, z in enumerate(mp.zaaktypen)]
+        if mp.triage:
+            rules.append((("triage",), mp.triage.zaaktype, mp.triage.profile))
+        try:
+            for loc, zaaktype, profile in rules:
+                p = _merged(m, profile)
+                refs = {
+                    "zaaktype": {zaaktype},
+                    "roltype": {str(p["roltype_initiator"]), str(p["roltype_gemachtigde"])},
+                    "statustype": {str(p[k]) for k in ("statustype_start", "statustype_intrekking") if p.get(k)},
+                }
+                for problem in target.missing_in_catalogus(refs):
+                    out.append(Problem(f, ".".join(map(str, (*loc, "zaaktype"))), m.line_of(*loc, "zaaktype"), problem))
+            iots = set(mp.values.informatieobjecttype.values()) | {str(_merged(m, None)["informatieobjecttype"])}
+            for problem in target.missing_in_catalogus({"informatieobjecttype": iots}):
+                out.append(
+                    Problem(f, "values.informatieobjecttype", m.line_of("values", "informatieobjecttype"), problem)
+                )
+        except (TargetError, AdapterError) as exc:
+            out.append(
+                Problem(f, f"route (target {target_name})", m.line_of("route"), f"catalogus not reachable: {exc}")
+            )
+    return out
+
+
+def check_dir(directory: Path, targets: dict[str, Target], *, online: bool) -> list[Problem]:
+    if not directory.is_dir():
+        return [Problem(str(directory), "", None, "mapping directory does not exist")]
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        return [Problem(str(directory), "", None, "no mapping files (*.toml)")]
+    problems: list[Problem] = []
+    for path in files:
+        loaded, found = load_file(path)
+        problems += found
+        if loaded is None:
+            continue
+        problems += check_offline(loaded, set(targets))
+        if online and not any(p.severity == "error" for p in found):
+            problems += check_online(loaded, targets)
+    return problems

@@ -1,0 +1,217 @@
+"""Delivery worker: claim due deliveries, map the stored message, let its target carry it out with
+checkpoints, then mark it done, schedule a retry with capped exponential backoff, or declare it dead.
+
+One failing delivery never blocks the others (each is claimed and finished on its own); deliveries of
+one verzoek run in order (see ``store.outbox.claim``). Worker threads run inside ``serve``; an
+operator's resend runs the same code in the CLI process and reports the real outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from lxml import etree
+from sqlalchemy import Engine
+
+from adapter.config import DeliverySettings
+from adapter.errors import AdapterError
+from adapter.logs import correlation, get_logger
+from adapter.loket.lvo_parse import parse_verzoek
+from adapter.mapping.engine import build_opdracht
+from adapter.mapping.loader import LoadedMapping, load_dir
+from adapter.model import Verzoek
+from adapter.store import messages as message_store
+from adapter.store import outbox as store
+from adapter.store.outbox import Claimed, DState
+from adapter.targets.base import Target, TargetError, WaitingError
+
+log = get_logger("adapter.outbox")
+
+
+def verzoek_of(row: object) -> Verzoek:
+    """Parse a stored message into the canonical Verzoek (per channel)."""
+    channel = row.channel
+    if channel == "stuf-lvo":
+        envelope = etree.fromstring(row.body, etree.XMLParser(resolve_entities=False, no_network=True))
+        body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+        assert body is not None
+        message = next(c for c in body if isinstance(c.tag, str))
+        ontvanger = (row.ontvanger or "").split("/")[0] or None
+        return parse_verzoek(message, ontvanger)
+    raise AdapterError(f"no verzoek parser for channel {channel!r}")
+
+
+class MappingSet:
+    """The mapping files, reloaded when one changes; a broken edit keeps the last good set."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._stamp: tuple[tuple[str, float], ...] = ()
+        self._loaded: list[LoadedMapping] | None = None
+        self._lock = threading.Lock()
+
+    def _current_stamp(self) -> tuple[tuple[str, float], ...]:
+        return tuple((p.name, p.stat().st_mtime) for p in sorted(self.directory.glob("*.toml")))
+
+    def get(self) -> list[LoadedMapping]:
+        with self._lock:
+            stamp = self._current_stamp() if self.directory.is_dir() else ()
+            if self._loaded is None or stamp != self._stamp:
+                try:
+                    self._loaded = load_dir(self.directory)
+                    self._stamp = stamp
+                except AdapterError:
+                    if self._loaded is None:
+                        raise
+                    log.error("mapping files changed but do not load; keeping the previous ones", exc_info=False)
+            return self._loaded
+
+
+@dataclass(frozen=True)
+class Report:
+    message_id: int
+    delivery_id: int
+    state: str  # done | retry | dead
+    detail: str
+
+    def line(self) -> str:
+        return f"message {self.message_id}: {self.state}: {self.detail}"
+
+
+class Outbox:
+    def __init__(
+        self, engine: Engine, settings: DeliverySettings, targets: dict[str, Target], mappings: MappingSet
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.targets = targets
+        self.mappings = mappings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    # -- one delivery ------------------------------------------------------------------------------------
+    def run(self, c: Claimed) -> Report:
+        row = message_store.get_message(self.engine, c.message_id)
+        assert row is not None
+        with correlation(row.correlation_id, message_id=c.message_id, delivery_id=c.id):
+            return self._run(c, row)
+
+    def _run(self, c: Claimed, row: object) -> Report:
+        started = store.now()
+        t0 = time.monotonic()
+        attempts = c.attempts + 1
+        target_name: str | None = None
+        steps: store.DbSteps | None = None
+        try:
+            verzoek = verzoek_of(row)
+            opdracht = build_opdracht(self.mappings.get(), verzoek)
+            target_name = opdracht.target
+            target = self.targets.get(target_name)
+            if target is None:
+                raise AdapterError(f"mapping routes to target {target_name!r}, which is not configured")
+            steps = store.DbSteps(self.engine, c.id, target_name)
+            summary = target.deliver(opdracht, steps)
+        except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
+            expected = isinstance(exc, AdapterError | TargetError)
+            error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            dead = attempts >= self.settings.max_attempts
+            state = DState.DEAD if dead else DState.RETRY
+            delay = store.backoff(
+                attempts,
+                initial=self.settings.backoff_initial,
+                factor=self.settings.backoff_factor,
+                max_delay=self.settings.backoff_max,
+            )
+            store.finish(
+                self.engine,
+                c,
+                state=state,
+                attempts=attempts,
+                next_attempt_at=store.now() + delay,
+                error=error,
+                target=target_name,
+                attempt=self._attempt(
+                    started, t0, "waiting" if isinstance(exc, WaitingError) else "error", error, steps
+                ),
+            )
+            if expected:
+                log.warning("delivery failed", state=state.value, attempt=attempts, error=error, retry_in=delay.seconds)
+            else:
+                log.error("delivery failed unexpectedly", state=state.value, attempt=attempts, exc_info=True)
+            detail = error if dead else f"{error} (attempt {attempts}/{self.settings.max_attempts}, retry in {delay})"
+            return Report(c.message_id, c.id, state.value, detail)
+        store.finish(
+            self.engine,
+            c,
+            state=DState.DONE,
+            attempts=attempts,
+            outcome=summary,
+            target=target_name,
+            attempt=self._attempt(started, t0, "ok", None, steps),
+        )
+        log.info("delivered", target=target_name, summary=summary, attempt=attempts)
+        return Report(c.message_id, c.id, DState.DONE.value, summary)
+
+    @staticmethod
+    def _attempt(started: object, t0: float, status: str, error: str | None, steps: store.DbSteps | None) -> dict:
+        return {
+            "started_at": started,
+            "duration_ms": int((time.monotonic() - t0) * 1000),
+            "status": status,
+            "error": error,
+            "calls": json.dumps(steps.calls if steps else []),
+        }
+
+    # -- workers -----------------------------------------------------------------------------------------
+    def work_once(self, limit: int = 1) -> list[Report]:
+        return [self.run(c) for c in store.claim(self.engine, self.worker_id, self.lease, limit)]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.work_once()
+            except Exception:
+                log.error("delivery worker error", exc_info=True)
+                done = []
+            if not done:
+                self._stop.wait(self.settings.poll_interval)
+
+    def start(self) -> None:
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._loop, name=f"delivery-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    # -- operator resend ---------------------------------------------------------------------------------
+    def resend(self, message_ids: list[int]) -> list[Report | str]:
+        """Reset attempts and run each now; returns a Report, or a line saying why it was not run."""
+        by_message = store.deliveries_for_messages(self.engine, message_ids)
+        out: list[Report | str] = []
+        for mid in message_ids:
+            did = by_message.get(mid)
+            if did is None:
+                out.append(f"message {mid}: has no delivery (rejected or unknown)")
+                continue
+            claimed = store.claim_ids(self.engine, [did], self.worker_id, self.lease)
+            if not claimed:
+                out.append(f"message {mid}: being delivered by another worker right now; not resent")
+                continue
+            out.append(self.run(claimed[0]))
+        return out

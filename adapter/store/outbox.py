@@ -1,0 +1,268 @@
+"""Outbox queries: enqueue with the message, claim with a lease, checkpoints, attempts, retry/dead.
+
+Claiming works the same on SQLite and PostgreSQL: an UPDATE sets ``state='running'`` and a lease;
+PostgreSQL additionally skips rows other workers hold (``FOR UPDATE SKIP LOCKED``), SQLite serialises
+claims on its write lock. A worker that dies leaves its lease to expire; another worker then resumes
+the delivery from its checkpoints. Deliveries of one verzoeknummer run in arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, exists, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from adapter.store.db import is_sqlite, reading, transaction
+from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
+
+
+class DState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRY = "retry"
+    DONE = "done"
+    DEAD = "dead"
+
+
+#: What the message log shows once its delivery moved on.
+MESSAGE_STATE = {DState.DONE: "delivered", DState.DEAD: "dead", DState.RETRY: "retrying"}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def enqueue(conn: Connection, message_id: int, nummer: str | None) -> None:
+    """Called inside the transaction that stores the message: the outbox row commits with it."""
+    t = now()
+    conn.execute(
+        insert(deliveries).values(
+            message_id=message_id,
+            nummer=nummer,
+            state=DState.PENDING.value,
+            attempts=0,
+            next_attempt_at=t,
+            created_at=t,
+            updated_at=t,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    message_id: int
+    nummer: str | None
+    attempts: int
+
+
+def claim(engine: Engine, worker: str, lease: timedelta, limit: int = 1) -> list[Claimed]:
+    t = now()
+    earlier = aliased(deliveries)
+    due = and_(
+        or_(
+            and_(deliveries.c.state.in_([DState.PENDING.value, DState.RETRY.value]), deliveries.c.next_attempt_at <= t),
+            and_(deliveries.c.state == DState.RUNNING.value, deliveries.c.lease_until < t),
+        ),
+        # order per verzoek: an earlier delivery of the same nummer that is not finished blocks this one
+        ~exists().where(
+            and_(
+                earlier.c.nummer == deliveries.c.nummer,
+                earlier.c.id < deliveries.c.id,
+                earlier.c.state.in_([DState.PENDING.value, DState.RETRY.value, DState.RUNNING.value]),
+            )
+        ),
+    )
+    with transaction(engine) as conn:
+        pick = select(deliveries.c.id).where(due).order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
+        if not is_sqlite(engine):
+            pick = pick.with_for_update(skip_locked=True, of=deliveries)
+        ids = [r.id for r in conn.execute(pick)]
+        if not ids:
+            return []
+        rows = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(ids))
+            .values(state=DState.RUNNING.value, lease_until=t + lease, claimed_by=worker, updated_at=t)
+            .returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.nummer, deliveries.c.attempts)
+        ).all()
+    return [Claimed(r.id, r.message_id, r.nummer, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
+
+
+def claim_ids(engine: Engine, ids: list[int], worker: str, lease: timedelta) -> list[Claimed]:
+    """Claim specific deliveries for a resend (attempts reset), unless another worker runs them now."""
+    t = now()
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(ids),
+                or_(deliveries.c.state != DState.RUNNING.value, deliveries.c.lease_until < t),
+            )
+            .values(state=DState.RUNNING.value, attempts=0, lease_until=t + lease, claimed_by=worker, updated_at=t)
+            .returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.nummer, deliveries.c.attempts)
+        ).all()
+    return [Claimed(r.id, r.message_id, r.nummer, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
+
+
+def deliveries_for_messages(engine: Engine, message_ids: list[int]) -> dict[int, int]:
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(deliveries.c.message_id, deliveries.c.id).where(deliveries.c.message_id.in_(message_ids))
+        )
+        return {r.message_id: r.id for r in rows}
+
+
+def dead_message_ids(engine: Engine, since: datetime | None = None) -> list[int]:
+    q = select(deliveries.c.message_id).where(deliveries.c.state == DState.DEAD.value)
+    if since:
+        q = q.where(deliveries.c.updated_at >= since)
+    with reading(engine) as conn:
+        return [r.message_id for r in conn.execute(q.order_by(deliveries.c.id))]
+
+
+def finish(
+    engine: Engine,
+    c: Claimed,
+    *,
+    state: DState,
+    attempts: int,
+    next_attempt_at: datetime | None = None,
+    error: str | None = None,
+    outcome: str | None = None,
+    target: str | None = None,
+    attempt: dict[str, Any] | None = None,
+) -> None:
+    """Record the attempt and move the delivery (and its message's log state) on, in one transaction."""
+    t = now()
+    values: dict[str, Any] = {
+        "state": state.value,
+        "attempts": attempts,
+        "lease_until": None,
+        "claimed_by": None,
+        "updated_at": t,
+        "last_error": error,
+    }
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    if outcome is not None:
+        values["outcome"] = outcome
+    if target is not None:
+        values["target"] = target
+    with transaction(engine) as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id == c.id).values(**values))
+        if state in MESSAGE_STATE:
+            conn.execute(
+                update(messages)
+                .where(messages.c.id == c.message_id)
+                .values(state=MESSAGE_STATE[state], updated_at=t, error_text=error if state != DState.DONE else None)
+            )
+        if attempt is not None:
+            conn.execute(insert(delivery_attempts).values(delivery_id=c.id, **attempt))
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+
+
+class DbSteps:
+    """The ``Steps`` of one delivery on the database (see ``adapter.targets.base``)."""
+
+    def __init__(self, engine: Engine, delivery_id: int, target: str) -> None:
+        self.engine = engine
+        self.delivery_id = delivery_id
+        self.target = target
+        self.calls: list[str] = []
+        with reading(engine) as conn:
+            rows = conn.execute(
+                select(delivery_steps.c.key, delivery_steps.c.state, delivery_steps.c.result).where(
+                    delivery_steps.c.delivery_id == delivery_id
+                )
+            )
+            self._state = {r.key: (r.state, json.loads(r.result) if r.result else None) for r in rows}
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        state, result = self._state.get(key, (None, None))
+        return result if state == "done" else None
+
+    def was_started(self, key: str) -> bool:
+        return self._state.get(key, (None, None))[0] == "started"
+
+    def _put(self, key: str, state: str, result: dict[str, Any] | None) -> None:
+        t = now()
+        payload = json.dumps(result) if result is not None else None
+        with transaction(self.engine) as conn:
+            changed = conn.execute(
+                update(delivery_steps)
+                .where(delivery_steps.c.delivery_id == self.delivery_id, delivery_steps.c.key == key)
+                .values(state=state, result=payload, updated_at=t)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    insert(delivery_steps).values(
+                        delivery_id=self.delivery_id, key=key, state=state, result=payload, updated_at=t
+                    )
+                )
+        self._state[key] = (state, result)
+
+    def start(self, key: str) -> None:
+        if self._state.get(key, (None, None))[0] != "started":
+            self._put(key, "started", None)
+
+    def done(self, key: str, result: dict[str, Any]) -> None:
+        self._put(key, "done", result)
+
+    def zaak(self, nummer: str, zaaktype: str | None = None) -> dict[str, Any] | None:
+        q = select(zaak_links).where(zaak_links.c.target == self.target, zaak_links.c.nummer == nummer)
+        if zaaktype:
+            q = q.where(zaak_links.c.zaaktype == zaaktype)
+        with reading(self.engine) as conn:
+            row = conn.execute(q.order_by(zaak_links.c.created_at)).first()
+        if row is None:
+            return None
+        return {"url": row.zaak_url, "identificatie": row.zaak_identificatie, "zaaktype": row.zaaktype}
+
+    def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
+        with transaction(self.engine) as conn:
+            exists_ = conn.execute(
+                select(zaak_links.c.zaak_url).where(
+                    zaak_links.c.target == self.target, zaak_links.c.nummer == nummer, zaak_links.c.zaaktype == zaaktype
+                )
+            ).first()
+            if exists_ is None:
+                conn.execute(
+                    insert(zaak_links).values(
+                        target=self.target,
+                        nummer=nummer,
+                        zaaktype=zaaktype,
+                        zaak_url=url,
+                        zaak_identificatie=identificatie,
+                        created_at=now(),
+                    )
+                )
+
+    def called(self, call: str) -> None:
+        self.calls.append(call)
+
+
+def delivery_of_message(engine: Engine, message_id: int) -> dict[str, Any] | None:
+    with reading(engine) as conn:
+        row = conn.execute(select(deliveries).where(deliveries.c.message_id == message_id)).first()
+        if row is None:
+            return None
+        attempts = conn.execute(
+            select(delivery_attempts).where(delivery_attempts.c.delivery_id == row.id).order_by(delivery_attempts.c.id)
+        ).all()
+        steps = conn.execute(
+            select(delivery_steps).where(delivery_steps.c.delivery_id == row.id).order_by(delivery_steps.c.updated_at)
+        ).all()
+    return {"delivery": row, "attempts": attempts, "steps": steps}
+
+
+def backoff(attempts: int, *, initial: float, factor: float, max_delay: float) -> timedelta:
+    """Capped exponential backoff: initial · factor^(attempts-1), at most max_delay seconds."""
+    return timedelta(seconds=min(max_delay, initial * factor ** max(0, attempts - 1)))

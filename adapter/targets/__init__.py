@@ -1,0 +1,1 @@
+"""Targets: one plugin per kind of zaaksysteem (``zgw``, ``stuf_zkn``), each with options, client, check()."""

@@ -1,0 +1,93 @@
+"""What every target plugin offers, and the checkpointed step runner they share.
+
+A delivery is a sequence of steps, each with a stable key (``zaak:ZT-OMV-REG``, ``document:1234567-1``).
+A step's result is stored when it succeeds, so a retry skips it. A step whose call was sent but whose
+outcome is unknown (timeout, crash) is marked *started*: on the retry the target first looks for what
+that call may have created (by a deterministic identificatie, or by zaak + type) before creating again.
+That is what keeps a retry from making a second zaak or document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from adapter.mapping.opdracht import Opdracht
+
+Result = dict[str, Any]
+
+
+class TargetError(Exception):
+    """A call to the target failed; the delivery is retried with backoff (``str()`` is one line)."""
+
+
+class WaitingError(TargetError):
+    """The delivery cannot run yet (e.g. an aanvulling whose aanvraag has no zaak yet)."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call a target would make: for ``mappings preview`` and the attempt log."""
+
+    step: str
+    method: str
+    endpoint: str
+    body: Any = None
+
+    def summary(self) -> str:
+        return f"{self.step}: {self.method} {self.endpoint}"
+
+
+class Steps(Protocol):
+    """Checkpoint store of one delivery (implemented by the outbox on the database)."""
+
+    def result(self, key: str) -> Result | None: ...
+    def was_started(self, key: str) -> bool: ...
+    def start(self, key: str) -> None: ...
+    def done(self, key: str, result: Result) -> None: ...
+    def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None: ...
+    def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None: ...
+    def called(self, call: str) -> None: ...
+
+
+def run_step(
+    steps: Steps,
+    key: str,
+    create: Callable[[], Result],
+    find: Callable[[], Result | None] | None = None,
+) -> Result:
+    """Run one checkpointed step: skip if done; after an uncertain attempt, adopt what exists."""
+    done = steps.result(key)
+    if done is not None:
+        return done
+    if find is not None and steps.was_started(key):
+        existing = find()
+        if existing is not None:
+            steps.done(key, existing)
+            return existing
+    steps.start(key)
+    result = create()
+    steps.done(key, result)
+    return result
+
+
+class Target(Protocol):
+    name: str
+    kind: str
+
+    def check(self) -> list[str]:
+        """Problems reaching or using the target (empty when fine)."""
+        ...
+
+    def missing_in_catalogus(self, refs: dict[str, set[str]]) -> list[str]:
+        """Which of these catalogus references do not exist (kind -> names), for ``mappings check --online``."""
+        ...
+
+    def preview(self, opdracht: Opdracht) -> list[Call]:
+        """The calls a delivery would make, without making them."""
+        ...
+
+    def deliver(self, opdracht: Opdracht, steps: Steps) -> str:
+        """Carry out the opdracht with checkpoints; return a one-line summary; raise TargetError."""
+        ...

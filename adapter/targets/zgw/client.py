@@ -1,0 +1,112 @@
+"""The only module that speaks HTTP to the ZGW APIs: JWT per API, timeouts, client certificates,
+errors turned into one-line TargetErrors that name the call and the API's own explanation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+from adapter.targets.base import TargetError
+from adapter.targets.zgw.options import ApiAuth, ZgwOptions
+
+APIS = ("zaken", "documenten", "catalogi")
+
+
+def _token(auth: ApiAuth) -> str:
+    now = int(time.time())
+    return jwt.encode(
+        {"iss": auth.client_id, "client_id": auth.client_id, "iat": now, "user_id": auth.client_id},
+        auth.secret,
+        algorithm="HS256",
+    )
+
+
+def _explain(r: httpx.Response) -> str:
+    """The API's problem detail in one line (``invalidParams`` name what was wrong)."""
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:300].replace("\n", " ")
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    parts = [str(body.get("detail") or body.get("title") or "")]
+    for p in body.get("invalidParams") or []:
+        parts.append(f"{p.get('name')}: {p.get('reason')}")
+    return "; ".join(x for x in parts if x)[:500]
+
+
+class ZgwClient:
+    def __init__(self, options: ZgwOptions) -> None:
+        self.options = options
+        cert = (options.client_cert, options.client_key) if options.client_cert else None
+        verify: Any = options.ca_bundle or True
+        self._http = httpx.Client(timeout=options.timeout, cert=cert, verify=verify)  # type: ignore[arg-type]
+        self.base = {"zaken": options.zaken_url, "documenten": options.documenten_url, "catalogi": options.catalogi_url}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _api_of(self, url: str) -> str:
+        for api in APIS:
+            if url.startswith(self.base[api]):
+                return api
+        raise TargetError(f"URL {url} belongs to none of the configured ZGW APIs")
+
+    def _headers(self, api: str) -> dict[str, str]:
+        auth = self.options.auth_per_api.get(api, self.options.auth)  # type: ignore[call-overload]
+        headers = {"Authorization": f"Bearer {_token(auth)}", "Accept": "application/json"}
+        if api == "zaken":
+            headers["Accept-Crs"] = self.options.crs
+        return headers
+
+    def url(self, api: str, path: str) -> str:
+        return f"{self.base[api].rstrip('/')}/{path.lstrip('/')}"
+
+    def request(self, method: str, url: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        api = self._api_of(url)
+        headers = self._headers(api)
+        if json is not None and api == "zaken":
+            headers["Content-Crs"] = self.options.crs
+        try:
+            r = self._http.request(method, url, json=json, params=params, headers=headers)
+        except httpx.TimeoutException:
+            raise TargetError(f"{method} {url}: no answer within {self.options.timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise TargetError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+        if r.status_code >= 400:
+            raise TargetError(f"{method} {url}: HTTP {r.status_code}: {_explain(r)}")
+        if r.status_code == 204 or not r.content:
+            return None
+        return r.json()
+
+    def get(self, url: str, **params: Any) -> Any:
+        return self.request("GET", url, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, url: str, body: dict[str, Any]) -> Any:
+        return self.request("POST", url, json=body)
+
+    def find_all(self, api: str, path: str, **params: Any) -> list[dict[str, Any]]:
+        """All results of a (paginated) list call."""
+        url: str | None = self.url(api, path)
+        out: list[dict[str, Any]] = []
+        query: dict[str, Any] | None = {k: v for k, v in params.items() if v is not None}
+        while url:
+            page = self.request("GET", url, params=query)
+            query = None  # ``next`` carries the query
+            if isinstance(page, list):
+                return out + page
+            out += page.get("results", [])
+            url = page.get("next")
+        return out
+
+    def put_bestandsdeel(self, url: str, data: bytes, lock: str) -> None:
+        headers = self._headers("documenten")
+        try:
+            r = self._http.put(url, files={"inhoud": ("deel", data)}, data={"lock": lock}, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TargetError(f"PUT {url}: {type(exc).__name__}: {exc}") from None
+        if r.status_code >= 400:
+            raise TargetError(f"PUT {url}: HTTP {r.status_code}: {_explain(r)}")

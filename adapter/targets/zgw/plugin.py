@@ -1,0 +1,411 @@
+"""ZGW target plugin: carries out an Opdracht as Zaken/Documenten calls, one checkpointed step each.
+
+Exactly once: every create step has a *find* that recognises what an earlier, uncertain attempt made —
+a zaak by its deterministic ``identificatie`` (mapping ``zaak_identificatie``), a document by its
+``identificatie`` (``<nummer>-<bijlageId>``), a rol/zaakobject/zio/status by zaak + type. Without a
+configured zaak identificatie the zaaksysteem picks one and a retry after a lost answer could not be
+recognised; ``mappings check`` warns about that.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
+from adapter.model import Persoon, Soort
+from adapter.targets.base import Call, Result, Steps, TargetError, WaitingError, run_step
+from adapter.targets.zgw import bodies
+from adapter.targets.zgw.client import ZgwClient
+from adapter.targets.zgw.options import ZgwOptions
+
+CACHE_SECONDS = 600
+
+
+class Catalogus:
+    """Cached Catalogi lookups: URLs by the names mappings use."""
+
+    def __init__(self, client: ZgwClient, catalogus: str) -> None:
+        self.client = client
+        self.catalogus = catalogus
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+    def _cached(self, key: tuple[str, ...], load: Any) -> Any:
+        hit = self._cache.get(key)
+        if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        value = load()
+        self._cache[key] = (time.monotonic(), value)
+        return value
+
+    def zaaktype(self, identificatie: str) -> str:
+        def load() -> str | None:
+            found = self.client.find_all("catalogi", "zaaktypen", catalogus=self.catalogus, identificatie=identificatie)
+            return found[-1]["url"] if found else None
+
+        url = self._cached(("zaaktype", identificatie), load)
+        if not url:
+            raise TargetError(f"zaaktype {identificatie!r} does not exist in catalogus {self.catalogus}")
+        return url
+
+    def roltype(self, zaaktype_url: str, omschrijving_generiek: str) -> str:
+        def load() -> str | None:
+            found = self.client.find_all(
+                "catalogi", "roltypen", zaaktype=zaaktype_url, omschrijvingGeneriek=omschrijving_generiek
+            )
+            return found[0]["url"] if found else None
+
+        url = self._cached(("roltype", zaaktype_url, omschrijving_generiek), load)
+        if not url:
+            raise TargetError(f"roltype {omschrijving_generiek!r} does not exist for zaaktype {zaaktype_url}")
+        return url
+
+    def statustype(self, zaaktype_url: str, volgnummer: int) -> str:
+        def load() -> dict[int, str]:
+            return {
+                s["volgnummer"]: s["url"]
+                for s in self.client.find_all("catalogi", "statustypen", zaaktype=zaaktype_url)
+            }
+
+        by_nr = self._cached(("statustypen", zaaktype_url), load)
+        if volgnummer not in by_nr:
+            raise TargetError(f"statustype {volgnummer} does not exist for zaaktype {zaaktype_url}")
+        return by_nr[volgnummer]
+
+    def informatieobjecttypen(self) -> dict[str, str]:
+        def load() -> dict[str, str]:
+            found = self.client.find_all("catalogi", "informatieobjecttypen", catalogus=self.catalogus)
+            return {i["omschrijving"]: i["url"] for i in found}
+
+        return self._cached(("iot",), load)
+
+    def informatieobjecttype(self, omschrijving: str) -> str:
+        url = self.informatieobjecttypen().get(omschrijving)
+        if not url:
+            raise TargetError(f"informatieobjecttype {omschrijving!r} does not exist in catalogus {self.catalogus}")
+        return url
+
+
+class ZgwTarget:
+    kind = "zgw"
+
+    def __init__(self, name: str, options: ZgwOptions) -> None:
+        self.name = name
+        self.options = options
+        self.client = ZgwClient(options)
+        self.catalogus = Catalogus(self.client, options.catalogus)
+
+    # -- checks --------------------------------------------------------------------------------------
+    def check(self) -> list[str]:
+        try:
+            self.client.get(self.options.catalogus)
+            self.catalogus.informatieobjecttypen()
+        except TargetError as exc:
+            return [f"target {self.name}: {exc}"]
+        return []
+
+    def missing_in_catalogus(self, refs: dict[str, set[str]]) -> list[str]:
+        missing = []
+        for zt in sorted(refs.get("zaaktype", set())):
+            try:
+                zt_url = self.catalogus.zaaktype(zt)
+            except TargetError as exc:
+                missing.append(str(exc))
+                continue
+            for rt in sorted(refs.get("roltype", set())):
+                try:
+                    self.catalogus.roltype(zt_url, rt)
+                except TargetError as exc:
+                    missing.append(f"{exc} ({zt})")
+            for st in sorted(refs.get("statustype", set())):
+                try:
+                    self.catalogus.statustype(zt_url, int(st))
+                except TargetError as exc:
+                    missing.append(f"{exc} ({zt})")
+        iots = self.catalogus.informatieobjecttypen()
+        missing += [
+            f"informatieobjecttype {i!r} does not exist in catalogus {self.options.catalogus}"
+            for i in sorted(refs.get("informatieobjecttype", set()))
+            if i not in iots
+        ]
+        return missing
+
+    # -- preview -------------------------------------------------------------------------------------
+    def preview(self, opdracht: Opdracht) -> list[Call]:
+        calls: list[Call] = []
+        _Plan(self, opdracht, _Recorder(calls), dry_run=True).run()
+        return calls
+
+    # -- delivery ------------------------------------------------------------------------------------
+    def deliver(self, opdracht: Opdracht, steps: Steps) -> str:
+        return _Plan(self, opdracht, steps, dry_run=False).run()
+
+
+class _Recorder:
+    """Steps for a dry run: nothing is stored, every call is recorded for the preview."""
+
+    def __init__(self, calls: list[Call]) -> None:
+        self.calls = calls
+        self.zaken: dict[str, Result] = {}
+
+    def result(self, key: str) -> Result | None:
+        return None
+
+    def was_started(self, key: str) -> bool:
+        return False
+
+    def start(self, key: str) -> None:
+        pass
+
+    def done(self, key: str, result: Result) -> None:
+        pass
+
+    def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None:
+        return {"url": f"<zaak van verzoek {nummer}>", "identificatie": None, "zaaktype": zaaktype}
+
+    def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
+        pass
+
+    def called(self, call: str) -> None:
+        pass
+
+
+class _Plan:
+    """One delivery run: walks the steps for the verzoek's soort."""
+
+    def __init__(self, target: ZgwTarget, opdracht: Opdracht, steps: Steps, *, dry_run: bool) -> None:
+        self.t = target
+        self.o = opdracht
+        self.v = opdracht.verzoek
+        self.steps = steps
+        self.dry = dry_run
+        self.today = date.today()
+        self.summary: list[str] = []
+
+    # URL lookups: placeholders in a dry run, so a preview sends nothing at all
+    def _zaaktype(self, zt: str) -> str:
+        return f"<zaaktype {zt}>" if self.dry else self.t.catalogus.zaaktype(zt)
+
+    def _roltype(self, zt_url: str, generiek: str) -> str:
+        return f"<roltype {generiek}>" if self.dry else self.t.catalogus.roltype(zt_url, generiek)
+
+    def _statustype(self, zt_url: str, nr: int) -> str:
+        return f"<statustype {nr}>" if self.dry else self.t.catalogus.statustype(zt_url, nr)
+
+    def _iot(self, omschrijving: str) -> str:
+        return (
+            f"<informatieobjecttype {omschrijving}>"
+            if self.dry
+            else self.t.catalogus.informatieobjecttype(omschrijving)
+        )
+
+    def _post(self, key: str, api: str, path: str, body: dict[str, Any]) -> Result:
+        url = self.t.client.url(api, path)
+        call = Call(key, "POST", url, body)
+        if self.dry:
+            assert isinstance(self.steps, _Recorder)
+            self.steps.calls.append(call)
+            return {"url": f"<{path} {key}>", "identificatie": body.get("identificatie")}
+        self.steps.called(call.summary())
+        result = self.t.client.post(url, body)
+        return {"url": result["url"], "identificatie": result.get("identificatie")}
+
+    def _find_one(self, api: str, path: str, **params: Any) -> Result | None:
+        if self.dry:
+            return None
+        found = self.t.client.find_all(api, path, **params)
+        return {"url": found[0]["url"], "identificatie": found[0].get("identificatie")} if found else None
+
+    def run(self) -> str:
+        if self.v.soort.creates_zaak:
+            for zo in self.o.zaken:
+                self._new_zaak(zo)
+        else:
+            self._follow_up()
+        return "; ".join(self.summary)
+
+    # -- a new zaak with everything on it ---------------------------------------------------------------
+    def _new_zaak(self, zo: ZaakOpdracht) -> None:
+        p, zt = zo.profiel, zo.zaaktype
+        zt_url = self._zaaktype(zt)
+        zaak = run_step(
+            self.steps,
+            f"zaak:{zt}",
+            lambda: self._post(f"zaak:{zt}", "zaken", "zaken", bodies.zaak(p, self.v, zt_url, self.today)),
+            (
+                lambda: self._find_one(
+                    "zaken", "zaken", identificatie=p.zaak_identificatie, bronorganisatie=p.bronorganisatie
+                )
+            )
+            if p.zaak_identificatie
+            else None,
+        )
+        if not self.dry:
+            self.steps.link_zaak(self.v.nummer, zt, zaak["url"], zaak.get("identificatie"))
+        self.summary.append(f"zaak {zaak.get('identificatie') or zaak['url']} ({zt}{', triage' if zo.triage else ''})")
+        if self.v.initiatiefnemer:
+            self._rol(zaak["url"], zt, zt_url, p.roltype_initiator, self.v.initiatiefnemer, "initiatiefnemer")
+        if self.v.gemachtigde:
+            self._rol(zaak["url"], zt, zt_url, p.roltype_gemachtigde, self.v.gemachtigde, "gemachtigde")
+        self._zaakobjecten(zaak["url"], zt)
+        self._documenten(zaak["url"], zt, p)
+        if p.statustype_start:
+            self._status(zaak["url"], zt, zt_url, p.statustype_start, "start", "Ontvangen via het Omgevingsloket")
+
+    def _rol(
+        self, zaak_url: str, zt: str, zt_url: str, generiek: str, persoon: Persoon, wie: str, tag: str = ""
+    ) -> None:
+        rt_url = self._roltype(zt_url, generiek)
+        key = f"rol:{wie}:{zt}{tag}"
+        body = bodies.rol(zaak_url, rt_url, persoon, wie)
+        run_step(
+            self.steps,
+            key,
+            lambda: self._post(key, "zaken", "rollen", body),
+            lambda: self._find_one(
+                "zaken", "rollen", zaak=zaak_url, roltype=rt_url, betrokkeneType=body["betrokkeneType"]
+            ),
+        )
+
+    def _zaakobjecten(self, zaak_url: str, zt: str) -> None:
+        loc = self.v.hoofdlocatie
+        if loc is None:
+            return
+        if loc.adres and loc.adres.straatnaam:
+            key = f"zaakobject:adres:{zt}"
+            run_step(
+                self.steps,
+                key,
+                lambda: self._post(key, "zaken", "zaakobjecten", bodies.zaakobject_adres(zaak_url, loc.adres)),  # type: ignore[arg-type]
+                lambda: self._find_one("zaken", "zaakobjecten", zaak=zaak_url, objectType="adres"),
+            )
+        for i, perceel in enumerate(loc.percelen):
+            key = f"zaakobject:perceel:{i}:{zt}"
+            body = bodies.zaakobject_perceel(zaak_url, perceel)
+            run_step(
+                self.steps,
+                key,
+                lambda body=body, key=key: self._post(key, "zaken", "zaakobjecten", body),  # type: ignore[misc]
+                lambda body=body: self._find_perceel(zaak_url, body),  # type: ignore[misc]
+            )
+
+    def _find_perceel(self, zaak_url: str, body: dict[str, Any]) -> Result | None:
+        if self.dry:
+            return None
+        want = body["objectIdentificatie"]["kadastraleIdentificatie"]
+        for zo in self.t.client.find_all(
+            "zaken", "zaakobjecten", zaak=zaak_url, objectType="kadastrale_onroerende_zaak"
+        ):
+            if (zo.get("objectIdentificatie") or {}).get("kadastraleIdentificatie") == want:
+                return {"url": zo["url"], "identificatie": None}
+        return None
+
+    def _documenten(self, zaak_url: str, zt: str, p: Profiel) -> None:
+        without = 0
+        for d in self.o.documenten:
+            eio = self._document(d, p)
+            key = f"zio:{zt}:{d.bijlage.id}"
+            run_step(
+                self.steps,
+                key,
+                lambda eio=eio, key=key, d=d: self._post(  # type: ignore[misc]
+                    key, "zaken", "zaakinformatieobjecten", bodies.zaakinformatieobject(zaak_url, eio["url"], d.titel)
+                ),
+                lambda eio=eio: self._find_one(
+                    "zaken", "zaakinformatieobjecten", zaak=zaak_url, informatieobject=eio["url"]
+                ),  # type: ignore[misc]
+            )
+            without += d.bijlage.inhoud is None
+        if self.o.documenten:
+            self.summary.append(
+                f"{len(self.o.documenten)} document(en)"
+                + (f", {without} zonder inhoud (volgt via postbus)" if without else "")
+            )
+
+    def _document(self, d: DocumentOpdracht, p: Profiel) -> Result:
+        """The document once per verzoek and bijlage, even when it goes onto several zaken."""
+        key = f"document:{d.bijlage.id}"
+        bid = d.bijlage.id
+        identificatie = (bid if bid.startswith(self.v.nummer) else f"{self.v.nummer}-{bid}")[:40]
+        size = len(d.bijlage.inhoud or b"")
+        inline = size <= self.t.options.large_file_bytes
+        body = bodies.document(
+            d,
+            bronorganisatie=p.bronorganisatie,
+            identificatie=identificatie,
+            iot_url=self._iot(d.informatieobjecttype),
+            auteur=self.t.options.auteur,
+            today=self.today,
+            inline=inline,
+        )
+
+        def create() -> Result:
+            if inline:
+                return self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
+            return self._upload_in_parts(key, body, d.bijlage.inhoud or b"")
+
+        return run_step(
+            self.steps,
+            key,
+            create,
+            lambda: self._find_one(
+                "documenten",
+                "enkelvoudiginformatieobjecten",
+                identificatie=identificatie,
+                bronorganisatie=p.bronorganisatie,
+            ),
+        )
+
+    def _upload_in_parts(self, key: str, body: dict[str, Any], data: bytes) -> Result:
+        """Documenten API large files: create with bestandsomvang, PUT each bestandsdeel, unlock."""
+        if self.dry:
+            return self._post(key, "documenten", "enkelvoudiginformatieobjecten (bestandsdelen)", body)
+        self.steps.called(f"{key}: POST enkelvoudiginformatieobjecten (bestandsdelen)")
+        created = self.t.client.post(self.t.client.url("documenten", "enkelvoudiginformatieobjecten"), body)
+        lock = created.get("lock", "")
+        offset = 0
+        for deel in sorted(created.get("bestandsdelen", []), key=lambda d: d["volgnummer"]):
+            chunk = data[offset : offset + deel["omvang"]]
+            offset += deel["omvang"]
+            self.steps.called(f"{key}: PUT {deel['url']}")
+            self.t.client.put_bestandsdeel(deel["url"], chunk, lock)
+        self.t.client.post(f"{created['url']}/unlock", {"lock": lock})
+        return {"url": created["url"], "identificatie": created.get("identificatie")}
+
+    def _status(self, zaak_url: str, zt: str, zt_url: str, volgnummer: int, tag: str, toelichting: str) -> None:
+        st_url = self._statustype(zt_url, volgnummer)
+        key = f"status:{tag}:{zt}"
+        when = datetime.now(UTC).replace(microsecond=0).isoformat()
+        run_step(
+            self.steps,
+            key,
+            lambda: self._post(key, "zaken", "statussen", bodies.status(zaak_url, st_url, when, toelichting)),
+            lambda: self._find_one("zaken", "statussen", zaak=zaak_url, statustype=st_url),
+        )
+
+    # -- follow-ups on the existing zaak ----------------------------------------------------------------
+    def _follow_up(self) -> None:
+        zaak = self.steps.zaak(self.v.nummer)
+        if zaak is None:
+            raise WaitingError(f"no zaak known yet for verzoek {self.v.nummer}: waiting for its aanvraag")
+        p = self.o.profiel
+        assert p is not None
+        zt = zaak["zaaktype"]
+        soort = self.v.soort
+        if soort in (Soort.AANVULLING, Soort.ADVIES):
+            self._documenten(zaak["url"], zt, p)
+            self.summary.insert(0, f"{soort} bij zaak {zaak.get('identificatie') or zaak['url']}")
+        elif soort is Soort.INTREKKING:
+            if p.statustype_intrekking:
+                zt_url = self._zaaktype(zt)
+                self._status(
+                    zaak["url"], zt, zt_url, p.statustype_intrekking, f"intrekking:{self.v.datum}", self.v.reden or ""
+                )
+            self.summary.append(f"intrekking op zaak {zaak.get('identificatie') or zaak['url']}")
+        elif soort is Soort.WIJZIGING_GEMACHTIGDE and self.v.gemachtigde:
+            zt_url = self._zaaktype(zt)
+            self._rol(
+                zaak["url"], zt, zt_url, p.roltype_gemachtigde, self.v.gemachtigde, "gemachtigde", f":{self.v.datum}"
+            )
+            self.summary.append(f"gemachtigde gewijzigd op zaak {zaak.get('identificatie') or zaak['url']}")
