@@ -143,7 +143,7 @@ def main() -> None:
     config = tmp / "config.toml"
     config.write_text(
         f'[server]\nport = {a_port}\nenvironment = "production"\nrequest_threads = {args.threads}\n'
-        f'[store]\nurl = "{db}"\n'
+        f'[store]\nurl = "{db}"\n[delivery]\nenabled = false\n'
         '[[stuf.ontvangers]]\norganisatie = "00000001002564440000"\napplicatie = "ZAAKSYSTEEM"\n'
     )
     log = (tmp / "adapter.log").open("wb")

@@ -37,19 +37,23 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_ENQUEUE = insert(deliveries)  # parameters at execute time: one cached compiled statement
+
+
 def enqueue(conn: Connection, message_id: int, nummer: str | None) -> None:
     """Called inside the transaction that stores the message: the outbox row commits with it."""
     t = now()
     conn.execute(
-        insert(deliveries).values(
-            message_id=message_id,
-            nummer=nummer,
-            state=DState.PENDING.value,
-            attempts=0,
-            next_attempt_at=t,
-            created_at=t,
-            updated_at=t,
-        )
+        _ENQUEUE,
+        {
+            "message_id": message_id,
+            "nummer": nummer,
+            "state": DState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": t,
+            "created_at": t,
+            "updated_at": t,
+        },
     )
 
 

@@ -1,0 +1,128 @@
+"""Outbox queries on a real database (SQLite, or PostgreSQL with LOKET_TEST_DATABASE_URL): enqueue with
+the message, claim order per verzoek, leases, capped backoff, checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from adapter.store import messages as message_store
+from adapter.store import outbox
+from adapter.store.db import make_engine, upgrade
+from adapter.store.tables import deliveries
+from adapter.store.writer import GroupCommitWriter
+from tests.conftest import drop_database, new_database_url
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    url = new_database_url(tmp_path)
+    e = make_engine(url, lock_timeout_ms=2000)
+    upgrade(e)
+    yield e
+    e.dispose()
+    drop_database(url)
+
+
+def store_message(writer: GroupCommitWriter, nummer: str) -> int:
+    ref = uuid.uuid4().hex
+    record = message_store.InboundRecord(
+        correlation_id=ref[:32],
+        channel="stuf-lvo",
+        message_type="omvDi01AanbiedenAanvraag",
+        body=b"<x/>",
+        sha256=hashlib.sha256(ref.encode()).hexdigest(),
+        referentienummer=ref,
+        nummer=nummer,
+        dedup_key=f"t|{ref}",
+    )
+    return message_store.accept(writer, record, "<answer/>").message_id
+
+
+def test_message_and_its_delivery_commit_together(engine: Engine) -> None:
+    mid = store_message(GroupCommitWriter(engine), "A1")
+    assert outbox.deliveries_for_messages(engine, [mid]).keys() == {mid}
+
+
+def test_claim_runs_one_verzoek_in_order_and_others_in_parallel(engine: Engine) -> None:
+    w = GroupCommitWriter(engine)
+    first_a, second_a, first_b = store_message(w, "A"), store_message(w, "A"), store_message(w, "B")
+    claimed = outbox.claim(engine, "w1", timedelta(minutes=5), limit=10)
+    assert [c.message_id for c in claimed] == [first_a, first_b]  # A's second waits for A's first
+    assert outbox.claim(engine, "w2", timedelta(minutes=5), limit=10) == []  # nothing else is due
+    a1 = next(c for c in claimed if c.message_id == first_a)
+    outbox.finish(engine, a1, state=outbox.DState.DONE, attempts=1)
+    assert [c.message_id for c in outbox.claim(engine, "w2", timedelta(minutes=5))] == [second_a]
+
+
+def test_expired_lease_is_taken_over(engine: Engine) -> None:
+    store_message(GroupCommitWriter(engine), "L")
+    (c,) = outbox.claim(engine, "dead-worker", timedelta(minutes=5))
+    assert outbox.claim(engine, "w2", timedelta(minutes=5)) == []
+    with engine.begin() as conn:  # the dead worker's lease runs out
+        conn.execute(update(deliveries).values(lease_until=outbox.now() - timedelta(seconds=1)))
+    (again,) = outbox.claim(engine, "w2", timedelta(minutes=5))
+    assert again.id == c.id
+
+
+def test_concurrent_claims_never_hand_out_a_delivery_twice(engine: Engine) -> None:
+    w = GroupCommitWriter(engine)
+    for i in range(40):
+        store_message(w, f"N{i}")
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while True:
+            claimed = outbox.claim(engine, name, timedelta(minutes=5), limit=3)
+            if not claimed:
+                return
+            with lock:
+                got.extend(c.id for c in claimed)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 40 and len(set(got)) == 40
+
+
+def test_backoff_is_exponential_and_capped() -> None:
+    delays = [outbox.backoff(n, initial=10, factor=2, max_delay=60).total_seconds() for n in range(1, 6)]
+    assert delays == [10, 20, 40, 60, 60]
+
+
+def test_retry_is_not_due_before_its_time(engine: Engine) -> None:
+    store_message(GroupCommitWriter(engine), "R")
+    (c,) = outbox.claim(engine, "w", timedelta(minutes=5))
+    outbox.finish(engine, c, state=outbox.DState.RETRY, attempts=1, next_attempt_at=outbox.now() + timedelta(hours=1))
+    assert outbox.claim(engine, "w", timedelta(minutes=5)) == []
+    with engine.connect() as conn:
+        assert conn.execute(select(deliveries.c.state)).scalar_one() == "retry"
+
+
+def test_checkpoints_survive_a_new_steps_object(engine: Engine) -> None:
+    store_message(GroupCommitWriter(engine), "C")
+    (c,) = outbox.claim(engine, "w", timedelta(minutes=5))
+    steps = outbox.DbSteps(engine, c.id, "t")
+    steps.start("zaak:X")
+    steps.start("rol:Y")
+    steps.done("zaak:X", {"url": "http://z/1"})
+    again = outbox.DbSteps(engine, c.id, "t")
+    assert again.result("zaak:X") == {"url": "http://z/1"}
+    assert again.was_started("rol:Y") and again.result("rol:Y") is None
+    again.link_zaak("C", "ZT", "http://z/1", "OLO-C")
+    again.link_zaak("C", "ZT", "http://z/other", "OLO-C")  # first link wins
+    assert outbox.DbSteps(engine, c.id, "t").zaak("C") == {
+        "url": "http://z/1",
+        "identificatie": "OLO-C",
+        "zaaktype": "ZT",
+    }
