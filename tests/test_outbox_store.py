@@ -126,3 +126,26 @@ def test_checkpoints_survive_a_new_steps_object(engine: Engine) -> None:
         "identificatie": "OLO-C",
         "zaaktype": "ZT",
     }
+
+
+def test_an_aanvraag_is_not_held_up_by_a_follow_up_that_came_first(engine: Engine) -> None:
+    w = GroupCommitWriter(engine)
+    early = store_message(w, "V")  # e.g. an aanvulling that overtook its aanvraag
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).values(creates_zaak=False))
+    record = message_store.InboundRecord(
+        correlation_id="c" * 32,
+        channel="stuf-lvo",
+        message_type="omvDi01AanbiedenAanvraag",
+        body=b"<x/>",
+        sha256="0" * 64,
+        referentienummer="aanvraag",
+        nummer="V",
+        dedup_key="t|aanvraag",
+        creates_zaak=True,
+    )
+    aanvraag = message_store.accept(w, record, "<answer/>").message_id
+    (c,) = outbox.claim(engine, "w", timedelta(minutes=5))
+    outbox.finish(engine, c, state=outbox.DState.RETRY, attempts=1, next_attempt_at=outbox.now() + timedelta(hours=1))
+    assert c.message_id == early
+    assert [x.message_id for x in outbox.claim(engine, "w", timedelta(minutes=5))] == [aanvraag]

@@ -19,6 +19,7 @@ from adapter.config import Settings
 from adapter.errors import StoreUnavailable
 from adapter.logs import get_logger, mask_text
 from adapter.loket import lvo
+from adapter.model import Soort
 from adapter.schemas import SchemaError, SchemaInvalid, SchemaSet
 from adapter.store import messages as store
 from adapter.store.writer import GroupCommitWriter
@@ -216,6 +217,7 @@ class StufLvoChannel:
         dedup: bool,
     ) -> store.InboundRecord:
         name = etree.QName(message).localname if message is not None else "(unreadable)"
+        bericht = lvo.INCOMING.get(name)
         return store.InboundRecord(
             correlation_id=correlation_id,
             channel=CHANNEL,
@@ -230,6 +232,7 @@ class StufLvoChannel:
             tijdstip_bericht=sg.tijdstip_bericht,
             nummer=lvo.aanvraagnummer_of(message) if message is not None else None,
             dedup_key=f"{CHANNEL}|{sg.zender.key()}|{sg.referentienummer}" if dedup else None,
+            creates_zaak=bericht is not None and Soort(bericht.soort).creates_zaak,
         )
 
     def _reject(

@@ -46,6 +46,8 @@ class InboundRecord:
     nummer: str | None = None
     volgnummer: int | None = None
     dedup_key: str | None = None
+    #: For the outbox: does this message create a zaak (aanvraag) or follow one up (aanvulling, …)?
+    creates_zaak: bool = False
 
     def values(self) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -112,7 +114,7 @@ def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str, *, enq
         new_id = conn.execute(stmt, params).scalar_one_or_none()
         if new_id is not None:
             if enqueue:
-                outbox.enqueue(conn, new_id, record.nummer)
+                outbox.enqueue(conn, new_id, record.nummer, record.creates_zaak)
             return Accepted(Outcome.STORED, new_id, answer)
         row = conn.execute(
             select(messages.c.id, messages.c.sha256, messages.c.answer).where(messages.c.dedup_key == record.dedup_key)

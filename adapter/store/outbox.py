@@ -40,7 +40,7 @@ def now() -> datetime:
 _ENQUEUE = insert(deliveries)  # parameters at execute time: one cached compiled statement
 
 
-def enqueue(conn: Connection, message_id: int, nummer: str | None) -> None:
+def enqueue(conn: Connection, message_id: int, nummer: str | None, creates_zaak: bool = False) -> None:
     """Called inside the transaction that stores the message: the outbox row commits with it."""
     t = now()
     conn.execute(
@@ -48,6 +48,7 @@ def enqueue(conn: Connection, message_id: int, nummer: str | None) -> None:
         {
             "message_id": message_id,
             "nummer": nummer,
+            "creates_zaak": creates_zaak,
             "state": DState.PENDING.value,
             "attempts": 0,
             "next_attempt_at": t,
@@ -73,12 +74,14 @@ def claim(engine: Engine, worker: str, lease: timedelta, limit: int = 1) -> list
             and_(deliveries.c.state.in_([DState.PENDING.value, DState.RETRY.value]), deliveries.c.next_attempt_at <= t),
             and_(deliveries.c.state == DState.RUNNING.value, deliveries.c.lease_until < t),
         ),
-        # order per verzoek: an earlier delivery of the same nummer that is not finished blocks this one
+        # order per verzoek: an earlier unfinished delivery of the same nummer blocks this one, except
+        # that a zaak-creating delivery does not wait for follow-ups that happened to arrive first
         ~exists().where(
             and_(
                 earlier.c.nummer == deliveries.c.nummer,
                 earlier.c.id < deliveries.c.id,
                 earlier.c.state.in_([DState.PENDING.value, DState.RETRY.value, DState.RUNNING.value]),
+                or_(earlier.c.creates_zaak, ~deliveries.c.creates_zaak),
             )
         ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -62,6 +63,8 @@ deliveries = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("message_id", Id, ForeignKey("messages.id"), nullable=False, unique=True),
     Column("nummer", String(64)),  # deliveries of one verzoek run in order
+    # An aanvraag (creates the zaak) is never held up by follow-ups that arrived before it.
+    Column("creates_zaak", Boolean, nullable=False, default=False),
     Column("target", String(64)),  # resolved by the mapping at run time
     Column("state", String(16), nullable=False),  # pending | running | retry | done | dead
     Column("attempts", Integer, nullable=False, default=0),

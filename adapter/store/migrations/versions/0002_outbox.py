@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False, unique=True),
         sa.Column("nummer", sa.String(64)),
+        sa.Column("creates_zaak", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("target", sa.String(64)),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
