@@ -59,7 +59,9 @@ class ZgwClient:
         auth = self.options.auth_per_api.get(api, self.options.auth)  # type: ignore[call-overload]
         headers = {"Authorization": f"Bearer {_token(auth)}", "Accept": "application/json"}
         if api == "zaken":
+            # The Zaken spec declares both CRS headers on zaak GETs too; real servers accept them.
             headers["Accept-Crs"] = self.options.crs
+            headers["Content-Crs"] = self.options.crs
         return headers
 
     def url(self, api: str, path: str) -> str:
@@ -68,8 +70,6 @@ class ZgwClient:
     def request(self, method: str, url: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         api = self._api_of(url)
         headers = self._headers(api)
-        if json is not None and api == "zaken":
-            headers["Content-Crs"] = self.options.crs
         try:
             r = self._http.request(method, url, json=json, params=params, headers=headers)
         except httpx.TimeoutException:

@@ -1,0 +1,95 @@
+"""Test environment for delivery: a fake ZGW zaaksysteem (validating against the official OpenAPI files)
+on a real port, mapping files, and a config that points an adapter at them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SHARED, Server, make_server
+
+ZGW_SPECS = SHARED / "reference" / "zgw"
+needs_zgw_specs = pytest.mark.skipif(not ZGW_SPECS.is_dir(), reason="../shared/reference/zgw (official OpenAPI) absent")
+SECRET = "a-test-secret-of-at-least-thirty-two-bytes"
+
+
+@dataclass
+class Zaaksysteem:
+    fake: object
+    base_url: str
+    stop: Callable[[], None]
+
+    def target_toml(self, name: str = "zaaksysteem", timeout: float = 5) -> str:
+        b = self.base_url
+        catalogus = self.fake.catalogus_url("catalogussen")  # type: ignore[attr-defined]
+        return f"""
+[targets.{name}]
+kind = "zgw"
+zaken_url = "{b}/zaken/api/v1"
+documenten_url = "{b}/documenten/api/v1"
+catalogi_url = "{b}/catalogi/api/v1"
+catalogus = "{catalogus}"
+auth = {{ client_id = "loket-adapter", secret = "{SECRET}" }}
+timeout = {timeout}
+"""
+
+
+def start_zaaksysteem() -> Zaaksysteem:
+    from adapter.simulation.fake_zgw import FakeZgw, serve_in_thread
+
+    fake = FakeZgw(ZGW_SPECS, client_id="loket-adapter", secret=SECRET)
+    base_url, stop = serve_in_thread(fake.app)
+    fake.base_url = base_url  # type: ignore[attr-defined]
+    return Zaaksysteem(fake, base_url, stop)
+
+
+def copy_mappings(dest: Path) -> Path:
+    target = dest / "mappings"
+    shutil.copytree(ROOT / "mappings", target)
+    return target
+
+
+def delivery_toml(zs: Zaaksysteem, mappings: Path, **delivery: object) -> str:
+    settings = {
+        "workers": 2,
+        "poll_interval": 0.05,
+        "backoff_initial": 0.05,
+        "backoff_factor": 2,
+        "backoff_max": 0.5,
+        "max_attempts": 5,
+        "lease_seconds": 30,
+        **delivery,
+    }
+    lines = "".join(f"{k} = {v}\n" for k, v in settings.items())
+    return f'[delivery]\nmappings_dir = "{mappings}"\n{lines}\n{zs.target_toml()}'
+
+
+def adapter_with_delivery(tmp_path: Path, zs: Zaaksysteem, **delivery: object) -> Server:
+    mappings = copy_mappings(tmp_path)
+    return make_server(tmp_path, extra_toml=delivery_toml(zs, mappings, **delivery))
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapter", "--config", str(server.config), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

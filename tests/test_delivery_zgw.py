@@ -1,0 +1,206 @@
+"""Delivery into a ZGW zaaksysteem: the fake validates every request and response against the official
+OpenAPI files. The example aanvraag becomes one zaak with rollen, zaakobjecten, documenten and status;
+failures at every step, in turn, still end in exactly one zaak and one document per bijlage."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+from sqlalchemy import create_engine, text
+
+from adapter.config import load_settings
+from adapter.services import Services, open_services
+from adapter.store.db import upgrade
+from tests.conftest import FIXTURES, drop_database, new_database_url, write_config
+from tests.delivery_env import (
+    Zaaksysteem,
+    adapter_with_delivery,
+    copy_mappings,
+    delivery_toml,
+    needs_zgw_specs,
+    start_zaaksysteem,
+    wait_for,
+)
+from tests.soap import fixture, post, with_reference
+
+pytestmark = needs_zgw_specs
+
+AANVRAAG = FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml"
+
+
+@pytest.fixture
+def zs() -> Iterator[Zaaksysteem]:
+    z = start_zaaksysteem()
+    yield z
+    z.stop()
+
+
+@pytest.fixture
+def services(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
+    """The adapter's parts in-process (no web server): store, mappings, outbox, ZGW target."""
+    url = new_database_url(tmp_path)
+    config = write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, copy_mappings(tmp_path), workers=0))
+    sv = open_services(load_settings(config))
+    upgrade(sv.engine)
+    yield sv
+    sv.close()
+    drop_database(url)
+
+
+def receive(sv: Services, name: str = "omvDi01AanbiedenAanvraag", body: bytes | None = None) -> int:
+    """Accept a message through the real inbound channel (as the SOAP endpoint does)."""
+    from adapter.inbound.stuf_lvo import StufLvoChannel
+
+    channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+    raw = with_reference(body or fixture(name), uuid.uuid4().hex[:30])
+    channel.accept(channel.receive(raw, uuid.uuid4().hex))
+    with sv.engine.connect() as conn:
+        return conn.execute(text("SELECT max(id) FROM messages")).scalar_one()
+
+
+def drain(sv: Services, rounds: int = 60) -> list[str]:
+    """Run the outbox until nothing is due (retries come due after their short backoff)."""
+    import time
+
+    states = []
+    assert sv.outbox is not None
+    for _ in range(rounds):
+        reports = sv.outbox.work_once(limit=10)
+        states += [r.state for r in reports]
+        with sv.engine.connect() as conn:
+            open_ = conn.execute(
+                text("SELECT count(*) FROM deliveries WHERE state NOT IN ('done','dead')")
+            ).scalar_one()
+        if not open_:
+            break
+        if not reports:
+            time.sleep(0.06)
+    return states
+
+
+def inhoud_of(bijlage_id: str) -> bytes:
+    root = etree.parse(str(AANVRAAG)).getroot()
+    ns = {"L": "http://www.egem.nl/StUF/sector/lvo/0312"}
+    el = root.find(f".//L:bijlage[L:bijlageId='{bijlage_id}']/L:inhoud", ns)
+    return base64.b64decode(el.text)
+
+
+def assert_one_complete_zaak(zs: Zaaksysteem) -> None:
+    fake = zs.fake
+    assert fake.response_errors == []  # type: ignore[attr-defined]
+    zaken = fake.zaken  # type: ignore[attr-defined]
+    assert len(zaken) == 1, zaken
+    zaak = zaken[0]
+    assert zaak["identificatie"] == "OLO-1234567"
+    assert zaak["zaaktype"] == fake.catalogus_url("zaaktypen", identificatie="ZT-OMV-REG")  # type: ignore[attr-defined]
+    assert zaak["kenmerken"] == [{"kenmerk": "1234567", "bron": "Omgevingsloket"}]
+    rollen = [r for r in fake.rollen if r["zaak"] == zaak["url"]]  # type: ignore[attr-defined]
+    assert sorted(r["betrokkeneType"] for r in rollen) == ["natuurlijk_persoon", "vestiging"]
+    initiator = next(r for r in rollen if r["betrokkeneType"] == "natuurlijk_persoon")
+    assert initiator["betrokkeneIdentificatie"]["inpBsn"] == "999993653"
+    objecten = [o for o in fake.zaakobjecten if o["zaak"] == zaak["url"]]  # type: ignore[attr-defined]
+    assert sorted(o["objectType"] for o in objecten) == ["adres", "kadastrale_onroerende_zaak"]
+    docs = fake.documenten  # type: ignore[attr-defined]
+    assert sorted(d["bestandsnaam"] for d in docs) == ["1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"]
+    tekening = next(d for d in docs if d["bestandsnaam"] == "1234567_Bouwtekening.pdf")
+    assert tekening["bytes"] == inhoud_of("1234567-1")
+    foto = next(d for d in docs if d["bestandsnaam"] == "1234567_Foto_voorgevel.jpg")
+    assert foto["bytes"] is None  # no inhoud in the message: it comes through the postbus
+    zios = [z for z in fake.zaakinformatieobjecten if z["zaak"] == zaak["url"]]  # type: ignore[attr-defined]
+    assert sorted(z["informatieobject"] for z in zios) == sorted(d["url"] for d in docs)
+    statussen = [s for s in fake.statussen if s["zaak"] == zaak["url"]]  # type: ignore[attr-defined]
+    assert len(statussen) == 1
+
+
+def test_example_aanvraag_becomes_one_complete_zaak(services: Services, zs: Zaaksysteem) -> None:
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    assert_one_complete_zaak(zs)
+    with services.engine.connect() as conn:
+        assert conn.execute(text("SELECT state FROM messages WHERE id=:i"), {"i": mid}).scalar_one() == "delivered"
+
+
+def test_follow_ups_land_on_the_same_zaak(services: Services, zs: Zaaksysteem) -> None:
+    receive(services, "vrgDi01IndienenAanvulling")  # arrives before its aanvraag: waits, then proceeds
+    receive(services)
+    receive(services, "vrgDi01IntrekkenAanvraag")
+    states = drain(services)
+    assert states.count("done") == 3, states
+    zaak = zs.fake.zaken[0]  # type: ignore[attr-defined]
+    assert len(zs.fake.zaken) == 1  # type: ignore[attr-defined]
+    names = sorted(d["bestandsnaam"] for d in zs.fake.documenten)  # type: ignore[attr-defined]
+    assert names == ["1234567_Bouwtekening.pdf", "1234567_Bouwtekening_v2.pdf", "1234567_Foto_voorgevel.jpg"]
+    statussen = [s for s in zs.fake.statussen if s["zaak"] == zaak["url"]]  # type: ignore[attr-defined]
+    assert [volgnummer(zs, s["statustype"]) for s in statussen] == [1, 3]  # start, then ingetrokken
+
+
+def volgnummer(zs: Zaaksysteem, statustype_url: str) -> int:
+    from adapter.simulation.fake_zgw import make_token
+
+    token = make_token("loket-adapter", "a-test-secret-of-at-least-thirty-two-bytes")
+    return httpx.get(statustype_url, headers={"Authorization": f"Bearer {token}"}).json()["volgnummer"]
+
+
+STEPS = [
+    ("POST", "/zaken"),
+    ("POST", "/rollen"),
+    ("POST", "/zaakobjecten"),
+    ("POST", "/enkelvoudiginformatieobjecten"),
+    ("POST", "/zaakinformatieobjecten"),
+    ("POST", "/statussen"),
+]
+
+
+@pytest.mark.parametrize("after_processing", [False, True], ids=["500-before", "lost-answer-after-commit"])
+@pytest.mark.parametrize(("method", "path"), STEPS, ids=[p for _, p in STEPS])
+def test_failure_at_each_step_still_gives_exactly_one_zaak(
+    services: Services, zs: Zaaksysteem, method: str, path: str, after_processing: bool
+) -> None:
+    zs.fake.fail_next(method, path, status=500, after_processing=after_processing)  # type: ignore[attr-defined]
+    receive(services)
+    states = drain(services)
+    assert states[-1] == "done" and "retry" in states, states
+    assert_one_complete_zaak(zs)
+
+
+def test_timeout_after_the_zaaksysteem_committed(services: Services, zs: Zaaksysteem) -> None:
+    """The answer to POST /zaken comes after our timeout (5 s in delivery_env): the retry must adopt
+    the zaak that was made, found by its identificatie."""
+    zs.fake.fail_next("POST", "/zaken", after_processing=True, delay=6)  # type: ignore[attr-defined]
+    receive(services)
+    states = drain(services, rounds=200)
+    assert states[0] == "retry" and states[-1] == "done"
+    assert_one_complete_zaak(zs)
+
+
+def test_kill_9_of_the_worker_mid_delivery(tmp_path: Path, zs: Zaaksysteem) -> None:
+    """serve is killed while the zaaksysteem is still working on its document request; that request
+    completes after the kill (as a real server would). After the restart the delivery resumes from its
+    checkpoints and adopts that document instead of making a second one."""
+    srv = adapter_with_delivery(tmp_path, zs, lease_seconds=1)
+    zs.fake.fail_next("POST", "/enkelvoudiginformatieobjecten", status=None, delay=2)  # type: ignore[attr-defined]
+    srv.start()
+    try:
+        assert post(srv.soap_url, with_reference(fixture("omvDi01AanbiedenAanvraag"), "K9-1")).status == 200
+        wait_for(lambda: len(zs.fake.zaakobjecten) == 2, what="the delivery to reach the documents")  # type: ignore[attr-defined]
+        srv.kill9()
+        wait_for(lambda: len(zs.fake.documenten) == 1, what="the orphaned request to complete")  # type: ignore[attr-defined]
+        srv.start()
+        engine = create_engine(srv.db_url)
+
+        def delivered() -> bool:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT state FROM deliveries")).scalar_one() == "done"
+
+        wait_for(delivered, timeout=40, what="the resumed delivery")
+        engine.dispose()
+    finally:
+        srv.stop()
+        drop_database(srv.db_url)
+    assert_one_complete_zaak(zs)
