@@ -29,10 +29,23 @@ Example (see ``mappings/voorbeeldstad.toml``)::
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.model import Soort
 
+#: ``omschrijvingGeneriek`` of a roltype (ZGW Catalogi/Zaken enum).
+RoltypeGeneriek = Literal[
+    "adviseur",
+    "behandelaar",
+    "belanghebbende",
+    "beslisser",
+    "initiator",
+    "klantcontacter",
+    "zaakcoordinator",
+    "mede_initiator",
+]
 ZAAK_SOORTEN = [Soort.AANVRAAG, Soort.CONCEPTVERZOEK, Soort.ADVIESAANVRAAG]
 
 
@@ -55,8 +68,8 @@ class ProfielRegels(_Strict):
     bronorganisatie: str | None = Field(None, pattern=r"^\d{9}$")
     verantwoordelijke_organisatie: str | None = Field(None, pattern=r"^\d{9}$")
     vertrouwelijkheidaanduiding: str | None = None
-    roltype_initiator: str | None = None
-    roltype_gemachtigde: str | None = None
+    roltype_initiator: RoltypeGeneriek | None = None
+    roltype_gemachtigde: RoltypeGeneriek | None = None
     statustype_start: int | None = Field(None, ge=1)
     statustype_intrekking: int | None = Field(None, ge=1)
     zaak_identificatie: str | None = None

@@ -1,0 +1,133 @@
+"""``mappings check`` names file, key and line, and exits 1; ``mappings preview`` sends nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, write_config
+from tests.delivery_env import Zaaksysteem, cli, copy_mappings, delivery_toml, needs_zgw_specs, start_zaaksysteem
+
+
+@pytest.fixture(scope="module")
+def zs() -> Iterator[Zaaksysteem]:
+    z = start_zaaksysteem()
+    yield z
+    z.stop()
+
+
+class Env:
+    def __init__(self, tmp_path: Path, zs: Zaaksysteem) -> None:
+        self.mappings = copy_mappings(tmp_path)
+        self.file = self.mappings / "voorbeeldstad.toml"
+        self.good = self.file.read_text()
+        self.config = write_config(
+            tmp_path / "config.toml", f"sqlite:///{tmp_path / 'a.db'}", 8999, delivery_toml(zs, self.mappings)
+        )
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        class S:  # what tests.delivery_env.cli needs
+            config = self.config
+
+        r = cli(S, *args)  # type: ignore[arg-type]
+        return r.returncode, r.stdout, r.stderr
+
+    def line_of(self, needle: str) -> int:
+        return next(i for i, line in enumerate(self.file.read_text().splitlines(), 1) if needle in line)
+
+
+@pytest.fixture
+def env(tmp_path: Path, zs: Zaaksysteem) -> Env:
+    return Env(tmp_path, zs)
+
+
+pytestmark = needs_zgw_specs
+
+
+def test_good_mapping_passes_offline_and_online(env: Env) -> None:
+    code, out, err = env.run("mappings", "check", "--online")
+    assert code == 0, err
+    assert "ok (catalogus checked)" in out
+
+
+def test_unknown_key_names_file_key_and_line(env: Env) -> None:
+    env.file.write_text(env.good.replace('profile = "regulier"', 'profiel = "regulier"'))
+    code, _, err = env.run("mappings", "check")
+    assert code == 1
+    line = env.line_of('profiel = "regulier"')
+    assert re.search(rf"voorbeeldstad\.toml:{line}: zaaktypen\.0\.profiel: unknown key", err), err
+
+
+def test_invalid_xpath_names_file_key_and_line(env: Env) -> None:
+    env.file.write_text(env.good.replace('procedure = "//L:aanvraagprocedure"', 'procedure = "//L:aanvraag[["'))
+    code, _, err = env.run("mappings", "check")
+    assert code == 1
+    line = env.line_of('procedure = "//L:aanvraag[["')
+    assert re.search(rf"voorbeeldstad\.toml:{line}: xpath\.procedure: invalid XPath", err), err
+
+
+def test_unknown_zaaktype_is_found_online(env: Env) -> None:
+    env.file.write_text(env.good.replace('zaaktype = "ZT-VOOROVERLEG"', 'zaaktype = "ZT-BESTAAT-NIET"'))
+    assert env.run("mappings", "check")[0] == 0  # offline it cannot know
+    code, _, err = env.run("mappings", "check", "--online")
+    assert code == 1
+    line = env.line_of('zaaktype = "ZT-BESTAAT-NIET"')
+    assert re.search(
+        rf"voorbeeldstad\.toml:{line}: zaaktypen\.1\.zaaktype: zaaktype 'ZT-BESTAAT-NIET' does not exist", err
+    ), err
+
+
+def test_unknown_informatieobjecttype_and_roltype_are_found_online(env: Env) -> None:
+    env.file.write_text(
+        env.good.replace('Foto = "Foto"', 'Foto = "Fotootje"').replace(
+            'roltype_gemachtigde = "belanghebbende"', 'roltype_gemachtigde = "adviseur"'
+        )
+    )
+    code, _, err = env.run("mappings", "check", "--online")
+    assert code == 1
+    assert "informatieobjecttype 'Fotootje' does not exist" in err
+    assert "roltype 'adviseur' does not exist" in err
+
+
+def test_roltype_outside_the_zgw_enum_is_caught_offline(env: Env) -> None:
+    env.file.write_text(
+        env.good.replace('roltype_gemachtigde = "belanghebbende"', 'roltype_gemachtigde = "gemachtigde"')
+    )
+    code, _, err = env.run("mappings", "check")
+    assert code == 1
+    assert (
+        f"voorbeeldstad.toml:{env.line_of('roltype_gemachtigde')}: defaults.roltype_gemachtigde: Input should be" in err
+    )
+
+
+def test_template_with_unknown_field_and_unknown_target(env: Env) -> None:
+    env.file.write_text(
+        env.good.replace('omschrijving = "{verzoek.omschrijving}"', 'omschrijving = "{verzoek.titel}"').replace(
+            'target = "zaaksysteem"', 'target = "elders"'
+        )
+    )
+    code, _, err = env.run("mappings", "check")
+    assert code == 1
+    assert f"voorbeeldstad.toml:{env.line_of('verzoek.titel')}: defaults.omschrijving:" in err
+    assert "'verzoek.titel' does not exist" in err
+    assert f"voorbeeldstad.toml:{env.line_of('target = ')}: route[0].target: target 'elders' is not configured" in err
+
+
+def test_broken_toml_is_one_line_with_its_line(env: Env) -> None:
+    env.file.write_text(env.good.replace("[triage]", "[triage"))
+    code, _, err = env.run("mappings", "check")
+    assert code == 1 and "not valid TOML" in err and "Traceback" not in err
+
+
+def test_preview_prints_the_calls_and_sends_nothing(env: Env, zs: Zaaksysteem) -> None:
+    before = len(zs.fake.requests)  # type: ignore[attr-defined]
+    code, out, err = env.run("mappings", "preview", str(FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml"))
+    assert code == 0, err
+    assert "zaaktype ZT-OMV-REG" in out
+    assert re.search(r"POST .*/zaken/api/v1/zaken\s+\[zaak:ZT-OMV-REG\]", out)
+    assert out.count("/enkelvoudiginformatieobjecten") == 2
+    assert "999993653" not in out  # the BSN is masked in the preview
+    assert len(zs.fake.requests) == before  # type: ignore[attr-defined]
