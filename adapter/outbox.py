@@ -160,6 +160,7 @@ class Outbox:
             outcome=summary,
             target=target_name,
             attempt=self._attempt(started, t0, "ok", None, steps),
+            steps=steps,
         )
         log.info("delivered", target=target_name, summary=summary, attempt=attempts)
         return Report(c.message_id, c.id, DState.DONE.value, summary)

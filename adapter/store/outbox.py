@@ -144,6 +144,7 @@ def finish(
     outcome: str | None = None,
     target: str | None = None,
     attempt: dict[str, Any] | None = None,
+    steps: DbSteps | None = None,
 ) -> None:
     """Record the attempt and move the delivery (and its message's log state) on, in one transaction."""
     t = now()
@@ -162,6 +163,8 @@ def finish(
     if target is not None:
         values["target"] = target
     with transaction(engine) as conn:
+        if steps is not None:
+            steps.flush(conn)
         conn.execute(update(deliveries).where(deliveries.c.id == c.id).values(**values))
         if state in MESSAGE_STATE:
             conn.execute(
@@ -177,13 +180,22 @@ def finish(
 
 
 class DbSteps:
-    """The ``Steps`` of one delivery on the database (see ``adapter.targets.base``)."""
+    """The ``Steps`` of one delivery on the database (see ``adapter.targets.base``).
+
+    Uncertainty is tracked per run, not per step: the first run of a delivery writes a ``_run`` marker;
+    a later run (retry, or takeover after a crash) sees it, and then every step without a stored result
+    counts as possibly sent, so the target looks for what it may have made before creating again. That
+    costs one write per run instead of one per step, and a GET per step only on retries.
+    """
+
+    RUN_MARKER = "_run"
 
     def __init__(self, engine: Engine, delivery_id: int, target: str) -> None:
         self.engine = engine
         self.delivery_id = delivery_id
         self.target = target
         self.calls: list[str] = []
+        self._pending: dict[str, dict[str, Any]] = {}
         with reading(engine) as conn:
             rows = conn.execute(
                 select(delivery_steps.c.key, delivery_steps.c.state, delivery_steps.c.result).where(
@@ -191,13 +203,16 @@ class DbSteps:
                 )
             )
             self._state = {r.key: (r.state, json.loads(r.result) if r.result else None) for r in rows}
+        self.retry = self.RUN_MARKER in self._state
+        if not self.retry:
+            self._put(self.RUN_MARKER, "started", None)
 
     def result(self, key: str) -> dict[str, Any] | None:
         state, result = self._state.get(key, (None, None))
         return result if state == "done" else None
 
     def was_started(self, key: str) -> bool:
-        return self._state.get(key, (None, None))[0] == "started"
+        return self.retry and self.result(key) is None
 
     def _put(self, key: str, state: str, result: dict[str, Any] | None) -> None:
         t = now()
@@ -217,11 +232,35 @@ class DbSteps:
         self._state[key] = (state, result)
 
     def start(self, key: str) -> None:
-        if self._state.get(key, (None, None))[0] != "started":
-            self._put(key, "started", None)
+        """Nothing to write: the run marker already says this run may have sent it."""
 
-    def done(self, key: str, result: dict[str, Any]) -> None:
-        self._put(key, "done", result)
+    def done(self, key: str, result: dict[str, Any], recoverable: bool = False) -> None:
+        """Store a step's result. A *recoverable* one (the target can find what it made) is kept in
+        memory and written with the run's outcome (``flush``): if we crash before that, the next run
+        finds it again. Others are written at once."""
+        if recoverable:
+            self._pending[key] = result
+            self._state[key] = ("done", result)
+        else:
+            self._put(key, "done", result)
+
+    def flush(self, conn: Connection) -> None:
+        """Write the buffered results inside the transaction that records the run's outcome."""
+        t = now()
+        for key, result in self._pending.items():
+            payload = json.dumps(result)
+            changed = conn.execute(
+                update(delivery_steps)
+                .where(delivery_steps.c.delivery_id == self.delivery_id, delivery_steps.c.key == key)
+                .values(state="done", result=payload, updated_at=t)
+            ).rowcount
+            if not changed:
+                conn.execute(
+                    insert(delivery_steps).values(
+                        delivery_id=self.delivery_id, key=key, state="done", result=payload, updated_at=t
+                    )
+                )
+        self._pending.clear()
 
     def zaak(self, nummer: str, zaaktype: str | None = None) -> dict[str, Any] | None:
         q = select(zaak_links).where(zaak_links.c.target == self.target, zaak_links.c.nummer == nummer)

@@ -158,7 +158,7 @@ class _Recorder:
     def start(self, key: str) -> None:
         pass
 
-    def done(self, key: str, result: Result) -> None:
+    def done(self, key: str, result: Result, recoverable: bool = False) -> None:
         pass
 
     def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None:
