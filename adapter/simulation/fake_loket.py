@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from adapter.loket.lvo import LVO, OUTGOING, aanvraagnummer_of
 from adapter.paths import XSD_DIR
-from adapter.schemas import SchemaInvalid, SchemaSet
+from adapter.schemas import SchemaInvalid, SchemaSet, UnknownNamespace
 from adapter.stuf.fouten import DETAILS_MAX, OMSCHRIJVING_MAX, Foutcode, clip
 from adapter.stuf.namespaces import SOAP11_ENV, STUF, q
 from adapter.stuf.stuurgegevens import (
@@ -210,9 +210,10 @@ class FakeLoket:
         qname = etree.QName(message)
         try:
             self.schemas.validate(message)
-        except (SchemaInvalid, Exception) as exc:
-            detail = str(exc.errors[0]) if isinstance(exc, SchemaInvalid) else str(exc)
-            raise Refused("StUF055", "Bericht niet conform het schema", detail) from None
+        except SchemaInvalid as exc:
+            raise Refused("StUF055", "Bericht niet conform het schema", str(exc.errors[0])) from None
+        except UnknownNamespace as exc:
+            raise Refused("StUF055", "Bericht niet conform het schema", str(exc)) from None
         bericht = OUTGOING.get(qname.localname) if qname.namespace == LVO else None
         if bericht is None:
             raise Refused("StUF055", "Bericht niet conform het schema", f"{qname.localname} neemt het loket niet aan")

@@ -15,7 +15,11 @@ from adapter.targets.zgw.options import ApiAuth, ZgwOptions
 APIS = ("zaken", "documenten", "catalogi")
 
 
+_TOKEN_SECONDS = 300
+
+
 def _token(auth: ApiAuth) -> str:
+    """A fresh HS256 JWT; ``ZgwClient`` reuses one for a few minutes (``iat`` stays recent)."""
     now = int(time.time())
     return jwt.encode(
         {"iss": auth.client_id, "client_id": auth.client_id, "iat": now, "user_id": auth.client_id},
@@ -45,6 +49,7 @@ class ZgwClient:
         verify: Any = options.ca_bundle or True
         self._http = httpx.Client(timeout=options.timeout, cert=cert, verify=verify)  # type: ignore[arg-type]
         self.base = {"zaken": options.zaken_url, "documenten": options.documenten_url, "catalogi": options.catalogi_url}
+        self._tokens: dict[str, tuple[float, str]] = {}
 
     def close(self) -> None:
         self._http.close()
@@ -56,8 +61,12 @@ class ZgwClient:
         raise TargetError(f"URL {url} belongs to none of the configured ZGW APIs")
 
     def _headers(self, api: str) -> dict[str, str]:
-        auth = self.options.auth_per_api.get(api, self.options.auth)  # type: ignore[call-overload]
-        headers = {"Authorization": f"Bearer {_token(auth)}", "Accept": "application/json"}
+        cached = self._tokens.get(api)
+        if cached is None or time.monotonic() - cached[0] > _TOKEN_SECONDS:
+            auth = self.options.auth_per_api.get(api, self.options.auth)  # type: ignore[call-overload]
+            cached = (time.monotonic(), _token(auth))
+            self._tokens[api] = cached
+        headers = {"Authorization": f"Bearer {cached[1]}", "Accept": "application/json"}
         if api == "zaken":
             # The Zaken spec declares both CRS headers on zaak GETs too; real servers accept them.
             headers["Accept-Crs"] = self.options.crs
