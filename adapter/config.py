@@ -104,6 +104,9 @@ class DeliverySettings(_Section):
     #: After this many failed attempts a delivery is ``dead`` until an operator resends it.
     max_attempts: int = Field(10, ge=1)
     mappings_dir: str = "mappings"
+    #: Once a StUF-LVO aanvraag's zaak exists, tell the loket with vrgDi01KoppelZaakAanAanvraag
+    #: (needs a ``[loket]`` table: url, zender, ontvanger).
+    koppel_zaak_aan_aanvraag: bool = False
 
 
 class Settings(_Section):
@@ -115,6 +118,8 @@ class Settings(_Section):
     #: Targets by name; each table has a ``kind`` ("zgw", "stuf-zkn") and that kind's options,
     #: validated by the target plugin when the adapter starts.
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: The loket's StUF-LVO endpoint for messages we send (validated by ``adapter.loket.lvo_client``).
+    loket: dict[str, Any] = Field(default_factory=dict)
     source: str = Field("<defaults>", exclude=True)
 
     def with_overrides(self, **values: Any) -> Settings:
@@ -145,20 +150,25 @@ def _expand_env(value: Any, path: str, source: str) -> Any:
     return value
 
 
+def config_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigError:
+    """One line naming file, key and problem (unknown keys first) for any settings model."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    key = prefix + (".".join(str(p) for p in err["loc"]) or "(top level)")
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        msg = str(err["ctx"]["error"])  # our own validators' text, without pydantic's "Value error, "
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ConfigError(f"{source}: {key}: {msg}{more}")
+
+
 def _validate(data: dict[str, Any], source: str) -> Settings:
     try:
         return Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        err = errors[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "value_error" and "error" in err.get("ctx", {}):
-            msg = str(err["ctx"]["error"])  # our own validators' text, without pydantic's "Value error, "
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {key}: {msg}{more}") from None
+        raise config_error(exc, source) from None
 
 
 def load_settings(path: str | os.PathLike[str]) -> Settings:

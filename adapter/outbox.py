@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from adapter.config import DeliverySettings
 from adapter.errors import AdapterError
 from adapter.logs import correlation, get_logger
+from adapter.loket.lvo_client import LoketClient, koppel_zaak
 from adapter.loket.lvo_parse import parse_verzoek
 from adapter.mapping.engine import build_opdracht
 from adapter.mapping.loader import LoadedMapping, load_dir
@@ -30,7 +31,7 @@ from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store.outbox import Claimed, DState
-from adapter.targets.base import Target, TargetError, WaitingError
+from adapter.targets.base import Target, TargetError, WaitingError, run_step
 
 log = get_logger("adapter.outbox")
 
@@ -87,12 +88,18 @@ class Report:
 
 class Outbox:
     def __init__(
-        self, engine: Engine, settings: DeliverySettings, targets: dict[str, Target], mappings: MappingSet
+        self,
+        engine: Engine,
+        settings: DeliverySettings,
+        targets: dict[str, Target],
+        mappings: MappingSet,
+        loket: LoketClient | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.targets = targets
         self.mappings = mappings
+        self.loket = loket
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -123,6 +130,7 @@ class Outbox:
                 raise AdapterError(f"mapping routes to target {target_name!r}, which is not configured")
             steps = store.DbSteps(self.engine, c.id, target_name)
             summary = target.deliver(opdracht, steps)
+            summary += self._koppel_zaak(verzoek, steps)
         except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
             expected = isinstance(exc, AdapterError | TargetError)
             error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
@@ -164,6 +172,25 @@ class Outbox:
         )
         log.info("delivered", target=target_name, summary=summary, attempt=attempts)
         return Report(c.message_id, c.id, DState.DONE.value, summary)
+
+    def _koppel_zaak(self, verzoek: Verzoek, steps: store.DbSteps) -> str:
+        """Tell the loket which zaak handles a StUF-LVO aanvraag (a checkpointed step of its own)."""
+        if not (self.settings.koppel_zaak_aan_aanvraag and self.loket) or verzoek.bron != "stuf-lvo":
+            return ""
+        if not verzoek.soort.creates_zaak:
+            return ""
+        zaak = steps.zaak(verzoek.nummer)
+        if zaak is None or not zaak.get("identificatie"):
+            return ""
+        loket = self.loket
+
+        def send() -> dict[str, str]:
+            el = koppel_zaak(verzoek.nummer, zaak["identificatie"])
+            steps.called(f"koppel:loket: vrgDi01KoppelZaakAanAanvraag {verzoek.nummer} → {zaak['identificatie']}")
+            return {"referentienummer": loket.send(el)}
+
+        run_step(steps, "koppel:loket", send)
+        return f"; gekoppeld aan aanvraag {verzoek.nummer} in het loket"
 
     @staticmethod
     def _attempt(started: object, t0: float, status: str, error: str | None, steps: store.DbSteps | None) -> dict:

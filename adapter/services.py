@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from adapter.config import Settings
+from adapter.config import Settings, config_error
+from adapter.errors import ConfigError
+from adapter.loket.lvo_client import LoketClient, LoketOptions
 from adapter.outbox import MappingSet, Outbox
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine
@@ -43,8 +46,20 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
     if with_outbox:
         services.targets = build_targets(settings)
         mappings = MappingSet(resolve_path(settings, settings.delivery.mappings_dir))
-        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings)
+        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, build_loket(settings))
     return services
+
+
+def build_loket(settings: Settings) -> LoketClient | None:
+    """The loket client, when ``[loket]`` is configured (validated here: errors name the key)."""
+    if not settings.loket:
+        if settings.delivery.koppel_zaak_aan_aanvraag:
+            raise ConfigError(f"{settings.source}: delivery.koppel_zaak_aan_aanvraag: needs a [loket] table")
+        return None
+    try:
+        return LoketClient(LoketOptions.model_validate(settings.loket))
+    except ValidationError as exc:
+        raise config_error(exc, settings.source, "loket.") from None
 
 
 def resolve_path(settings: Settings, value: str) -> Path:

@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapter.config import Settings
+from adapter.config import Settings, config_error
 from adapter.errors import ConfigError
 from adapter.targets.base import Target
 
 
-def _build(name: str, table: dict[str, Any]) -> Target:
+def _build(name: str, table: dict[str, Any], source: str) -> Target:
     kind = table.get("kind")
     if kind == "zgw":
         from adapter.targets.zgw.options import ZgwOptions
@@ -23,17 +23,14 @@ def _build(name: str, table: dict[str, Any]) -> Target:
         from adapter.targets.stuf_zkn.plugin import StufZknTarget
 
         return StufZknTarget(name, StufZknOptions.model_validate(table))
-    raise ConfigError(f"targets.{name}.kind: unknown target kind {kind!r} (zgw, stuf-zkn)")
+    raise ConfigError(f"{source}: targets.{name}.kind: unknown target kind {kind!r} (zgw, stuf-zkn)")
 
 
 def build_targets(settings: Settings) -> dict[str, Target]:
     targets = {}
     for name, table in settings.targets.items():
         try:
-            targets[name] = _build(name, table)
+            targets[name] = _build(name, table, settings.source)
         except ValidationError as exc:
-            err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-            key = ".".join(str(p) for p in err["loc"])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(f"{settings.source}: targets.{name}.{key}: {msg}") from None
+            raise config_error(exc, settings.source, f"targets.{name}.") from None
     return targets
