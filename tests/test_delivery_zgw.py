@@ -236,3 +236,31 @@ ontvanger = {{ organisatie = "00000001800866472000", applicatie = "OLO" }}
         sv.close()
         stop_loket()
         drop_database(url)
+
+
+def test_large_bijlage_goes_up_in_bestandsdelen(tmp_path: Path, zs: Zaaksysteem) -> None:
+    """Above ``large_file_bytes`` a document is created with its size, uploaded in the parts the
+    Documenten API hands out, and unlocked; the zaaksysteem ends up with the exact bytes."""
+    url = new_database_url(tmp_path)
+    extra = delivery_toml(zs, copy_mappings(tmp_path), workers=0).replace(
+        "timeout = 5", "timeout = 5\nlarge_file_bytes = 1024"
+    )
+    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, extra)))
+    upgrade(sv.engine)
+    zs.fake.chunk_size = 1000  # type: ignore[attr-defined]
+    big = bytes(range(256)) * 12  # 3072 bytes: four parts
+    body = fixture("omvDi01AanbiedenAanvraag").replace(
+        b"JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoKdHJhaWxlcgo8PC9Sb290IDEgMCBSPj4KJSVFT0YK",
+        base64.b64encode(big),
+    )
+    try:
+        receive(sv, body=body)
+        assert drain(sv) == ["done"]
+        tekening = next(d for d in zs.fake.documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf")  # type: ignore[attr-defined]
+        assert tekening["bytes"] == big
+        puts = [r for r in zs.fake.requests if r.method == "PUT"]  # type: ignore[attr-defined]
+        assert len(puts) == 4
+        assert not tekening["locked"]
+    finally:
+        sv.close()
+        drop_database(url)
