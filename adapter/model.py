@@ -109,7 +109,9 @@ class Specificatie:
 
 @dataclass(frozen=True)
 class Bijlage:
-    """One document. ``inhoud`` is None when the bytes travel separately (postbus, werkmap)."""
+    """One document: its bytes inline (``inhoud``, StUF-LVO base64), or in the content-addressed file
+    store (``bestand`` path, werkmap downloads, possibly GBs: never read whole), or not here yet
+    (both None: arrives through the postbus)."""
 
     id: str
     bestandsnaam: str
@@ -117,6 +119,17 @@ class Bijlage:
     mime_type: str | None = None
     vertrouwelijk: bool = False
     inhoud: bytes | None = field(default=None, repr=False)
+    bestand: str | None = None
+    grootte: int | None = None
+    sha256: str | None = None
+
+    @property
+    def heeft_inhoud(self) -> bool:
+        return self.inhoud is not None or self.bestand is not None
+
+    @property
+    def omvang(self) -> int | None:
+        return len(self.inhoud) if self.inhoud is not None else self.grootte
 
 
 @dataclass(frozen=True)
