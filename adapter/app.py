@@ -6,9 +6,13 @@ WSGI thread pool of the SOAP mount, so the event loop only moves bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from a2wsgi import WSGIMiddleware
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,7 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from adapter.errors import StoreUnavailable
 from adapter.inbound.soap import build_wsgi
+from adapter.inbound.stam import StamChannel, problem
 from adapter.inbound.stuf_lvo import StufLvoChannel
+from adapter.logs import correlation
 from adapter.loket import lvo
 from adapter.paths import XSD_DIR
 from adapter.services import Services
@@ -53,8 +59,33 @@ class SoapEndpoint:
         await self.wsgi(scope, receive, send)
 
 
+def stam_endpoint(channel: StamChannel, max_bytes: int) -> Callable[[Request], Any]:
+    async def verzoeknotificatie(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            answer = problem(413, "Too large", f"body larger than {max_bytes} bytes")
+            return JSONResponse(answer.body, status_code=413, media_type=answer.media_type)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                answer = problem(413, "Too large", f"body larger than {max_bytes} bytes")
+                return JSONResponse(answer.body, status_code=413, media_type=answer.media_type)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        given = request.headers.get("x-correlation-id", "")
+        with correlation(given if given.isalnum() and len(given) <= 32 else None, channel="stam") as cid:
+            answer = await run_in_threadpool(channel.receive, raw, cid)
+        return JSONResponse(
+            answer.body, status_code=answer.status, media_type=answer.media_type, headers={"X-Correlation-ID": cid}
+        )
+
+    return verzoeknotificatie
+
+
 def build_app(services: Services) -> Starlette:
     channel = StufLvoChannel(services.settings, services.writer, services.schemas)
+    stam_channel = StamChannel(services.settings, services.writer, services.schemas)
     wsgi = WSGIMiddleware(build_wsgi(channel), workers=services.settings.server.request_threads)
 
     def healthz(_: Request) -> Response:
@@ -71,6 +102,11 @@ def build_app(services: Services) -> Starlette:
     return Starlette(
         routes=[
             Route("/soap/stuf-lvo", SoapEndpoint(wsgi), methods=["GET", "HEAD", "POST"]),
+            Route(
+                "/stam/verzoeknotificatie",
+                stam_endpoint(stam_channel, services.settings.inbound.max_body_bytes),
+                methods=["POST"],
+            ),
             Route("/xsd/{path:path}", _xsd, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

@@ -100,6 +100,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     if services.outbox and settings.delivery.enabled:
         services.outbox.mappings.get()  # a broken mapping stops the start with one line
         services.outbox.start()
+    scheduler = None
+    if settings.jobs.enabled and services.werkmap is not None:
+        from adapter.jobs.scheduler import start as start_scheduler
+
+        scheduler = start_scheduler(services)
     try:
         uvicorn.run(
             app,
@@ -110,6 +115,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
             timeout_graceful_shutdown=10,
         )
     finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         services.close()
 
 
@@ -406,3 +413,86 @@ def mappings_preview(ctx: click.Context, file: Path) -> None:
     targets = build_targets(settings)
     for line in preview_message(file.read_bytes(), settings, mappings_, targets, build_opdracht):
         click.echo(line)
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs (the werkmap safety-net poll)."""
+
+
+@jobs.command("list")
+@click.pass_context
+@readable_errors
+def jobs_list(ctx: click.Context) -> None:
+    """Every job with its interval, and the recent runs (start, end, found, new, errors)."""
+    from adapter.jobs.scheduler import JOBS
+    from adapter.services import open_services
+    from adapter.store.jobs import recent_runs
+
+    services = open_services(_settings(ctx), with_outbox=False)
+    try:
+        for job in JOBS.values():
+            click.echo(f"{job.name:16} every {job.interval(services)}")
+        header = f"{'RUN':>5}  {'JOB':16} {'STARTED (UTC)':19}  {'SECS':>6}  {'STATUS':8}"
+        click.echo(f"{header} {'FOUND':>5} {'NEW':>5} {'ERR':>4}  DETAIL")
+        for r in recent_runs(services.engine):
+            secs = f"{(r.ended_at - r.started_at).total_seconds():6.1f}" if r.ended_at else "     -"
+            click.echo(
+                f"{r.id:>5}  {r.name:16} {r.started_at:%Y-%m-%d %H:%M:%S}  {secs}  {r.status:8} {r.found or 0:>5} "
+                f"{r.new or 0:>5} {r.errors or 0:>4}  {(r.detail or '')[:80]}"
+            )
+    finally:
+        services.close()
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.pass_context
+@readable_errors
+def jobs_run(ctx: click.Context, name: str) -> None:
+    """Run a job now (unless another process is running it); exit 1 if it failed or could not run."""
+    from adapter.jobs.scheduler import run_job
+    from adapter.services import open_services
+
+    settings = _settings(ctx)
+    configure_logging(settings.server.environment, "WARNING")
+    services = open_services(settings)
+    try:
+        outcome = run_job(services, name, force=True)
+    finally:
+        services.close()
+    click.echo(f"{name}: {outcome.status}: {outcome.detail}")
+    if outcome.status != "ok":
+        sys.exit(1)
+
+
+@main.group()
+def werkmap() -> None:
+    """The DSO werkmap (Verzoek afhandelen)."""
+
+
+@werkmap.command("overdragen")
+@click.argument("verzoeknummer")
+@click.option("--naar", "naar", required=True, help="OIN of the organisation that takes it over.")
+@click.option("--rol", type=click.Choice(["behandeldienst", "bevoegdGezag"]), required=True)
+@click.option("--toelichting", default="Overgedragen via loket-adapter")
+@click.pass_context
+@readable_errors
+def werkmap_overdragen(ctx: click.Context, verzoeknummer: str, naar: str, rol: str, toelichting: str) -> None:
+    """Hand a verzoek over to another bevoegd gezag or behandeldienst."""
+    from adapter.services import open_services
+    from adapter.targets.base import TargetError
+
+    settings = _settings(ctx)
+    services = open_services(settings)
+    try:
+        if services.werkmap is None:
+            _fail(f"{settings.source}: werkmap: not configured")
+        assert services.werkmap is not None
+        try:
+            services.werkmap.overdragen(verzoeknummer, naar, rol, toelichting)
+        except TargetError as exc:
+            _fail(str(exc))
+    finally:
+        services.close()
+    click.echo(f"verzoek {verzoeknummer} overgedragen aan {naar} als {rol}")

@@ -42,6 +42,8 @@ class StoreSettings(_Section):
     #: Upgrade the schema to the newest migration when ``serve`` starts.
     auto_migrate: bool = True
     pool_size: int = Field(10, ge=1)
+    #: Content-addressed store for downloaded documents (werkmap), relative to the config file.
+    files_dir: str = "var/files"
 
     @field_validator("url")
     @classmethod
@@ -109,17 +111,30 @@ class DeliverySettings(_Section):
     koppel_zaak_aan_aanvraag: bool = False
 
 
+class JobSettings(_Section):
+    """The scheduler (APScheduler, job store in the same database)."""
+
+    enabled: bool = True
+    #: The werkmap safety net: every N minutes ask ``_zoek`` for verzoeken of the last days.
+    werkmap_poll_minutes: float = Field(15.0, gt=0)
+    werkmap_poll_lookback_days: float = Field(7.0, gt=0)
+    werkmap_poll_page_size: int = Field(50, ge=1, le=500)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
     stuf: StufSettings
     inbound: InboundSettings = InboundSettings()
     delivery: DeliverySettings = DeliverySettings()
+    jobs: JobSettings = JobSettings()
     #: Targets by name; each table has a ``kind`` ("zgw", "stuf-zkn") and that kind's options,
     #: validated by the target plugin when the adapter starts.
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: The loket's StUF-LVO endpoint for messages we send (validated by ``adapter.loket.lvo_client``).
     loket: dict[str, Any] = Field(default_factory=dict)
+    #: The DSO werkmap ("Verzoek afhandelen") for STAM (validated by ``adapter.loket.werkmap``).
+    werkmap: dict[str, Any] = Field(default_factory=dict)
     source: str = Field("<defaults>", exclude=True)
 
     def with_overrides(self, **values: Any) -> Settings:

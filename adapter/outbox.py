@@ -17,36 +17,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from lxml import etree
 from sqlalchemy import Engine
 
 from adapter.config import DeliverySettings
 from adapter.errors import AdapterError
 from adapter.logs import correlation, get_logger
 from adapter.loket.lvo_client import LoketClient, koppel_zaak
-from adapter.loket.lvo_parse import parse_verzoek
+from adapter.loket.stam_parse import is_kopiebericht
 from adapter.mapping.engine import build_opdracht
 from adapter.mapping.loader import LoadedMapping, load_dir
+from adapter.mapping.opdracht import Overdracht
 from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store.outbox import Claimed, DState
 from adapter.targets.base import Target, TargetError, WaitingError, run_step
+from adapter.verzoeken import Sources
 
 log = get_logger("adapter.outbox")
-
-
-def verzoek_of(row: object) -> Verzoek:
-    """Parse a stored message into the canonical Verzoek (per channel)."""
-    channel = row.channel
-    if channel == "stuf-lvo":
-        envelope = etree.fromstring(row.body, etree.XMLParser(resolve_entities=False, no_network=True))
-        body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
-        assert body is not None
-        message = next(c for c in body if isinstance(c.tag, str))
-        ontvanger = (row.ontvanger or "").split("/")[0] or None
-        return parse_verzoek(message, ontvanger)
-    raise AdapterError(f"no verzoek parser for channel {channel!r}")
 
 
 class MappingSet:
@@ -93,12 +81,14 @@ class Outbox:
         settings: DeliverySettings,
         targets: dict[str, Target],
         mappings: MappingSet,
+        sources: Sources,
         loket: LoketClient | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.targets = targets
         self.mappings = mappings
+        self.sources = sources
         self.loket = loket
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
@@ -122,15 +112,10 @@ class Outbox:
         target_name: str | None = None
         steps: store.DbSteps | None = None
         try:
-            verzoek = verzoek_of(row)
-            opdracht = build_opdracht(self.mappings.get(), verzoek)
-            target_name = opdracht.target
-            target = self.targets.get(target_name)
-            if target is None:
-                raise AdapterError(f"mapping routes to target {target_name!r}, which is not configured")
-            steps = store.DbSteps(self.engine, c.id, target_name)
-            summary = target.deliver(opdracht, steps)
-            summary += self._koppel_zaak(verzoek, steps)
+            steps = store.DbSteps(self.engine, c.id, "")
+            verzoek = self.sources.verzoek_for(row, steps)
+            summary = self._deliver(verzoek, steps)
+            target_name = steps.target or None
         except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
             expected = isinstance(exc, AdapterError | TargetError)
             error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
@@ -172,6 +157,31 @@ class Outbox:
         )
         log.info("delivered", target=target_name, summary=summary, attempt=attempts)
         return Report(c.message_id, c.id, DState.DONE.value, summary)
+
+    def _deliver(self, verzoek: Verzoek, steps: store.DbSteps) -> str:
+        """Map and hand to the target; a kopiebericht is only kept, a transfer goes back to the werkmap."""
+        if verzoek.bron == "stam" and is_kopiebericht(verzoek, set(self.sources.own_oins)):
+            inst = verzoek.uitvoerende_instantie.oin if verzoek.uitvoerende_instantie else "?"
+            return f"kopiebericht (uitvoerende instantie {inst}): opgeslagen, geen zaak"
+        opdracht = build_opdracht(self.mappings.get(), verzoek)
+        steps.target = opdracht.target
+        if opdracht.overdracht is not None:
+            return self._overdragen(verzoek, opdracht.overdracht, steps)
+        target = self.targets.get(opdracht.target)
+        if target is None:
+            raise AdapterError(f"mapping routes to target {opdracht.target!r}, which is not configured")
+        return target.deliver(opdracht, steps) + self._koppel_zaak(verzoek, steps)
+
+    def _overdragen(self, verzoek: Verzoek, overdracht: Overdracht, steps: store.DbSteps) -> str:
+        werkmap = self.sources.werkmap
+        if werkmap is None:
+            raise AdapterError("a transfer rule matched, but [werkmap] is not configured")
+        run_step(
+            steps,
+            "werkmap:overdragen",
+            lambda: werkmap.overdragen(verzoek.nummer, overdracht.naar, overdracht.rol, overdracht.toelichting) or {},
+        )
+        return f"overgedragen aan {overdracht.naar} als {overdracht.rol} (mapping-regel); geen zaak hier"
 
     def _koppel_zaak(self, verzoek: Verzoek, steps: store.DbSteps) -> str:
         """Tell the loket which zaak handles a StUF-LVO aanvraag (a checkpointed step of its own)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from adapter.loket import lvo
+from adapter.loket import lvo, stam
 from adapter.paths import XSD_DIR
 from adapter.stuf.namespaces import STUF
 
@@ -20,6 +20,8 @@ from adapter.stuf.namespaces import STUF
 SCHEMA_FILES: dict[str, str] = {
     lvo.LVO: lvo.XSD,
     STUF: "stuf0301/stuf0301.xsd",
+    stam.VERZOEK: stam.XSD_VERZOEK,
+    stam.VERZOEKNOTIFICATIE: stam.XSD_VERZOEKNOTIFICATIE,
 }
 
 

@@ -11,12 +11,15 @@ from sqlalchemy import Engine
 from adapter.config import Settings, config_error
 from adapter.errors import ConfigError
 from adapter.loket.lvo_client import LoketClient, LoketOptions
+from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
 from adapter.outbox import MappingSet, Outbox
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine
+from adapter.store.files import FileStore
 from adapter.store.writer import GroupCommitWriter
 from adapter.targets.base import Target
 from adapter.targets.registry import build_targets
+from adapter.verzoeken import Sources
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Services:
     writer: GroupCommitWriter
     targets: dict[str, Target] = field(default_factory=dict)
     outbox: Outbox | None = None
+    werkmap: WerkmapClient | None = None
 
     def close(self) -> None:
         if self.outbox:
@@ -46,7 +50,9 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
     if with_outbox:
         services.targets = build_targets(settings)
         mappings = MappingSet(resolve_path(settings, settings.delivery.mappings_dir))
-        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, build_loket(settings))
+        sources = Sources(build_werkmap(settings), own_oins(settings))
+        services.werkmap = sources.werkmap
+        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, sources, build_loket(settings))
     return services
 
 
@@ -60,6 +66,24 @@ def build_loket(settings: Settings) -> LoketClient | None:
         return LoketClient(LoketOptions.model_validate(settings.loket))
     except ValidationError as exc:
         raise config_error(exc, settings.source, "loket.") from None
+
+
+def own_oins(settings: Settings) -> frozenset[str]:
+    """The OINs that are us: our StUF ontvangers and the werkmap identity."""
+    oins = {s.organisatie for s in settings.stuf.ontvangers}
+    if settings.werkmap.get("oin"):
+        oins.add(str(settings.werkmap["oin"]))
+    return frozenset(oins)
+
+
+def build_werkmap(settings: Settings) -> WerkmapClient | None:
+    if not settings.werkmap:
+        return None
+    try:
+        options = WerkmapOptions.model_validate(settings.werkmap)
+    except ValidationError as exc:
+        raise config_error(exc, settings.source, "werkmap.") from None
+    return WerkmapClient(options, FileStore(resolve_path(settings, settings.store.files_dir)))
 
 
 def resolve_path(settings: Settings, value: str) -> Path:

@@ -10,7 +10,7 @@ from lxml import etree
 
 from adapter.errors import AdapterError
 from adapter.mapping.loader import LoadedMapping
-from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
+from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Overdracht, Profiel, ZaakOpdracht
 from adapter.mapping.schema import ProfielRegels
 from adapter.model import Soort, Verzoek
 
@@ -146,7 +146,8 @@ def build_opdracht(mappings: list[LoadedMapping], verzoek: Verzoek) -> Opdracht:
     extra = extract_xpaths(m, verzoek)
     profiel = _profiel(m, None, verzoek, extra)
     default_iot = m.mapping.defaults.informatieobjecttype or DEFAULTS.informatieobjecttype or "Bijlage"
-    zaken = _zaken(m, verzoek, extra) if verzoek.soort.creates_zaak else ()
+    overdracht = _overdracht(m, verzoek)
+    zaken = _zaken(m, verzoek, extra) if verzoek.soort.creates_zaak and overdracht is None else ()
     return Opdracht(
         target=routed.target,
         verzoek=verzoek,
@@ -154,7 +155,19 @@ def build_opdracht(mappings: list[LoadedMapping], verzoek: Verzoek) -> Opdracht:
         documenten=_documenten(m, verzoek, zaken[0].profiel if zaken else profiel, default_iot),
         profiel=profiel,
         extra=extra,
+        overdracht=overdracht,
     )
+
+
+def _overdracht(m: LoadedMapping, verzoek: Verzoek) -> Overdracht | None:
+    """Transfer rules apply to new STAM verzoeken only (the werkmap is where they can be handed on)."""
+    if verzoek.bron != "stam" or verzoek.soort not in (Soort.AANVRAAG, Soort.CONCEPTVERZOEK):
+        return None
+    codes = {a.code for a in verzoek.activiteiten}
+    for regel in m.mapping.overdragen:
+        if codes & set(regel.activiteiten) or "*" in regel.activiteiten:
+            return Overdracht(regel.naar, regel.rol, regel.toelichting)
+    return None
 
 
 def is_follow_up(soort: Soort) -> bool:

@@ -40,6 +40,15 @@ class DocumentOpdracht:
 
 
 @dataclass(frozen=True)
+class Overdracht:
+    """Hand the verzoek over to another organisation in the werkmap (STAM), by mapping rule."""
+
+    naar: str  # OIN
+    rol: str  # behandeldienst | bevoegdGezag
+    toelichting: str
+
+
+@dataclass(frozen=True)
 class Opdracht:
     target: str
     verzoek: Verzoek
@@ -49,3 +58,4 @@ class Opdracht:
     #: For follow-up verzoeken (aanvulling, intrekking, …): the profile of the existing zaak.
     profiel: Profiel | None = None
     extra: dict[str, str] = field(default_factory=dict)  # values from the mapping's XPath escape hatch
+    overdracht: Overdracht | None = None

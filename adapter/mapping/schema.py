@@ -89,6 +89,15 @@ class Triage(_Strict):
     profile: str | None = None
 
 
+class OverdrachtRegel(_Strict):
+    """STAM verzoeken with one of these activiteiten are handed to another organisation (werkmap)."""
+
+    activiteiten: list[str] = Field(..., min_length=1)
+    naar: str = Field(..., pattern=r"^\d{20}$")  # OIN
+    rol: Literal["behandeldienst", "bevoegdGezag"] = "behandeldienst"
+    toelichting: str = "Overgedragen door loket-adapter volgens mapping"
+
+
 class Waarden(_Strict):
     informatieobjecttype: dict[str, str] = Field(default_factory=dict)
     vertrouwelijkheid: dict[str, str] = Field(default_factory=dict)  # keys "true"/"false"
@@ -100,5 +109,6 @@ class MappingFile(_Strict):
     profiles: dict[str, ProfielRegels] = Field(default_factory=dict)
     zaaktypen: list[ZaaktypeRegel] = Field(default_factory=list)
     triage: Triage | None = None
+    overdragen: list[OverdrachtRegel] = Field(default_factory=list)
     values: Waarden = Waarden()
     xpath: dict[str, str] = Field(default_factory=dict)

@@ -115,3 +115,30 @@ delivery_attempts = Table(
     Column("error", Text),
     Column("calls", Text),  # JSON list of call summaries
 )
+
+#: One row per scheduled job: who runs it now (lease) and when it last started (once per interval,
+#: however many adapter processes share the database).
+job_locks = Table(
+    "job_locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128)),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("last_started_at", DateTime(timezone=True)),
+)
+
+#: Every job run: start, end, what it found, what went wrong.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("holder", String(128), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),  # running | ok | error | skipped
+    Column("found", Integer),
+    Column("new", Integer),
+    Column("errors", Integer),
+    Column("detail", Text),
+)

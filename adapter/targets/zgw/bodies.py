@@ -111,9 +111,9 @@ def document(
         "informatieobjecttype": iot_url,
         "indicatieGebruiksrecht": False,
     }
-    if b.inhoud is not None:
-        body["bestandsomvang"] = len(b.inhoud)
-        if inline:
+    if b.omvang is not None:
+        body["bestandsomvang"] = b.omvang
+        if inline and b.inhoud is not None:
             body["inhoud"] = base64.b64encode(b.inhoud).decode("ascii")
     return body
 

@@ -9,18 +9,25 @@ recognised; ``mappings check`` warns about that.
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
-from adapter.model import Persoon, Soort
+from adapter.model import Bijlage, Persoon, Soort
 from adapter.targets.base import Call, Result, Steps, TargetError, WaitingError, run_step
 from adapter.targets.zgw import bodies
 from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
 
 CACHE_SECONDS = 600
+
+
+def _open_bytes(bijlage: Bijlage) -> BinaryIO:
+    if bijlage.bestand is not None:
+        return open(bijlage.bestand, "rb")
+    return io.BytesIO(bijlage.inhoud or b"")
 
 
 class Catalogus:
@@ -316,7 +323,7 @@ class _Plan:
                     "zaken", "zaakinformatieobjecten", zaak=zaak_url, informatieobject=eio["url"]
                 ),  # type: ignore[misc]
             )
-            without += d.bijlage.inhoud is None
+            without += not d.bijlage.heeft_inhoud
         if self.o.documenten:
             self.summary.append(
                 f"{len(self.o.documenten)} document(en)"
@@ -328,8 +335,9 @@ class _Plan:
         key = f"document:{d.bijlage.id}"
         bid = d.bijlage.id
         identificatie = (bid if bid.startswith(self.v.nummer) else f"{self.v.nummer}-{bid}")[:40]
-        size = len(d.bijlage.inhoud or b"")
-        inline = size <= self.t.options.large_file_bytes
+        size = d.bijlage.omvang or 0
+        # inline base64 only for bytes we hold and that are small; files from the werkmap stream in parts
+        inline = d.bijlage.inhoud is not None and size <= self.t.options.large_file_bytes
         body = bodies.document(
             d,
             bronorganisatie=p.bronorganisatie,
@@ -341,9 +349,9 @@ class _Plan:
         )
 
         def create() -> Result:
-            if inline:
+            if inline or not d.bijlage.heeft_inhoud:
                 return self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
-            return self._upload_in_parts(key, body, d.bijlage.inhoud or b"")
+            return self._upload_in_parts(key, body, d.bijlage)
 
         return run_step(
             self.steps,
@@ -357,19 +365,18 @@ class _Plan:
             ),
         )
 
-    def _upload_in_parts(self, key: str, body: dict[str, Any], data: bytes) -> Result:
-        """Documenten API large files: create with bestandsomvang, PUT each bestandsdeel, unlock."""
+    def _upload_in_parts(self, key: str, body: dict[str, Any], bijlage: Bijlage) -> Result:
+        """Documenten API large files: create with bestandsomvang, PUT each bestandsdeel, unlock.
+        A file from the store is read one part at a time, never whole."""
         if self.dry:
             return self._post(key, "documenten", "enkelvoudiginformatieobjecten (bestandsdelen)", body)
         self.steps.called(f"{key}: POST enkelvoudiginformatieobjecten (bestandsdelen)")
         created = self.t.client.post(self.t.client.url("documenten", "enkelvoudiginformatieobjecten"), body)
         lock = created.get("lock", "")
-        offset = 0
-        for deel in sorted(created.get("bestandsdelen", []), key=lambda d: d["volgnummer"]):
-            chunk = data[offset : offset + deel["omvang"]]
-            offset += deel["omvang"]
-            self.steps.called(f"{key}: PUT {deel['url']}")
-            self.t.client.put_bestandsdeel(deel["url"], chunk, lock)
+        with _open_bytes(bijlage) as source:
+            for deel in sorted(created.get("bestandsdelen", []), key=lambda d: d["volgnummer"]):
+                self.steps.called(f"{key}: PUT {deel['url']}")
+                self.t.client.put_bestandsdeel(deel["url"], source.read(deel["omvang"]), lock)
         self.t.client.post(f"{created['url']}/unlock", {"lock": lock})
         return {"url": created["url"], "identificatie": created.get("identificatie")}
 

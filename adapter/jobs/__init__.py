@@ -1,0 +1,1 @@
+"""The scheduler and every periodic job, defined in one place (``scheduler.JOBS``)."""

@@ -1,0 +1,70 @@
+"""``werkmap-poll``: the safety net under the verzoeknotificaties.
+
+A missed notification is a missed legal deadline, so every interval the werkmap's ``_zoek`` is asked
+for the verzoeken of the last days; every one not yet known is stored as if its notification had
+arrived (same duplicate key: verzoeknummer + volgnummer), so notification and poll never deliver
+the same verzoek twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from xml.sax.saxutils import escape
+
+from adapter.inbound.stam import StamChannel
+from adapter.logs import get_logger, new_correlation_id
+from adapter.loket import stam
+from adapter.services import Services
+
+log = get_logger("adapter.jobs.werkmap_poll")
+
+
+@dataclass(frozen=True)
+class PollResult:
+    found: int
+    new: int
+    errors: int
+    detail: str
+
+
+def notificatie_xml(hit: dict[str, object], bevoegd_gezag_oin: str) -> bytes:
+    """A verzoeknotificatie for a ``_zoek`` hit, in our reconstructed notification shape."""
+    ns = stam.VERZOEKNOTIFICATIE
+    tijdstip = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<vn:verzoeknotificatie xmlns:vn="{ns}">'
+        f"<vn:verzoeknummer>{escape(str(hit['verzoeknummer']))}</vn:verzoeknummer>"
+        f"<vn:volgnummer>{int(str(hit.get('volgnummer') or 1))}</vn:volgnummer>"
+        f"<vn:doel>{escape(str(hit.get('doel') or 'Initiëren'))}</vn:doel>"
+        f"<vn:bevoegdGezag><vn:oin>{escape(bevoegd_gezag_oin)}</vn:oin></vn:bevoegdGezag>"
+        f"<vn:tijdstipNotificatie>{tijdstip}</vn:tijdstipNotificatie>"
+        "</vn:verzoeknotificatie>"
+    ).encode()
+
+
+def poll(services: Services) -> PollResult:
+    werkmap = services.werkmap
+    if werkmap is None:
+        return PollResult(0, 0, 0, "no [werkmap] configured: nothing to poll")
+    cfg = services.settings.jobs
+    channel = StamChannel(services.settings, services.writer, services.schemas)
+    tot = datetime.now(UTC)
+    vanaf = tot - timedelta(days=cfg.werkmap_poll_lookback_days)
+    found = new = errors = 0
+    problems: list[str] = []
+    for hit in werkmap.zoek(vanaf, tot, paginagrootte=cfg.werkmap_poll_page_size):
+        found += 1
+        answer = channel.receive(
+            notificatie_xml(hit, werkmap.options.oin), new_correlation_id(), message_type="werkmap-poll"
+        )
+        if answer.status != 202:
+            errors += 1
+            problems.append(f"{hit.get('verzoeknummer')}: {answer.body.get('detail')}")
+        elif not answer.body.get("duplicate"):
+            new += 1
+            log.warning("werkmap poll found a verzoek without notification", nummer=hit.get("verzoeknummer"))
+    detail = f"{found} verzoeken since {vanaf:%Y-%m-%d %H:%M}, {new} new" + (
+        f"; {'; '.join(problems[:5])}" if problems else ""
+    )
+    return PollResult(found, new, errors, detail)

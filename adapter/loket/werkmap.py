@@ -1,0 +1,347 @@
+"""The one module that speaks HTTP to the werkmap ("Verzoek afhandelen" REST API, contract §3).
+
+Every request carries our PKIoverheid client certificate and the ``X-Oin`` header. Transient failures
+(HTTP 5xx and 429, timeouts, connection and TLS errors) are retried here, a few times with capped
+exponential backoff, because a download of several GB should not wait for the outbox's next round over a
+blip; when they persist, or at once for any other 4xx, a ``TargetError`` with one readable line (call, URL,
+reason) goes up so the outbox retries later.
+
+Documents go straight into the content-addressed ``FileStore``: one already there is never requested
+again; a broken download resumes with ``Range``; bytes whose sha256 differs from the verzoekreferenties
+are thrown away and fetched once more from scratch. Memory stays flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adapter.logs import get_logger
+from adapter.loket import stam
+from adapter.schemas import SchemaInvalid, SchemaSet
+from adapter.store.files import ContentMismatch, FileBusy, FileStore
+from adapter.targets.base import TargetError
+from adapter.xmlsafe import XmlRejected, parse
+
+log = get_logger(__name__)
+T = TypeVar("T")
+Rol = Literal["bevoegdGezag", "behandeldienst"]
+
+#: HTTP statuses worth another attempt within the call.
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class WerkmapOptions(BaseModel):
+    """Where the werkmap is and as whom we fetch (OIN header + client certificate)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: e.g. ``https://pkio.service.pre.omgevingswet.overheid.nl/overheid/verzoeken/api/afhandelen/v2``
+    base_url: str = Field(..., min_length=1)
+    #: Our OIN (20 digits), sent as ``X-Oin``.
+    oin: str = Field(..., pattern=r"^\d{20}$")
+    client_cert: str | None = None
+    client_key: str | None = None
+    ca_bundle: str | None = None
+    #: Seconds for connect, each read and each write (not for a whole download).
+    timeout: float = Field(30.0, gt=0)
+    #: Extra attempts after the first for transient failures.
+    retries: int = Field(3, ge=0, le=20)
+    backoff_initial: float = Field(1.0, ge=0)
+    backoff_max: float = Field(30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> WerkmapOptions:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {self.base_url!r}")
+        if self.client_key and not self.client_cert:
+            raise ValueError("client_key without client_cert")
+        return self
+
+    def missing_files(self) -> list[str]:
+        """Configured certificate files that are not there (for a start-up check)."""
+        files = (("client_cert", self.client_cert), ("client_key", self.client_key), ("ca_bundle", self.ca_bundle))
+        return [f"{name} {path} does not exist" for name, path in files if path and not Path(path).is_file()]
+
+
+class _Transient(Exception):
+    """One attempt failed in a way another attempt may fix; ``str()`` is the reason."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _tls_reason(exc: BaseException) -> str | None:
+    """'TLS error: …' when an ssl error is somewhere in the exception chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS error: certificate verify failed: {seen.verify_message or seen.reason}"
+        if isinstance(seen, ssl.SSLError):
+            return f"TLS error: {seen.reason or seen}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "SSL" in text or "CERTIFICATE" in text.upper():
+        return f"TLS error: {text}"
+    return None
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    value = r.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
+
+
+@cache
+def _schemas() -> SchemaSet:
+    return SchemaSet()  # compiled once; SchemaSet keeps a compiled copy per thread
+
+
+class WerkmapClient:
+    """Fetches verzoeken and their documents from the werkmap, and hands verzoeken over."""
+
+    def __init__(self, options: WerkmapOptions, files: FileStore) -> None:
+        self.options = options
+        self.files = files
+        self._http: httpx.Client | None = None
+        base = urlsplit(options.base_url)
+        self._origin = f"{base.scheme}://{base.netloc}"
+        self._base = options.base_url.rstrip("/")
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _session(self) -> httpx.Client:
+        if self._http is None:
+            o = self.options
+            try:
+                ctx = ssl.create_default_context(cafile=o.ca_bundle or certifi.where())
+                if o.client_cert:
+                    ctx.load_cert_chain(o.client_cert, o.client_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise TargetError(_one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
+            self._http = httpx.Client(
+                verify=ctx,
+                timeout=httpx.Timeout(o.timeout),
+                headers={stam.OIN_HEADER: o.oin},
+                follow_redirects=False,
+            )
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> WerkmapClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def url(self, path_or_href: str) -> str:
+        """Absolute URL of an API path or of an href from the werkmap; never another host (our cert goes along)."""
+        if path_or_href.startswith(("http://", "https://")):
+            if urlsplit(path_or_href)._replace(path="", query="", fragment="").geturl() != self._origin:
+                raise TargetError(f"werkmap href {path_or_href} points outside {self._origin}; refused")
+            return path_or_href
+        base_path = urlsplit(self._base).path
+        if base_path and path_or_href.startswith(base_path + "/"):
+            return self._origin + path_or_href
+        return f"{self._base}/{path_or_href.lstrip('/')}"
+
+    def _retrying(self, what: str, once: Callable[[], T]) -> T:
+        """Run ``once`` until it does not raise ``_Transient`` (at most 1 + retries times)."""
+        o = self.options
+        delay = o.backoff_initial
+        attempts = o.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._mapped(once)
+            except _Transient as exc:
+                reason = str(exc)
+                if attempt == attempts:
+                    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+                    raise TargetError(_one_line(f"{what}: {reason}{tries}")[:600]) from None
+                wait = min(max(delay, exc.retry_after or 0.0), o.backoff_max)
+                log.warning("werkmap call failed, retrying", call=what, attempt=attempt, of=attempts,
+                            reason=_one_line(reason)[:300], wait_s=round(wait, 3))  # fmt: skip
+                time.sleep(wait)
+                delay = min(delay * 2, o.backoff_max)
+        raise AssertionError("unreachable")
+
+    def _mapped(self, once: Callable[[], T]) -> T:
+        """httpx's transport failures -> ``_Transient`` with a readable reason."""
+        try:
+            return once()
+        except httpx.TimeoutException as exc:
+            kind = type(exc).__name__.replace("Timeout", "").lower() or "request"
+            raise _Transient(f"timeout ({kind}): no answer within {self.options.timeout:g} s") from None
+        except httpx.TransportError as exc:
+            tls = _tls_reason(exc)
+            hint = ""
+            if self._origin.startswith("https:") and "without sending a response" in str(exc):
+                hint = " (over TLS this is often the server refusing our client certificate)"
+            raise _Transient(tls or f"connection error: {type(exc).__name__}: {exc}{hint}") from None
+
+    @staticmethod
+    def _check_status(what: str, r: httpx.Response) -> None:
+        """Raise ``_Transient`` for statuses worth retrying, ``TargetError`` for the rest of >= 300."""
+        if r.status_code < 300:
+            return
+        body = _one_line(r.read()[:300].decode("utf-8", "replace"))
+        reason = f"HTTP {r.status_code}" + (f": {body}" if body else "")
+        if r.status_code in TRANSIENT_STATUS:
+            raise _Transient(reason, _retry_after(r))
+        raise TargetError(f"{what}: {reason}"[:600])
+
+    def _json(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """One JSON call with retries; the decoded answer (None for an empty body)."""
+        url = self.url(path)
+        what = f"{method} {url}"
+
+        def once() -> Any:
+            r = self._session().request(method, url, json=json, params=params)
+            self._check_status(what, r)
+            return r
+
+        r = self._retrying(what, once)
+        if not r.content.strip():
+            return None
+        try:
+            return r.json()
+        except ValueError as exc:
+            raise TargetError(_one_line(f"{what}: HTTP {r.status_code}: not JSON: {exc}")) from None
+
+    # -- the API -----------------------------------------------------------------------------------------
+
+    def referenties(self, verzoeknummer: str, volgnummer: int | None = None) -> dict[str, Any]:
+        """The verzoekreferenties: links to the STAM verzoek, the PDF and each document (with sha256, size)."""
+        path = stam.verzoekreferenties(verzoeknummer)
+        params = {"volgnummer": volgnummer} if volgnummer is not None else None
+        answer = self._json("GET", path, params=params)
+        what = f"GET {self.url(path)}"
+        if not isinstance(answer, dict) or not isinstance(answer.get("documenten", []), list):
+            raise TargetError(f"{what}: answer is not verzoekreferenties (object with a documenten list)")
+        for doc in answer.get("documenten", []):
+            if not isinstance(doc, dict) or not {"href", "sha256", "grootte"} <= doc.keys():
+                raise TargetError(f"{what}: a document lacks href, sha256 or grootte")
+        return answer
+
+    def verzoek_xml(self, referenties: dict[str, Any]) -> bytes:
+        """The STAM verzoek (samenvatting), checked by our hardened parser and xsd/stam/verzoek.xsd."""
+        href = (referenties.get("verzoek") or {}).get("href") or stam.samenvatting(referenties["verzoeknummer"])
+        url = self.url(href)
+        what = f"GET {url}"
+
+        def once() -> bytes:
+            r = self._session().get(url, headers={"Accept": "application/xml"})
+            self._check_status(what, r)
+            return r.content
+
+        data = self._retrying(what, once)
+        try:
+            root = parse(data)
+        except XmlRejected as exc:
+            raise TargetError(_one_line(f"{what}: STAM verzoek rejected: {exc}")) from None
+        if etree.QName(root) != etree.QName(stam.VERZOEK, "verzoek"):
+            raise TargetError(f"{what}: expected a STAM verzoek, got <{root.tag}>")
+        try:
+            _schemas().validate(root)
+        except SchemaInvalid as exc:
+            errors = "; ".join(str(e) for e in exc.errors[:3])
+            raise TargetError(
+                _one_line(f"{what}: STAM verzoek not valid against {exc.schema}: {errors}")[:600]
+            ) from None
+        return data
+
+    def download(self, doc: dict[str, Any]) -> Path:
+        """Store one document of the verzoekreferenties in the FileStore and return its path.
+
+        Already stored: no request at all. A broken transfer resumes with ``Range``; bytes with the wrong
+        sha256 are discarded and fetched once more from byte 0 within this call.
+        """
+        sha, size = str(doc["sha256"]).lower(), int(doc["grootte"])
+        if self.files.has(sha, size):
+            return self.files.path_for(sha)
+        url = self.url(str(doc["href"]))
+        what = f"GET {url}"
+        for round_ in (1, 2):
+            try:
+                return self._retrying(what, lambda: self._download_once(what, url, sha, size))
+            except ContentMismatch as exc:
+                self.files.discard_partial(sha)
+                if round_ == 2:
+                    raise TargetError(_one_line(f"{what}: corrupt download, also when fetched again: {exc}")) from None
+                log.warning("werkmap document corrupt, fetching again", call=what, reason=_one_line(str(exc)))
+            except FileBusy as exc:
+                raise TargetError(f"{what}: {exc}") from None
+            except OSError as exc:
+                raise TargetError(_one_line(f"{what}: storing failed: {type(exc).__name__}: {exc}")) from None
+        raise AssertionError("unreachable")
+
+    def _download_once(self, what: str, url: str, sha: str, size: int) -> Path:
+        with self.files.writer(sha, size) as w:
+            if w.offset == size:  # a complete part that was never renamed (crash before commit)
+                return w.commit()
+            headers = {"Range": f"bytes={w.offset}-"} if w.offset else {}
+            with self._session().stream("GET", url, headers=headers) as r:
+                if r.status_code == 416:  # our part does not fit the file any more: start over
+                    w.discard()
+                    raise _Transient("HTTP 416 for our resume offset; starting over")
+                self._check_status(what, r)
+                if w.offset and not (r.status_code == 206 and _range_start(r) == w.offset):
+                    w.restart()  # the server sent the whole file (or another range): take it from byte 0
+                for chunk in r.iter_bytes():
+                    w.write(chunk)
+            if w.offset < size:
+                raise _Transient(f"connection closed after {w.offset} of {size} bytes")
+            return w.commit()
+
+    def zoek(self, vanaf: datetime, tot: datetime, paginagrootte: int = 50) -> Iterator[dict[str, Any]]:
+        """Every verzoek submitted between ``vanaf`` and ``tot``, page by page (the safety-net search)."""
+        pagina = 1
+        while True:
+            body = {
+                "vanaf": vanaf.isoformat(),
+                "tot": tot.isoformat(),
+                "pagina": pagina,
+                "paginagrootte": paginagrootte,
+            }
+            answer = self._json("POST", stam.ZOEK, json=body)
+            if not isinstance(answer, dict) or not isinstance(answer.get("verzoeken"), list):
+                raise TargetError(f"POST {self.url(stam.ZOEK)}: answer has no verzoeken list")
+            yield from answer["verzoeken"]
+            if not answer["verzoeken"] or pagina >= int(answer.get("aantalPaginas") or 0):
+                return
+            pagina += 1
+
+    def overdragen(self, verzoeknummer: str, naar_oin: str, rol: Rol, toelichting: str) -> None:
+        """Hand the verzoek over to another bevoegd gezag or behandeldienst (answered with 202)."""
+        if rol not in stam.ROLLEN:
+            raise ValueError(f"rol must be one of {', '.join(stam.ROLLEN)}, not {rol!r}")
+        body = {"naarOin": naar_oin, "rol": rol, "toelichting": toelichting}
+        self._json("POST", stam.overdragen(verzoeknummer), json=body)
+
+
+def _range_start(r: httpx.Response) -> int | None:
+    """First byte of a 206's ``Content-Range: bytes N-M/T``."""
+    value = r.headers.get("Content-Range", "")
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
