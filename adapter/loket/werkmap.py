@@ -13,7 +13,10 @@ are thrown away and fetched once more from scratch. Memory stays flat whatever t
 
 from __future__ import annotations
 
+import json
+import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -38,8 +41,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 Rol = Literal["bevoegdGezag", "behandeldienst"]
 
-#: HTTP statuses worth another attempt within the call.
-TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class WerkmapOptions(BaseModel):
@@ -102,6 +104,26 @@ def _tls_reason(exc: BaseException) -> str | None:
     return None
 
 
+def _error_text(r: httpx.Response, limit: int = 300) -> str:
+    """Title and detail of a problem+json answer, else the start of the body (a streamed body is not read whole)."""
+    try:
+        data = r.content[:4096]
+    except httpx.ResponseNotRead:
+        data = b""
+        for chunk in r.iter_bytes():
+            data += chunk
+            if len(data) >= 4096:
+                break
+    try:
+        problem = json.loads(data)
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict) and (problem.get("title") or problem.get("detail")):
+        parts = [str(problem[k]) for k in ("title", "detail") if problem.get(k)]
+        return _one_line(": ".join(parts))[:limit]
+    return _one_line(data[:limit].decode("utf-8", "replace"))
+
+
 def _retry_after(r: httpx.Response) -> float | None:
     value = r.headers.get("Retry-After", "")
     return float(value) if value.isdigit() else None
@@ -119,6 +141,7 @@ class WerkmapClient:
         self.options = options
         self.files = files
         self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
         base = urlsplit(options.base_url)
         self._origin = f"{base.scheme}://{base.netloc}"
         self._base = options.base_url.rstrip("/")
@@ -126,21 +149,26 @@ class WerkmapClient:
     # -- plumbing ----------------------------------------------------------------------------------------
 
     def _session(self) -> httpx.Client:
-        if self._http is None:
-            o = self.options
-            try:
-                ctx = ssl.create_default_context(cafile=o.ca_bundle or certifi.where())
-                if o.client_cert:
-                    ctx.load_cert_chain(o.client_cert, o.client_key)
-            except (OSError, ssl.SSLError) as exc:
-                raise TargetError(_one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
-            self._http = httpx.Client(
-                verify=ctx,
-                timeout=httpx.Timeout(o.timeout),
-                headers={stam.OIN_HEADER: o.oin},
-                follow_redirects=False,
-            )
-        return self._http
+        with self._lock:
+            if self._http is None:
+                self._http = self._new_session()
+            return self._http
+
+    def _new_session(self) -> httpx.Client:
+        """One pooled client: our OIN header, client certificate, CA bundle and timeout on every request."""
+        o = self.options
+        try:
+            ctx = ssl.create_default_context(cafile=o.ca_bundle or certifi.where())
+            if o.client_cert:
+                ctx.load_cert_chain(o.client_cert, o.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise TargetError(_one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
+        return httpx.Client(
+            verify=ctx,
+            timeout=httpx.Timeout(o.timeout),
+            headers={stam.OIN_HEADER: o.oin},
+            follow_redirects=False,
+        )
 
     def close(self) -> None:
         if self._http is not None:
@@ -203,19 +231,19 @@ class WerkmapClient:
         """Raise ``_Transient`` for statuses worth retrying, ``TargetError`` for the rest of >= 300."""
         if r.status_code < 300:
             return
-        body = _one_line(r.read()[:300].decode("utf-8", "replace"))
+        body = _error_text(r)
         reason = f"HTTP {r.status_code}" + (f": {body}" if body else "")
-        if r.status_code in TRANSIENT_STATUS:
+        if r.status_code >= 500 or r.status_code == 429:  # worth another attempt; any other 4xx is not
             raise _Transient(reason, _retry_after(r))
         raise TargetError(f"{what}: {reason}"[:600])
 
-    def _json(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def _json(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One JSON call with retries; the decoded answer (None for an empty body)."""
         url = self.url(path)
         what = f"{method} {url}"
 
         def once() -> Any:
-            r = self._session().request(method, url, json=json, params=params)
+            r = self._session().request(method, url, json=body, params=params)
             self._check_status(what, r)
             return r
 
@@ -240,6 +268,8 @@ class WerkmapClient:
         for doc in answer.get("documenten", []):
             if not isinstance(doc, dict) or not {"href", "sha256", "grootte"} <= doc.keys():
                 raise TargetError(f"{what}: a document lacks href, sha256 or grootte")
+            if not _SHA256.match(str(doc["sha256"]).lower()) or type(doc["grootte"]) is not int or doc["grootte"] < 0:
+                raise TargetError(f"{what}: document {doc.get('documentId')}: malformed sha256 or grootte")
         return answer
 
     def verzoek_xml(self, referenties: dict[str, Any]) -> bytes:
@@ -322,7 +352,7 @@ class WerkmapClient:
                 "pagina": pagina,
                 "paginagrootte": paginagrootte,
             }
-            answer = self._json("POST", stam.ZOEK, json=body)
+            answer = self._json("POST", stam.ZOEK, body=body)
             if not isinstance(answer, dict) or not isinstance(answer.get("verzoeken"), list):
                 raise TargetError(f"POST {self.url(stam.ZOEK)}: answer has no verzoeken list")
             yield from answer["verzoeken"]
@@ -335,7 +365,7 @@ class WerkmapClient:
         if rol not in stam.ROLLEN:
             raise ValueError(f"rol must be one of {', '.join(stam.ROLLEN)}, not {rol!r}")
         body = {"naarOin": naar_oin, "rol": rol, "toelichting": toelichting}
-        self._json("POST", stam.overdragen(verzoeknummer), json=body)
+        self._json("POST", stam.overdragen(verzoeknummer), body=body)
 
 
 def _range_start(r: httpx.Response) -> int | None:

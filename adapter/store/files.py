@@ -166,11 +166,10 @@ class FileWriter:
         self.offset = 0
 
     def commit(self) -> Path:
-        """fsync, verify size and sha256, rename atomically into place; return the final path."""
+        """Verify size and sha256, fsync, rename atomically into place; return the final path."""
         if self._committed is not None:
             return self._committed
         self._file.flush()
-        os.fsync(self._file.fileno())
         digest = self._hash.hexdigest()
         problem = None
         if self.expected_size is not None and self.offset != self.expected_size:
@@ -180,6 +179,7 @@ class FileWriter:
         if problem:
             self.discard()
             raise ContentMismatch(problem)
+        os.fsync(self._file.fileno())  # only now: no point flushing GBs of a mismatch to disk
         final = self.store.path_for(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.tmp_path, final)  # same filesystem: atomic; an existing equal file is simply replaced

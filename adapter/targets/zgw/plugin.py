@@ -353,17 +353,21 @@ class _Plan:
                 return self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
             return self._upload_in_parts(key, body, d.bijlage)
 
-        return run_step(
-            self.steps,
-            key,
-            create,
-            lambda: self._find_one(
+        def find() -> Result | None:
+            return self._find_one(
                 "documenten",
                 "enkelvoudiginformatieobjecten",
                 identificatie=identificatie,
                 bronorganisatie=p.bronorganisatie,
-            ),
-        )
+            )
+
+        if not self.v.soort.creates_zaak and self.steps.result(key) is None:
+            # a later version of a verzoek (STAM lists every document so far): reuse what exists
+            existing = find()
+            if existing is not None:
+                self.steps.done(key, existing, recoverable=True)
+                return existing
+        return run_step(self.steps, key, create, find)
 
     def _upload_in_parts(self, key: str, body: dict[str, Any], bijlage: Bijlage) -> Result:
         """Documenten API large files: create with bestandsomvang, PUT each bestandsdeel, unlock.
