@@ -19,9 +19,7 @@ import json
 import mimetypes
 import random
 import re
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -29,7 +27,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import uvicorn
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +36,7 @@ from starlette.routing import Route
 
 from adapter.loket import stam
 from adapter.paths import XSD_DIR
+from adapter.simulation.serving import serve_in_thread
 from adapter.xmlsafe import parse as parse_xml
 
 BLOCK = 64 * 1024
@@ -541,45 +539,11 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 # -- serving over TLS -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve_tls_in_thread(
     app: Any, certfile: str | Path, keyfile: str | Path, *, client_ca: str | Path | None = None, timeout: float = 10.0
 ) -> tuple[str, Callable[[], None]]:
-    """Like ``fake_zgw.serve_in_thread`` but HTTPS; with ``client_ca`` a client certificate signed by it is
-    required (the werkmap's PKIoverheid mTLS). Returns (``https://127.0.0.1:<port>``, stop)."""
-    import ssl
-
-    for _attempt in range(3):
-        port = _free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False,
-            timeout_graceful_shutdown=2, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile),
-            ssl_ca_certs=str(client_ca) if client_ca else None,
-            ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
-        )  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name=f"fake-werkmap-tls-{port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if server.started:
-            break
-        server.should_exit = True
-        thread.join(timeout)
-    else:
-        raise RuntimeError("uvicorn (TLS) did not start on a free loopback port")
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout)
-
-    return f"https://127.0.0.1:{port}", stop
+    """HTTPS variant of ``serve_in_thread``; with ``client_ca`` a client certificate signed by it is required."""
+    return serve_in_thread(app, timeout=timeout, certfile=certfile, keyfile=keyfile, client_ca=client_ca)
 
 
 def make_self_signed_cert(directory: Path, *, name: str = "werkmap", oin: str | None = None) -> tuple[Path, Path]:

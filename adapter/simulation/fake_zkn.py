@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import socket
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapter.simulation.serving import serving  # noqa: F401 - re-exported for tests
 from adapter.stuf.berichten import bv03
 from adapter.stuf.stuurgegevens import (
     Stuurgegevens,
@@ -376,34 +372,3 @@ def _envelope(message: etree._Element) -> bytes:
 
 
 # -- serving -----------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free 127.0.0.1 port in a background thread; yield its base URL."""
-    for _attempt in range(3):  # another process may take the free port before uvicorn binds it
-        port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name=f"fake-zkn-{port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if server.started:
-            break
-        server.should_exit = True
-        thread.join(timeout)
-    else:
-        raise RuntimeError("uvicorn did not start on a free loopback port")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)

@@ -51,6 +51,35 @@ class Steps(Protocol):
     def called(self, call: str) -> None: ...
 
 
+class DryRunSteps:
+    """Steps for ``mappings preview``: nothing is stored, every call is recorded, no zaak lookups."""
+
+    def __init__(self, calls: list[Call]) -> None:
+        self.calls = calls
+
+    def result(self, key: str) -> Result | None:
+        return None
+
+    def was_started(self, key: str) -> bool:
+        return False
+
+    def start(self, key: str) -> None:
+        pass
+
+    def done(self, key: str, result: Result, recoverable: bool = False) -> None:
+        pass
+
+    def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None:
+        placeholder = f"<zaak van verzoek {nummer}>"
+        return {"url": placeholder, "identificatie": placeholder, "zaaktype": zaaktype or "<zaaktype>"}
+
+    def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
+        pass
+
+    def called(self, call: str) -> None:
+        pass
+
+
 def run_step(
     steps: Steps,
     key: str,

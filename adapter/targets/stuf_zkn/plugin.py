@@ -24,7 +24,7 @@ from lxml import etree
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Soort
 from adapter.stuf.stuurgegevens import Systeem
-from adapter.targets.base import Call, Result, Steps, TargetError, WaitingError, run_step
+from adapter.targets.base import Call, DryRunSteps, Result, Steps, TargetError, WaitingError, run_step
 from adapter.targets.stuf_zkn import messages as msg
 from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from adapter.targets.stuf_zkn.options import StufSysteem, StufZknOptions
@@ -73,40 +73,11 @@ class StufZknTarget:
 
     def preview(self, opdracht: Opdracht) -> list[Call]:
         calls: list[Call] = []
-        _Plan(self, opdracht, _Recorder(calls), dry_run=True).run()
+        _Plan(self, opdracht, DryRunSteps(calls), dry_run=True).run()
         return calls
 
     def deliver(self, opdracht: Opdracht, steps: Steps) -> str:
         return _Plan(self, opdracht, steps, dry_run=False).run()
-
-
-class _Recorder:
-    """Steps for a dry run: nothing is stored, every call is recorded for the preview."""
-
-    def __init__(self, calls: list[Call]) -> None:
-        self.calls = calls
-
-    def result(self, key: str) -> Result | None:
-        return None
-
-    def was_started(self, key: str) -> bool:
-        return False
-
-    def start(self, key: str) -> None:
-        pass
-
-    def done(self, key: str, result: Result, recoverable: bool = False) -> None:
-        pass
-
-    def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None:
-        ph = f"<zaak van verzoek {nummer}>"
-        return {"url": ph, "identificatie": ph, "zaaktype": zaaktype or "<zaaktype>"}
-
-    def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
-        pass
-
-    def called(self, call: str) -> None:
-        pass
 
 
 class _Plan:
@@ -135,7 +106,7 @@ class _Plan:
     def _send(self, key: str, bericht: msg.Bericht, expect: tuple[str, ...]) -> etree._Element | None:
         call = Call(key, "POST", self.t.client.url(bericht), bericht.xml())
         if self.dry:
-            assert isinstance(self.steps, _Recorder)
+            assert isinstance(self.steps, DryRunSteps)
             self.steps.calls.append(call)
             return None
         self.steps.called(call.summary())

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Bijlage, Persoon, Soort
-from adapter.targets.base import Call, Result, Steps, TargetError, WaitingError, run_step
+from adapter.targets.base import Call, DryRunSteps, Result, Steps, TargetError, WaitingError, run_step
 from adapter.targets.zgw import bodies
 from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
@@ -141,41 +141,12 @@ class ZgwTarget:
     # -- preview -------------------------------------------------------------------------------------
     def preview(self, opdracht: Opdracht) -> list[Call]:
         calls: list[Call] = []
-        _Plan(self, opdracht, _Recorder(calls), dry_run=True).run()
+        _Plan(self, opdracht, DryRunSteps(calls), dry_run=True).run()
         return calls
 
     # -- delivery ------------------------------------------------------------------------------------
     def deliver(self, opdracht: Opdracht, steps: Steps) -> str:
         return _Plan(self, opdracht, steps, dry_run=False).run()
-
-
-class _Recorder:
-    """Steps for a dry run: nothing is stored, every call is recorded for the preview."""
-
-    def __init__(self, calls: list[Call]) -> None:
-        self.calls = calls
-        self.zaken: dict[str, Result] = {}
-
-    def result(self, key: str) -> Result | None:
-        return None
-
-    def was_started(self, key: str) -> bool:
-        return False
-
-    def start(self, key: str) -> None:
-        pass
-
-    def done(self, key: str, result: Result, recoverable: bool = False) -> None:
-        pass
-
-    def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None:
-        return {"url": f"<zaak van verzoek {nummer}>", "identificatie": None, "zaaktype": zaaktype}
-
-    def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
-        pass
-
-    def called(self, call: str) -> None:
-        pass
 
 
 class _Plan:
@@ -211,7 +182,7 @@ class _Plan:
         url = self.t.client.url(api, path)
         call = Call(key, "POST", url, body)
         if self.dry:
-            assert isinstance(self.steps, _Recorder)
+            assert isinstance(self.steps, DryRunSteps)
             self.steps.calls.append(call)
             return {"url": f"<{path} {key}>", "identificatie": body.get("identificatie")}
         self.steps.called(call.summary())
