@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from adapter.loket.lvo import LVO, OUTGOING
 from adapter.schemas import SchemaInvalid, SchemaSet
 from adapter.stuf.namespaces import SOAP11_ENV, STUF, q
+from adapter.stuf.soapfault import child_text, fault_of, local_name
 from adapter.stuf.stuurgegevens import (
     Stuurgegevens,
     Systeem,
@@ -273,39 +274,6 @@ def aanvragen_advies(
 # -- answers -----------------------------------------------------------------------------------------------
 
 
-def _local(el: Any) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-
-def _child_text(el: etree._Element | None, *path: str) -> str | None:
-    """Text along ``path`` of local names (any namespace), whitespace collapsed."""
-    for name in path:
-        if el is None:
-            return None
-        el = next((c for c in el if _local(c) == name), None)
-    if el is None or el.text is None:
-        return None
-    return _one_line(el.text) or None
-
-
-def fault_of(root: etree._Element) -> tuple[str | None, str, str | None] | None:
-    """(StUF code, omschrijving, details) of a SOAP Fault or bare Fo0x anywhere in an answer; else None."""
-    fault = next((e for e in root.iter() if _local(e) == "Fault"), None)
-    fo = next((e for e in root.iter() if _local(e) in ("Fo01Bericht", "Fo02Bericht", "Fo03Bericht")), None)
-    if fault is None and fo is None:
-        return None
-    code = _child_text(fo, "body", "code")
-    omschrijving = _child_text(fo, "body", "omschrijving")
-    details = _child_text(fo, "body", "details")
-    if fault is not None:
-        faultcode = _child_text(fault, "faultcode") or ""
-        local_code = faultcode.rpartition(":")[2]
-        if code is None and local_code.upper().startswith("STUF"):
-            code = local_code
-        omschrijving = omschrijving or _child_text(fault, "faultstring") or faultcode or "SOAP Fault"
-    return code, omschrijving or "", details
-
-
 def envelope(message_el: etree._Element) -> bytes:
     """SOAP 1.1 envelope, UTF-8, the message as the Body's single child (a copy: the caller's tree stays)."""
     env = etree.Element(q(SOAP11_ENV, "Envelope"), nsmap={"soapenv": SOAP11_ENV})
@@ -352,7 +320,7 @@ class LoketClient:
         msg = copy.deepcopy(message_el)
         sg = find_stuurgegevens(msg)
         if sg is None:
-            raise LvoMessageInvalid(f"{_local(msg)}: no stuurgegevens")
+            raise LvoMessageInvalid(f"{local_name(msg)}: no stuurgegevens")
         after = sg.find(q(STUF, "berichtcode"))
         for local, systeem in (("zender", self.options.zender), ("ontvanger", self.options.ontvanger)):
             existing = sg.find(q(STUF, local))
@@ -371,10 +339,10 @@ class LoketClient:
         """Post one message; return its referentienummer once the loket's Bv03 acknowledged exactly it."""
         msg = self.address(message_el)
         validate_message(msg)
-        name = _local(msg)
+        name = local_name(msg)
         sg = parse_stuurgegevens(msg)
         ref = sg.referentienummer or ""
-        nummer = _child_text(msg, OUTGOING[name].content, "aanvraagnummer")
+        nummer = child_text(msg, OUTGOING[name].content, "aanvraagnummer")
         url = self.options.url
         what = f"{name} (aanvraag {nummer}) to {url}"
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{OUTGOING[name].soap_action}"'}
@@ -403,14 +371,14 @@ class LoketClient:
             raise TargetError(_one_line(f"{what}: HTTP {r.status_code}: {r.text[:200]}"))
         if root is None:
             raise TargetError(f"{what}: HTTP {r.status_code} without a readable SOAP answer")
-        body = next((c for c in root if _local(c) == "Body"), None) if _local(root) == "Envelope" else None
+        body = next((c for c in root if local_name(c) == "Body"), None) if local_name(root) == "Envelope" else None
         answer = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
         if answer is None:
             raise TargetError(f"{what}: HTTP {r.status_code}: not a SOAP envelope with a body element")
-        code = _child_text(answer, "stuurgegevens", "berichtcode")
-        if _local(answer) != "Bv03Bericht" or code != "Bv03":
-            raise TargetError(f"{what}: expected a Bv03, got {code or '<' + _local(answer) + '>'}")
-        cross = _child_text(answer, "stuurgegevens", "crossRefnummer")
+        code = child_text(answer, "stuurgegevens", "berichtcode")
+        if local_name(answer) != "Bv03Bericht" or code != "Bv03":
+            raise TargetError(f"{what}: expected a Bv03, got {code or '<' + local_name(answer) + '>'}")
+        cross = child_text(answer, "stuurgegevens", "crossRefnummer")
         if cross != ref:
             raise TargetError(f"{what}: Bv03 acknowledges {cross or 'no referentienummer'}, not our {ref}")
         return ref

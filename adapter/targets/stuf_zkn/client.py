@@ -14,12 +14,11 @@ from typing import Any
 import httpx
 from lxml import etree
 
+from adapter.stuf.soapfault import child_text, fault_of, local_name
 from adapter.targets.base import TargetError
 from adapter.targets.stuf_zkn.messages import Bericht
 from adapter.targets.stuf_zkn.options import StufZknOptions
 from adapter.xmlsafe import XmlRejected, parse
-
-FOUT_BERICHTEN = ("Fo01Bericht", "Fo02Bericht", "Fo03Bericht")
 
 
 class StufFault(TargetError):
@@ -32,46 +31,8 @@ class StufFault(TargetError):
         self.details = details
 
 
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
-
-
-def _child_text(el: etree._Element | None, *path: str) -> str | None:
-    """Text of the first descendant along ``path`` (local names, any namespace)."""
-    for name in path:
-        if el is None:
-            return None
-        el = next((c for c in el if _local(c) == name), None)
-    if el is None or el.text is None:
-        return None
-    return " ".join(el.text.split()) or None
-
-
-def _fo_bericht(root: etree._Element) -> etree._Element | None:
-    return next((e for e in root.iter() if _local(e) in FOUT_BERICHTEN), None)
-
-
-def fault_of(root: etree._Element) -> tuple[str | None, str, str | None] | None:
-    """(StUF code, omschrijving, details) of a SOAP Fault or bare Fo0x in an answer; None when there is none."""
-    fault = next((e for e in root.iter() if _local(e) == "Fault"), None)
-    fo = _fo_bericht(root)
-    if fault is None and fo is None:
-        return None
-    code = _child_text(fo, "body", "code")
-    omschrijving = _child_text(fo, "body", "omschrijving")
-    details = _child_text(fo, "body", "details")
-    if fault is not None:
-        faultcode = _child_text(fault, "faultcode") or _child_text(fault, "Code", "Value") or ""
-        local_code = faultcode.rpartition(":")[2]
-        if code is None and local_code.upper().startswith("STUF"):
-            code = local_code
-        reason = _child_text(fault, "faultstring") or _child_text(fault, "Reason", "Text")
-        omschrijving = omschrijving or reason or faultcode or "SOAP Fault"
-    return code, omschrijving or "", details
-
-
 def berichtcode(answer: etree._Element) -> str | None:
-    return _child_text(answer, "stuurgegevens", "berichtcode")
+    return child_text(answer, "stuurgegevens", "berichtcode")
 
 
 class StufZknClient:
@@ -134,15 +95,15 @@ class StufZknClient:
             raise TargetError(f"{what}: HTTP {r.status_code}: {' '.join(r.text[:200].split())}")
         if root is None:
             raise TargetError(f"{what}: HTTP {r.status_code} without a readable SOAP answer")
-        if _local(root) != "Envelope":
-            raise TargetError(f"{what}: HTTP {r.status_code}: not a SOAP envelope but <{_local(root)}>")
-        body = next((c for c in root if _local(c) == "Body"), None)
+        if local_name(root) != "Envelope":
+            raise TargetError(f"{what}: HTTP {r.status_code}: not a SOAP envelope but <{local_name(root)}>")
+        body = next((c for c in root if local_name(c) == "Body"), None)
         answer = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
         if answer is None:
             raise TargetError(f"{what}: SOAP answer without a body element")
         code = berichtcode(answer)
         if code not in expect:
-            raise TargetError(f"{what}: expected {'/'.join(expect)}, got {code or _local(answer)}")
+            raise TargetError(f"{what}: expected {'/'.join(expect)}, got {code or local_name(answer)}")
         return answer
 
     def probe(self) -> list[str]:
