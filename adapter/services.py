@@ -45,6 +45,7 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
         settings.store.url,
         lock_timeout_ms=settings.store.lock_timeout_ms,
         pool_size=max(settings.store.pool_size, settings.server.request_threads + settings.delivery.workers),
+        background_checkpoints=True,
     )
     services = Services(settings=settings, engine=engine, schemas=SchemaSet(), writer=GroupCommitWriter(engine))
     if with_outbox:

@@ -8,6 +8,7 @@ queue on the busy timeout instead of failing on a lock upgrade.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -27,7 +28,12 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, lock_timeout_ms: int = 5000, pool_size: int = 10) -> Engine:
+def make_engine(
+    url: str, *, lock_timeout_ms: int = 5000, pool_size: int = 10, background_checkpoints: bool = False
+) -> Engine:
+    """An engine for ``url``. With ``background_checkpoints`` (the long-running server) SQLite's WAL is
+    checkpointed by a daemon thread every second instead of by whichever commit crosses 1000 pages —
+    that commit would otherwise hold up every message acknowledged with it."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
@@ -47,12 +53,17 @@ def make_engine(url: str, *, lock_timeout_ms: int = 5000, pool_size: int = 10) -
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            if background_checkpoints:
+                # checkpoints run in their own thread (below), not inside a commit that acks a message
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        if background_checkpoints:
+            threading.Thread(target=_checkpoint_loop, args=(engine,), name="sqlite-checkpoint", daemon=True).start()
         return engine
     if u.get_backend_name() == "postgresql":
         options = f"-c lock_timeout={int(lock_timeout_ms)} -c idle_in_transaction_session_timeout=60000"
@@ -67,6 +78,24 @@ def make_engine(url: str, *, lock_timeout_ms: int = 5000, pool_size: int = 10) -
 
 
 _sqlite_writer = threading.Lock()
+
+
+def _checkpoint_loop(engine: Engine, every: float = 1.0) -> None:
+    """PASSIVE checkpoints never block writers or readers; stops when the engine is disposed."""
+    import sqlite3
+
+    while True:
+        time.sleep(every)
+        try:
+            raw = sqlite3.connect(engine.url.database or "", timeout=1)
+        except sqlite3.Error:
+            return
+        try:
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass  # busy or gone: try again next time
+        finally:
+            raw.close()
 
 
 @contextmanager
