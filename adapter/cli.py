@@ -320,6 +320,29 @@ def _show_delivery(settings: Settings, message_id: int) -> None:
         click.echo(f"checkpoints:      {', '.join(done)}")
 
 
+@messages.command("stats")
+@click.option("--db", "db_url", help="Database URL (overrides store.url).")
+@click.pass_context
+@readable_errors
+def messages_stats(ctx: click.Context, db_url: str | None) -> None:
+    """Counts: messages by state, deliveries by state, and deliveries that landed in triage."""
+    from adapter.store import messages as store
+    from adapter.store.db import make_engine
+    from adapter.store.outbox import delivery_stats
+
+    settings = _settings(ctx, db_url)
+    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    try:
+        by_state = store.count_by_state(engine)
+        deliveries = delivery_stats(engine)
+    finally:
+        engine.dispose()
+    click.echo("messages:   " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"))
+    triage = deliveries.pop("triage", 0)
+    click.echo("deliveries: " + (", ".join(f"{k} {v}" for k, v in sorted(deliveries.items())) or "none"))
+    click.echo(f"triage:     {triage} delivered to a triage zaaktype (no activiteit mapped)")
+
+
 @messages.command("resend")
 @click.argument("message_ids", nargs=-1, type=int)
 @click.option("--state", type=click.Choice(["dead"]), help="Resend every message whose delivery is dead.")

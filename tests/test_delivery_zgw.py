@@ -264,3 +264,22 @@ def test_large_bijlage_goes_up_in_bestandsdelen(tmp_path: Path, zs: Zaaksysteem)
     finally:
         sv.close()
         drop_database(url)
+
+
+def test_unmapped_activiteit_goes_to_triage_and_is_counted(tmp_path: Path, services: Services, zs: Zaaksysteem) -> None:
+    receive(services, "wwvDi01AanbiedenAanvraag")  # grondwater-onttrekken: not in the mapping
+    assert drain(services) == ["done"]
+    assert zs.fake.zaken[0]["zaaktype"] == zs.fake.catalogus_url("zaaktypen", identificatie="ZT-TRIAGE")  # type: ignore[attr-defined]
+    from adapter.store.outbox import delivery_stats
+
+    assert delivery_stats(services.engine) == {"done": 1, "triage": 1}
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "adapter", "--config", services.settings.source, "messages", "stats"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "triage:     1 delivered to a triage zaaktype" in out and "delivered 1" in out

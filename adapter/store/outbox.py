@@ -332,3 +332,17 @@ def delivery_of_message(engine: Engine, message_id: int) -> dict[str, Any] | Non
 def backoff(attempts: int, *, initial: float, factor: float, max_delay: float) -> timedelta:
     """Capped exponential backoff: initial · factor^(attempts-1), at most max_delay seconds."""
     return timedelta(seconds=min(max_delay, initial * factor ** max(0, attempts - 1)))
+
+
+def delivery_stats(engine: Engine) -> dict[str, int]:
+    """Deliveries by state, plus how many went to a triage zaaktype (no activiteit was mapped)."""
+    from sqlalchemy import func
+
+    with reading(engine) as conn:
+        out = {
+            state: n for state, n in conn.execute(select(deliveries.c.state, func.count()).group_by(deliveries.c.state))
+        }
+        out["triage"] = conn.execute(
+            select(func.count()).where(deliveries.c.state == DState.DONE.value, deliveries.c.outcome.like("%triage%"))
+        ).scalar_one()
+    return out
