@@ -186,20 +186,55 @@ def test_poll_alone_finds_120_over_3_pages_and_nothing_is_delivered_twice(
     srv = adapter(tmp_path, zs, url)
     srv.start()
     try:
-        for nr in nummers[:30]:  # some notifications did arrive
-            assert post_notificatie(srv, fake.notificatie(nr)).status_code == 202
-        run = cli(srv, "jobs", "run", "werkmap-poll")
+        run = cli(srv, "jobs", "run", "werkmap-poll")  # no notification arrived: the poll alone
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "120 verzoeken" in run.stdout and "90 new" in run.stdout
+        assert "120 verzoeken" in run.stdout and "120 new" in run.stdout
         zoeks = [r for r in fake.requests if r.path.endswith("/_zoek")]
-        assert len(zoeks) == 3
+        assert len(zoeks) == 3  # pages of 50, 50, 20
+        for nr in nummers[:30]:  # notifications turned on again: late ones for verzoeken already polled
+            r = post_notificatie(srv, fake.notificatie(nr))
+            assert r.status_code == 202 and r.json()["duplicate"] is True
         wait_for(lambda: all_settled(srv, 120), timeout=120, what="120 deliveries")
         assert states(srv) == {"done": 120}
         assert len(zs.fake.zaken) == 120  # type: ignore[attr-defined]
-        again = cli(srv, "jobs", "run", "werkmap-poll")  # a second poll finds nothing new
-        assert "0 new" in again.stdout
+        new = fake.generate_verzoeken(1, start=datetime.now(UTC) - timedelta(hours=1))
+        assert post_notificatie(srv, fake.notificatie(new[0])).status_code == 202  # notified first ...
+        again = cli(srv, "jobs", "run", "werkmap-poll")  # ... so the next poll finds nothing new
+        assert "121 verzoeken" in again.stdout and "0 new" in again.stdout
+        wait_for(lambda: all_settled(srv, 121), timeout=60, what="the notified one")
+        assert len(zs.fake.zaken) == 121  # type: ignore[attr-defined]
         listed = cli(srv, "jobs", "list")
         assert "werkmap-poll" in listed.stdout and listed.stdout.count(" ok ") >= 2
+    finally:
+        srv.stop()
+        drop_database(srv.db_url)
+
+
+def test_transfer_by_mapping_rule_and_by_cli(tmp_path: Path, zs: Zaaksysteem, werkmap) -> None:  # type: ignore[no-untyped-def]
+    fake, url = werkmap
+    fake.add_verzoek((STAM / "verzoek-initieren.xml").read_bytes())
+    srv = adapter(tmp_path, zs, url)
+    mapping = tmp_path / "mappings" / "voorbeeldstad.toml"
+    mapping.write_text(
+        mapping.read_text().replace(
+            "[triage]",
+            '[[overdragen]]\nactiviteiten = ["nl.imow-gm0344.activiteit.BouwenDakkapel"]\n'
+            'naar = "00000001823288444000"\nrol = "behandeldienst"\n\n[triage]',
+        )
+    )
+    srv.start()
+    try:
+        assert post_notificatie(srv, (STAM / "verzoeknotificatie-initieren.xml").read_bytes()).status_code == 202
+        wait_for(lambda: all_settled(srv, 1), timeout=60, what="the transfer")
+        assert [(t.verzoeknummer, t.naar_oin, t.rol) for t in fake.transfers] == [
+            ("2026112300123", "00000001823288444000", "behandeldienst")
+        ]
+        assert zs.fake.zaken == []  # type: ignore[attr-defined]
+        by_hand = cli(srv, "werkmap", "overdragen", "2026112300123", "--naar", OIN, "--rol", "bevoegdGezag")
+        assert by_hand.returncode == 0, by_hand.stderr
+        assert fake.transfers[-1].rol == "bevoegdGezag"
+        unknown = cli(srv, "werkmap", "overdragen", "999", "--naar", OIN, "--rol", "bevoegdGezag")
+        assert unknown.returncode == 1 and len(unknown.stderr.strip().splitlines()) == 1
     finally:
         srv.stop()
         drop_database(srv.db_url)
