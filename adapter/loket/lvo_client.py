@@ -21,8 +21,6 @@ import copy
 import re
 from datetime import date
 from functools import cache
-from pathlib import Path
-from typing import Any
 
 import httpx
 from lxml import etree
@@ -42,6 +40,7 @@ from adapter.stuf.stuurgegevens import (
     tijdstip,
 )
 from adapter.targets.base import TargetError
+from adapter.tls import TlsClientOptions
 from adapter.xmlsafe import XmlRejected, parse
 
 KOPPEL_ZAAK = "vrgDi01KoppelZaakAanAanvraag"
@@ -66,7 +65,7 @@ class LoketSysteem(BaseModel):
         return Systeem(self.organisatie, self.applicatie, self.administratie)
 
 
-class LoketOptions(BaseModel):
+class LoketOptions(TlsClientOptions):
     """Where and as whom the adapter sends StUF-LVO (configured stuurgegevens, as OpenWave does)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -78,22 +77,12 @@ class LoketOptions(BaseModel):
     #: The loket.
     ontvanger: LoketSysteem
     timeout: float = Field(30.0, gt=0)
-    client_cert: str | None = None
-    client_key: str | None = None
-    ca_bundle: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LoketOptions:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"not an http(s) URL: {self.url!r}")
-        if self.client_key and not self.client_cert:
-            raise ValueError("client_key without client_cert")
         return self
-
-    def missing_files(self) -> list[str]:
-        """Configured certificate files that are not there (for a start-up check)."""
-        files = (("client_cert", self.client_cert), ("client_key", self.client_key), ("ca_bundle", self.ca_bundle))
-        return [f"{name} {path} does not exist" for name, path in files if path and not Path(path).is_file()]
 
 
 # -- errors ----------------------------------------------------------------------------------------------
@@ -307,10 +296,8 @@ class LoketClient:
         """Built on first use, so a missing certificate is a TargetError on send, not a crash at start."""
         if self._http is None:
             o = self.options
-            cert = (o.client_cert, o.client_key) if o.client_key else o.client_cert
-            verify: Any = o.ca_bundle or True
             try:
-                self._http = httpx.Client(timeout=o.timeout, cert=cert, verify=verify, transport=self._transport)
+                self._http = httpx.Client(timeout=o.timeout, transport=self._transport, **o.httpx_tls())
             except (OSError, ValueError) as exc:
                 raise TargetError(_one_line(f"TLS/HTTP setup for {o.url}: {type(exc).__name__}: {exc}")) from None
         return self._http

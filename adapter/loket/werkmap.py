@@ -28,13 +28,14 @@ from urllib.parse import urlsplit
 import certifi
 import httpx
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from adapter.logs import get_logger
 from adapter.loket import stam
 from adapter.schemas import SchemaInvalid, SchemaSet
 from adapter.store.files import ContentMismatch, FileBusy, FileStore
 from adapter.targets.base import TargetError
+from adapter.tls import TlsClientOptions
 from adapter.xmlsafe import XmlRejected, parse
 
 log = get_logger(__name__)
@@ -44,7 +45,7 @@ Rol = Literal["bevoegdGezag", "behandeldienst"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class WerkmapOptions(BaseModel):
+class WerkmapOptions(TlsClientOptions):
     """Where the werkmap is and as whom we fetch (OIN header + client certificate)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,9 +54,6 @@ class WerkmapOptions(BaseModel):
     base_url: str = Field(..., min_length=1)
     #: Our OIN (20 digits), sent as ``X-Oin``.
     oin: str = Field(..., pattern=r"^\d{20}$")
-    client_cert: str | None = None
-    client_key: str | None = None
-    ca_bundle: str | None = None
     #: Seconds for connect, each read and each write (not for a whole download).
     timeout: float = Field(30.0, gt=0)
     #: Extra attempts after the first for transient failures.
@@ -67,14 +65,7 @@ class WerkmapOptions(BaseModel):
     def _check(self) -> WerkmapOptions:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"not an http(s) URL: {self.base_url!r}")
-        if self.client_key and not self.client_cert:
-            raise ValueError("client_key without client_cert")
         return self
-
-    def missing_files(self) -> list[str]:
-        """Configured certificate files that are not there (for a start-up check)."""
-        files = (("client_cert", self.client_cert), ("client_key", self.client_key), ("ca_bundle", self.ca_bundle))
-        return [f"{name} {path} does not exist" for name, path in files if path and not Path(path).is_file()]
 
 
 class _Transient(Exception):

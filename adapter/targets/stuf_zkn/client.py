@@ -9,8 +9,6 @@ SOAP Fault around it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from lxml import etree
 
@@ -46,17 +44,9 @@ class StufZknClient:
         rather than a crash when the adapter starts."""
         if self._http is None:
             o = self.options
-            cert = (o.client_cert, o.client_key) if o.client_cert else None
             auth = (o.username, o.password) if o.username is not None and o.password is not None else None
-            verify: Any = o.ca_bundle or True
             try:
-                self._http = httpx.Client(
-                    timeout=o.timeout,
-                    cert=cert,  # type: ignore[arg-type]
-                    verify=verify,
-                    auth=auth,
-                    transport=self._transport,
-                )
+                self._http = httpx.Client(timeout=o.timeout, auth=auth, transport=self._transport, **o.httpx_tls())
             except (OSError, ValueError) as exc:
                 raise TargetError(f"TLS/HTTP setup for {o.url}: {type(exc).__name__}: {exc}") from None
         return self._http

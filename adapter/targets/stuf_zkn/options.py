@@ -6,10 +6,11 @@ behind different URLs, so each has its own optional URL that falls back to ``url
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adapter.tls import TlsClientOptions
 
 Dialect = Literal["zds-1.2", "zds-1.1"]
 
@@ -25,7 +26,7 @@ class StufSysteem(BaseModel):
     gebruiker: str | None = Field(None, max_length=100)
 
 
-class StufZknOptions(BaseModel):
+class StufZknOptions(TlsClientOptions):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["stuf-zkn"]
@@ -41,9 +42,6 @@ class StufZknOptions(BaseModel):
     zender: StufSysteem
     ontvanger: StufSysteem
     timeout: float = Field(30.0, gt=0)
-    client_cert: str | None = None
-    client_key: str | None = None
-    ca_bundle: str | None = None
     username: str | None = None
     password: str | None = None  # use "${ENV_VAR}" in the file
     #: Medewerker identificatie sent as ``isGezetDoor`` of a status; without it the relation is nil.
@@ -53,8 +51,6 @@ class StufZknOptions(BaseModel):
     def _pairs(self) -> StufZknOptions:
         if (self.username is None) != (self.password is None):
             raise ValueError("username and password go together")
-        if self.client_key and not self.client_cert:
-            raise ValueError("client_key without client_cert")
         for url in (self.url, self.url_ontvangasynchroon, self.url_vrijeberichten, self.url_beantwoordvraag):
             if url is not None and not url.startswith(("http://", "https://")):
                 raise ValueError(f"not an http(s) URL: {url!r}")
@@ -62,15 +58,3 @@ class StufZknOptions(BaseModel):
 
     def endpoint(self, port: Literal["ontvangasynchroon", "vrijeberichten", "beantwoordvraag"]) -> str:
         return getattr(self, f"url_{port}") or self.url
-
-    def missing_files(self) -> list[str]:
-        """Configured certificate files that are not there (``check()`` reports them)."""
-        return [
-            f"{name} {path} does not exist"
-            for name, path in (
-                ("client_cert", self.client_cert),
-                ("client_key", self.client_key),
-                ("ca_bundle", self.ca_bundle),
-            )
-            if path and not Path(path).is_file()
-        ]

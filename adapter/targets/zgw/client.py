@@ -45,9 +45,7 @@ def _explain(r: httpx.Response) -> str:
 class ZgwClient:
     def __init__(self, options: ZgwOptions) -> None:
         self.options = options
-        cert = (options.client_cert, options.client_key) if options.client_cert else None
-        verify: Any = options.ca_bundle or True
-        self._http = httpx.Client(timeout=options.timeout, cert=cert, verify=verify)  # type: ignore[arg-type]
+        self._http = httpx.Client(timeout=options.timeout, **options.httpx_tls())
         self.base = {"zaken": options.zaken_url, "documenten": options.documenten_url, "catalogi": options.catalogi_url}
         self._tokens: dict[str, tuple[float, str]] = {}
 

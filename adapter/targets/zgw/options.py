@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.tls import TlsClientOptions
+
 
 class ApiAuth(BaseModel):
     """JWT credentials (HS256, ZGW practice); per API when APIs sit behind different auth."""
@@ -15,7 +17,7 @@ class ApiAuth(BaseModel):
     secret: str = Field(..., min_length=1)  # use "${ENV_VAR}" in the file
 
 
-class ZgwOptions(BaseModel):
+class ZgwOptions(TlsClientOptions):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["zgw"]
@@ -27,9 +29,6 @@ class ZgwOptions(BaseModel):
     #: Overrides per API ("zaken", "documenten", "catalogi").
     auth_per_api: dict[Literal["zaken", "documenten", "catalogi"], ApiAuth] = Field(default_factory=dict)
     timeout: float = Field(30.0, gt=0)
-    client_cert: str | None = None
-    client_key: str | None = None
-    ca_bundle: str | None = None
     crs: str = "EPSG:4326"
     auteur: str = "Omgevingsloket"
     #: Bijlagen larger than this go up in ``bestandsdelen`` instead of base64 ``inhoud``.
