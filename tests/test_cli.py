@@ -29,7 +29,11 @@ from tests.soap import LVO, SOAP, fixture, post, with_reference
 
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
 LVO_FIXTURES = ROOT / "fixtures" / "stuf-lvo"
-ONTVANGER = '\n[[stuf.ontvangers]]\norganisatie = "00000001002564440000"\napplicatie = "ZAAKSYSTEEM"\n'
+# inbound only: with delivery on, check-config also wants the mapping files
+ONTVANGER = (
+    "\n[delivery]\nenabled = false\n"
+    '\n[[stuf.ontvangers]]\norganisatie = "00000001002564440000"\napplicatie = "ZAAKSYSTEEM"\n'
+)
 
 
 def cli(*args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -558,3 +562,16 @@ def test_serve_port_flag_overrides_the_config(tmp_path: Path) -> None:
         assert raw.stdout == body
     finally:
         drop_database(srv.db_url)
+
+
+def test_check_config_reports_a_broken_mapping_in_one_line(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    (tmp_path / "mappings" / "voorbeeldstad.toml").write_text(
+        (ROOT / "mappings" / "voorbeeldstad.toml").read_text().replace("[triage]", "[triage]\nzaaktyp = 1")
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace('url = "sqlite:///var/', f'url = "sqlite:///{tmp_path}/'))
+    line = one_error_line(cli("--config", config, "check-config"))
+    assert "voorbeeldstad.toml:" in line and "triage.zaaktyp: unknown key" in line

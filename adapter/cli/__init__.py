@@ -1,0 +1,105 @@
+"""The ``loket-adapter`` command: thin click commands that parse, call a service and print.
+
+Every failure the user can cause prints one readable line on stderr and exits non-zero. Commands live
+by concern in ``server.py`` (serve, check-config, db, validate), ``messages.py`` (the message log,
+resend) and ``operations.py`` (mappings, jobs, werkmap).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from adapter.config import Settings, load_settings
+from adapter.errors import AdapterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_CONFIG = "config.example.toml"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def readable_errors(fn: F) -> F:
+    """Turn our own errors into one line on stderr and exit status 1 (no traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AdapterError as exc:
+            _fail(str(exc))
+        except OSError as exc:  # e.g. the SQLite file's folder cannot be created
+            _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError  # here, so `validate` does not pay for the import
+
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            # A store failure the store layer did not translate (e.g. "file is not a database").
+            orig = getattr(exc, "orig", None)
+            text = (str(orig) if orig is not None else str(exc)).strip()
+            _fail(f"store unavailable: {text.splitlines()[0] if text else type(exc).__name__}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(ctx: click.Context, db: str | None = None) -> Settings:
+    path = ctx.obj["config"]
+    settings = load_settings(path)
+    if db:
+        settings = settings.with_overrides(**{"store.url": db})
+    return settings
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=lambda: os.environ.get("LOKET_ADAPTER_CONFIG", DEFAULT_CONFIG),
+    show_default=f"$LOKET_ADAPTER_CONFIG or {DEFAULT_CONFIG}",
+    help="TOML configuration file.",
+)
+@click.pass_context
+def main(ctx: click.Context, config: str) -> None:
+    """Koppeling between the Omgevingsloket and a zaaksysteem."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[-1:] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use an ISO date/time or an age like 30m, 12h, 7d", param_hint="'--since'") from None
+    # SQLite stores received_at as UTC wall-clock text and compares as text: the bound value must be UTC too.
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored timestamp in UTC (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# Register the commands (they import ``main`` and the helpers above).
+from adapter.cli import messages, operations, server  # noqa: E402, F401

@@ -1,0 +1,122 @@
+"""serve, check-config, db upgrade, validate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from adapter.cli import (
+    _safe_url,
+    _settings,
+    main,
+    readable_errors,
+)
+from adapter.logs import configure_logging
+
+
+@main.command()
+@click.option("--host", help="Listen address (overrides server.host).")
+@click.option("--port", type=int, help="Listen port (overrides server.port).")
+@click.option("--db", help="Database URL (overrides store.url).")
+@click.pass_context
+@readable_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None) -> None:
+    """Serve the SOAP and HTTP endpoints."""
+    import uvicorn
+
+    from adapter.app import build_app
+    from adapter.services import open_services
+    from adapter.store.db import upgrade
+
+    settings = _settings(ctx, db).with_overrides(**{"server.host": host, "server.port": port})
+    configure_logging(settings.server.environment, settings.server.log_level)
+    services = open_services(settings)
+    if settings.store.auto_migrate:
+        upgrade(services.engine)
+    app = build_app(services)
+    if services.outbox and settings.delivery.enabled:
+        services.outbox.mappings.get()  # a broken mapping stops the start with one line
+        services.outbox.start()
+    scheduler = None
+    if settings.jobs.enabled and services.werkmap is not None:
+        from adapter.jobs.scheduler import start as start_scheduler
+
+        scheduler = start_scheduler(services)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        services.close()
+
+
+@main.command("check-config")
+@click.pass_context
+@readable_errors
+def check_config(ctx: click.Context) -> None:
+    """Validate the configuration (targets, werkmap, loket, mappings too), compile the schemas, reach the store."""
+    settings = _settings(ctx)  # first: a broken file is reported without loading the rest
+
+    from adapter.services import open_services
+    from adapter.store.db import current_revision
+
+    services = open_services(settings)
+    try:
+        if services.outbox is not None and settings.delivery.enabled:
+            loaded = services.outbox.mappings.get()  # a broken mapping is one line, naming file and line
+        revision = current_revision(services.engine)
+    finally:
+        services.close()
+    click.echo(f"{settings.source}: ok")
+    click.echo(f"  store      {_safe_url(settings.store.url)} (schema revision {revision or 'none: run db upgrade'})")
+    click.echo(f"  ontvangers {', '.join(f'{s.organisatie}/{s.applicatie}' for s in settings.stuf.ontvangers)}")
+    if services.targets:
+        click.echo(f"  targets    {', '.join(f'{n} ({t.kind})' for n, t in services.targets.items())}")
+    if services.outbox is not None and settings.delivery.enabled:
+        click.echo(f"  mappings   {', '.join(m.path.name for m in loaded)}")
+    click.echo(f"  werkmap    {'configured' if services.werkmap else 'not configured (STAM off)'}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--db", "db_url", help="Database URL (overrides store.url).")
+@click.pass_context
+@readable_errors
+def db_upgrade(ctx: click.Context, db_url: str | None) -> None:
+    """Apply all migrations."""
+    from adapter.store.db import current_revision, make_engine, upgrade
+
+    settings = _settings(ctx, db_url)
+    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    try:
+        upgrade(engine)
+        click.echo(f"schema at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@readable_errors
+def validate(file: Path) -> None:
+    """Validate a message (SOAP envelope or bare message) against our schemas."""
+    from adapter.validation import validate_file
+
+    ok, lines = validate_file(file)
+    for line in lines:
+        click.echo(line, err=not ok)
+    if not ok:
+        sys.exit(1)
