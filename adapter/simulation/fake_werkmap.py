@@ -17,12 +17,11 @@ import asyncio
 import hashlib
 import json
 import mimetypes
-import random
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,31 +35,21 @@ from starlette.routing import Route
 
 from adapter.loket import stam
 from adapter.paths import XSD_DIR
-from adapter.simulation.serving import serve_in_thread
+from adapter.simulation.werkmap_parts import (  # noqa: F401 - re-exported for tests
+    BLOCK,
+    byte_range,
+    document_bytes,
+    make_self_signed_cert,
+    serve_tls_in_thread,
+)
 from adapter.xmlsafe import parse as parse_xml
 
-BLOCK = 64 * 1024
 DEFAULT_DOCUMENT_SIZE = 2048
 DEFAULT_OIN = "00000001002564440000"
 try:
     LOCAL_TZ: tzinfo = ZoneInfo("Europe/Amsterdam")
 except ZoneInfoNotFoundError:  # no tz database: winter time is close enough for a fake
     LOCAL_TZ = timezone(timedelta(hours=1))
-
-
-def document_bytes(document_id: str, size: int, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-    """Bytes [start, end) of the fake file ``document_id`` of ``size`` bytes, in chunks of at most 64 KiB.
-
-    One pseudo-random 64 KiB block per document, each copy stamped with its block index, so content at a
-    wrong offset (a bad resume) never looks right."""
-    end = size if end is None else min(end, size)
-    base = random.Random(hashlib.sha256(document_id.encode()).digest()).randbytes(BLOCK)
-    pos = start
-    while pos < end:
-        index, offset = divmod(pos, BLOCK)
-        chunk = (index.to_bytes(8, "big") + base[8:])[offset : min(BLOCK, offset + end - pos)]
-        yield chunk
-        pos += len(chunk)
 
 
 class RecordedRequest(NamedTuple):
@@ -139,26 +128,6 @@ def _instant(value: Any, name: str) -> datetime:
     except ValueError:
         raise _Problem(400, "Bad Request", f"{name} is not an ISO 8601 date or date-time: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
-
-
-def _byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """(start, end exclusive) of one ``bytes=`` range; None = ignore the header (RFC 9110: serve 200).
-    Raises ValueError when the range cannot be satisfied (416)."""
-    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
-    if not m or not (m[1] or m[2]):
-        return None
-    if m[1]:
-        start = int(m[1])
-        if m[2] and int(m[2]) < start:
-            return None
-        end = min(int(m[2]) + 1, size) if m[2] else size
-    else:
-        start, end = max(size - int(m[2]), 0), size
-        if int(m[2]) == 0:
-            raise ValueError("empty suffix range")
-    if start >= size:
-        raise ValueError("range starts beyond the end")
-    return start, end
 
 
 class FakeWerkmap:
@@ -433,7 +402,7 @@ class FakeWerkmap:
         start, end = 0, size
         if "range" in request.headers:
             try:
-                rng = _byte_range(request.headers["range"], size)
+                rng = byte_range(request.headers["range"], size)
             except ValueError as exc:
                 return _problem(416, "Range Not Satisfiable", str(exc), {"Content-Range": f"bytes */{size}"})
             if rng is not None:
@@ -537,53 +506,3 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 
 # -- serving over TLS -------------------------------------------------------------------------------------
-
-
-def serve_tls_in_thread(
-    app: Any, certfile: str | Path, keyfile: str | Path, *, client_ca: str | Path | None = None, timeout: float = 10.0
-) -> tuple[str, Callable[[], None]]:
-    """HTTPS variant of ``serve_in_thread``; with ``client_ca`` a client certificate signed by it is required."""
-    return serve_in_thread(app, timeout=timeout, certfile=certfile, keyfile=keyfile, client_ca=client_ca)
-
-
-def make_self_signed_cert(directory: Path, *, name: str = "werkmap", oin: str | None = None) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for 127.0.0.1 / localhost, usable as server cert, client cert and
-    its own CA (tests only). ``oin`` goes in the subject serialNumber, as in PKIoverheid certificates.
-    Writes ``<name>.crt`` and ``<name>.key`` (PEM, key unencrypted) and returns their paths."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]
-    if oin:
-        attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, oin))
-    subject = x509.Name(attrs)
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    directory.mkdir(parents=True, exist_ok=True)
-    certfile, keyfile = directory / f"{name}.crt", directory / f"{name}.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    keyfile.chmod(0o600)
-    return certfile, keyfile
