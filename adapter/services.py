@@ -14,7 +14,7 @@ from adapter.loket.lvo_client import LoketClient, LoketOptions
 from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
 from adapter.outbox import MappingSet, Outbox
 from adapter.schemas import SchemaSet
-from adapter.store.db import make_engine
+from adapter.store.db import make_engine, stop_checkpoints
 from adapter.store.files import FileStore
 from adapter.store.writer import GroupCommitWriter
 from adapter.targets.base import Target
@@ -36,6 +36,7 @@ class Services:
         if self.outbox:
             self.outbox.stop()
         self.writer.close()
+        stop_checkpoints(self.engine)
         self.engine.dispose()
 
 

@@ -8,7 +8,6 @@ queue on the busy timeout instead of failing on a lock upgrade.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -63,7 +62,11 @@ def make_engine(
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         if background_checkpoints:
-            threading.Thread(target=_checkpoint_loop, args=(engine,), name="sqlite-checkpoint", daemon=True).start()
+            stop = threading.Event()
+            _checkpointers[id(engine)] = stop
+            threading.Thread(
+                target=_checkpoint_loop, args=(str(engine.url.database), stop), name="sqlite-checkpoint", daemon=True
+            ).start()
         return engine
     if u.get_backend_name() == "postgresql":
         options = f"-c lock_timeout={int(lock_timeout_ms)} -c idle_in_transaction_session_timeout=60000"
@@ -80,20 +83,30 @@ def make_engine(
 _sqlite_writer = threading.Lock()
 
 
-def _checkpoint_loop(engine: Engine, every: float = 1.0) -> None:
-    """PASSIVE checkpoints never block writers or readers; stops when the engine is disposed."""
+_checkpointers: dict[int, threading.Event] = {}
+
+
+def stop_checkpoints(engine: Engine) -> None:
+    """End the engine's background checkpoint thread (``Services.close``)."""
+    stop = _checkpointers.pop(id(engine), None)
+    if stop is not None:
+        stop.set()
+
+
+def _checkpoint_loop(database: str, stop: threading.Event, every: float = 1.0) -> None:
+    """PASSIVE checkpoints never block writers or readers. Opens the file read-write only, so a removed
+    database is not created again."""
     import sqlite3
 
-    while True:
-        time.sleep(every)
+    while not stop.wait(every):
         try:
-            raw = sqlite3.connect(engine.url.database or "", timeout=1)
+            raw = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=1)
         except sqlite3.Error:
             return
         try:
             raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
-            pass  # busy or gone: try again next time
+            pass  # busy: try again next time
         finally:
             raw.close()
 
