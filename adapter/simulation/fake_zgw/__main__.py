@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from .app import FakeZgw
+from .catalogi import DEFAULT_SEED
 
 
 def main() -> None:
@@ -18,10 +19,14 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--secret", default="test-secret")
     ap.add_argument("--client-id", default="loket-adapter")
+    ap.add_argument("--catalogus-uuid", default="00000000-0000-0000-0000-000000000001", help="as config.example.toml")
     ap.add_argument("--no-validate", action="store_true", help="skip OpenAPI checks (benchmarks only)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    fake = FakeZgw(args.specs, client_id=args.client_id, secret=args.secret, validate=not args.no_validate)
+    seed = {**DEFAULT_SEED, "catalogus": {**DEFAULT_SEED["catalogus"], "uuid": args.catalogus_uuid}}
+    fake = FakeZgw(
+        args.specs, client_id=args.client_id, secret=args.secret, catalogus_seed=seed, validate=not args.no_validate
+    )
     fake.base_url = f"http://{args.host}:{args.port}"
     print(f"catalogus {fake.catalogus_url('catalogussen')}", flush=True)
     uvicorn.run(fake.app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -30,6 +30,7 @@ GELDIG_VANAF = "2024-01-01"
 def seed(store: Store, data: dict[str, Any]) -> None:
     """Fill the store's catalogi from `data` (see DEFAULT_SEED for the shape)."""
     cat_in = dict(data.get("catalogus") or DEFAULT_SEED["catalogus"])
+    uid = cat_in.pop("uuid", None)  # a fixed uuid lets a config name the catalogus URL in advance
     cat = store.add(
         "catalogussen",
         {
@@ -41,6 +42,7 @@ def seed(store: Store, data: dict[str, Any]) -> None:
             "begindatumVersie": GELDIG_VANAF,
             **cat_in,
         },
+        uid=uid,
     )
     for item in data.get("informatieobjecttypen", DEFAULT_SEED["informatieobjecttypen"]):
         fields = {"omschrijving": item} if isinstance(item, str) else dict(item)
