@@ -138,6 +138,7 @@ class Outbox:
                 attempt=self._attempt(
                     started, t0, "waiting" if isinstance(exc, WaitingError) else "error", error, steps
                 ),
+                steps=steps,  # what did succeed is kept, so the retry skips it
             )
             if expected:
                 log.warning("delivery failed", state=state.value, attempt=attempts, error=error, retry_in=delay.seconds)

@@ -283,3 +283,15 @@ def test_unmapped_activiteit_goes_to_triage_and_is_counted(tmp_path: Path, servi
         check=True,
     ).stdout
     assert "triage:     1 delivered to a triage zaaktype" in out and "delivered 1" in out
+
+
+def test_a_retry_skips_the_steps_that_succeeded_before_the_failure(services: Services, zs: Zaaksysteem) -> None:
+    """Steps done before a failure are checkpointed with the failed attempt: the retry neither repeats
+    them nor has to look them up (no GET for the zaak), it only looks for the step that failed."""
+    zs.fake.fail_next("POST", "/zaakobjecten", status=500)  # type: ignore[attr-defined]
+    receive(services)
+    assert drain(services) == ["retry", "done"]
+    requests = zs.fake.requests  # type: ignore[attr-defined]
+    assert [r.method for r in requests if r.path.endswith("/zaken/api/v1/zaken")] == ["POST"]
+    assert len([r for r in requests if r.method == "POST" and r.path.endswith("/rollen")]) == 2
+    assert_one_complete_zaak(zs)

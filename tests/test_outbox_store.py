@@ -150,3 +150,12 @@ def test_an_aanvraag_is_not_held_up_by_a_follow_up_that_came_first(engine: Engin
     outbox.finish(engine, c, state=outbox.DState.RETRY, attempts=1, next_attempt_at=outbox.now() + timedelta(hours=1))
     assert c.message_id == early
     assert [x.message_id for x in outbox.claim(engine, "w", timedelta(minutes=5))] == [aanvraag]
+
+
+def test_results_buffered_in_a_failed_run_are_kept_for_the_retry(engine: Engine) -> None:
+    store_message(GroupCommitWriter(engine), "F")
+    (c,) = outbox.claim(engine, "w", timedelta(minutes=5))
+    steps = outbox.DbSteps(engine, c.id, "t")
+    steps.done("zaak:X", {"url": "http://z/1"}, recoverable=True)  # buffered until the run's outcome
+    outbox.finish(engine, c, state=outbox.DState.RETRY, attempts=1, next_attempt_at=outbox.now(), steps=steps)
+    assert outbox.DbSteps(engine, c.id, "t").result("zaak:X") == {"url": "http://z/1"}
