@@ -1,10 +1,31 @@
-"""Errors shared by every layer: one exception type per kind of failure the operator must tell apart."""
+"""The adapter's one error hierarchy: every failure an operator must tell apart has its own class.
+
+Whether a failure is worth retrying is part of the type (``transient``), so the delivery worker decides
+from the class, never from the message text: a transient failure (network, timeout, 5xx, 429, a lock)
+is retried with backoff; a permanent one (unreadable verzoek, mapping that cannot apply, a request the
+far system refuses) goes to ``needs-attention`` at once, because retrying it only wastes hours.
+
+    AdapterError
+    ├── ConfigError          configuration file or environment unusable
+    ├── StoreUnavailable     database cannot take or give data right now          (transient)
+    ├── InputError           a message or file we cannot read
+    │   ├── XmlRejected      not well-formed, hostile, too big or too deep
+    │   └── SchemaInvalid    not valid against its schema
+    ├── MappingError         mapping files do not load, or cannot apply to a verzoek
+    └── TargetError          a far system (zaaksysteem, werkmap, loket) failed     (transient)
+        ├── WaitingError     the delivery cannot run yet (its aanvraag has no zaak) (transient)
+        ├── TargetRefused    the far system refused the request or answered nonsense
+        └── Ambiguous        a lookup found more than one candidate where one was required
+"""
 
 from __future__ import annotations
 
 
 class AdapterError(Exception):
     """Base of the adapter's own errors; its message is one readable line."""
+
+    #: Retrying may succeed without anyone changing anything.
+    transient: bool = False
 
 
 class ConfigError(AdapterError):
@@ -13,3 +34,52 @@ class ConfigError(AdapterError):
 
 class StoreUnavailable(AdapterError):
     """The database cannot take or give data right now (connection, lock, disk)."""
+
+    transient = True
+
+
+class InputError(AdapterError):
+    """A message or file that cannot be read as what it claims to be."""
+
+
+class MappingError(AdapterError):
+    """Mapping files that do not load, or a mapping that cannot apply to a verzoek."""
+
+
+class TargetError(AdapterError):
+    """A call to a far system failed; by default transient (network, timeout, 5xx, 429)."""
+
+    transient = True
+
+
+class WaitingError(TargetError):
+    """The delivery cannot run yet (e.g. an aanvulling whose aanvraag has no zaak yet)."""
+
+
+class TargetRefused(TargetError):
+    """The far system refused the request (4xx) or answered something unusable: retrying the same
+    request gives the same answer, so an operator must act (fix the mapping or the catalogus, resend)."""
+
+    transient = False
+
+
+class Ambiguous(TargetError):
+    """A lookup that must find at most one object found several: choosing one would be a guess."""
+
+    transient = False
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retry or not: our own errors say so by class; anything unexpected is retried (then dead)."""
+    return exc.transient if isinstance(exc, AdapterError) else True
+
+
+#: HTTP statuses that say "try again later": timeout, too early, too many requests, and every 5xx.
+_RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+def http_failure(status: int, message: str) -> TargetError:
+    """The error for an HTTP answer ``status`` >= 400: transient for 408/425/429/5xx, else refused."""
+    if status >= 500 or status in _RETRY_STATUSES:
+        return TargetError(message)
+    return TargetRefused(message)

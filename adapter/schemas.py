@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from adapter.errors import InputError
 from adapter.loket import lvo, stam
 from adapter.paths import XSD_DIR
 from adapter.stuf.namespaces import STUF
@@ -34,15 +35,15 @@ class SchemaError:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
-class SchemaInvalid(Exception):
+class SchemaInvalid(InputError):
     def __init__(self, schema: str, errors: list[SchemaError]) -> None:
         self.schema = schema
         self.errors = errors
-        super().__init__(f"not valid against {schema}: {errors[0]}")
+        super().__init__(f"not valid against {schema}: {errors[0] if errors else 'invalid'}")
 
 
-class UnknownNamespace(Exception):
-    pass
+class UnknownNamespace(InputError):
+    """The root element's namespace is none we have a schema for."""
 
 
 def _compile(path: Path) -> etree.XMLSchema:

@@ -9,17 +9,17 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from adapter.config import Settings, config_error
+from adapter.delivery.sources import Sources
+from adapter.delivery.worker import MappingSet, Outbox
 from adapter.errors import ConfigError
 from adapter.loket.lvo_client import LoketClient, LoketOptions
 from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
-from adapter.outbox import MappingSet, Outbox
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine, stop_checkpoints
 from adapter.store.files import FileStore
 from adapter.store.writer import GroupCommitWriter
 from adapter.targets.base import Target
 from adapter.targets.registry import build_targets
-from adapter.verzoeken import Sources
 
 
 @dataclass

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from adapter.errors import InputError
 
-class XmlRejected(Exception):
+
+class XmlRejected(InputError):
     """The input is not acceptable XML; ``str()`` is a one-line reason with the line number."""
 
     def __init__(self, reason: str, line: int | None = None) -> None:

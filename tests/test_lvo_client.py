@@ -16,6 +16,7 @@ import pytest
 from lxml import etree
 from pydantic import ValidationError
 
+from adapter.errors import TargetError
 from adapter.loket.lvo import LVO
 from adapter.loket.lvo_client import (
     LoketClient,
@@ -32,7 +33,6 @@ from adapter.simulation.fake_loket import ENDPOINT_PATH, LOKET, FakeLoket
 from adapter.simulation.fake_zgw.server import serve_in_thread
 from adapter.stuf.namespaces import SOAP11_ENV, STUF
 from adapter.stuf.stuurgegevens import Systeem, parse_stuurgegevens
-from adapter.targets.base import TargetError
 from tests.conftest import FIXTURES, SHARED, free_port
 
 OUTGOING = FIXTURES / "stuf-lvo" / "outgoing"

@@ -17,12 +17,13 @@ import pytest
 from lxml import etree
 from pydantic import ValidationError
 
+from adapter.errors import TargetError, WaitingError
 from adapter.loket.lvo_parse import parse_verzoek
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Persoon, Verzoek
 from adapter.simulation.fake_zkn import FakeZkn, serving
 from adapter.stuf.stuurgegevens import Systeem
-from adapter.targets.base import Result, TargetError, WaitingError
+from adapter.targets.base import Result
 from adapter.targets.stuf_zkn import messages as m
 from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from adapter.targets.stuf_zkn.options import StufZknOptions

@@ -13,10 +13,10 @@ import pytest
 from lxml import etree
 from structlog.testing import capture_logs
 
+from adapter.errors import TargetError
 from adapter.paths import FIXTURES_DIR
 from adapter.simulation.fake_zgw.server import serve_in_thread
 from adapter.store.files import FileStore
-from adapter.targets.base import TargetError
 
 fake_werkmap = pytest.importorskip("adapter.simulation.fake_werkmap")
 from adapter.loket import stam  # noqa: E402

@@ -163,23 +163,27 @@ def messages_stats(ctx: click.Context, db_url: str | None) -> None:
 
 @messages.command("resend")
 @click.argument("message_ids", nargs=-1, type=int)
-@click.option("--state", type=click.Choice(["dead"]), help="Resend every message whose delivery is dead.")
-@click.option("--since", help="With --state: only those that died since (ISO date/time or age like 12h).")
+@click.option(
+    "--state",
+    type=click.Choice(["dead", "needs-attention"]),
+    help="Resend every message whose delivery is in this state.",
+)
+@click.option("--since", help="With --state: only those that got there since (ISO date/time or age like 12h).")
 @click.pass_context
 @readable_errors
 def messages_resend(ctx: click.Context, message_ids: tuple[int, ...], state: str | None, since: str | None) -> None:
     """Reset attempts and deliver now; prints the real outcome of each. Exit 1 if any failed."""
     from adapter.services import open_services
-    from adapter.store.outbox import dead_message_ids
+    from adapter.store.outbox import DState, dead_message_ids
 
     if bool(message_ids) == bool(state):
-        raise click.UsageError("give message IDs or --state dead, not both")
+        raise click.UsageError("give message IDs or --state dead|needs-attention, not both")
     settings = _settings(ctx)
     configure_logging(settings.server.environment, "WARNING")
     services = open_services(settings)
     assert services.outbox is not None
     try:
-        ids = list(message_ids) or dead_message_ids(services.engine, _parse_since(since))
+        ids = list(message_ids) or dead_message_ids(services.engine, _parse_since(since), DState(state or "dead"))
         if not ids:
             click.echo("nothing to resend")
             return

@@ -48,9 +48,9 @@ def mappings_check(ctx: click.Context, online: bool) -> None:
 @readable_errors
 def mappings_preview(ctx: click.Context, file: Path) -> None:
     """Print the calls the target would receive for MESSAGE.xml, without sending anything."""
+    from adapter.delivery.preview import preview_message
     from adapter.mapping.engine import build_opdracht
     from adapter.mapping.loader import load_dir
-    from adapter.preview import preview_message
     from adapter.services import resolve_path
     from adapter.targets.registry import build_targets
 
@@ -126,8 +126,8 @@ def werkmap() -> None:
 @readable_errors
 def werkmap_overdragen(ctx: click.Context, verzoeknummer: str, naar: str, rol: str, toelichting: str) -> None:
     """Hand a verzoek over to another bevoegd gezag or behandeldienst."""
+    from adapter.errors import TargetError
     from adapter.services import open_services
-    from adapter.targets.base import TargetError
 
     settings = _settings(ctx)
     services = open_services(settings)

@@ -26,10 +26,11 @@ import httpx
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter.errors import TargetError, TargetRefused, http_failure
 from adapter.loket.lvo import LVO, OUTGOING
 from adapter.schemas import SchemaInvalid, SchemaSet
 from adapter.stuf.namespaces import SOAP11_ENV, STUF, q
-from adapter.stuf.soapfault import child_text, fault_of, local_name
+from adapter.stuf.soapfault import blames_client, child_text, fault_of, local_name
 from adapter.stuf.stuurgegevens import (
     Stuurgegevens,
     Systeem,
@@ -39,7 +40,6 @@ from adapter.stuf.stuurgegevens import (
     stuurgegevens_element,
     tijdstip,
 )
-from adapter.targets.base import TargetError
 from adapter.tls import TlsClientOptions
 from adapter.xmlsafe import XmlRejected, parse
 
@@ -88,16 +88,19 @@ class LoketOptions(TlsClientOptions):
 # -- errors ----------------------------------------------------------------------------------------------
 
 
-class LvoMessageInvalid(TargetError, ValueError):
+class LvoMessageInvalid(TargetRefused, ValueError):
     """An outgoing message is not what the loket accepts (a builder or caller bug); never sent."""
 
 
 class LoketFault(TargetError):
     """The loket answered with a SOAP Fault / Fo03; ``code`` is the StUF code (e.g. ``StUF055``) when known."""
 
-    def __init__(self, message: str, code: str | None, omschrijving: str, details: str | None) -> None:
+    def __init__(
+        self, message: str, code: str | None, omschrijving: str, details: str | None, *, client: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.transient = not client  # a fault that blames our request repeats identically
         self.omschrijving = omschrijving
         self.details = details
 
@@ -353,9 +356,9 @@ class LoketClient:
             if fault is not None:
                 code, omschrijving, details = fault
                 text = f"{what}: {code + ': ' if code else ''}{omschrijving}" + (f" ({details})" if details else "")
-                raise LoketFault(_one_line(text)[:600], code, omschrijving, details)
+                raise LoketFault(_one_line(text)[:600], code, omschrijving, details, client=blames_client(root))
         if r.status_code >= 300:
-            raise TargetError(_one_line(f"{what}: HTTP {r.status_code}: {r.text[:200]}"))
+            raise http_failure(r.status_code, _one_line(f"{what}: HTTP {r.status_code}: {r.text[:200]}"))
         if root is None:
             raise TargetError(f"{what}: HTTP {r.status_code} without a readable SOAP answer")
         body = next((c for c in root if local_name(c) == "Body"), None) if local_name(root) == "Envelope" else None

@@ -30,11 +30,11 @@ import httpx
 from lxml import etree
 from pydantic import ConfigDict, Field, model_validator
 
+from adapter.errors import TargetError, TargetRefused
 from adapter.logs import get_logger
 from adapter.loket import stam
 from adapter.schemas import SchemaInvalid, SchemaSet
 from adapter.store.files import ContentMismatch, FileBusy, FileStore
-from adapter.targets.base import TargetError
 from adapter.tls import TlsClientOptions
 from adapter.xmlsafe import XmlRejected, parse
 
@@ -176,7 +176,7 @@ class WerkmapClient:
         """Absolute URL of an API path or of an href from the werkmap; never another host (our cert goes along)."""
         if path_or_href.startswith(("http://", "https://")):
             if urlsplit(path_or_href)._replace(path="", query="", fragment="").geturl() != self._origin:
-                raise TargetError(f"werkmap href {path_or_href} points outside {self._origin}; refused")
+                raise TargetRefused(f"werkmap href {path_or_href} points outside {self._origin}; refused")
             return path_or_href
         base_path = urlsplit(self._base).path
         if base_path and path_or_href.startswith(base_path + "/"):
@@ -226,7 +226,7 @@ class WerkmapClient:
         reason = f"HTTP {r.status_code}" + (f": {body}" if body else "")
         if r.status_code >= 500 or r.status_code == 429:  # worth another attempt; any other 4xx is not
             raise _Transient(reason, _retry_after(r))
-        raise TargetError(f"{what}: {reason}"[:600])
+        raise TargetRefused(f"{what}: {reason}"[:600])
 
     def _json(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One JSON call with retries; the decoded answer (None for an empty body)."""
@@ -244,7 +244,7 @@ class WerkmapClient:
         try:
             return r.json()
         except ValueError as exc:
-            raise TargetError(_one_line(f"{what}: HTTP {r.status_code}: not JSON: {exc}")) from None
+            raise TargetRefused(_one_line(f"{what}: HTTP {r.status_code}: not JSON: {exc}")) from None
 
     # -- the API -----------------------------------------------------------------------------------------
 
@@ -255,12 +255,12 @@ class WerkmapClient:
         answer = self._json("GET", path, params=params)
         what = f"GET {self.url(path)}"
         if not isinstance(answer, dict) or not isinstance(answer.get("documenten", []), list):
-            raise TargetError(f"{what}: answer is not verzoekreferenties (object with a documenten list)")
+            raise TargetRefused(f"{what}: answer is not verzoekreferenties (object with a documenten list)")
         for doc in answer.get("documenten", []):
             if not isinstance(doc, dict) or not {"href", "sha256", "grootte"} <= doc.keys():
-                raise TargetError(f"{what}: a document lacks href, sha256 or grootte")
+                raise TargetRefused(f"{what}: a document lacks href, sha256 or grootte")
             if not _SHA256.match(str(doc["sha256"]).lower()) or type(doc["grootte"]) is not int or doc["grootte"] < 0:
-                raise TargetError(f"{what}: document {doc.get('documentId')}: malformed sha256 or grootte")
+                raise TargetRefused(f"{what}: document {doc.get('documentId')}: malformed sha256 or grootte")
         return answer
 
     def verzoek_xml(self, referenties: dict[str, Any]) -> bytes:
@@ -278,14 +278,14 @@ class WerkmapClient:
         try:
             root = parse(data)
         except XmlRejected as exc:
-            raise TargetError(_one_line(f"{what}: STAM verzoek rejected: {exc}")) from None
+            raise TargetRefused(_one_line(f"{what}: STAM verzoek rejected: {exc}")) from None
         if etree.QName(root) != etree.QName(stam.VERZOEK, "verzoek"):
-            raise TargetError(f"{what}: expected a STAM verzoek, got <{root.tag}>")
+            raise TargetRefused(f"{what}: expected a STAM verzoek, got <{root.tag}>")
         try:
             _schemas().validate(root)
         except SchemaInvalid as exc:
             errors = "; ".join(str(e) for e in exc.errors[:3])
-            raise TargetError(
+            raise TargetRefused(
                 _one_line(f"{what}: STAM verzoek not valid against {exc.schema}: {errors}")[:600]
             ) from None
         return data

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from adapter.errors import AdapterError
+from adapter.errors import AdapterError, TargetError
 from adapter.mapping.engine import DEFAULTS, TemplateError, render
 from adapter.mapping.loader import LoadedMapping, Problem, load_file
 from adapter.mapping.schema import ProfielRegels
@@ -27,7 +27,7 @@ from adapter.model import (
     Soort,
     Verzoek,
 )
-from adapter.targets.base import Target, TargetError
+from adapter.targets.base import Target
 
 SAMPLE = Verzoek(
     bron="stuf-lvo",

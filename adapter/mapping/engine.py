@@ -8,7 +8,7 @@ from typing import Any
 
 from lxml import etree
 
-from adapter.errors import AdapterError
+from adapter.errors import MappingError
 from adapter.mapping.loader import LoadedMapping
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Overdracht, Profiel, ZaakOpdracht
 from adapter.mapping.schema import ProfielRegels
@@ -26,12 +26,12 @@ DEFAULTS = ProfielRegels(
 )
 
 
-class NoRoute(AdapterError):
+class NoRoute(MappingError):
     """No mapping routes this verzoek (its OIN or soort is not configured)."""
 
 
-class TemplateError(AdapterError):
-    pass
+class TemplateError(MappingError):
+    """A template names a field that is not allowed or does not exist for this verzoek."""
 
 
 class _SafeFormatter(string.Formatter):

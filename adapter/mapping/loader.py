@@ -14,7 +14,7 @@ from pathlib import Path
 from lxml import etree
 from pydantic import ValidationError
 
-from adapter.errors import AdapterError
+from adapter.errors import MappingError
 from adapter.loket.lvo import LVO
 from adapter.mapping.schema import MappingFile
 
@@ -39,7 +39,9 @@ class Problem:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
-class MappingError(AdapterError):
+class MappingFilesInvalid(MappingError):
+    """The mapping files do not load; ``problems`` holds every one found (file, key, line)."""
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -118,7 +120,7 @@ def load_file(path: Path) -> tuple[LoadedMapping | None, list[Problem]]:
 def load_dir(directory: Path) -> list[LoadedMapping]:
     """Load every ``*.toml`` in the directory; raise MappingError with all problems found."""
     if not directory.is_dir():
-        raise MappingError([Problem(str(directory), "", None, "mapping directory does not exist")])
+        raise MappingFilesInvalid([Problem(str(directory), "", None, "mapping directory does not exist")])
     loaded, problems = [], []
     for path in sorted(directory.glob("*.toml")):
         m, p = load_file(path)
@@ -127,7 +129,7 @@ def load_dir(directory: Path) -> list[LoadedMapping]:
             loaded.append(m)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise MappingError(errors)
+        raise MappingFilesInvalid(errors)
     if not loaded:
-        raise MappingError([Problem(str(directory), "", None, "no mapping files (*.toml)")])
+        raise MappingFilesInvalid([Problem(str(directory), "", None, "no mapping files (*.toml)")])
     return loaded

@@ -27,10 +27,18 @@ class DState(StrEnum):
     RETRY = "retry"
     DONE = "done"
     DEAD = "dead"
+    #: A permanent failure (unreadable verzoek, mapping that cannot apply, a refused request): not retried,
+    #: an operator fixes the cause and resends.
+    NEEDS_ATTENTION = "needs-attention"
 
 
 #: What the message log shows once its delivery moved on.
-MESSAGE_STATE = {DState.DONE: "delivered", DState.DEAD: "dead", DState.RETRY: "retrying"}
+MESSAGE_STATE = {
+    DState.DONE: "delivered",
+    DState.DEAD: "dead",
+    DState.RETRY: "retrying",
+    DState.NEEDS_ATTENTION: "needs-attention",
+}
 
 
 def now() -> datetime:
@@ -144,8 +152,9 @@ def deliveries_for_messages(engine: Engine, message_ids: list[int]) -> dict[int,
         return {r.message_id: r.id for r in rows}
 
 
-def dead_message_ids(engine: Engine, since: datetime | None = None) -> list[int]:
-    q = select(deliveries.c.message_id).where(deliveries.c.state == DState.DEAD.value)
+def dead_message_ids(engine: Engine, since: datetime | None = None, state: DState = DState.DEAD) -> list[int]:
+    """Messages whose delivery is in ``state`` (dead, or needs-attention), oldest first."""
+    q = select(deliveries.c.message_id).where(deliveries.c.state == state.value)
     if since:
         q = q.where(deliveries.c.updated_at >= since)
     with reading(engine) as conn:

@@ -45,3 +45,15 @@ def fault_of(root: etree._Element) -> tuple[str | None, str, str | None] | None:
         reason = child_text(fault, "faultstring") or child_text(fault, "Reason", "Text")
         omschrijving = omschrijving or reason or faultcode or "SOAP Fault"
     return code, omschrijving or "", details
+
+
+def blames_client(root: etree._Element) -> bool:
+    """Whether a fault says the request itself is wrong (Fo03 ``plek`` client, SOAP ``Client``/``Sender``):
+    then sending it again gives the same answer. A server-side or unplaced fault may pass."""
+    fo = next((e for e in root.iter() if local_name(e) in FOUT_BERICHTEN), None)
+    plek = (child_text(fo, "body", "plek") or "").lower()
+    if plek:
+        return plek == "client"
+    fault = next((e for e in root.iter() if local_name(e) == "Fault"), None)
+    faultcode = child_text(fault, "faultcode") or child_text(fault, "Code", "Value") or ""
+    return faultcode.rpartition(":")[2] in ("Client", "Sender")

@@ -13,17 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from adapter.errors import TargetError, WaitingError
 from adapter.mapping.opdracht import Opdracht
 
+__all__ = ["Call", "DryRunSteps", "Result", "Steps", "Target", "TargetError", "WaitingError", "run_step"]
+
 Result = dict[str, Any]
-
-
-class TargetError(Exception):
-    """A call to the target failed; the delivery is retried with backoff (``str()`` is one line)."""
-
-
-class WaitingError(TargetError):
-    """The delivery cannot run yet (e.g. an aanvulling whose aanvraag has no zaak yet)."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +80,15 @@ def run_step(
     key: str,
     create: Callable[[], Result],
     find: Callable[[], Result | None] | None = None,
+    *,
+    look_first: bool = False,
 ) -> Result:
-    """Run one checkpointed step: skip if done; after an uncertain attempt, adopt what exists."""
+    """Run one checkpointed step: skip if done; after an uncertain attempt (or always, with
+    ``look_first``: the object may exist from an earlier delivery), adopt what ``find`` recognises."""
     done = steps.result(key)
     if done is not None:
         return done
-    if find is not None and steps.was_started(key):
+    if find is not None and (look_first or steps.was_started(key)):
         existing = find()
         if existing is not None:
             steps.done(key, existing, recoverable=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import httpx
 from lxml import etree
 
-from adapter.stuf.soapfault import child_text, fault_of, local_name
-from adapter.targets.base import TargetError
+from adapter.errors import TargetError, http_failure
+from adapter.stuf.soapfault import blames_client, child_text, fault_of, local_name
 from adapter.targets.stuf_zkn.messages import Bericht
 from adapter.targets.stuf_zkn.options import StufZknOptions
 from adapter.xmlsafe import XmlRejected, parse
@@ -22,9 +22,12 @@ from adapter.xmlsafe import XmlRejected, parse
 class StufFault(TargetError):
     """The zaaksysteem answered with a fault; ``code`` is the StUF code (e.g. ``StUF058``) when known."""
 
-    def __init__(self, message: str, code: str | None, omschrijving: str, details: str | None) -> None:
+    def __init__(
+        self, message: str, code: str | None, omschrijving: str, details: str | None, *, client: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.transient = not client  # a fault that blames our request repeats identically
         self.omschrijving = omschrijving
         self.details = details
 
@@ -80,9 +83,9 @@ class StufZknClient:
             if fault is not None:
                 code, omschrijving, details = fault
                 text = f"{what}: {code + ': ' if code else ''}{omschrijving}" + (f" ({details})" if details else "")
-                raise StufFault(text[:600], code, omschrijving, details)
+                raise StufFault(text[:600], code, omschrijving, details, client=blames_client(root))
         if r.status_code >= 300:
-            raise TargetError(f"{what}: HTTP {r.status_code}: {' '.join(r.text[:200].split())}")
+            raise http_failure(r.status_code, f"{what}: HTTP {r.status_code}: {' '.join(r.text[:200].split())}")
         if root is None:
             raise TargetError(f"{what}: HTTP {r.status_code} without a readable SOAP answer")
         if local_name(root) != "Envelope":

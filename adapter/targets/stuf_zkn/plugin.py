@@ -21,10 +21,11 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from adapter.errors import TargetError, WaitingError
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Soort
 from adapter.stuf.stuurgegevens import Systeem
-from adapter.targets.base import Call, DryRunSteps, Result, Steps, TargetError, WaitingError, run_step
+from adapter.targets.base import Call, DryRunSteps, Result, Steps, run_step
 from adapter.targets.stuf_zkn import messages as msg
 from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from adapter.targets.stuf_zkn.options import StufSysteem, StufZknOptions

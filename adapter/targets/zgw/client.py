@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import jwt
 
-from adapter.targets.base import TargetError
+from adapter.errors import TargetError, TargetRefused, http_failure
 from adapter.targets.zgw.options import ApiAuth, ZgwOptions
 
 APIS = ("zaken", "documenten", "catalogi")
@@ -38,7 +38,8 @@ def _explain(r: httpx.Response) -> str:
         return str(body)[:300]
     parts = [str(body.get("detail") or body.get("title") or "")]
     for p in body.get("invalidParams") or []:
-        parts.append(f"{p.get('name')}: {p.get('reason')}")
+        code = f" [{p['code']}]" if p.get("code") else ""  # e.g. missing-zaaktype-informatieobjecttype-relation
+        parts.append(f"{p.get('name')}: {p.get('reason')}{code}")
     return "; ".join(x for x in parts if x)[:500]
 
 
@@ -56,7 +57,7 @@ class ZgwClient:
         for api in APIS:
             if url.startswith(self.base[api]):
                 return api
-        raise TargetError(f"URL {url} belongs to none of the configured ZGW APIs")
+        raise TargetRefused(f"URL {url} belongs to none of the configured ZGW APIs")
 
     def _headers(self, api: str) -> dict[str, str]:
         cached = self._tokens.get(api)
@@ -84,7 +85,7 @@ class ZgwClient:
         except httpx.HTTPError as exc:
             raise TargetError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
         if r.status_code >= 400:
-            raise TargetError(f"{method} {url}: HTTP {r.status_code}: {_explain(r)}")
+            raise http_failure(r.status_code, f"{method} {url}: HTTP {r.status_code}: {_explain(r)}")
         if r.status_code == 204 or not r.content:
             return None
         return r.json()
@@ -116,4 +117,4 @@ class ZgwClient:
         except httpx.HTTPError as exc:
             raise TargetError(f"PUT {url}: {type(exc).__name__}: {exc}") from None
         if r.status_code >= 400:
-            raise TargetError(f"PUT {url}: HTTP {r.status_code}: {_explain(r)}")
+            raise http_failure(r.status_code, f"PUT {url}: HTTP {r.status_code}: {_explain(r)}")

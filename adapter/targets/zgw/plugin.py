@@ -14,9 +14,10 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
+from adapter.errors import TargetError, WaitingError
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Bijlage, Persoon, Soort
-from adapter.targets.base import Call, DryRunSteps, Result, Steps, TargetError, WaitingError, run_step
+from adapter.targets.base import Call, DryRunSteps, Result, Steps, run_step
 from adapter.targets.zgw import bodies
 from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
@@ -293,6 +294,8 @@ class _Plan:
                 lambda eio=eio: self._find_one(
                     "zaken", "zaakinformatieobjecten", zaak=zaak_url, informatieobject=eio["url"]
                 ),  # type: ignore[misc]
+                # a later version of a verzoek reuses its documents, which are already on the zaak
+                look_first=not self.v.soort.creates_zaak,
             )
             without += not d.bijlage.heeft_inhoud
         if self.o.documenten:

@@ -20,7 +20,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from adapter.config import DeliverySettings
-from adapter.errors import AdapterError
+from adapter.delivery.sources import Sources
+from adapter.errors import AdapterError, MappingError, WaitingError, is_transient
 from adapter.logs import correlation, get_logger
 from adapter.loket.lvo_client import LoketClient, koppel_zaak
 from adapter.loket.stam_parse import is_kopiebericht
@@ -31,10 +32,9 @@ from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store.outbox import Claimed, DState
-from adapter.targets.base import Target, TargetError, WaitingError, run_step
-from adapter.verzoeken import Sources
+from adapter.targets.base import Target, run_step
 
-log = get_logger("adapter.outbox")
+log = get_logger("adapter.delivery")
 
 
 class MappingSet:
@@ -117,10 +117,11 @@ class Outbox:
             summary = self._deliver(verzoek, steps)
             target_name = steps.target or None
         except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
-            expected = isinstance(exc, AdapterError | TargetError)
+            expected = isinstance(exc, AdapterError)
             error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            permanent = not is_transient(exc)
             dead = attempts >= self.settings.max_attempts
-            state = DState.DEAD if dead else DState.RETRY
+            state = DState.NEEDS_ATTENTION if permanent else DState.DEAD if dead else DState.RETRY
             delay = store.backoff(
                 attempts,
                 initial=self.settings.backoff_initial,
@@ -144,7 +145,12 @@ class Outbox:
                 log.warning("delivery failed", state=state.value, attempt=attempts, error=error, retry_in=delay.seconds)
             else:
                 log.error("delivery failed unexpectedly", state=state.value, attempt=attempts, exc_info=True)
-            detail = error if dead else f"{error} (attempt {attempts}/{self.settings.max_attempts}, retry in {delay})"
+            if permanent:
+                detail = f"{error} (not retried: fix the cause, then `messages resend {c.message_id}`)"
+            elif dead:
+                detail = error
+            else:
+                detail = f"{error} (attempt {attempts}/{self.settings.max_attempts}, retry in {delay})"
             return Report(c.message_id, c.id, state.value, detail)
         store.finish(
             self.engine,
@@ -170,13 +176,13 @@ class Outbox:
             return self._overdragen(verzoek, opdracht.overdracht, steps)
         target = self.targets.get(opdracht.target)
         if target is None:
-            raise AdapterError(f"mapping routes to target {opdracht.target!r}, which is not configured")
+            raise MappingError(f"mapping routes to target {opdracht.target!r}, which is not configured")
         return target.deliver(opdracht, steps) + self._koppel_zaak(verzoek, steps)
 
     def _overdragen(self, verzoek: Verzoek, overdracht: Overdracht, steps: store.DbSteps) -> str:
         werkmap = self.sources.werkmap
         if werkmap is None:
-            raise AdapterError("a transfer rule matched, but [werkmap] is not configured")
+            raise MappingError("a transfer rule matched, but [werkmap] is not configured")
         run_step(
             steps,
             "werkmap:overdragen",

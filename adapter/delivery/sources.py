@@ -13,7 +13,7 @@ from typing import Any
 
 from lxml import etree
 
-from adapter.errors import AdapterError
+from adapter.errors import AdapterError, ConfigError, InputError
 from adapter.loket import stam
 from adapter.loket.lvo_parse import parse_verzoek
 from adapter.loket.stam_parse import parse_stam_verzoek
@@ -33,6 +33,16 @@ class Sources:
     own_oins: frozenset[str]
 
     def verzoek_for(self, row: Any, steps: Steps) -> Verzoek:
+        """The verzoek of a stored message; a message that cannot be read is an ``InputError`` (permanent)."""
+        try:
+            return self._verzoek_for(row, steps)
+        except (ValueError, KeyError, StopIteration) as exc:
+            if isinstance(exc, AdapterError):
+                raise
+            why = f"{type(exc).__name__}: {exc}"
+            raise InputError(f"the {row.channel} message cannot be read as a verzoek: {why}") from exc
+
+    def _verzoek_for(self, row: Any, steps: Steps) -> Verzoek:
         if row.channel == "stuf-lvo":
             envelope = parse(bytes(row.body), Limits(max_bytes=2**31))
             body = envelope.find(_SOAP_BODY)
@@ -42,11 +52,11 @@ class Sources:
             return parse_verzoek(message, ontvanger)
         if row.channel == "stam":
             return self._from_werkmap(row, steps)
-        raise AdapterError(f"no verzoek source for channel {row.channel!r}")
+        raise InputError(f"no verzoek source for channel {row.channel!r}")
 
     def _from_werkmap(self, row: Any, steps: Steps) -> Verzoek:
         if self.werkmap is None:
-            raise AdapterError("a STAM verzoek needs the werkmap: configure [werkmap]")
+            raise ConfigError("a STAM verzoek needs the werkmap: configure [werkmap]")
         werkmap = self.werkmap
         n = stam.read_notificatie(parse(bytes(row.body), Limits(max_bytes=2**24)))
         refs = run_step(steps, "werkmap:referenties", lambda: werkmap.referenties(n.verzoeknummer, n.volgnummer))
