@@ -151,6 +151,9 @@ class Verzoek:
     #: adviesaanvraag, the adviseur we are). Routing matches on its OIN.
     ontvanger: Organisatie | None = None
     volgnummer: int | None = None
+    #: The message's own reference (StUF referentienummer; STAM ``verzoeknummer/volgnummer``): unique per
+    #: message, so what a delivery made in the zaaksysteem can be told from what an earlier one made.
+    referentie: str | None = None
     type: str | None = None  # aanvraagprocedure / STAM type
     omschrijving: str | None = None
     toelichting: str | None = None

@@ -172,5 +172,32 @@ def db(server: Server) -> Iterator[object]:
     engine.dispose()
 
 
+@pytest.fixture
+def zs() -> Iterator[object]:
+    """A fake ZGW zaaksysteem on a real port (``tests.delivery_env.Zaaksysteem``)."""
+    from tests.delivery_env import start_zaaksysteem
+
+    z = start_zaaksysteem()
+    yield z
+    z.stop()
+
+
+@pytest.fixture
+def services(tmp_path: Path, zs: object) -> Iterator[object]:
+    """The adapter's parts in-process (no web server): store, mappings, outbox, ZGW target at ``zs``."""
+    from adapter.config import load_settings
+    from adapter.services import open_services
+    from adapter.store.db import upgrade
+    from tests.delivery_env import copy_mappings, delivery_toml
+
+    url = new_database_url(tmp_path)
+    toml = delivery_toml(zs, copy_mappings(tmp_path), workers=0)  # type: ignore[arg-type]
+    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
+    upgrade(sv.engine)
+    yield sv
+    sv.close()
+    drop_database(url)
+
+
 def pytest_report_header() -> str:
     return f"store under test: {'PostgreSQL ' + make_url(PG_URL).render_as_string() if PG_URL else 'SQLite'}"

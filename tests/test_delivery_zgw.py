@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,6 @@ from tests.delivery_env import (
     copy_mappings,
     delivery_toml,
     needs_zgw_specs,
-    start_zaaksysteem,
     wait_for,
 )
 from tests.soap import fixture, post, with_reference
@@ -32,25 +30,6 @@ from tests.soap import fixture, post, with_reference
 pytestmark = needs_zgw_specs
 
 AANVRAAG = FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml"
-
-
-@pytest.fixture
-def zs() -> Iterator[Zaaksysteem]:
-    z = start_zaaksysteem()
-    yield z
-    z.stop()
-
-
-@pytest.fixture
-def services(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
-    """The adapter's parts in-process (no web server): store, mappings, outbox, ZGW target."""
-    url = new_database_url(tmp_path)
-    config = write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, copy_mappings(tmp_path), workers=0))
-    sv = open_services(load_settings(config))
-    upgrade(sv.engine)
-    yield sv
-    sv.close()
-    drop_database(url)
 
 
 def receive(sv: Services, name: str = "omvDi01AanbiedenAanvraag", body: bytes | None = None) -> int:

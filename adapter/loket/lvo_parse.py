@@ -6,6 +6,7 @@ Input is an element already valid against ``xsd/lvo/lvo0312.xsd``, so required p
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import date
 
 from lxml import etree
@@ -24,6 +25,7 @@ from adapter.model import (
     Soort,
     Verzoek,
 )
+from adapter.stuf.namespaces import STUF
 
 _NS = {"L": LVO}
 
@@ -63,26 +65,25 @@ def _persoon(el: etree._Element | None) -> Persoon | None:
         return None
     np_ = el.find("L:natuurlijkPersoon", _NS)
     nnp = el.find("L:nietNatuurlijkPersoon", _NS)
-    common = {
-        "correspondentieadres": _adres(el.find("L:correspondentieadres", _NS)),
-        "emailadres": _t(el, "L:emailadres"),
-        "telefoonnummer": _t(el, "L:telefoonnummer"),
-    }
+    contact = Persoon(
+        natuurlijk=np_ is not None,
+        correspondentieadres=_adres(el.find("L:correspondentieadres", _NS)),
+        emailadres=_t(el, "L:emailadres"),
+        telefoonnummer=_t(el, "L:telefoonnummer"),
+    )
     if np_ is not None:
-        return Persoon(
-            natuurlijk=True,
+        return replace(
+            contact,
             bsn=_t(np_, "L:bsn"),
             voorletters=_t(np_, "L:voorletters"),
             voorvoegsel=_t(np_, "L:voorvoegsel"),
             geslachtsnaam=_t(np_, "L:geslachtsnaam"),
-            **common,
         )
-    return Persoon(
-        natuurlijk=False,
+    return replace(
+        contact,
         kvk_nummer=_t(nnp, "L:kvkNummer"),
         vestigingsnummer=_t(nnp, "L:vestigingsnummer"),
         naam=_t(nnp, "L:naam"),
-        **common,
     )
 
 
@@ -168,6 +169,7 @@ def parse_verzoek(message: etree._Element, ontvanger_oin: str | None = None) -> 
         bericht=name,
         soort=soort,
         nummer=_t(content, "L:aanvraagnummer") or "",
+        referentie=message.findtext(f"L:stuurgegevens/{{{STUF}}}referentienummer", namespaces=_NS),
         bevoegd_gezag=bg,
         ontvanger=Organisatie(ontvanger_oin) if ontvanger_oin else bg,
         type=_t(content, "L:aanvraagprocedure"),

@@ -222,6 +222,7 @@ def parse_stam_verzoek(
         bevoegd_gezag=bg,
         ontvanger=_ontvanger(bg, ui, own_oins),
         volgnummer=int(volgnummer) if volgnummer and volgnummer.isdigit() else None,
+        referentie=f"{_t(el, 'V:verzoeknummer') or ''}/{volgnummer or ''}",
         type=_t(el, "V:type"),
         omschrijving=_t(el, "V:naam"),
         datum=_datum(_t(el, "V:indiendatum")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class Fault:
     times: int
     after_processing: bool
     delay: float
+    skip: int = 0
 
 
 class FakeZgw:
@@ -82,6 +84,8 @@ class FakeZgw:
         self.store = Store()
         catalogi.seed(self.store, catalogus_seed if catalogus_seed is not None else catalogi.DEFAULT_SEED)
         self.chunk_size = 1024 * 1024  # bestandsdelen size for large-file uploads
+        #: Whether the client may unlock a document without its lock (scope documenten.geforceerd-unlock).
+        self.force_unlock_allowed = True
         self.base_url = ""  # learnt from requests; makes the inspection helpers' URLs absolute
         self.response_errors: list[str] = []  # responses that failed validation: bugs in the fake
         self._faults: list[Fault] = []
@@ -107,16 +111,18 @@ class FakeZgw:
         times: int = 1,
         after_processing: bool = False,
         delay: float = 0,
+        skip: int = 0,
     ) -> None:
         """Make the next `times` requests whose path ends with `path_suffix` fail with `status`.
 
         Default: answer at once, nothing stored. `delay`: sleep that long first (a client timeout before the
         server did anything). `after_processing=True`: do the work and store it, then (after `delay`)
         answer `status` anyway - the commit-then-fail case that makes exactly-once hard.
-        `status=None` delays without failing (a slow but successful server).
+        `status=None` delays without failing (a slow but successful server). `skip`: let that many
+        matching requests pass first (to fail the second rol, the third bestandsdeel, …).
         """
         with self._log_lock:
-            self._faults.append(Fault(method.upper(), path_suffix, status, times, after_processing, delay))
+            self._faults.append(Fault(method.upper(), path_suffix, status, times, after_processing, delay, skip))
 
     @property
     def pending_faults(self) -> int:
@@ -279,12 +285,21 @@ class FakeZgw:
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._log_lock:
             for fault in self._faults:
-                if fault.method == method.upper() and path.rstrip("/").endswith(fault.path_suffix.rstrip("/")):
+                if fault.method == method.upper() and _suffix_matches(path, fault.path_suffix):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
                     return fault
         return None
+
+
+def _suffix_matches(path: str, suffix: str) -> bool:
+    """``path`` ends with ``suffix``, where ``{uuid}`` in the suffix stands for any one path segment."""
+    pattern = re.escape(suffix.rstrip("/")).replace(re.escape("{uuid}"), "[^/]+")
+    return re.search(f"{pattern}$", path.rstrip("/")) is not None
 
 
 class _ClientProblem(Response):

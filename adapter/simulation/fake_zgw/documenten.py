@@ -13,7 +13,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .state import Ctx, Reply, filtered, invalid, not_found, now, paginate, require_rsin
+from .state import ApiError, Ctx, Reply, filtered, invalid, not_found, now, paginate, require_rsin
+from .validation import Problem
 
 KIND = "enkelvoudiginformatieobjecten"
 
@@ -157,6 +158,13 @@ def lock_eio(ctx: Ctx) -> Reply:
 
 def unlock_eio(ctx: Ctx) -> Reply:
     eio = ctx.store.get(KIND, ctx.var())
+    if not (ctx.body or {}).get("lock"):
+        # Geforceerd unlock (no lock given): the fake's one client holds every scope, as an Open Zaak
+        # application with heeft_alle_autorisaties does. Parts stay as they are; nothing is joined.
+        if not ctx.fake.force_unlock_allowed:
+            raise ApiError(Problem(403, "permission_denied", "Geen scope documenten.geforceerd-unlock.", ""))
+        eio["lock"] = ""
+        return Reply(204)
     if not eio["lock"] or (ctx.body or {}).get("lock") != eio["lock"]:
         raise invalid("nonFieldErrors", "incorrect-lock-id", "Incorrect lock ID.")
     parts = _parts(ctx, eio)

@@ -169,6 +169,7 @@ ROL_FILTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "omschrijvingGeneriek": lambda r: r["omschrijvingGeneriek"],
     "betrokkeneIdentificatie__natuurlijkPersoon__inpBsn": _ident("inpBsn"),
     "betrokkeneIdentificatie__nietNatuurlijkPersoon__innNnpId": _ident("innNnpId"),
+    "betrokkeneIdentificatie__nietNatuurlijkPersoon__annIdentificatie": _ident("annIdentificatie"),
     "betrokkeneIdentificatie__vestiging__vestigingsNummer": _ident("vestigingsNummer"),
 }
 

@@ -29,6 +29,21 @@ def zaak(profiel: Profiel, verzoek: Verzoek, zaaktype_url: str, today: date) -> 
     return body
 
 
+#: betrokkeneType → (the field of betrokkeneIdentificatie that identifies the betrokkene, the Zaken API's
+#: list filter on it): how a retry recognises a rol it made.
+IDENTITY: dict[str, tuple[str, str]] = {
+    "natuurlijk_persoon": ("inpBsn", "betrokkeneIdentificatie__natuurlijkPersoon__inpBsn"),
+    "vestiging": ("vestigingsNummer", "betrokkeneIdentificatie__vestiging__vestigingsNummer"),
+    "niet_natuurlijk_persoon": ("annIdentificatie", "betrokkeneIdentificatie__nietNatuurlijkPersoon__annIdentificatie"),
+}
+
+#: objectType → the objectIdentificatie fields that identify a zaakobject we send.
+OBJECT_KEYS: dict[str, tuple[str, ...]] = {
+    "adres": ("identificatie", "postcode", "huisnummer", "gorOpenbareRuimteNaam"),
+    "kadastrale_onroerende_zaak": ("kadastraleIdentificatie",),
+}
+
+
 def betrokkene(p: Persoon) -> tuple[str, dict[str, Any]]:
     """(betrokkeneType, betrokkeneIdentificatie) for a person of the verzoek."""
     if p.natuurlijk:

@@ -1,20 +1,25 @@
 """ZGW target plugin: carries out an Opdracht as Zaken/Documenten calls, one checkpointed step each.
 
-Exactly once: every create step has a *find* that recognises what an earlier, uncertain attempt made —
-a zaak by its deterministic ``identificatie`` (mapping ``zaak_identificatie``), a document by its
-``identificatie`` (``<nummer>-<bijlageId>``), a rol/zaakobject/zio/status by zaak + type. Without a
-configured zaak identificatie the zaaksysteem picks one and a retry after a lost answer could not be
-recognised; ``mappings check`` warns about that.
+Exactly once: every create step has a *find* that recognises what an earlier, uncertain attempt of
+*this* delivery made, by identity, never by type alone — a zaak by its deterministic ``identificatie``
+(mapping ``zaak_identificatie``); a document by its ``identificatie`` (``<nummer>-<bijlageId>``) and only
+when complete (an interrupted upload is resumed); a rol by the betrokkene's identity and a toelichting
+naming the message; a status by type and that toelichting; a zaakobject by its identifying fields; a
+zaakinformatieobject by zaak + document. Several candidates raise ``Ambiguous``. Without a configured
+zaak identificatie the zaaksysteem picks one and a retry after a lost answer could not be recognised;
+``mappings check`` warns about that.
 """
 
 from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
-from adapter.errors import TargetError, WaitingError
+from adapter.errors import Ambiguous, TargetError, TargetRefused, WaitingError
+from adapter.logs import get_logger
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Bijlage, Persoon, Soort
 from adapter.targets.base import Call, DryRunSteps, Result, Steps, run_step
@@ -23,6 +28,7 @@ from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
 
 CACHE_SECONDS = 600
+log = get_logger("adapter.targets.zgw")
 
 
 def _open_bytes(bijlage: Bijlage) -> BinaryIO:
@@ -191,10 +197,27 @@ class _Plan:
         return {"url": result["url"], "identificatie": result.get("identificatie")}
 
     def _find_one(self, api: str, path: str, **params: Any) -> Result | None:
+        """For lookups whose filters identify at most one object (the API's own uniqueness rules)."""
+        return self._find_exact(api, path, lambda _: True, path, **params)
+
+    def _find_exact(
+        self, api: str, path: str, match: Callable[[dict[str, Any]], bool], what: str, **params: Any
+    ) -> Result | None:
+        """The one object the filters and ``match`` recognise as this delivery's; several → ``Ambiguous``
+        (adopting one would be a guess, creating another a duplicate: an operator must look)."""
         if self.dry:
             return None
-        found = self.t.client.find_all(api, path, **params)
+        found = [x for x in self.t.client.find_all(api, path, **params) if match(x)]
+        if len(found) > 1:
+            urls = ", ".join(str(x.get("url")) for x in found[:5])
+            raise Ambiguous(f"{what}: {len(found)} candidates in the zaaksysteem ({urls}); cannot tell which is ours")
         return {"url": found[0]["url"], "identificatie": found[0].get("identificatie")} if found else None
+
+    @property
+    def _marker(self) -> str:
+        """Appended to the toelichting of rollen and statussen: the message that made them, so a retry
+        adopts only what this delivery made (not an earlier gemachtigde, not an earlier status)."""
+        return f" (bericht {self.v.referentie})" if self.v.referentie else ""
 
     def run(self) -> str:
         if self.v.soort.creates_zaak:
@@ -237,48 +260,56 @@ class _Plan:
     ) -> None:
         rt_url = self._roltype(zt_url, generiek)
         key = f"rol:{wie}:{zt}{tag}"
-        body = bodies.rol(zaak_url, rt_url, persoon, wie)
-        run_step(
-            self.steps,
-            key,
-            lambda: self._post(key, "zaken", "rollen", body),
-            lambda: self._find_one(
-                "zaken", "rollen", zaak=zaak_url, roltype=rt_url, betrokkeneType=body["betrokkeneType"]
-            ),
-        )
+        body = bodies.rol(zaak_url, rt_url, persoon, f"{wie}{self._marker}")
+        run_step(self.steps, key, lambda: self._post(key, "zaken", "rollen", body), lambda: self._find_rol(body))
+
+    def _find_rol(self, body: dict[str, Any]) -> Result | None:
+        """Precise: the betrokkene's identity (BSN, vestigingsnummer or KvK number, also as the API's
+        ``betrokkeneIdentificatie__…`` filter) and the roltoelichting naming this message. A zaak may carry
+        an earlier gemachtigde with the same roltype: that one is never adopted."""
+        soort = body["betrokkeneType"]
+        field, filter_name = bodies.IDENTITY.get(soort, ("", ""))
+        value = body["betrokkeneIdentificatie"].get(field) if field else None
+        params: dict[str, Any] = {"zaak": body["zaak"], "roltype": body["roltype"], "betrokkeneType": soort}
+        if value:
+            params[filter_name] = value
+
+        def ours(r: dict[str, Any]) -> bool:
+            same = (r.get("betrokkeneIdentificatie") or {}).get(field) == value if field else True
+            return same and r.get("roltoelichting") == body["roltoelichting"]
+
+        return self._find_exact("zaken", "rollen", ours, f"rol {body['roltoelichting']!r}", **params)
 
     def _zaakobjecten(self, zaak_url: str, zt: str) -> None:
         loc = self.v.hoofdlocatie
         if loc is None:
             return
+        objecten: list[tuple[str, dict[str, Any]]] = []
         if loc.adres and loc.adres.straatnaam:
-            key = f"zaakobject:adres:{zt}"
-            run_step(
-                self.steps,
-                key,
-                lambda: self._post(key, "zaken", "zaakobjecten", bodies.zaakobject_adres(zaak_url, loc.adres)),  # type: ignore[arg-type]
-                lambda: self._find_one("zaken", "zaakobjecten", zaak=zaak_url, objectType="adres"),
-            )
+            objecten.append((f"zaakobject:adres:{zt}", bodies.zaakobject_adres(zaak_url, loc.adres)))
         for i, perceel in enumerate(loc.percelen):
-            key = f"zaakobject:perceel:{i}:{zt}"
-            body = bodies.zaakobject_perceel(zaak_url, perceel)
+            objecten.append((f"zaakobject:perceel:{i}:{zt}", bodies.zaakobject_perceel(zaak_url, perceel)))
+        for key, body in objecten:
             run_step(
                 self.steps,
                 key,
                 lambda body=body, key=key: self._post(key, "zaken", "zaakobjecten", body),  # type: ignore[misc]
-                lambda body=body: self._find_perceel(zaak_url, body),  # type: ignore[misc]
+                lambda body=body: self._find_zaakobject(body),  # type: ignore[misc]
             )
 
-    def _find_perceel(self, zaak_url: str, body: dict[str, Any]) -> Result | None:
-        if self.dry:
-            return None
-        want = body["objectIdentificatie"]["kadastraleIdentificatie"]
-        for zo in self.t.client.find_all(
-            "zaken", "zaakobjecten", zaak=zaak_url, objectType="kadastrale_onroerende_zaak"
-        ):
-            if (zo.get("objectIdentificatie") or {}).get("kadastraleIdentificatie") == want:
-                return {"url": zo["url"], "identificatie": None}
-        return None
+    def _find_zaakobject(self, body: dict[str, Any]) -> Result | None:
+        """By zaak, objectType and the object's identifying fields. The zaak is the one this delivery made,
+        so only an identical object added by someone else in between could be mistaken: two candidates
+        are reported as ``Ambiguous``, never adopted."""
+        ident = body["objectIdentificatie"]
+        want = {k: ident[k] for k in bodies.OBJECT_KEYS[body["objectType"]] if k in ident}
+
+        def ours(zo: dict[str, Any]) -> bool:
+            got = zo.get("objectIdentificatie") or {}
+            return all(got.get(k) == v for k, v in want.items())
+
+        what = f"zaakobject {body['objectType']} {want}"
+        return self._find_exact("zaken", "zaakobjecten", ours, what, zaak=body["zaak"], objectType=body["objectType"])
 
     def _documenten(self, zaak_url: str, zt: str, p: Profiel) -> None:
         without = 0
@@ -328,12 +359,7 @@ class _Plan:
             return self._upload_in_parts(key, body, d.bijlage)
 
         def find() -> Result | None:
-            return self._find_one(
-                "documenten",
-                "enkelvoudiginformatieobjecten",
-                identificatie=identificatie,
-                bronorganisatie=p.bronorganisatie,
-            )
+            return self._find_document(key, identificatie, p.bronorganisatie, d.bijlage, expected_size=size or None)
 
         if not self.v.soort.creates_zaak and self.steps.result(key) is None:
             # a later version of a verzoek (STAM lists every document so far): reuse what exists
@@ -343,31 +369,101 @@ class _Plan:
                 return existing
         return run_step(self.steps, key, create, find)
 
+    def _find_document(
+        self, key: str, identificatie: str, bronorganisatie: str, bijlage: Bijlage, expected_size: int | None
+    ) -> Result | None:
+        """By identificatie and bronorganisatie (unique in the Documenten API), and adopted only when
+        complete: an upload in bestandsdelen that stopped half-way (still locked, parts missing) is
+        resumed, never adopted; a document of another size is not ours and is refused."""
+        if self.dry:
+            return None
+        found = self.t.client.find_all(
+            "documenten", "enkelvoudiginformatieobjecten", identificatie=identificatie, bronorganisatie=bronorganisatie
+        )
+        if not found:
+            return None
+        if len(found) > 1:
+            raise Ambiguous(f"document {identificatie}: {len(found)} with this identificatie and bronorganisatie")
+        eio = found[0]
+        if eio.get("locked") and eio.get("bestandsdelen"):
+            # parts not yet joined: an upload in bestandsdelen that did not reach its unlock
+            left = sum(not deel.get("voltooid") for deel in eio["bestandsdelen"])
+            log.info("resuming an interrupted upload", document=identificatie, parts_left=left)
+            return self._resume_upload(key, eio, bijlage)
+        if expected_size is not None and eio.get("bestandsomvang") not in (None, expected_size):
+            raise TargetRefused(
+                f"document {identificatie} exists with bestandsomvang {eio.get('bestandsomvang')}, "
+                f"not the {expected_size} bytes of bijlage {bijlage.id}: not made by this delivery; check it"
+            )
+        return {"url": eio["url"], "identificatie": eio.get("identificatie")}
+
     def _upload_in_parts(self, key: str, body: dict[str, Any], bijlage: Bijlage) -> Result:
-        """Documenten API large files: create with bestandsomvang, PUT each bestandsdeel, unlock.
-        A file from the store is read one part at a time, never whole."""
+        """Documenten API large files: create with bestandsomvang (the answer holds the lock and the
+        parts), PUT each bestandsdeel, unlock. The lock and every part are checkpointed at once, so a
+        retry resumes the upload; a file from the store is read one part at a time, never whole."""
         if self.dry:
             return self._post(key, "documenten", "enkelvoudiginformatieobjecten (bestandsdelen)", body)
         self.steps.called(f"{key}: POST enkelvoudiginformatieobjecten (bestandsdelen)")
         created = self.t.client.post(self.t.client.url("documenten", "enkelvoudiginformatieobjecten"), body)
-        lock = created.get("lock", "")
+        lock = str(created.get("lock") or "")
+        self.steps.done(f"{key}:lock", {"url": created["url"], "lock": lock})
+        return self._put_parts(key, created, bijlage, lock)
+
+    def _resume_upload(self, key: str, eio: dict[str, Any], bijlage: Bijlage) -> Result:
+        known = self.steps.result(f"{key}:lock")
+        if known and known.get("url") == eio["url"] and known.get("lock"):
+            return self._put_parts(key, eio, bijlage, str(known["lock"]))
+        # The create's answer (and with it the lock) was lost: take the lock over. A forced unlock needs
+        # the ``documenten.geforceerd-unlock`` scope; without it an operator has to step in.
+        self.steps.called(f"{key}: POST {eio['url']}/unlock (geforceerd)")
+        try:
+            self.t.client.post(f"{eio['url']}/unlock", {})
+        except TargetRefused as exc:
+            raise TargetRefused(
+                f"document {eio.get('identificatie')} is locked by an upload whose answer was lost and cannot be "
+                f"unlocked by force ({exc}); grant documenten.geforceerd-unlock or unlock it by hand, then resend"
+            ) from None
+        self.steps.called(f"{key}: POST {eio['url']}/lock")
+        lock = str(self.t.client.post(f"{eio['url']}/lock", {})["lock"])
+        self.steps.done(f"{key}:lock", {"url": eio["url"], "lock": lock})
+        return self._put_parts(key, self.t.client.get(eio["url"]), bijlage, lock)
+
+    def _put_parts(self, key: str, eio: dict[str, Any], bijlage: Bijlage, lock: str) -> Result:
+        """PUT every bestandsdeel the server does not have yet (``voltooid``; our checkpoint where the
+        server does not say), each checkpointed, then unlock."""
+        offset = 0
         with _open_bytes(bijlage) as source:
-            for deel in sorted(created.get("bestandsdelen", []), key=lambda d: d["volgnummer"]):
-                self.steps.called(f"{key}: PUT {deel['url']}")
-                self.t.client.put_bestandsdeel(deel["url"], source.read(deel["omvang"]), lock)
-        self.t.client.post(f"{created['url']}/unlock", {"lock": lock})
-        return {"url": created["url"], "identificatie": created.get("identificatie")}
+            for deel in sorted(eio.get("bestandsdelen") or [], key=lambda d: d["volgnummer"]):
+                part_key = f"{key}:deel:{deel['volgnummer']}"
+                have = deel.get("voltooid")
+                if have is None:
+                    have = self.steps.result(part_key) is not None
+                if not have:
+                    source.seek(offset)
+                    self.steps.called(f"{key}: PUT {deel['url']}")
+                    self.t.client.put_bestandsdeel(deel["url"], source.read(deel["omvang"]), lock)
+                    self.steps.done(part_key, {"url": deel["url"]})
+                offset += deel["omvang"]
+        self.steps.called(f"{key}: POST {eio['url']}/unlock")
+        self.t.client.post(f"{eio['url']}/unlock", {"lock": lock})
+        return {"url": eio["url"], "identificatie": eio.get("identificatie")}
 
     def _status(self, zaak_url: str, zt: str, zt_url: str, volgnummer: int, tag: str, toelichting: str) -> None:
         st_url = self._statustype(zt_url, volgnummer)
         key = f"status:{tag}:{zt}"
-        when = datetime.now(UTC).replace(microsecond=0).isoformat()
-        run_step(
-            self.steps,
-            key,
-            lambda: self._post(key, "zaken", "statussen", bodies.status(zaak_url, st_url, when, toelichting)),
-            lambda: self._find_one("zaken", "statussen", zaak=zaak_url, statustype=st_url),
-        )
+        # microseconds: (zaak, datumStatusGezet) is unique, and two statuses may fall in one second
+        body = bodies.status(zaak_url, st_url, datetime.now(UTC).isoformat(), f"{toelichting}{self._marker}")
+        run_step(self.steps, key, lambda: self._post(key, "zaken", "statussen", body), lambda: self._find_status(body))
+
+    def _find_status(self, body: dict[str, Any]) -> Result | None:
+        """Precise: by zaak and statustype, and the statustoelichting naming this message (the zaak may
+        have reached this statustype before, e.g. an earlier intrekking)."""
+
+        def ours(s: dict[str, Any]) -> bool:
+            return s.get("statustoelichting") == body["statustoelichting"]
+
+        what = f"status {body['statustoelichting']!r}"
+        return self._find_exact("zaken", "statussen", ours, what, zaak=body["zaak"], statustype=body["statustype"])
 
     # -- follow-ups on the existing zaak ----------------------------------------------------------------
     def _follow_up(self) -> None:
