@@ -1,21 +1,32 @@
 """A fake ZDS zaaksysteem (StUF-ZKN 0310, dialect ZDS 1.2 or 1.1) for tests and ketensimulatie.
 
-It is strict where real receivers are: every request body is validated against the *official* XSD set
-of its dialect (read from ``schema_dir``, never copied into the project) and the SOAPAction must be
-the dialect's own; a violation is answered with a SOAP Fault carrying a Fo03 (kennisgevingen) or Fo02
-(vrije berichten, vragen) that names the schema error. Zaak and document identificaties are unique:
-a second creeerZaak for the same zaak is refused, as a real zaaksysteem would.
+Written from the official contract, not from our client: every request body is validated against the
+*official* XSD set of its dialect (``schema_dir``, never copied into the project), and, given the
+official WSDLs (``wsdl_dir``), the SOAPAction must be the one the WSDL binds to the message it carries
+(ZDS 1.1 binds creeerZaak, actualiseerZaakstatus and updateZaak to the same ``zakLk01``, so only that
+pair says what is asked). A violation is answered with a SOAP Fault carrying a Fo03 (kennisgevingen) or
+Fo02 (vrije berichten, vragen). Without WSDLs the operation is read from the SOAPAction's last segment.
+
+Habits of real servers it has: zaak and document identificaties are keys (a second creeerZaak for the
+same zaak is refused); ``datumStatusGezet`` is stored at a limited precision (seconds by default, some
+keep only the date); with ``zaaktypen`` an unknown zaaktype code is refused as the client's fault; a
+vraag is answered with what its scope asks, statuses newest first. Objects "made elsewhere" (by a
+behandelaar) are added with ``add_zaak`` / ``add_status``.
 
 What it received is kept for assertions (``zaken``, ``documenten`` with decoded bytes, ``statussen``,
-``calls``); ``fail_next`` injects HTTP failures before or after a request was processed.
+``calls``); ``fail_next`` injects failures before or after a request took effect (HTTP status, delay
+beyond the client's timeout, or only slowness), at the first or a later matching request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +45,47 @@ from adapter.stuf.stuurgegevens import (
     reply_stuurgegevens,
     stuurgegevens_element,
 )
-from adapter.targets.stuf_zkn.schemas import load_schema
-from adapter.targets.stuf_zkn.zds import OPERATIONS, SOAP11, STUF, ZDS, ZDS12, ZKN, soap_action
+from adapter.targets.stuf_zkn.schemas import WsdlOperation, load_schema, wsdl_operations
+from adapter.targets.stuf_zkn.zds import SOAP11, STUF, XSI, ZDS, ZDS12, ZKN
 from adapter.xmlsafe import XmlRejected, parse
 
 OWN = Systeem(organisatie="FAKE", applicatie="FAKEZKN")
+
+#: Operations this fake carries out (dialect-neutral WSDL names without their berichtcode suffix).
+SUPPORTED = frozenset(
+    {
+        "genereerZaakIdentificatie",
+        "genereerDocumentIdentificatie",
+        "creeerZaak",
+        "voegZaakdocumentToe",
+        "actualiseerZaakstatus",
+        "geefZaakdetails",
+        "geefLijstZaakdocumenten",
+    }
+)
+#: StUF codes whose fault is the server's own (StUF 03.01 table); others blame the client.
+_SERVER_CODES = frozenset({"StUF001", "StUF025", "StUF046", "StUF058"})
 
 # -- the fake ----------------------------------------------------------------------------------------------
 
 
 class Refused(Exception):
-    """The fake says no: answered as a SOAP Fault with this StUF code."""
+    """The fake says no: answered as a SOAP Fault with this StUF code and ``plek``."""
 
-    def __init__(self, code: str, omschrijving: str, details: str | None = None) -> None:
+    def __init__(self, code: str, omschrijving: str, details: str | None = None, plek: str | None = None) -> None:
         super().__init__(omschrijving)
         self.code, self.omschrijving, self.details = code, omschrijving, details
+        self.plek = plek or ("server" if code in _SERVER_CODES else "client")
 
 
 @dataclass
 class _Failure:
-    suffix: str
-    status: int
+    match: str
+    status: int | None
     times: int
     after_processing: bool
+    delay: float
+    skip: int
 
 
 @dataclass
@@ -91,17 +120,40 @@ def _text(el: etree._Element | None, *path: str) -> str | None:
     return (found.text or "").strip() or None
 
 
+def _sub(parent: etree._Element, ns: str, name: str, text: str | None = None, **stuf: str) -> etree._Element:
+    child = etree.SubElement(parent, f"{{{ns}}}{name}", {f"{{{STUF}}}{k}": v for k, v in stuf.items()})
+    if text is not None:
+        child.text = text
+    return child
+
+
 class FakeZkn:
     """The zaaksysteem: ``app`` is the Starlette app to serve (see ``serving``)."""
 
-    def __init__(self, schema_dir: str | Path, dialect: str = ZDS12, *, faultcode_style: str = "stuf") -> None:
+    def __init__(
+        self,
+        schema_dir: str | Path,
+        dialect: str = ZDS12,
+        *,
+        wsdl_dir: str | Path | None = None,
+        faultcode_style: str = "stuf",
+        zaaktypen: Collection[str] | None = None,
+        tijdstip_digits: int = 14,
+    ) -> None:
         self.dialect = dialect
         self.schema = load_schema(dialect, schema_dir)
+        self.wsdl: dict[str, WsdlOperation] | None = None
+        if wsdl_dir is not None:
+            ops = [op for op in wsdl_operations(wsdl_dir) if op.input and op.input.startswith(("{" + ZKN, "{" + ZDS))]
+            if not ops:
+                raise ValueError(f"no ZDS operations in the WSDLs below {wsdl_dir}")
+            self.wsdl = {op.soap_action: op for op in ops}
         self.faultcode_style = faultcode_style  # "stuf": s:StUF058 (as some receivers do); "soap": s:Client
+        self.zaaktypen = set(zaaktypen) if zaaktypen is not None else None
+        self.tijdstip_digits = tijdstip_digits
         self.received = Received()
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
-        self._actions = {soap_action(dialect, op): op for op in OPERATIONS}
         self.app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])])
 
     # -- test API ----------------------------------------------------------------------------------------
@@ -117,22 +169,77 @@ class FakeZkn:
     def statussen(self) -> list[dict[str, Any]]:
         return self.received.statussen
 
+    @property
+    def pending_failures(self) -> int:
+        """Injected failures not yet taken by a request (0: the last one is in flight or done)."""
+        with self._lock:
+            return len(self._failures)
+
     def count(self, operation: str, *, answered: int | None = None) -> int:
         """How many requests for ``operation`` came in (optionally: that got this HTTP status)."""
         return sum(1 for op, _, st in self.received.calls if op == operation and answered in (None, st))
 
     def fail_next(
-        self, soap_action_suffix: str, status: int = 500, times: int = 1, after_processing: bool = False
+        self,
+        match: str,
+        status: int | None = 500,
+        times: int = 1,
+        after_processing: bool = False,
+        *,
+        delay: float = 0.0,
+        skip: int = 0,
     ) -> None:
-        """The next ``times`` requests whose SOAPAction ends with (or whose operation starts with) the
-        suffix get HTTP ``status``; ``after_processing``: the request takes effect, its answer is lost."""
+        """Let ``skip`` requests that match (operation name, or SOAPAction suffix) pass, then fail ``times``.
+
+        Without ``after_processing`` the fake waits ``delay`` s and then answers HTTP ``status`` without
+        doing anything, or with ``status=None`` carries the request out after all (a slow server). With
+        ``after_processing`` the request takes effect first (committed), then after ``delay`` s its
+        answer is replaced by ``status`` (None: the real answer, late: a timeout after commit).
+        """
         with self._lock:
-            self._failures.append(_Failure(soap_action_suffix, status, times, after_processing))
+            self._failures.append(_Failure(match, status, times, after_processing, delay, skip))
+
+    def add_zaak(self, identificatie: str, zaaktype: str, kenmerk: str | None = None) -> None:
+        """A zaak made elsewhere (by a behandelaar, another koppeling)."""
+        with self._lock:
+            self.zaken[identificatie] = {
+                "identificatie": identificatie,
+                "zaaktype": zaaktype,
+                "kenmerken": [(kenmerk, "elders")] if kenmerk else [],
+                "elsewhere": True,
+            }
+
+    def add_status(self, zaak: str, volgnummer: int, datum_status_gezet: str, toelichting: str | None = None) -> None:
+        """A status set elsewhere on an existing zaak."""
+        with self._lock:
+            self.statussen.append(
+                {
+                    "zaak": zaak,
+                    "zaaktype": self.zaken[zaak]["zaaktype"],
+                    "volgnummer": volgnummer,
+                    "toelichting": toelichting,
+                    "datumStatusGezet": datum_status_gezet[: self.tijdstip_digits],
+                    "elsewhere": True,
+                }
+            )
+
+    def _operation_of(self, action: str) -> WsdlOperation | None:
+        return self.wsdl.get(action) if self.wsdl is not None else None
+
+    def _name_of(self, action: str) -> str:
+        op = self._operation_of(action)
+        if op is not None:
+            return op.operation
+        last = action.rstrip("/").rpartition("/")[2]
+        return last.rsplit("_", 1)[0] if "_" in last else last or "?"
 
     def _take_failure(self, action: str) -> _Failure | None:
-        last = action.rstrip("/").rpartition("/")[2]
+        name, last = self._name_of(action), action.rstrip("/").rpartition("/")[2]
         for f in self._failures:
-            if action.endswith(f.suffix) or last.startswith(f.suffix):
+            if f.match in (name, last) or action.endswith(f.match) or last.startswith(f.match):
+                if f.skip > 0:
+                    f.skip -= 1
+                    return None
                 f.times -= 1
                 if f.times <= 0:
                     self._failures.remove(f)
@@ -146,33 +253,61 @@ class FakeZkn:
         action = request.headers.get("soapaction", "").strip().strip('"')
         body = await request.body()
         with self._lock:
+            failure = self._take_failure(action)
+        if failure is not None and not failure.after_processing:
+            await asyncio.sleep(failure.delay)
+            if failure.status is not None:
+                with self._lock:
+                    self.received.calls.append((self._name_of(action), action, failure.status))
+                return Response(b"injected failure", status_code=failure.status, media_type="text/plain")
+        with self._lock:
             status, answer = self._handle(action, body)
+        if failure is not None and failure.after_processing:
+            await asyncio.sleep(failure.delay)
+            if failure.status is not None:
+                status, answer = failure.status, b"injected failure after processing"
+        with self._lock:
+            self.received.calls.append((self._name_of(action), action, status))
         return Response(answer, status_code=status, media_type="text/xml; charset=utf-8")
 
     def _handle(self, action: str, body: bytes) -> tuple[int, bytes]:
-        operation = self._actions.get(action, "?")
-        failure = self._take_failure(action)
-        if failure is not None and not failure.after_processing:
-            self.received.calls.append((operation, action, failure.status))
-            return failure.status, b"injected failure"
+        op = self._operation_of(action)
+        operation = self._name_of(action)
         sg = Stuurgegevens()
         try:
             root = parse(body)
             message = self._message(root)
             sg = parse_stuurgegevens(message)
-            if operation == "?":
-                raise Refused("StUF025", f"SOAPAction {action!r} is not a {self.dialect} operation")
+            self._check_action(action, op, message)
+            if operation not in SUPPORTED:
+                raise Refused("StUF025", f"{operation or action!r} wordt door deze zaaksysteem niet ondersteund")
             self._validate(operation, message)
-            answer = self._process(operation, message, sg)
+            answer = self._process(operation, op, message, sg)
             status = 200
         except XmlRejected as exc:
-            status, answer = 500, self._fault(operation, sg, Refused("StUF055", f"geen XML: {exc}"))
+            status, answer = 500, self._fault(op, sg, Refused("StUF055", f"geen XML: {exc}"))
         except Refused as exc:
-            status, answer = 500, self._fault(operation, sg, exc)
-        if failure is not None:
-            status, answer = failure.status, b"injected failure after processing"
-        self.received.calls.append((operation, action, status))
+            status, answer = 500, self._fault(op, sg, exc)
         return status, answer
+
+    def _check_action(self, action: str, op: WsdlOperation | None, message: etree._Element) -> None:
+        """With the WSDLs: the SOAPAction must be bound, and bound to an operation carrying this message."""
+        if self.wsdl is None:
+            return
+        if op is None:
+            carries = sorted(o.soap_action for o in self.wsdl.values() if o.input == message.tag)
+            raise Refused(
+                "StUF025",
+                f"SOAPAction {action!r} is geen operatie van de {self.dialect} WSDL's",
+                f"voor {message.tag} definieert de WSDL: {', '.join(carries) or 'niets'}",
+                plek="client",
+            )
+        if op.input != message.tag:
+            raise Refused(
+                "StUF055",
+                f"bericht {message.tag} hoort niet bij SOAPAction {action} (die draagt {op.input})",
+                plek="client",
+            )
 
     @staticmethod
     def _message(root: etree._Element) -> etree._Element:
@@ -183,10 +318,6 @@ class FakeZkn:
         return message
 
     def _validate(self, operation: str, message: etree._Element) -> None:
-        el12, el11, _, _ = OPERATIONS[operation]
-        want = f"{{{ZDS}}}{el12}" if self.dialect == ZDS12 else f"{{{ZKN}}}{el11}"
-        if message.tag != want:
-            raise Refused("StUF055", f"bericht {message.tag} hoort niet bij SOAPAction van {operation} ({want})")
         standalone = etree.fromstring(etree.tostring(message))
         if not self.schema.validate(standalone):
             first = next(iter(self.schema.error_log))
@@ -198,11 +329,11 @@ class FakeZkn:
             raise Refused("StUF055", f"actualiseerZaakstatus verwacht mutatiesoort W, niet {soort}")
 
     # -- processing --------------------------------------------------------------------------------------
-    def _process(self, operation: str, message: etree._Element, sg: Stuurgegevens) -> bytes:
+    def _process(self, operation: str, op: WsdlOperation | None, message: etree._Element, sg: Stuurgegevens) -> bytes:
         if operation == "genereerZaakIdentificatie":
-            return self._du02(operation, sg, "zaak", self._new_id("zaak", "ZAAK-"))
+            return self._du02(operation, op, message, sg, "zaak", self._new_id("zaak", "ZAAK-"))
         if operation == "genereerDocumentIdentificatie":
-            return self._du02(operation, sg, "document", self._new_id("document", "DOC-"))
+            return self._du02(operation, op, message, sg, "document", self._new_id("document", "DOC-"))
         if operation == "creeerZaak":
             self._creeer_zaak(message)
         elif operation == "voegZaakdocumentToe":
@@ -210,7 +341,7 @@ class FakeZkn:
         elif operation == "actualiseerZaakstatus":
             self._actualiseer_status(message)
         else:
-            return self._la01(operation, message, sg)
+            return self._la01(operation, op, message, sg)
         return _envelope(bv03(sg, OWN))
 
     def _new_id(self, kind: str, prefix: str) -> str:
@@ -223,11 +354,14 @@ class FakeZkn:
         zaak_id = _text(obj, "identificatie") or ""
         if zaak_id in self.zaken:
             raise Refused("StUF058", f"zaak {zaak_id} bestaat al")
+        zaaktype = _text(obj, "isVan", "gerelateerde", "code")
+        if self.zaaktypen is not None and zaaktype not in self.zaaktypen:
+            raise Refused("StUF058", f"zaaktype {zaaktype} is onbekend in dit zaaksysteem", plek="client")
         ini = _find(obj, "heeftAlsInitiator", "gerelateerde")
         gmc = _find(obj, "heeftAlsGemachtigde", "gerelateerde")
         self.zaken[zaak_id] = {
             "identificatie": zaak_id,
-            "zaaktype": _text(obj, "isVan", "gerelateerde", "code"),
+            "zaaktype": zaaktype,
             "omschrijving": _text(obj, "omschrijving"),
             "toelichting": _text(obj, "toelichting"),
             "kenmerken": [(_text(k, "kenmerk"), _text(k, "bron")) for k in obj if _local(k) == "kenmerk"],
@@ -263,6 +397,7 @@ class FakeZkn:
             "bestandsnaam": inhoud.get(f"{{{STUF}}}bestandsnaam") if inhoud is not None else None,
             "contentType": inhoud.get("{http://www.w3.org/2005/05/xmlmime}contentType") if inhoud is not None else None,
             "inhoud": data if inhoud is not None and data else None,
+            "registratiedatum": datetime.now(UTC).strftime("%Y%m%d"),
             "xml": etree.tostring(message),
         }
 
@@ -278,7 +413,8 @@ class FakeZkn:
                 "zaaktype": _text(heeft, "gerelateerde", "zkt.code"),
                 "volgnummer": int(_text(heeft, "gerelateerde", "volgnummer") or 0),
                 "toelichting": _text(heeft, "toelichting"),
-                "datumStatusGezet": _text(heeft, "datumStatusGezet"),
+                # stored at the precision this zaaksysteem keeps (many: seconds; some: the date)
+                "datumStatusGezet": (_text(heeft, "datumStatusGezet") or "")[: self.tijdstip_digits] or None,
             }
         )
 
@@ -289,62 +425,96 @@ class FakeZkn:
             return ZKN, ZKN
         return ZDS, ZDS if operation.startswith("genereer") else ZKN
 
-    def _stuurgegevens(self, parent: etree._Element, ns: str, request: Stuurgegevens, code: str) -> None:
+    def _answer_tag(self, op: WsdlOperation | None, message: etree._Element, code: str) -> str:
+        """The WSDL's output element; without WSDLs the request's own name with the answer's berichtcode."""
+        if op is not None and op.output:
+            return op.output
+        return message.tag.replace("Di02", code).replace("Lv01", code)
+
+    def _stuurgegevens(self, parent: etree._Element, ns: str, request: Stuurgegevens, code: str) -> etree._Element:
         reply = reply_stuurgegevens(request, code, OWN)
         sg = stuurgegevens_element(reply)
         container = etree.SubElement(parent, f"{{{ns}}}stuurgegevens")
         container.extend(list(sg))
+        return container
 
-    def _du02(self, operation: str, request: Stuurgegevens, entity: str, identificatie: str) -> bytes:
-        ns, child = self._ns(operation)
-        root = etree.Element(f"{{{ns}}}{operation}_Du02", nsmap={"StUF": STUF, "ZKN": ZKN, "ZDS": ZDS})
-        self._stuurgegevens(root, child, request, "Du02")
-        _sg = _find(root, "stuurgegevens")
-        etree.SubElement(_sg, f"{{{STUF}}}functie").text = (
-            request.functie or f"genereer{entity.capitalize()}identificatie"
-        )
-        ent = etree.SubElement(root, f"{{{child}}}{entity}")
-        ent.set(f"{{{STUF}}}entiteittype", "ZAK" if entity == "zaak" else "EDC")
-        ent.set(f"{{{STUF}}}functie", "entiteit")
-        etree.SubElement(ent, f"{{{ZKN}}}identificatie").text = identificatie
+    def _du02(
+        self,
+        operation: str,
+        op: WsdlOperation | None,
+        message: etree._Element,
+        request: Stuurgegevens,
+        entity: str,
+        identificatie: str,
+    ) -> bytes:
+        _, child = self._ns(operation)
+        root = etree.Element(self._answer_tag(op, message, "Du02"), nsmap={"StUF": STUF, "ZKN": ZKN, "ZDS": ZDS})
+        sg = self._stuurgegevens(root, child, request, "Du02")
+        _sub(sg, STUF, "functie", request.functie or f"genereer{entity.capitalize()}identificatie")
+        ent = _sub(root, child, entity, entiteittype="ZAK" if entity == "zaak" else "EDC", functie="entiteit")
+        _sub(ent, ZKN, "identificatie", identificatie)
         return _envelope(root)
 
-    def _la01(self, operation: str, message: etree._Element, request: Stuurgegevens) -> bytes:
+    def _la01(self, operation: str, op: WsdlOperation | None, message: etree._Element, request: Stuurgegevens) -> bytes:
+        """geefZaakdetails / geefLijstZaakdocumenten: what the scope asks, for the zaak in ``gelijk``."""
         zaak_id = _text(message, "gelijk", "identificatie") or ""
-        ns, _ = self._ns(operation)
-        name = OPERATIONS[operation][0].replace("Lv01", "La01") if self.dialect == ZDS12 else "zakLa01"
-        root = etree.Element(f"{{{ns}}}{name}", nsmap={"StUF": STUF, "ZKN": ZKN, "ZDS": ZDS})
-        self._stuurgegevens(root, ZKN, request, "La01")
-        etree.SubElement(_find(root, "stuurgegevens"), f"{{{STUF}}}entiteittype").text = "ZAK"
-        params = etree.SubElement(root, f"{{{ZKN}}}parameters")
-        etree.SubElement(params, f"{{{STUF}}}indicatorVervolgvraag").text = "false"
-        antwoord = etree.SubElement(root, f"{{{ZKN}}}antwoord")
-        if zaak_id in self.zaken:
-            obj = etree.SubElement(antwoord, f"{{{ZKN}}}object", {f"{{{STUF}}}entiteittype": "ZAK"})
-            etree.SubElement(obj, f"{{{ZKN}}}identificatie").text = zaak_id
-            if operation == "geefLijstZaakdocumenten":
-                for doc in self.documenten.values():
-                    if zaak_id in doc["zaken"]:
-                        rel = etree.SubElement(obj, f"{{{ZKN}}}heeftRelevant", {f"{{{STUF}}}entiteittype": "ZAKEDC"})
-                        edc = etree.SubElement(rel, f"{{{ZKN}}}gerelateerde", {f"{{{STUF}}}entiteittype": "EDC"})
-                        etree.SubElement(edc, f"{{{ZKN}}}identificatie").text = doc["identificatie"]
+        root = etree.Element(self._answer_tag(op, message, "La01"), nsmap={"StUF": STUF, "ZKN": ZKN, "ZDS": ZDS})
+        sg = self._stuurgegevens(root, ZKN, request, "La01")
+        _sub(sg, STUF, "entiteittype", "ZAK")
+        params = _sub(root, ZKN, "parameters")
+        _sub(params, STUF, "indicatorVervolgvraag", "false")
+        zaak = self.zaken.get(zaak_id)
+        if zaak is None:
+            return _envelope(root)  # no antwoord: nothing matches
+        scope = _find(message, "scope", "object")
+        asked = {_local(c) for c in scope} if scope is not None else {"identificatie"}
+        obj = _sub(_sub(root, ZKN, "antwoord"), ZKN, "object", entiteittype="ZAK")
+        _sub(obj, ZKN, "identificatie", zaak_id)
+        if "kenmerk" in asked:
+            for kenmerk, bron in zaak.get("kenmerken", []):
+                k = _sub(obj, ZKN, "kenmerk")
+                _sub(k, ZKN, "kenmerk", kenmerk)
+                _sub(k, ZKN, "bron", bron)
+        if "isVan" in asked and zaak.get("zaaktype"):
+            is_van = _sub(obj, ZKN, "isVan", entiteittype="ZAKZKT")
+            _sub(_sub(is_van, ZKN, "gerelateerde", entiteittype="ZKT"), ZKN, "code", zaak["zaaktype"])
+        if "heeft" in asked:
+            mine = [s for s in self.statussen if s["zaak"] == zaak_id]
+            for s in sorted(mine, key=lambda s: s["datumStatusGezet"] or "", reverse=True):  # newest first
+                heeft = _sub(obj, ZKN, "heeft", entiteittype="ZAKSTT")
+                stt = _sub(heeft, ZKN, "gerelateerde", entiteittype="STT")
+                _sub(stt, ZKN, "volgnummer", f"{s['volgnummer']:04d}")
+                self._maybe(heeft, "toelichting", s["toelichting"])
+                self._maybe(heeft, "datumStatusGezet", s["datumStatusGezet"])
+        if "heeftRelevant" in asked:
+            for doc in self.documenten.values():
+                if zaak_id in doc["zaken"]:
+                    rel = _sub(obj, ZKN, "heeftRelevant", entiteittype="ZAKEDC")
+                    _sub(_sub(rel, ZKN, "gerelateerde", entiteittype="EDC"), ZKN, "identificatie", doc["identificatie"])
+                    _sub(rel, ZKN, "registratiedatum", doc["registratiedatum"])
         return _envelope(root)
 
-    def _fault(self, operation: str, request: Stuurgegevens, refused: Refused) -> bytes:
+    @staticmethod
+    def _maybe(parent: etree._Element, name: str, value: str | None) -> None:
+        child = _sub(parent, ZKN, name, value)
+        if value is None:
+            child.set(f"{{{XSI}}}nil", "true")
+            child.set(f"{{{STUF}}}noValue", "geenWaarde")
+
+    def _fault(self, op: WsdlOperation | None, request: Stuurgegevens, refused: Refused) -> bytes:
         """SOAP 1.1 Fault with a Fo03 (kennisgevingen) or Fo02 (vrije berichten, vragen) as detail."""
-        port = OPERATIONS[operation][3] if operation in OPERATIONS else "ontvangasynchroon"
-        code = "Fo03" if port == "ontvangasynchroon" else "Fo02"
-        plek = "server" if refused.code == "StUF058" else "client"
+        asynchroon = op.port_type == "OntvangAsynchroon" if op is not None else request.berichtcode == "Lk01"
+        code = "Fo03" if asynchroon else "Fo02"
         env = etree.Element(f"{{{SOAP11}}}Envelope", nsmap={"s": SOAP11})
         fault = etree.SubElement(etree.SubElement(env, f"{{{SOAP11}}}Body"), f"{{{SOAP11}}}Fault")
-        soap_code = refused.code if self.faultcode_style == "stuf" else plek.capitalize()
+        soap_code = refused.code if self.faultcode_style == "stuf" else refused.plek.capitalize()
         etree.SubElement(fault, "faultcode").text = f"s:{soap_code}"
         etree.SubElement(fault, "faultstring").text = refused.omschrijving
         fo = etree.SubElement(etree.SubElement(fault, "detail"), f"{{{STUF}}}{code}Bericht", nsmap={"StUF": STUF})
         fo.append(stuurgegevens_element(reply_stuurgegevens(request, code, OWN)))
         body = etree.SubElement(fo, f"{{{STUF}}}body")
         etree.SubElement(body, f"{{{STUF}}}code").text = refused.code
-        etree.SubElement(body, f"{{{STUF}}}plek").text = plek
+        etree.SubElement(body, f"{{{STUF}}}plek").text = refused.plek
         etree.SubElement(body, f"{{{STUF}}}omschrijving").text = refused.omschrijving[:200]
         if refused.details:
             etree.SubElement(body, f"{{{STUF}}}details").text = refused.details

@@ -227,15 +227,18 @@ def actualiseer_zaakstatus(
     volgnummer: int,
     toelichting: str | None,
     medewerker: str | None,
+    gezet: str | None = None,
 ) -> Bericht:
     """actualiseerZaakstatus_ZakLk01 / zakLk01 (mutatiesoort W): old and new zaak, the new one with a status.
 
     The statustype is named by zaaktype code + volgnummer; its omschrijving is not known here, so it is
     sent as unknown (``waardeOnbekend``). ``isGezetDoor`` is the configured medewerker, else nil.
+    ``gezet`` (StUF Tijdstip) is the ``datumStatusGezet``: the plugin fixes it once per delivery, so a
+    retry sends the same value and can recognise its own status by it (default: ``ctx.now``).
     """
     if not 1 <= volgnummer <= 9999:
         raise ValueError(f"statustype volgnummer {volgnummer} must be 1..9999")
-    when = tijdstip(ctx.now)
+    when = gezet or tijdstip(ctx.now)
     b = Builder(ctx, "actualiseerZaakstatus")
     b.stuurgegevens("Lk01", entiteittype="ZAK")
     b.lk01_parameters("W")
@@ -277,8 +280,20 @@ def _lv01(ctx: Context, operation: str, zaak_identificatie: str) -> tuple[Builde
 
 
 def geef_zaakdetails(ctx: Context, zaak_identificatie: str) -> Bericht:
-    """geefZaakdetails_ZakLv01 / zakLv01: does a zaak with this identificatie exist?"""
-    return _lv01(ctx, "geefZaakdetails", zaak_identificatie)[0].done()
+    """geefZaakdetails_ZakLv01 / zakLv01: does a zaak with this identificatie exist, and is it ours?
+
+    The scope asks what a retry compares: the kenmerken (verzoeknummer), the zaaktype code and every
+    status with its volgnummer, toelichting and ``datumStatusGezet``.
+    """
+    b, scope = _lv01(ctx, "geefZaakdetails", zaak_identificatie)
+    asked(scope, ZKN, "kenmerk")
+    is_van = el(scope, ZKN, "isVan", entiteittype="ZAKZKT")
+    asked(el(is_van, ZKN, "gerelateerde", entiteittype="ZKT"), ZKN, "code")
+    heeft = el(scope, ZKN, "heeft", entiteittype="ZAKSTT")
+    asked(el(heeft, ZKN, "gerelateerde", entiteittype="STT"), ZKN, "volgnummer")
+    asked(heeft, ZKN, "toelichting")
+    asked(heeft, ZKN, "datumStatusGezet")
+    return b.done()
 
 
 def geef_lijst_zaakdocumenten(ctx: Context, zaak_identificatie: str) -> Bericht:

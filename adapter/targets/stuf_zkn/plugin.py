@@ -1,34 +1,48 @@
 """StUF-ZKN (ZDS 1.1 / 1.2) target plugin: carries out an Opdracht as ZDS calls, one checkpointed step each.
 
 Call order (domain.md §8.2): genereerZaakIdentificatie → creeerZaak → genereerDocumentIdentificatie →
-voegZaakdocumentToe → actualiseerZaakstatus. Exactly once:
+voegZaakdocumentToe → actualiseerZaakstatus. Exactly once, and a retry adopts only what this delivery
+made (or, with a deterministic zaak identificatie, what belongs to this verzoek):
 
-* a generated identificatie is checkpointed (``zaakid:``/``docid:``), so a retry never reserves a second
-  number (Open Forms #1183); only a Di02 whose *answer* was lost reserves again, which costs a number,
-  not a duplicate;
-* after an uncertain creeerZaak or voegZaakdocumentToe the retry first asks the zaaksysteem
-  (geefZaakdetails / geefLijstZaakdocumenten on the BeantwoordVraag port) whether the zaak or document
-  with that identificatie exists, and adopts it. A zaaksysteem that does not answer those vragen gets
-  the same message again with the same identificatie: StUF has no standard "already exists" Fo03 code
-  to recognise reliably, so such a fault stays a fault;
-* actualiseerZaakstatus is resent after an uncertain attempt (ZDS offers no way to tell "this status,
-  set by us" apart from an earlier equal one).
+* a generated identificatie is checkpointed (``zaakid:``/``docid:``) before the call that uses it, so
+  a retry never reserves a second number (Open Forms #1183) and the identificatie is this delivery's
+  own; only a Di02 whose *answer* was lost reserves again, which costs a number, not a duplicate;
+* zaak: after an uncertain creeerZaak the retry asks geefZaakdetails for that identificatie and adopts
+  the zaak only if its kenmerk (verzoeknummer) and zaaktype, when the zaaksysteem returns them, are
+  ours; a zaak with our identificatie that belongs to another verzoek is refused, not adopted;
+* document: the identificatie came from this delivery's own genereerDocumentIdentificatie, so finding
+  it in geefLijstZaakdocumenten is precise; a document whose identificatie was never generated was never
+  sent, and is not looked for;
+* status: ZDS cannot tell "this status, set by us" from an equal one set elsewhere by zaak + statustype
+  alone, so ``datumStatusGezet`` is fixed and checkpointed once per delivery before the first send and
+  compared (with the toelichting) on a retry; a zaaksysteem that keeps less than seconds, or two
+  statuses that fit, make the find ambiguous and the delivery fails loudly (``Ambiguous``).
+
+A zaaksysteem that does not offer the vragen (StUF025, or a fault that blames our vraag) gets the same
+creeerZaak/voegZaakdocumentToe again with the same identificatie — the identificatie is the object's
+key there, so it is refused rather than duplicated; StUF has no standard "already exists" code, so that
+refusal stays a fault. A transient fault on a vraag is retried like any call. A status is never resent
+blind: without an answer to the vraag the delivery stops as ``Ambiguous``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from lxml import etree
 
-from adapter.errors import TargetError, WaitingError
+from adapter.errors import Ambiguous, TargetError, TargetRefused, WaitingError
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Soort
-from adapter.stuf.stuurgegevens import Systeem
+from adapter.stuf.stuurgegevens import Systeem, tijdstip
 from adapter.targets.base import Call, DryRunSteps, Result, Steps, run_step
 from adapter.targets.stuf_zkn import messages as msg
 from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from adapter.targets.stuf_zkn.options import StufSysteem, StufZknOptions
+
+#: Fewer digits of datumStatusGezet than yyyyMMddHHmmss cannot tell two statuses of one day apart.
+_PRECISE_TIJDSTIP = 14
 
 
 def _systeem(s: StufSysteem) -> Systeem:
@@ -41,6 +55,54 @@ def _texts(answer: etree._Element, *path: str) -> list[str]:
     for name in path:
         found = [c for e in found for c in e.iter() if isinstance(c.tag, str) and etree.QName(c).localname == name]
     return [" ".join(e.text.split()) for e in found if e.text and e.text.strip()]
+
+
+def _child(el: etree._Element, name: str) -> str | None:
+    """Text of the direct child ``name`` (any namespace), whitespace collapsed."""
+    for c in el:
+        if isinstance(c.tag, str) and etree.QName(c).localname == name:
+            return " ".join((c.text or "").split()) or None
+    return None
+
+
+@dataclass(frozen=True)
+class _Status:
+    volgnummer: int | None
+    datum: str | None
+    toelichting: str | None
+
+    def __str__(self) -> str:
+        return f"status {self.volgnummer} gezet {self.datum or '?'} ({self.toelichting or 'zonder toelichting'})"
+
+
+@dataclass(frozen=True)
+class _ZaakDetails:
+    """What geefZaakdetails says about one zaak (empty lists: the zaaksysteem did not return them)."""
+
+    kenmerken: list[str] = field(default_factory=list)
+    zaaktypen: list[str] = field(default_factory=list)
+    statussen: list[_Status] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, answer: etree._Element, zaak_id: str) -> _ZaakDetails | None:
+        """The zaak in a La01, or None when the answer has no object with that identificatie."""
+        for obj in answer.iter():
+            if not (isinstance(obj.tag, str) and etree.QName(obj).localname == "object"):
+                continue
+            if _child(obj, "identificatie") != zaak_id:
+                continue
+            statussen = []
+            for heeft in (c for c in obj if isinstance(c.tag, str) and etree.QName(c).localname == "heeft"):
+                nr = _texts(heeft, "gerelateerde", "volgnummer")
+                statussen.append(
+                    _Status(
+                        int(nr[0]) if nr and nr[0].isdigit() else None,
+                        _child(heeft, "datumStatusGezet"),
+                        _child(heeft, "toelichting"),
+                    )
+                )
+            return cls(_texts(obj, "kenmerk", "kenmerk"), _texts(obj, "isVan", "gerelateerde", "code"), statussen)
+        return None
 
 
 class StufZknTarget:
@@ -123,11 +185,21 @@ class _Plan:
         return {"identificatie": found[0]}
 
     def _ask(self, key: str, bericht: msg.Bericht) -> etree._Element | None:
-        """A vraag to recognise an earlier attempt; a zaaksysteem that faults on it just gets a resend."""
+        """A vraag to recognise an earlier attempt; None when the zaaksysteem does not offer it (StUF025,
+        or a fault that blames the vraag). A transient fault is raised: the delivery asks again later."""
         try:
             return self._send(key, bericht, ("La01",))
-        except StufFault:
-            return None
+        except StufFault as exc:
+            if exc.code == "StUF025" or not exc.transient:
+                return None
+            raise
+
+    def _zaakdetails(self, key: str, zaak_id: str) -> tuple[bool, _ZaakDetails | None]:
+        """(asked, details): ``asked`` is False when the zaaksysteem does not answer geefZaakdetails."""
+        answer = self._ask(f"{key} (geefZaakdetails)", msg.geef_zaakdetails(self.ctx, zaak_id))
+        if answer is None:
+            return False, None
+        return True, _ZaakDetails.of(answer, zaak_id)
 
     # -- a new zaak per zaaktype, then the documents on all of them, then the start statuses -----------
     def _new_zaken(self) -> None:
@@ -147,10 +219,13 @@ class _Plan:
 
     def _zaak(self, zo: ZaakOpdracht) -> str:
         zt = zo.zaaktype
+        # a generated identificatie held before this run is the only way the zaak may have been sent
+        maybe_sent = True
         if zo.profiel.zaak_identificatie:
             zaak_id = zo.profiel.zaak_identificatie
         else:
             key = f"zaakid:{zt}"
+            maybe_sent = self.steps.result(key) is not None
             gen = run_step(self.steps, key, lambda: self._genereer(key, msg.genereer_zaak_identificatie, "zaak"))
             zaak_id = gen["identificatie"]
         key = f"zaak:{zt}"
@@ -160,10 +235,23 @@ class _Plan:
             return {"identificatie": zaak_id, "zaaktype": zt}
 
         def find() -> Result | None:
-            answer = self._ask(f"{key} (geefZaakdetails)", msg.geef_zaakdetails(self.ctx, zaak_id))
-            if answer is not None and zaak_id in _texts(answer, "antwoord", "object", "identificatie"):
-                return {"identificatie": zaak_id, "zaaktype": zt}
-            return None
+            """Precise: the identificatie is this delivery's (generated and checkpointed) or this
+            verzoek's (deterministic); a zaak under it that carries another verzoeknummer or zaaktype
+            is somebody else's and is refused rather than adopted."""
+            if not maybe_sent:
+                return None
+            _, found = self._zaakdetails(key, zaak_id)
+            if found is None:
+                return None
+            kenmerk_ok = not found.kenmerken or self.v.nummer in found.kenmerken
+            zaaktype_ok = not found.zaaktypen or zt in found.zaaktypen
+            if not (kenmerk_ok and zaaktype_ok):
+                raise TargetRefused(
+                    f"{key}: zaak {zaak_id} exists in the zaaksysteem but is not verzoek {self.v.nummer}'s "
+                    f"(kenmerk {', '.join(found.kenmerken) or '-'}, zaaktype {', '.join(found.zaaktypen) or '-'}): "
+                    "not adopted; check the mapping's zaak_identificatie"
+                )
+            return {"identificatie": zaak_id, "zaaktype": zt}
 
         zaak = run_step(self.steps, key, create, find)
         if not self.dry:
@@ -186,6 +274,8 @@ class _Plan:
     def _document(self, d: DocumentOpdracht, zaken: list[str], auteur: str) -> None:
         """One document, relevant for every zaak of this delivery (ZDS: ``isRelevantVoor`` 1..n)."""
         idkey, key = f"docid:{d.bijlage.id}", f"document:{d.bijlage.id}"
+        # the document can only have been sent under an identificatie an earlier run already holds
+        maybe_sent = self.steps.result(idkey) is not None
         gen = run_step(
             self.steps, idkey, lambda: self._genereer(idkey, msg.genereer_document_identificatie, "document")
         )
@@ -196,6 +286,9 @@ class _Plan:
             return {"identificatie": doc_id}
 
         def find() -> Result | None:
+            """Precise: ``doc_id`` was generated for this delivery and checkpointed before the send."""
+            if not maybe_sent:
+                return None
             answer = self._ask(f"{key} (geefLijstZaakdocumenten)", msg.geef_lijst_zaakdocumenten(self.ctx, zaken[0]))
             if answer is not None and doc_id in _texts(answer, "heeftRelevant", "gerelateerde", "identificatie"):
                 return {"identificatie": doc_id}
@@ -204,17 +297,62 @@ class _Plan:
         run_step(self.steps, key, create, find)
 
     def _status(self, key: str, zaak_id: str, zaaktype: str, volgnummer: int | str, toelichting: str) -> None:
+        """actualiseerZaakstatus, recognisable on a retry by its checkpointed ``datumStatusGezet``.
+
+        The ``…:gezet`` checkpoint is written before the first send, so it also says whether the status
+        may have been sent at all: without it there is nothing to look for.
+        """
         try:
             nr = int(volgnummer)
         except (TypeError, ValueError):
-            raise ValueError(f"statustype {volgnummer!r} is not a volgnummer") from None
-        bericht = msg.actualiseer_zaakstatus(self.ctx, zaak_id, zaaktype, nr, toelichting, self.t.options.medewerker)
+            raise ValueError(f"statustype volgnummer {volgnummer!r} is not a volgnummer") from None
+        plan_key = f"{key}:gezet"
+        maybe_sent = self.steps.result(plan_key) is not None
+        gezet = run_step(self.steps, plan_key, lambda: {"datumStatusGezet": tijdstip(self.ctx.now)})["datumStatusGezet"]
+        bericht = msg.actualiseer_zaakstatus(
+            self.ctx, zaak_id, zaaktype, nr, toelichting, self.t.options.medewerker, gezet=gezet
+        )
 
         def create() -> Result:
             self._send(key, bericht, ("Bv03",))
-            return {"volgnummer": nr}
+            return {"volgnummer": nr, "datumStatusGezet": gezet}
 
-        run_step(self.steps, key, create)
+        def find() -> Result | None:
+            """Imprecise where the zaaksysteem is: a status of this volgnummer counts as ours only if its
+            datumStatusGezet equals ours to at least the second (and its toelichting, when returned).
+            Fewer digits, two that fit, or no answer to the vraag: ``Ambiguous``, never a guess."""
+            if not maybe_sent:
+                return None
+            asked, found = self._zaakdetails(key, zaak_id)
+            if not asked:
+                raise Ambiguous(
+                    f"{key}: cannot tell whether status {nr} on zaak {zaak_id} (datumStatusGezet {gezet}) was "
+                    "set by the unanswered attempt: the zaaksysteem does not answer geefZaakdetails; "
+                    "check the zaak, then resend"
+                )
+            if found is None:
+                raise TargetError(f"{key}: zaak {zaak_id} not found in the zaaksysteem")
+            want = (toelichting or "")[:1000].split()
+            exact, unsure = [], []
+            for st in found.statussen:
+                if st.volgnummer != nr or not st.datum or (st.toelichting and st.toelichting.split() != want):
+                    continue
+                n = min(len(st.datum), len(gezet))
+                if st.datum[:n] != gezet[:n]:
+                    continue
+                (exact if n >= _PRECISE_TIJDSTIP else unsure).append(st)
+            if len(exact) == 1 and not unsure:
+                return {"volgnummer": nr, "datumStatusGezet": gezet}
+            if exact or unsure:
+                raise Ambiguous(
+                    f"{key}: zaak {zaak_id} has {len(exact) + len(unsure)} statuses that may be the one the "
+                    f"unanswered attempt set (ours: status {nr} gezet {gezet}): "
+                    + "; ".join(str(c) for c in exact + unsure)
+                    + ". Not adopted and not resent: check the zaak, then resend"
+                )
+            return None
+
+        run_step(self.steps, key, create, find)
         self.summary.append(f"status {nr} op zaak {zaak_id}")
 
     # -- follow-ups on the existing zaak ----------------------------------------------------------------

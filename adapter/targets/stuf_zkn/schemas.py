@@ -7,6 +7,7 @@ fake zaaksysteem validates every request with them, and so do the conformance te
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,79 @@ def load_schema(dialect: str, schema_dir: str | Path) -> etree.XMLSchema:
     parser.resolvers.add(_UmbrellaResolver(base))
     top = _schema_doc(ZKN, _TOP_11, ((STUF, "zds11-umbrella-stuf.xsd"), (BG, "zds11-umbrella-bg.xsd")))
     return etree.XMLSchema(etree.fromstring(top, parser, base_url=base + "zds11-top.xsd"))
+
+
+# -- the official WSDLs: which SOAPAction belongs to which message ---------------------------------------
+
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+
+
+@dataclass(frozen=True)
+class WsdlOperation:
+    """One operation of a SOAP binding in an official WSDL."""
+
+    name: str  # e.g. creeerZaak_ZakLk01 (ZDS 1.2), creeerZaak_Lk01 (ZDS 1.1)
+    soap_action: str
+    port_type: str  # local name: OntvangAsynchroon, VrijeBerichten, BeantwoordVraag
+    input: str | None  # Clark name of the body element it carries
+    output: str | None  # Clark name of the answer element (None: a generic StUF answer or none)
+
+    @property
+    def operation(self) -> str:
+        """The dialect-neutral name (``creeerZaak``): the WSDL name without its berichtcode suffix."""
+        return self.name.rsplit("_", 1)[0]
+
+
+def _clark(context: etree._Element, prefixed: str | None) -> str | None:
+    if not prefixed:
+        return None
+    prefix, _, local = prefixed.rpartition(":")
+    ns = context.nsmap.get(prefix or None)
+    return f"{{{ns}}}{local}" if ns else local
+
+
+def wsdl_operations(folder: str | Path) -> list[WsdlOperation]:
+    """Every bound operation of every ``*.wsdl`` below ``folder`` (read-only, no network).
+
+    The WSDLs are the contract for SOAPActions: ZDS 1.1 binds several operations to one body element
+    (``zakLk01`` for creeerZaak, actualiseerZaakstatus and updateZaak), so only the pair (SOAPAction,
+    element) identifies what a request asks for.
+    """
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    roots = [etree.parse(str(p), parser).getroot() for p in sorted(Path(folder).rglob("*.wsdl"))]
+    messages: dict[str, str | None] = {}
+    for root in roots:
+        tns = root.get("targetNamespace")
+        for m in root.iterfind(f"{{{WSDL}}}message"):
+            part = m.find(f"{{{WSDL}}}part")
+            messages[f"{{{tns}}}{m.get('name')}"] = _clark(part, part.get("element")) if part is not None else None
+    found: list[WsdlOperation] = []
+    for root in roots:
+        tns = root.get("targetNamespace")
+        port_types = {f"{{{tns}}}{pt.get('name')}": pt for pt in root.iterfind(f"{{{WSDL}}}portType")}
+        for binding in root.iterfind(f"{{{WSDL}}}binding"):
+            pt_name = _clark(binding, binding.get("type")) or ""
+            pt = port_types.get(pt_name)
+            for op in binding.iterfind(f"{{{WSDL}}}operation"):
+                soap_op = op.find(f"{{{WSDL_SOAP}}}operation")
+                if soap_op is None or pt is None:
+                    continue
+                abstract = next(
+                    (o for o in pt.iterfind(f"{{{WSDL}}}operation") if o.get("name") == op.get("name")), None
+                )
+                io: dict[str, str | None] = {"input": None, "output": None}
+                for kind in io:
+                    el = abstract.find(f"{{{WSDL}}}{kind}") if abstract is not None else None
+                    if el is not None:
+                        io[kind] = messages.get(_clark(el, el.get("message")) or "")
+                found.append(
+                    WsdlOperation(
+                        op.get("name", ""),
+                        soap_op.get("soapAction", ""),
+                        etree.QName(pt_name).localname,
+                        io["input"],
+                        io["output"],
+                    )
+                )
+    return found
