@@ -7,7 +7,7 @@ WSGI thread pool of the SOAP mount, so the event loop only moves bytes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from a2wsgi import WSGIMiddleware
 from sqlalchemy import text
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.errors import StoreUnavailable
 from adapter.inbound.soap import build_wsgi
@@ -50,7 +50,8 @@ class SoapEndpoint:
     """``/soap/stuf-lvo``: GET (``?wsdl``) gives the WSDL, POST goes to spyne."""
 
     def __init__(self, wsgi: WSGIMiddleware) -> None:
-        self.wsgi = wsgi
+        # a2wsgi types the ASGI scope and events as TypedDicts, Starlette as plain mappings: one protocol
+        self.wsgi = cast(ASGIApp, wsgi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):

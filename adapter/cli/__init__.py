@@ -12,27 +12,28 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
 from adapter.config import Settings, load_settings
 from adapter.errors import AdapterError
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 DEFAULT_CONFIG = "config.example.toml"
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def readable_errors(fn: F) -> F:
+def readable_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn our own errors into one line on stderr and exit status 1 (no traceback)."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except AdapterError as exc:
@@ -49,7 +50,7 @@ def readable_errors(fn: F) -> F:
             text = (str(orig) if orig is not None else str(exc)).strip()
             _fail(f"store unavailable: {text.splitlines()[0] if text else type(exc).__name__}")
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _settings(ctx: click.Context, db: str | None = None) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from adapter.cli import (
     readable_errors,
 )
 from adapter.logs import configure_logging
+
+if TYPE_CHECKING:
+    from adapter.loket.stam import Rol
 
 
 @main.group()
@@ -124,7 +128,7 @@ def werkmap() -> None:
 @click.option("--toelichting", default="Overgedragen via loket-adapter")
 @click.pass_context
 @readable_errors
-def werkmap_overdragen(ctx: click.Context, verzoeknummer: str, naar: str, rol: str, toelichting: str) -> None:
+def werkmap_overdragen(ctx: click.Context, verzoeknummer: str, naar: str, rol: Rol, toelichting: str) -> None:
     """Hand a verzoek over to another bevoegd gezag or behandeldienst."""
     from adapter.errors import TargetError
     from adapter.services import open_services

@@ -32,7 +32,7 @@ from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store.outbox import Claimed, DState
-from adapter.targets.base import Target, run_step
+from adapter.targets.base import Result, Target, run_step
 
 log = get_logger("adapter.delivery")
 
@@ -105,7 +105,7 @@ class Outbox:
         with correlation(row.correlation_id, message_id=c.message_id, delivery_id=c.id):
             return self._run(c, row)
 
-    def _run(self, c: Claimed, row: object) -> Report:
+    def _run(self, c: Claimed, row: message_store.StoredMessage) -> Report:
         started = store.now()
         t0 = time.monotonic()
         attempts = c.attempts + 1
@@ -183,11 +183,12 @@ class Outbox:
         werkmap = self.sources.werkmap
         if werkmap is None:
             raise MappingError("a transfer rule matched, but [werkmap] is not configured")
-        run_step(
-            steps,
-            "werkmap:overdragen",
-            lambda: werkmap.overdragen(verzoek.nummer, overdracht.naar, overdracht.rol, overdracht.toelichting) or {},
-        )
+
+        def overdragen() -> Result:
+            werkmap.overdragen(verzoek.nummer, overdracht.naar, overdracht.rol, overdracht.toelichting)
+            return {}  # answered with 202 and no body: done is all there is to remember
+
+        run_step(steps, "werkmap:overdragen", overdragen)
         return f"overgedragen aan {overdracht.naar} als {overdracht.rol} (mapping-regel); geen zaak hier"
 
     def _koppel_zaak(self, verzoek: Verzoek, steps: store.DbSteps) -> str:

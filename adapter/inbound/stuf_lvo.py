@@ -88,8 +88,8 @@ class StufLvoChannel:
             envelope = parse(raw, self.limits)
             message = _message_element(envelope)
         except XmlRejected as exc:
-            fout = StufFout(Foutcode.STUF055, f"Bericht afgewezen: {exc.reason}"[:200], str(exc))
-            raise self._reject(fout, Stuurgegevens(), raw, correlation_id, None) from None
+            afgewezen = StufFout(Foutcode.STUF055, f"Bericht afgewezen: {exc.reason}"[:200], str(exc))
+            raise self._reject(afgewezen, Stuurgegevens(), raw, correlation_id, None) from None
         sg = parse_stuurgegevens(message)
         name = etree.QName(message)
         bericht = lvo.INCOMING.get(name.localname) if name.namespace == lvo.LVO else None

@@ -315,7 +315,9 @@ class LoketClient:
         for local, systeem in (("zender", self.options.zender), ("ontvanger", self.options.ontvanger)):
             existing = sg.find(q(STUF, local))
             if existing is None:
-                fields = stuurgegevens_element(Stuurgegevens(**{local: systeem.systeem()}))
+                own = systeem.systeem()
+                only = Stuurgegevens(zender=own) if local == "zender" else Stuurgegevens(ontvanger=own)
+                fields = stuurgegevens_element(only)
                 existing = fields.find(q(STUF, local))
                 assert existing is not None
                 if after is None:

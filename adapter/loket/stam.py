@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Literal, NotRequired, TypedDict, get_args
 from urllib.parse import quote
 
 from lxml import etree
@@ -164,9 +164,10 @@ ZOEK = "/verzoeken/_zoek"
 #: Page size limit of ZOEK (public: pages of 50).
 ZOEK_PAGINAGROOTTE_MAX = 50
 #: Allowed ``rol`` values of an overdracht.
-ROL_BEVOEGD_GEZAG = "bevoegdGezag"
-ROL_BEHANDELDIENST = "behandeldienst"
-ROLLEN: tuple[str, ...] = (ROL_BEVOEGD_GEZAG, ROL_BEHANDELDIENST)
+Rol = Literal["bevoegdGezag", "behandeldienst"]
+ROL_BEVOEGD_GEZAG: Rol = "bevoegdGezag"
+ROL_BEHANDELDIENST: Rol = "behandeldienst"
+ROLLEN: tuple[Rol, ...] = get_args(Rol)
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -203,20 +204,24 @@ class Href(TypedDict):
     href: str
 
 
-class DocumentReferentie(TypedDict):
+class WerkmapDocument(TypedDict):
+    """One document of the verzoekreferenties (``WerkmapClient.referenties`` checks href, sha256, grootte)."""
+
     documentId: str
-    bestandsnaam: str
+    bestandsnaam: NotRequired[str]
     href: str
     sha256: str  # lowercase hex of the whole file
     grootte: int  # bytes
 
 
-class Referenties(TypedDict):
+class VerzoekReferenties(TypedDict):
+    """``GET verzoekreferenties`` as the contract gives it; the client tolerates a missing link or list."""
+
     verzoeknummer: str
-    volgnummer: int
-    verzoek: Href
-    pdf: Href
-    documenten: list[DocumentReferentie]
+    volgnummer: NotRequired[int]
+    verzoek: NotRequired[Href]
+    pdf: NotRequired[Href]
+    documenten: NotRequired[list[WerkmapDocument]]
 
 
 class ZoekVraag(TypedDict, total=False):
@@ -241,5 +246,5 @@ class ZoekAntwoord(TypedDict):
 
 class Overdracht(TypedDict, total=False):
     naarOin: str  # required, 20 digits
-    rol: str  # required, one of ROLLEN
+    rol: Rol  # required
     toelichting: str

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import certifi
@@ -40,7 +40,6 @@ from adapter.xmlsafe import XmlRejected, parse
 
 log = get_logger(__name__)
 T = TypeVar("T")
-Rol = Literal["bevoegdGezag", "behandeldienst"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -248,7 +247,7 @@ class WerkmapClient:
 
     # -- the API -----------------------------------------------------------------------------------------
 
-    def referenties(self, verzoeknummer: str, volgnummer: int | None = None) -> dict[str, Any]:
+    def referenties(self, verzoeknummer: str, volgnummer: int | None = None) -> stam.VerzoekReferenties:
         """The verzoekreferenties: links to the STAM verzoek, the PDF and each document (with sha256, size)."""
         path = stam.verzoekreferenties(verzoeknummer)
         params = {"volgnummer": volgnummer} if volgnummer is not None else None
@@ -261,11 +260,12 @@ class WerkmapClient:
                 raise TargetRefused(f"{what}: a document lacks href, sha256 or grootte")
             if not _SHA256.match(str(doc["sha256"]).lower()) or type(doc["grootte"]) is not int or doc["grootte"] < 0:
                 raise TargetRefused(f"{what}: document {doc.get('documentId')}: malformed sha256 or grootte")
-        return answer
+        return cast(stam.VerzoekReferenties, answer)  # the parts we rely on were checked above
 
-    def verzoek_xml(self, referenties: dict[str, Any]) -> bytes:
+    def verzoek_xml(self, referenties: stam.VerzoekReferenties) -> bytes:
         """The STAM verzoek (samenvatting), checked by our hardened parser and xsd/stam/verzoek.xsd."""
-        href = (referenties.get("verzoek") or {}).get("href") or stam.samenvatting(referenties["verzoeknummer"])
+        link = referenties.get("verzoek")
+        href = (link.get("href") if link else None) or stam.samenvatting(referenties["verzoeknummer"])
         url = self.url(href)
         what = f"GET {url}"
 
@@ -290,7 +290,7 @@ class WerkmapClient:
             ) from None
         return data
 
-    def download(self, doc: dict[str, Any]) -> Path:
+    def download(self, doc: stam.WerkmapDocument) -> Path:
         """Store one document of the verzoekreferenties in the FileStore and return its path.
 
         Already stored: no request at all. A broken transfer resumes with ``Range``; bytes with the wrong
@@ -351,7 +351,7 @@ class WerkmapClient:
                 return
             pagina += 1
 
-    def overdragen(self, verzoeknummer: str, naar_oin: str, rol: Rol, toelichting: str) -> None:
+    def overdragen(self, verzoeknummer: str, naar_oin: str, rol: stam.Rol, toelichting: str) -> None:
         """Hand the verzoek over to another bevoegd gezag or behandeldienst (answered with 202)."""
         if rol not in stam.ROLLEN:
             raise ValueError(f"rol must be one of {', '.join(stam.ROLLEN)}, not {rol!r}")

@@ -122,7 +122,9 @@ def check_online(m: LoadedMapping, targets: dict[str, Target]) -> list[Problem]:
         target = targets.get(target_name)
         if target is None:
             continue
-        rules = [(("zaaktypen", i), z.zaaktype, z.profile) for i, z in enumerate(mp.zaaktypen)]
+        rules: list[tuple[tuple[str | int, ...], str, str | None]] = [
+            (("zaaktypen", i), z.zaaktype, z.profile) for i, z in enumerate(mp.zaaktypen)
+        ]
         if mp.triage:
             rules.append((("triage",), mp.triage.zaaktype, mp.triage.profile))
         try:

@@ -103,8 +103,8 @@ def _profiel(m: LoadedMapping, profile: str | None, verzoek: Verzoek, extra: dic
         vertrouwelijkheidaanduiding=texts["vertrouwelijkheidaanduiding"],
         roltype_initiator=texts["roltype_initiator"],
         roltype_gemachtigde=texts["roltype_gemachtigde"],
-        statustype_start=texts.get("statustype_start"),
-        statustype_intrekking=texts.get("statustype_intrekking"),
+        statustype_start=merged.get("statustype_start"),  # volgnummers (int), not templates
+        statustype_intrekking=merged.get("statustype_intrekking"),
         zaak_identificatie=texts.get("zaak_identificatie") or None,
         kenmerk_bron=texts["kenmerk_bron"],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from adapter.loket.stam import Rol
 from adapter.model import Bijlage, Verzoek
 
 
@@ -44,7 +45,7 @@ class Overdracht:
     """Hand the verzoek over to another organisation in the werkmap (STAM), by mapping rule."""
 
     naar: str  # OIN
-    rol: str  # behandeldienst | bevoegdGezag
+    rol: Rol
     toelichting: str
 
 

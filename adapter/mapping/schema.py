@@ -33,6 +33,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.loket.stam import Rol
 from adapter.model import Soort
 
 #: ``omschrijvingGeneriek`` of a roltype (ZGW Catalogi/Zaken enum).
@@ -94,7 +95,7 @@ class OverdrachtRegel(_Strict):
 
     activiteiten: list[str] = Field(..., min_length=1)
     naar: str = Field(..., pattern=r"^\d{20}$")  # OIN
-    rol: Literal["behandeldienst", "bevoegdGezag"] = "behandeldienst"
+    rol: Rol = "behandeldienst"
     toelichting: str = "Overgedragen door loket-adapter volgens mapping"
 
 

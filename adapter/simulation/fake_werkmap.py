@@ -371,7 +371,7 @@ class FakeWerkmap:
     async def _referenties(self, request: Request, v: _Versie) -> Response:
         base = f"{request.url.scheme}://{request.url.netloc}{self.base_path}"
         query = f"?{stam.VOLGNUMMER_PARAM}={v.volgnummer}"
-        documenten = []
+        documenten: list[stam.WerkmapDocument] = []
         for doc_id, naam in v.documenten:
             sha = await run_in_threadpool(self.document_sha256, doc_id)
             documenten.append(
@@ -383,12 +383,12 @@ class FakeWerkmap:
                     "grootte": self._documents[doc_id].size,
                 }
             )
-        body: stam.Referenties = {
+        body: stam.VerzoekReferenties = {
             "verzoeknummer": v.verzoeknummer,
             "volgnummer": v.volgnummer,
             "verzoek": {"href": base + stam.samenvatting(v.verzoeknummer) + query},
             "pdf": {"href": base + stam.pdf(v.verzoeknummer) + query},
-            "documenten": documenten,  # type: ignore[typeddict-item]
+            "documenten": documenten,
         }
         return JSONResponse(body)
 

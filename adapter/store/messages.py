@@ -8,7 +8,7 @@ before the commit leaves nothing, and the sender's resend is then a first delive
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -174,9 +174,43 @@ def list_messages(
         return list(conn.execute(q))
 
 
-def get_message(engine: Engine, message_id: int) -> Row[Any] | None:
+@dataclass(frozen=True)
+class StoredMessage:
+    """One stored message as the delivery and the operator read it back (``get_message``)."""
+
+    id: int
+    correlation_id: str
+    channel: str  # stuf-lvo | stam
+    message_type: str
+    berichtcode: str | None
+    zender: str | None
+    ontvanger: str | None
+    referentienummer: str | None
+    cross_refnummer: str | None
+    tijdstip_bericht: str | None
+    nummer: str | None
+    volgnummer: int | None
+    state: str
+    error_code: str | None
+    error_text: str | None
+    size: int
+    sha256: str
+    received_at: datetime
+    updated_at: datetime
+    body: bytes = field(repr=False)  # exactly as received
+    answer: str | None = field(repr=False)  # what was sent back, byte for byte
+
+
+_STORED_COLUMNS = tuple(messages.c[f.name] for f in fields(StoredMessage))
+
+
+def get_message(engine: Engine, message_id: int) -> StoredMessage | None:
     with reading(engine) as conn:
-        return conn.execute(select(messages).where(messages.c.id == message_id)).one_or_none()
+        row = conn.execute(select(*_STORED_COLUMNS).where(messages.c.id == message_id)).one_or_none()
+    if row is None:
+        return None
+    values = row._asdict()
+    return StoredMessage(**{**values, "body": bytes(values["body"])})  # a driver may hand out a memoryview
 
 
 def count_by_state(engine: Engine) -> dict[str, int]:

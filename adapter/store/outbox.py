@@ -14,7 +14,20 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from adapter.store.db import is_sqlite, reading, transaction
@@ -77,7 +90,7 @@ class Claimed:
 def _pick_statement(for_update: bool) -> Any:
     """The claim query, built once: statement construction costs more than running it."""
     earlier = aliased(deliveries)
-    t = bindparam("now")
+    t: BindParameter[datetime] = bindparam("now")
     due = and_(
         or_(
             and_(deliveries.c.state.in_([DState.PENDING.value, DState.RETRY.value]), deliveries.c.next_attempt_at <= t),

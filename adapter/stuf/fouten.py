@@ -31,7 +31,7 @@ class Foutcode(Enum):
 
     @property
     def plek(self) -> Plek:
-        return self.value[1]  # type: ignore[return-value]
+        return self.value[1]
 
     @property
     def standaard(self) -> str:

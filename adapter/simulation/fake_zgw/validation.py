@@ -145,8 +145,8 @@ class ApiSpec:
                 params.append(_param(err.name, "invalid", f"Invalid {err.location} parameter {err.name}: {reasons}"))
             elif isinstance(err, MissingRequiredRequestBody):
                 params.append(_param("nonFieldErrors", "required", "Missing required request body"))
-            elif getattr(cause, "schema_errors", None) is not None:
-                params.extend(schema_params(cause.schema_errors))
+            elif (schema_errors := getattr(cause, "schema_errors", None)) is not None:
+                params.extend(schema_params(schema_errors))
             else:
                 params.append(_param("nonFieldErrors", "parse_error", str(cause or err)))
         if not params and body is not None:
