@@ -278,3 +278,20 @@ def test_follow_up_failing_at_each_call(
     assert len(zios) == len(set(zios)) == len(fake(zs).documenten)
     if name == "vrgDi01IndienenAanvulling":
         assert any(d["bytes"] and d["bestandsnaam"].endswith("_v2.pdf") for d in fake(zs).documenten)
+
+
+def test_two_candidates_for_a_zaakobject_are_ambiguous_not_adopted(services: Services, zs: Zaaksysteem) -> None:
+    """A zaakobject is found by zaak, objectType and its identifying fields; the zaak is ours, so only an
+    identical object added by someone else in between can confuse it: then needs-attention, no guess."""
+    fake(zs).fail_next("POST", "/zaakobjecten", status=500, after_processing=True)
+    receive(services)
+    assert services.outbox is not None
+    assert [r.state for r in services.outbox.work_once()] == ["retry"]
+    store = fake(zs).store
+    with store.lock:
+        adres = dict(next(z for z in store.all("zaakobjecten") if z["objectType"] == "adres"))
+        for k in ("url", "uuid"):
+            adres.pop(k)
+        store.add("zaakobjecten", adres)
+    assert drain(services) == ["needs-attention"]
+    assert "zaakobject adres" in last_error(services) and "2 candidates" in last_error(services)

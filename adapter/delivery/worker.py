@@ -184,6 +184,9 @@ class Outbox:
         if werkmap is None:
             raise MappingError("a transfer rule matched, but [werkmap] is not configured")
 
+        # No find: the werkmap has no query for transfers. A repeated overdragen of the same verzoek to the
+        # same party asks for the same transfer (the reconstructed contract answers 202 and knows no
+        # conflict), so a retry after a lost answer is expected to change nothing.
         def overdragen() -> Result:
             werkmap.overdragen(verzoek.nummer, overdracht.naar, overdracht.rol, overdracht.toelichting)
             return {}  # answered with 202 and no body: done is all there is to remember
@@ -192,7 +195,11 @@ class Outbox:
         return f"overgedragen aan {overdracht.naar} als {overdracht.rol} (mapping-regel); geen zaak hier"
 
     def _koppel_zaak(self, verzoek: Verzoek, steps: store.DbSteps) -> str:
-        """Tell the loket which zaak handles a StUF-LVO aanvraag (a checkpointed step of its own)."""
+        """Tell the loket which zaak handles a StUF-LVO aanvraag (a checkpointed step of its own).
+
+        No find before create: the loket cannot be asked what it received. After a lost answer the retry
+        sends the koppeling again under a new referentienummer; it names the same aanvraag and zaak, so
+        the loket's state is the same after one or two (idempotent by content, not by message)."""
         if not (self.settings.koppel_zaak_aan_aanvraag and self.loket) or verzoek.bron != "stuf-lvo":
             return ""
         if not verzoek.soort.creates_zaak:

@@ -9,6 +9,7 @@ the delivery from its checkpoints. Deliveries of one verzoeknummer run in arriva
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -275,15 +276,16 @@ class DbSteps:
     def start(self, key: str) -> None:
         """Nothing to write: the run marker already says this run may have sent it."""
 
-    def done(self, key: str, result: dict[str, Any], recoverable: bool = False) -> None:
+    def done(self, key: str, result: Mapping[str, Any], recoverable: bool = False) -> None:
         """Store a step's result. A *recoverable* one (the target can find what it made) is kept in
         memory and written with the run's outcome (``flush``): if we crash before that, the next run
         finds it again. Others are written at once."""
+        stored = dict(result)
         if recoverable:
-            self._pending[key] = result
-            self._state[key] = ("done", result)
+            self._pending[key] = stored
+            self._state[key] = ("done", stored)
         else:
-            self._put(key, "done", result)
+            self._put(key, "done", stored)
 
     def flush(self, conn: Connection) -> None:
         """Write the buffered results inside the transaction that records the run's outcome."""

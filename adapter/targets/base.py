@@ -3,22 +3,33 @@
 A delivery is a sequence of steps, each with a stable key (``zaak:ZT-OMV-REG``, ``document:1234567-1``).
 A step's result is stored when it succeeds, so a retry skips it. A step whose call was sent but whose
 outcome is unknown (timeout, crash) is marked *started*: on the retry the target first looks for what
-that call may have created (by a deterministic identificatie, or by zaak + type) before creating again.
-That is what keeps a retry from making a second zaak or document.
+that call may have created before creating again — by identity (a deterministic identificatie, the
+betrokkene, a toelichting naming the message), never by type alone, so an object an earlier delivery
+made is never adopted. That is what keeps a retry from making a second zaak or document, and from
+mistaking an old one for the new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, TypeVar, cast
 
 from adapter.errors import TargetError, WaitingError
 from adapter.mapping.opdracht import Opdracht
 
-__all__ = ["Call", "DryRunSteps", "Result", "Steps", "Target", "TargetError", "WaitingError", "run_step"]
+__all__ = ["Call", "DryRunSteps", "Made", "Result", "Steps", "Target", "TargetError", "WaitingError", "run_step"]
 
+#: A step's checkpointed result as stored (a JSON object).
 Result = dict[str, Any]
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+class Made(TypedDict):
+    """The result of a step that created an object in the zaaksysteem: where it is and its identificatie."""
+
+    url: str
+    identificatie: str | None
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ class Steps(Protocol):
     def result(self, key: str) -> Result | None: ...
     def was_started(self, key: str) -> bool: ...
     def start(self, key: str) -> None: ...
-    def done(self, key: str, result: Result, recoverable: bool = False) -> None: ...
+    def done(self, key: str, result: Mapping[str, Any], recoverable: bool = False) -> None: ...
     def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None: ...
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None: ...
     def called(self, call: str) -> None: ...
@@ -61,7 +72,7 @@ class DryRunSteps:
     def start(self, key: str) -> None:
         pass
 
-    def done(self, key: str, result: Result, recoverable: bool = False) -> None:
+    def done(self, key: str, result: Mapping[str, Any], recoverable: bool = False) -> None:
         pass
 
     def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None:
@@ -78,16 +89,16 @@ class DryRunSteps:
 def run_step(
     steps: Steps,
     key: str,
-    create: Callable[[], Result],
-    find: Callable[[], Result | None] | None = None,
+    create: Callable[[], R],
+    find: Callable[[], R | None] | None = None,
     *,
     look_first: bool = False,
-) -> Result:
+) -> R:
     """Run one checkpointed step: skip if done; after an uncertain attempt (or always, with
     ``look_first``: the object may exist from an earlier delivery), adopt what ``find`` recognises."""
     done = steps.result(key)
     if done is not None:
-        return done
+        return cast(R, done)  # the JSON of what ``create`` or ``find`` returned on an earlier run
     if find is not None and (look_first or steps.was_started(key)):
         existing = find()
         if existing is not None:

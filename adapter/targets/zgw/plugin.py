@@ -22,7 +22,7 @@ from adapter.errors import Ambiguous, TargetError, TargetRefused, WaitingError
 from adapter.logs import get_logger
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Bijlage, Persoon, Soort
-from adapter.targets.base import Call, DryRunSteps, Result, Steps, run_step
+from adapter.targets.base import Call, DryRunSteps, Made, Steps, run_step
 from adapter.targets.zgw import bodies
 from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
@@ -185,7 +185,7 @@ class _Plan:
             else self.t.catalogus.informatieobjecttype(omschrijving)
         )
 
-    def _post(self, key: str, api: str, path: str, body: dict[str, Any]) -> Result:
+    def _post(self, key: str, api: str, path: str, body: dict[str, Any]) -> Made:
         url = self.t.client.url(api, path)
         call = Call(key, "POST", url, body)
         if self.dry:
@@ -196,13 +196,13 @@ class _Plan:
         result = self.t.client.post(url, body)
         return {"url": result["url"], "identificatie": result.get("identificatie")}
 
-    def _find_one(self, api: str, path: str, **params: Any) -> Result | None:
+    def _find_one(self, api: str, path: str, **params: Any) -> Made | None:
         """For lookups whose filters identify at most one object (the API's own uniqueness rules)."""
         return self._find_exact(api, path, lambda _: True, path, **params)
 
     def _find_exact(
         self, api: str, path: str, match: Callable[[dict[str, Any]], bool], what: str, **params: Any
-    ) -> Result | None:
+    ) -> Made | None:
         """The one object the filters and ``match`` recognise as this delivery's; several → ``Ambiguous``
         (adopting one would be a guess, creating another a duplicate: an operator must look)."""
         if self.dry:
@@ -263,7 +263,7 @@ class _Plan:
         body = bodies.rol(zaak_url, rt_url, persoon, f"{wie}{self._marker}")
         run_step(self.steps, key, lambda: self._post(key, "zaken", "rollen", body), lambda: self._find_rol(body))
 
-    def _find_rol(self, body: dict[str, Any]) -> Result | None:
+    def _find_rol(self, body: dict[str, Any]) -> Made | None:
         """Precise: the betrokkene's identity (BSN, vestigingsnummer or KvK number, also as the API's
         ``betrokkeneIdentificatie__…`` filter) and the roltoelichting naming this message. A zaak may carry
         an earlier gemachtigde with the same roltype: that one is never adopted."""
@@ -297,7 +297,7 @@ class _Plan:
                 lambda body=body: self._find_zaakobject(body),  # type: ignore[misc]
             )
 
-    def _find_zaakobject(self, body: dict[str, Any]) -> Result | None:
+    def _find_zaakobject(self, body: dict[str, Any]) -> Made | None:
         """By zaak, objectType and the object's identifying fields. The zaak is the one this delivery made,
         so only an identical object added by someone else in between could be mistaken: two candidates
         are reported as ``Ambiguous``, never adopted."""
@@ -335,7 +335,7 @@ class _Plan:
                 + (f", {without} zonder inhoud (volgt via postbus)" if without else "")
             )
 
-    def _document(self, d: DocumentOpdracht, p: Profiel) -> Result:
+    def _document(self, d: DocumentOpdracht, p: Profiel) -> Made:
         """The document once per verzoek and bijlage, even when it goes onto several zaken."""
         key = f"document:{d.bijlage.id}"
         bid = d.bijlage.id
@@ -353,12 +353,12 @@ class _Plan:
             inline=inline,
         )
 
-        def create() -> Result:
+        def create() -> Made:
             if inline or not d.bijlage.heeft_inhoud:
                 return self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
             return self._upload_in_parts(key, body, d.bijlage)
 
-        def find() -> Result | None:
+        def find() -> Made | None:
             return self._find_document(key, identificatie, p.bronorganisatie, d.bijlage, expected_size=size or None)
 
         if not self.v.soort.creates_zaak and self.steps.result(key) is None:
@@ -371,7 +371,7 @@ class _Plan:
 
     def _find_document(
         self, key: str, identificatie: str, bronorganisatie: str, bijlage: Bijlage, expected_size: int | None
-    ) -> Result | None:
+    ) -> Made | None:
         """By identificatie and bronorganisatie (unique in the Documenten API), and adopted only when
         complete: an upload in bestandsdelen that stopped half-way (still locked, parts missing) is
         resumed, never adopted; a document of another size is not ours and is refused."""
@@ -397,7 +397,7 @@ class _Plan:
             )
         return {"url": eio["url"], "identificatie": eio.get("identificatie")}
 
-    def _upload_in_parts(self, key: str, body: dict[str, Any], bijlage: Bijlage) -> Result:
+    def _upload_in_parts(self, key: str, body: dict[str, Any], bijlage: Bijlage) -> Made:
         """Documenten API large files: create with bestandsomvang (the answer holds the lock and the
         parts), PUT each bestandsdeel, unlock. The lock and every part are checkpointed at once, so a
         retry resumes the upload; a file from the store is read one part at a time, never whole."""
@@ -409,7 +409,7 @@ class _Plan:
         self.steps.done(f"{key}:lock", {"url": created["url"], "lock": lock})
         return self._put_parts(key, created, bijlage, lock)
 
-    def _resume_upload(self, key: str, eio: dict[str, Any], bijlage: Bijlage) -> Result:
+    def _resume_upload(self, key: str, eio: dict[str, Any], bijlage: Bijlage) -> Made:
         known = self.steps.result(f"{key}:lock")
         if known and known.get("url") == eio["url"] and known.get("lock"):
             return self._put_parts(key, eio, bijlage, str(known["lock"]))
@@ -428,7 +428,7 @@ class _Plan:
         self.steps.done(f"{key}:lock", {"url": eio["url"], "lock": lock})
         return self._put_parts(key, self.t.client.get(eio["url"]), bijlage, lock)
 
-    def _put_parts(self, key: str, eio: dict[str, Any], bijlage: Bijlage, lock: str) -> Result:
+    def _put_parts(self, key: str, eio: dict[str, Any], bijlage: Bijlage, lock: str) -> Made:
         """PUT every bestandsdeel the server does not have yet (``voltooid``; our checkpoint where the
         server does not say), each checkpointed, then unlock."""
         offset = 0
@@ -455,7 +455,7 @@ class _Plan:
         body = bodies.status(zaak_url, st_url, datetime.now(UTC).isoformat(), f"{toelichting}{self._marker}")
         run_step(self.steps, key, lambda: self._post(key, "zaken", "statussen", body), lambda: self._find_status(body))
 
-    def _find_status(self, body: dict[str, Any]) -> Result | None:
+    def _find_status(self, body: dict[str, Any]) -> Made | None:
         """Precise: by zaak and statustype, and the statustoelichting naming this message (the zaak may
         have reached this statustype before, e.g. an earlier intrekking)."""
 
