@@ -563,8 +563,8 @@ def test_follow_ups_wait_for_the_zaak_then_land_on_it(fake: tuple[FakeZkn, str],
     summary = t.deliver(opdracht(verzoek("vrgDi01IntrekkenAanvraag")), MemorySteps(links))
     assert summary.startswith(f"intrekking op zaak {zaak_id}")
     assert [(s["volgnummer"], s["toelichting"]) for s in f.statussen] == [
-        (1, "Ontvangen via het Omgevingsloket"),
-        (9, "Aanvrager ziet af van het plan."),
+        (1, "Ontvangen via het Omgevingsloket (bericht OLO-2026-000000123)"),
+        (9, "Aanvrager ziet af van het plan. (bericht OLO-2026-000000201)"),
     ]
 
 

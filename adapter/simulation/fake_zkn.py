@@ -9,9 +9,10 @@ Fo02 (vrije berichten, vragen). Without WSDLs the operation is read from the SOA
 
 Habits of real servers it has: zaak and document identificaties are keys (a second creeerZaak for the
 same zaak is refused); ``datumStatusGezet`` is stored at a limited precision (seconds by default, some
-keep only the date); with ``zaaktypen`` an unknown zaaktype code is refused as the client's fault; a
-vraag is answered with what its scope asks, statuses newest first. Objects "made elsewhere" (by a
-behandelaar) are added with ``add_zaak`` / ``add_status``.
+keep only the date) and a status toelichting may not be kept at all; with ``zaaktypen`` an unknown
+zaaktype code is refused as the client's fault; a vraag is answered with what its scope asks,
+statuses newest first, volgnummers zero-padded. Objects "made elsewhere" (by a behandelaar) are added
+with ``add_zaak`` / ``add_status``.
 
 What it received is kept for assertions (``zaken``, ``documenten`` with decoded bytes, ``statussen``,
 ``calls``); ``fail_next`` injects failures before or after a request took effect (HTTP status, delay
@@ -139,6 +140,7 @@ class FakeZkn:
         faultcode_style: str = "stuf",
         zaaktypen: Collection[str] | None = None,
         tijdstip_digits: int = 14,
+        keeps_toelichting: bool = True,
     ) -> None:
         self.dialect = dialect
         self.schema = load_schema(dialect, schema_dir)
@@ -151,6 +153,7 @@ class FakeZkn:
         self.faultcode_style = faultcode_style  # "stuf": s:StUF058 (as some receivers do); "soap": s:Client
         self.zaaktypen = set(zaaktypen) if zaaktypen is not None else None
         self.tijdstip_digits = tijdstip_digits
+        self.keeps_toelichting = keeps_toelichting
         self.received = Received()
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
@@ -350,7 +353,7 @@ class FakeZkn:
         return issued[-1]
 
     def _creeer_zaak(self, message: etree._Element) -> None:
-        obj = _find(message, "object")
+        obj = _object(message)
         zaak_id = _text(obj, "identificatie") or ""
         if zaak_id in self.zaken:
             raise Refused("StUF058", f"zaak {zaak_id} bestaat al")
@@ -372,7 +375,7 @@ class FakeZkn:
         }
 
     def _voeg_document_toe(self, message: etree._Element) -> None:
-        obj = _find(message, "object")
+        obj = _object(message)
         doc_id = _text(obj, "identificatie") or ""
         if doc_id in self.documenten:
             raise Refused("StUF058", f"document {doc_id} bestaat al")
@@ -412,7 +415,7 @@ class FakeZkn:
                 "zaak": zaak_id,
                 "zaaktype": _text(heeft, "gerelateerde", "zkt.code"),
                 "volgnummer": int(_text(heeft, "gerelateerde", "volgnummer") or 0),
-                "toelichting": _text(heeft, "toelichting"),
+                "toelichting": _text(heeft, "toelichting") if self.keeps_toelichting else None,
                 # stored at the precision this zaaksysteem keeps (many: seconds; some: the date)
                 "datumStatusGezet": (_text(heeft, "datumStatusGezet") or "")[: self.tijdstip_digits] or None,
             }
@@ -519,6 +522,13 @@ class FakeZkn:
         if refused.details:
             etree.SubElement(body, f"{{{STUF}}}details").text = refused.details
         return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
+def _object(message: etree._Element) -> etree._Element:
+    obj = _find(message, "object")
+    if obj is None:  # the schema requires it; kept for a fake without schema checks
+        raise Refused("StUF055", "bericht zonder object")
+    return obj
 
 
 def _betrokkene(gerelateerde: etree._Element | None) -> dict[str, Any] | None:

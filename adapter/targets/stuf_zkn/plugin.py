@@ -13,10 +13,11 @@ made (or, with a deterministic zaak identificatie, what belongs to this verzoek)
 * document: the identificatie came from this delivery's own genereerDocumentIdentificatie, so finding
   it in geefLijstZaakdocumenten is precise; a document whose identificatie was never generated was never
   sent, and is not looked for;
-* status: ZDS cannot tell "this status, set by us" from an equal one set elsewhere by zaak + statustype
-  alone, so ``datumStatusGezet`` is fixed and checkpointed once per delivery before the first send and
-  compared (with the toelichting) on a retry; a zaaksysteem that keeps less than seconds, or two
-  statuses that fit, make the find ambiguous and the delivery fails loudly (``Ambiguous``).
+* status: zaak + statustype is not precise (the zaak may hold that status from elsewhere), so the
+  toelichting names the message (``(bericht <referentienummer>)``) and ``datumStatusGezet`` is fixed and
+  checkpointed once per delivery before the first send; a retry compares them. A zaaksysteem that
+  returns no toelichting and keeps less than seconds, or two statuses that fit, make the find ambiguous
+  and the delivery fails loudly (``Ambiguous``).
 
 A zaaksysteem that does not offer the vragen (StUF025, or a fault that blames our vraag) gets the same
 creeerZaak/voegZaakdocumentToe again with the same identificatie — the identificatie is the object's
@@ -43,6 +44,7 @@ from adapter.targets.stuf_zkn.options import StufSysteem, StufZknOptions
 
 #: Fewer digits of datumStatusGezet than yyyyMMddHHmmss cannot tell two statuses of one day apart.
 _PRECISE_TIJDSTIP = 14
+_TOELICHTING_MAX = 1000  # ZKN Toelichting
 
 
 def _systeem(s: StufSysteem) -> Systeem:
@@ -297,7 +299,8 @@ class _Plan:
         run_step(self.steps, key, create, find)
 
     def _status(self, key: str, zaak_id: str, zaaktype: str, volgnummer: int | str, toelichting: str) -> None:
-        """actualiseerZaakstatus, recognisable on a retry by its checkpointed ``datumStatusGezet``.
+        """actualiseerZaakstatus, recognisable on a retry as this delivery's own: its toelichting names
+        the message (StUF referentienummer / STAM verzoek) and its ``datumStatusGezet`` is checkpointed.
 
         The ``…:gezet`` checkpoint is written before the first send, so it also says whether the status
         may have been sent at all: without it there is nothing to look for.
@@ -306,11 +309,15 @@ class _Plan:
             nr = int(volgnummer)
         except (TypeError, ValueError):
             raise ValueError(f"statustype volgnummer {volgnummer!r} is not a volgnummer") from None
+        marker = f"(bericht {self.v.referentie})" if self.v.referentie else None
+        text = " ".join(toelichting.split())
+        if marker:
+            text = f"{text[: _TOELICHTING_MAX - len(marker) - 1]} {marker}".strip()
         plan_key = f"{key}:gezet"
         maybe_sent = self.steps.result(plan_key) is not None
         gezet = run_step(self.steps, plan_key, lambda: {"datumStatusGezet": tijdstip(self.ctx.now)})["datumStatusGezet"]
         bericht = msg.actualiseer_zaakstatus(
-            self.ctx, zaak_id, zaaktype, nr, toelichting, self.t.options.medewerker, gezet=gezet
+            self.ctx, zaak_id, zaaktype, nr, text, self.t.options.medewerker, gezet=gezet
         )
 
         def create() -> Result:
@@ -318,9 +325,10 @@ class _Plan:
             return {"volgnummer": nr, "datumStatusGezet": gezet}
 
         def find() -> Result | None:
-            """Imprecise where the zaaksysteem is: a status of this volgnummer counts as ours only if its
-            datumStatusGezet equals ours to at least the second (and its toelichting, when returned).
-            Fewer digits, two that fit, or no answer to the vraag: ``Ambiguous``, never a guess."""
+            """Precise when the zaaksysteem returns the toelichting (it names this message) or keeps
+            datumStatusGezet to the second; a zaak may well hold the same statustype from elsewhere, so
+            zaak + volgnummer alone never counts. Neither to tell by, two that fit, or no answer to the
+            vraag: ``Ambiguous`` naming the candidates, never a guess."""
             if not maybe_sent:
                 return None
             asked, found = self._zaakdetails(key, zaak_id)
@@ -332,15 +340,22 @@ class _Plan:
                 )
             if found is None:
                 raise TargetError(f"{key}: zaak {zaak_id} not found in the zaaksysteem")
-            want = (toelichting or "")[:1000].split()
             exact, unsure = [], []
             for st in found.statussen:
-                if st.volgnummer != nr or not st.datum or (st.toelichting and st.toelichting.split() != want):
+                if st.volgnummer != nr:
+                    continue
+                if st.toelichting is not None:
+                    if st.toelichting != text:
+                        continue  # another status of this type (set elsewhere, or by another message)
+                    if marker:
+                        exact.append(st)  # the toelichting names this message
+                        continue
+                if not st.datum:
+                    unsure.append(st)
                     continue
                 n = min(len(st.datum), len(gezet))
-                if st.datum[:n] != gezet[:n]:
-                    continue
-                (exact if n >= _PRECISE_TIJDSTIP else unsure).append(st)
+                if st.datum[:n] == gezet[:n]:
+                    (exact if n >= _PRECISE_TIJDSTIP else unsure).append(st)
             if len(exact) == 1 and not unsure:
                 return {"volgnummer": nr, "datumStatusGezet": gezet}
             if exact or unsure:

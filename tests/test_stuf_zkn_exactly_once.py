@@ -1,0 +1,456 @@
+"""StUF-ZKN exactly once, through the production path: messages accepted by the real StUF-LVO channel,
+the real outbox with ``DbSteps`` on a real database (SQLite, or PostgreSQL with
+``LOKET_TEST_DATABASE_URL``), mapping files routing to a ``kind = "stuf-zkn"`` target, and the fake ZDS
+zaaksysteem checking every request against the official XSDs and WSDLs.
+
+A failure is injected at every call of a delivery in turn — before the zaaksysteem committed (HTTP
+500), after it committed (answer replaced by a 500) and after it committed with the answer arriving
+after our timeout — for the aanvraag and for every follow-up; afterwards there is exactly one zaak, one
+document per bijlage and one status per intended status, and every delivery is ``done``. The retry
+adopts only what this delivery made: a status set elsewhere is not taken for ours, a zaak under our
+identificatie that belongs to another verzoek is refused, and where the zaaksysteem cannot tell, the
+delivery stops as ``needs-attention`` naming the candidates. Finally ``serve`` is killed with -9 in
+the middle of a delivery and resumes without a duplicate.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from adapter.config import load_settings
+from adapter.services import Services, open_services
+from adapter.simulation.fake_zkn import FakeZkn, serving
+from adapter.store.db import upgrade
+from tests.conftest import ROOT, SHARED, drop_database, make_server, needs_shared, new_database_url, write_config
+from tests.soap import fixture, post, with_reference
+
+pytestmark = needs_shared
+
+REFERENCE = SHARED / "reference"
+ZT = "ZT-OMV-REG"  # the example mapping's zaaktype for the aanvraag (fits the 10 characters of ZDS)
+AANVRAAG = "omvDi01AanbiedenAanvraag"
+AANVULLING = "vrgDi01IndienenAanvulling"
+ADVIES = "vrgDi01VoegAdviesToe"
+INTREKKING = "vrgDi01IntrekkenAanvraag"
+WIJZIGING = "vrgDi01WijzigGemachtigde"
+#: bestandsnamen of the bijlagen each message carries (fixtures/stuf-lvo)
+BIJLAGEN = {
+    AANVRAAG: ["1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"],
+    AANVULLING: ["1234567_Bouwtekening_v2.pdf"],
+    ADVIES: ["1234567_Advies_welstand.pdf"],
+    INTREKKING: [],
+    WIJZIGING: [],
+}
+#: status volgnummers each message sets (mappings/voorbeeldstad.toml: start 1, intrekking 3)
+STATUSSEN = {AANVRAAG: [1], INTREKKING: [3]}
+
+#: The calls each delivery makes, in order: (operation, how many of that operation come before it).
+CALLS = {
+    AANVRAAG: [
+        ("genereerZaakIdentificatie", 0),
+        ("creeerZaak", 0),
+        ("genereerDocumentIdentificatie", 0),
+        ("voegZaakdocumentToe", 0),
+        ("genereerDocumentIdentificatie", 1),
+        ("voegZaakdocumentToe", 1),  # the second document
+        ("actualiseerZaakstatus", 0),
+    ],
+    AANVULLING: [("genereerDocumentIdentificatie", 0), ("voegZaakdocumentToe", 0)],
+    ADVIES: [("genereerDocumentIdentificatie", 0), ("voegZaakdocumentToe", 0)],
+    INTREKKING: [("actualiseerZaakstatus", 0)],
+}
+MODES = ("500-before-commit", "500-after-commit", "timeout-after-commit")
+TIMEOUT = 2.0  # the target's timeout in the timeout cases; the fake answers a second later
+
+
+# -- environment -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Zkn:
+    fake: FakeZkn
+    url: str
+
+
+@contextmanager
+def zaaksysteem(dialect: str = "zds-1.2", **kw: Any) -> Iterator[Zkn]:
+    """The fake ZDS zaaksysteem with the official XSDs and WSDLs of ``dialect``, on a real port."""
+    fake = FakeZkn(REFERENCE / dialect, dialect, wsdl_dir=REFERENCE / dialect, **kw)
+    with serving(fake.app) as url:
+        yield Zkn(fake, f"{url}/zds")
+
+
+@pytest.fixture
+def zkn() -> Iterator[Zkn]:
+    with zaaksysteem() as z:
+        yield z
+
+
+def mappings(dest: Path, *, zaak_identificatie: bool = False) -> Path:
+    """The example mapping; without ``zaak_identificatie`` the zaaksysteem generates the identificatie
+    (genereerZaakIdentificatie_Di02), which is the ZDS way and puts one more call into the delivery."""
+    folder = dest / "mappings"
+    folder.mkdir()
+    source = (ROOT / "mappings" / "voorbeeldstad.toml").read_text(encoding="utf-8")
+    if not zaak_identificatie:
+        source = re.sub(r"(?m)^zaak_identificatie\s*=.*$", "", source)
+    (folder / "voorbeeldstad.toml").write_text(source, encoding="utf-8")
+    return folder
+
+
+def config_toml(zkn: Zkn, mappings_dir: Path, *, dialect: str = "zds-1.2", timeout: float = 10, **delivery: Any) -> str:
+    settings = {
+        "workers": 0,
+        "poll_interval": 0.05,
+        "backoff_initial": 0.05,
+        "backoff_factor": 2,
+        "backoff_max": 0.3,
+        "max_attempts": 8,
+        "lease_seconds": 30,
+        **delivery,
+    }
+    lines = "".join(f"{k} = {v}\n" for k, v in settings.items())
+    return f"""[delivery]
+mappings_dir = "{mappings_dir}"
+{lines}
+[targets.zaaksysteem]
+kind = "stuf-zkn"
+url = "{zkn.url}"
+dialect = "{dialect}"
+zender = {{ organisatie = "00000001002564440000", applicatie = "LOKETADAPTER" }}
+ontvanger = {{ organisatie = "1234", applicatie = "ZAAKSYS" }}
+timeout = {timeout}
+"""
+
+
+@contextmanager
+def adapter(tmp_path: Path, zkn: Zkn, *, zaak_identificatie: bool = False, **options: Any) -> Iterator[Services]:
+    """The adapter's parts in-process (store, mappings, outbox, StUF-ZKN target), no web server."""
+    url = new_database_url(tmp_path)
+    toml = config_toml(zkn, mappings(tmp_path, zaak_identificatie=zaak_identificatie), **options)
+    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
+    upgrade(sv.engine)
+    try:
+        yield sv
+    finally:
+        sv.close()
+        drop_database(url)
+
+
+def receive(sv: Services, name: str) -> None:
+    """Accept a message through the real inbound channel, under a referentienummer of its own."""
+    from adapter.inbound.stuf_lvo import StufLvoChannel
+
+    channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+    raw = with_reference(fixture(name), f"T{uuid.uuid4().hex[:20]}")
+    channel.accept(channel.receive(raw, uuid.uuid4().hex))
+
+
+def open_deliveries(sv: Services) -> int:
+    with sv.engine.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM deliveries WHERE state IN ('pending', 'running', 'retry')")
+        ).scalar_one()
+
+
+def drain(sv: Services, timeout: float = 60) -> list[str]:
+    """Run the outbox until nothing is open (retries come due after their short backoff)."""
+    assert sv.outbox is not None
+    states: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reports = sv.outbox.work_once(limit=10)
+        states += [r.state for r in reports]
+        if not open_deliveries(sv):
+            return states
+        if not reports:
+            time.sleep(0.05)
+    raise AssertionError(f"deliveries still open after {timeout} s: {states}")
+
+
+def deliveries(sv: Services) -> list[Any]:
+    with sv.engine.connect() as conn:
+        return conn.execute(text("SELECT state, attempts, last_error FROM deliveries ORDER BY id")).all()
+
+
+def delivered(sv: Services, *names: str) -> None:
+    """Receive each message and deliver it completely, one after the other."""
+    for name in names:
+        receive(sv, name)
+        drain(sv)
+    assert [d.state for d in deliveries(sv)] == ["done"] * len(names)
+
+
+def assert_exactly_once(fake: FakeZkn, *messages: str) -> None:
+    """One zaak, one document per bijlage of the delivered messages, one status per intended status."""
+    assert len(fake.zaken) == 1, fake.zaken
+    zaak = next(iter(fake.zaken.values()))
+    assert zaak["zaaktype"] == ZT and zaak["kenmerken"] == [("1234567", "Omgevingsloket")]
+    titels = sorted(d["titel"] for d in fake.documenten.values())
+    assert titels == sorted(b for m in messages for b in BIJLAGEN[m]), titels
+    assert all(d["zaken"] == [zaak["identificatie"]] for d in fake.documenten.values())
+    volgnummers = [s["volgnummer"] for s in fake.statussen]
+    assert volgnummers == [nr for m in messages for nr in STATUSSEN.get(m, [])], fake.statussen
+
+
+def inject(fake: FakeZkn, operation: str, skip: int, mode: str) -> None:
+    if mode == "500-before-commit":
+        fake.fail_next(operation, status=500, skip=skip)
+    elif mode == "500-after-commit":
+        fake.fail_next(operation, status=500, skip=skip, after_processing=True)
+    else:  # committed, but the answer comes after the adapter stopped waiting
+        fake.fail_next(operation, status=None, skip=skip, after_processing=True, delay=TIMEOUT + 1)
+
+
+def cases() -> list[Any]:
+    """Every call × 500 before / 500 after commit; the slower timeout after commit at every Lk01 (the
+    calls that create something; a Di02's lost answer is covered by the 500 after commit)."""
+    out = []
+    for message, calls in CALLS.items():
+        for operation, skip in calls:
+            for mode in MODES if not operation.startswith("genereer") else MODES[:2]:
+                label = f"{message.removeprefix('vrgDi01').removeprefix('omvDi01')}-{operation}#{skip + 1}-{mode}"
+                out.append(pytest.param(message, operation, skip, mode, id=label))
+    return out
+
+
+# -- every call of every delivery, in turn -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("message", "operation", "skip", "mode"), cases())
+def test_a_failure_at_any_call_still_gives_exactly_one_of_everything(
+    tmp_path: Path, zkn: Zkn, message: str, operation: str, skip: int, mode: str
+) -> None:
+    fake = zkn.fake
+    timeout = TIMEOUT if mode.startswith("timeout") else 10
+    with adapter(tmp_path, zkn, timeout=timeout) as sv:
+        before = [AANVRAAG] if message != AANVRAAG else []
+        delivered(sv, *before)
+        issued = {k: len(v) for k, v in fake.received.issued.items()}
+        inject(fake, operation, skip, mode)
+        receive(sv, message)
+        states = drain(sv)
+        assert fake.pending_failures == 0, "the failure was injected where the delivery calls"
+        assert states[0] == "retry" and states[-1] == "done", states
+        assert [d.state for d in deliveries(sv)] == ["done"] * (len(before) + 1)
+
+    assert_exactly_once(fake, *before, message)
+    # the zaaksysteem never refused a duplicate: the only 500s are the injected one
+    for op in ("creeerZaak", "voegZaakdocumentToe", "actualiseerZaakstatus", "genereerDocumentIdentificatie"):
+        assert fake.count(op, answered=500) == (op == operation and mode != "timeout-after-commit"), op
+    # a generated identificatie is checkpointed before it is used: a number is reserved again only when
+    # the Di02's own answer was lost (Open Forms #1183)
+    lost_answer = mode != "500-before-commit"
+    for kind, op in (("zaak", "genereerZaakIdentificatie"), ("document", "genereerDocumentIdentificatie")):
+        wanted = sum(1 for o, _ in CALLS[message] if o == op)
+        assert len(fake.received.issued[kind]) - issued[kind] == wanted + (operation == op and lost_answer), kind
+
+
+@pytest.mark.parametrize("mode", ["500-after-commit", "500-before-commit"])
+@pytest.mark.parametrize(
+    ("operation", "skip"), [("creeerZaak", 0), ("voegZaakdocumentToe", 1), ("actualiseerZaakstatus", 0)]
+)
+def test_zds_1_1_the_same(tmp_path: Path, operation: str, skip: int, mode: str) -> None:
+    """ZDS 1.1 binds creeerZaak and actualiseerZaakstatus to one ``zakLk01``: the same guarantees."""
+    with zaaksysteem("zds-1.1") as zkn11, adapter(tmp_path, zkn11, dialect="zds-1.1") as sv:
+        inject(zkn11.fake, operation, skip, mode)
+        receive(sv, AANVRAAG)
+        assert drain(sv)[-1] == "done"
+    assert_exactly_once(zkn11.fake, AANVRAAG)
+
+
+def test_deterministic_zaak_identificatie_is_adopted_after_a_lost_answer(tmp_path: Path, zkn: Zkn) -> None:
+    """With ``zaak_identificatie = "OLO-{verzoek.nummer}"`` there is no genereerZaakIdentificatie; the retry
+    finds the zaak under that identificatie, with our kenmerk, and adopts it."""
+    zkn.fake.fail_next("creeerZaak", status=500, after_processing=True)
+    with adapter(tmp_path, zkn, zaak_identificatie=True) as sv:
+        receive(sv, AANVRAAG)
+        assert drain(sv) == ["retry", "done"]
+    assert list(zkn.fake.zaken) == ["OLO-1234567"]
+    assert zkn.fake.count("genereerZaakIdentificatie") == 0
+    assert zkn.fake.count("creeerZaak") == 1 and zkn.fake.count("geefZaakdetails") >= 1
+    assert_exactly_once(zkn.fake, AANVRAAG)
+
+
+def test_wijziging_gemachtigde_is_done_without_touching_the_zaak(tmp_path: Path, zkn: Zkn) -> None:
+    """The StUF-ZKN target does not update rollen (no updateZaak): the delivery is done, says so, and makes
+    no call that could duplicate anything."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        calls = len(zkn.fake.received.calls)
+        receive(sv, WIJZIGING)
+        assert drain(sv) == ["done"]
+        with sv.engine.connect() as conn:
+            outcome = conn.execute(text("SELECT outcome FROM deliveries ORDER BY id DESC")).scalars().first()
+    assert "gemachtigde niet bijgewerkt" in outcome
+    assert len(zkn.fake.received.calls) == calls
+    assert_exactly_once(zkn.fake, AANVRAAG)
+
+
+# -- a retry adopts only what this delivery made ---------------------------------------------------------
+
+
+def test_a_status_set_elsewhere_is_not_taken_for_ours(tmp_path: Path, zkn: Zkn) -> None:
+    """The zaak already has status 3 (a behandelaar set it); our intrekking's status request is lost. A
+    find by zaak + statustype would adopt the other one and never set ours; the retry sets it."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        zaak_id = next(iter(zkn.fake.zaken))
+        zkn.fake.add_status(zaak_id, 3, "20261124090000000", "Ingetrokken volgens telefoongesprek")
+        zkn.fake.fail_next("actualiseerZaakstatus", status=500)
+        receive(sv, INTREKKING)
+        assert drain(sv) == ["retry", "done"]
+    drie = [s for s in zkn.fake.statussen if s["volgnummer"] == 3]
+    assert len(drie) == 2
+    assert drie[1]["toelichting"].startswith("Aanvrager ziet af van het plan. (bericht T")
+    assert zkn.fake.count("geefZaakdetails") >= 1
+
+
+def test_a_status_the_zaaksysteem_cannot_tell_apart_stops_the_delivery(tmp_path: Path) -> None:
+    """A zaaksysteem that keeps only the date of datumStatusGezet and no toelichting: after a lost answer
+    the retry sees a status 1 of today that may or may not be ours. Ambiguous: needs-attention, naming
+    the candidate; neither adopted nor sent again."""
+    with zaaksysteem(tijdstip_digits=8, keeps_toelichting=False) as z, adapter(tmp_path, z) as sv:
+        z.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert drain(sv) == ["retry", "needs-attention"]
+        [d] = deliveries(sv)
+        assert d.attempts == 2
+        assert "statuses that may be the one the unanswered attempt set" in d.last_error
+        assert re.search(r"status 1 gezet \d{8} \(zonder toelichting\)", d.last_error), d.last_error
+        assert sv.outbox is not None and sv.outbox.work_once() == []  # not retried
+    assert len(z.fake.statussen) == 1 and z.fake.count("actualiseerZaakstatus") == 1
+
+
+def test_two_statuses_that_fit_are_ambiguous(tmp_path: Path) -> None:
+    """Kept to the second but without toelichting: a status 1 set elsewhere in the same second as ours is
+    indistinguishable from ours. Both are named; nothing is adopted."""
+    with zaaksysteem(keeps_toelichting=False) as z, adapter(tmp_path, z) as sv:
+        z.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert sv.outbox is not None
+        assert [r.state for r in sv.outbox.work_once()] == ["retry"]
+        [ours] = z.fake.statussen
+        z.fake.add_status(ours["zaak"], 1, ours["datumStatusGezet"], None)
+        assert drain(sv) == ["needs-attention"]
+        [d] = deliveries(sv)
+        assert d.last_error.count("(zonder toelichting)") == 2, d.last_error  # both candidates named
+    assert len(z.fake.statussen) == 2
+
+
+def test_a_zaak_under_our_identificatie_of_another_verzoek_is_refused(tmp_path: Path, zkn: Zkn) -> None:
+    """The deterministic identificatie OLO-1234567 is taken by a zaak with another kenmerk (a mapping
+    whose template is not unique, or a zaak made elsewhere). After an uncertain creeerZaak the retry must
+    not adopt it: TargetRefused, needs-attention, no zaak link recorded."""
+    zkn.fake.add_zaak("OLO-1234567", ZT, kenmerk="7654321")
+    zkn.fake.fail_next("creeerZaak", status=500)
+    with adapter(tmp_path, zkn, zaak_identificatie=True) as sv:
+        receive(sv, AANVRAAG)
+        assert drain(sv) == ["retry", "needs-attention"]
+        [d] = deliveries(sv)
+        assert "zaak OLO-1234567 exists in the zaaksysteem but is not verzoek 1234567's (kenmerk 7654321" in (
+            d.last_error
+        )
+        with sv.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM zaak_links")).scalar_one() == 0
+    assert zkn.fake.documenten == {} and zkn.fake.statussen == []
+
+
+# -- failures are classified by who is to blame ----------------------------------------------------------
+
+
+def test_a_fault_that_blames_our_request_needs_attention_at_once(tmp_path: Path) -> None:
+    """The zaaksysteem does not know the zaaktype: Fo03 with plek client. Sending it again cannot help."""
+    with zaaksysteem(zaaktypen={"ZT-ANDERS"}) as z, adapter(tmp_path, z) as sv:
+        receive(sv, AANVRAAG)
+        assert sv.outbox is not None
+        [report] = sv.outbox.work_once()
+        assert report.state == "needs-attention", report.detail
+        [d] = deliveries(sv)
+        assert d.attempts == 1 and "zaaktype ZT-OMV-REG is onbekend" in d.last_error
+        assert sv.outbox.work_once() == []
+    assert z.fake.count("creeerZaak") == 1
+
+
+@pytest.mark.parametrize("failure", ["http-503", "timeout", "fo03-server"])
+def test_a_server_side_failure_is_retried(tmp_path: Path, zkn: Zkn, failure: str) -> None:
+    """5xx, no answer in time, or a Fo03 whose plek is the server: transient, retried, then done."""
+    if failure == "http-503":
+        zkn.fake.fail_next("creeerZaak", status=503)
+    elif failure == "timeout":
+        zkn.fake.fail_next("creeerZaak", status=None, delay=TIMEOUT + 1)  # too slow; carried out later
+    else:
+        zkn.fake.add_zaak("ZAAK-000001", "ZT-ANDERS")  # the first generated number is taken: StUF058, server
+    with adapter(tmp_path, zkn, timeout=TIMEOUT) as sv:
+        receive(sv, AANVRAAG)
+        assert sv.outbox is not None
+        [report] = sv.outbox.work_once()
+        assert report.state == "retry", report.detail
+        [d] = deliveries(sv)
+        assert d.attempts == 1 and d.state == "retry"
+        if failure == "fo03-server":
+            # retried; the retry then sees that the zaak under that number is not ours: not adopted
+            assert "StUF058" in d.last_error
+            assert drain(sv) == ["needs-attention"]
+            assert "ZAAK-000001 exists in the zaaksysteem but is not verzoek 1234567's" in deliveries(sv)[0].last_error
+            return
+        assert drain(sv)[-1] == "done"
+    assert_exactly_once(zkn.fake, AANVRAAG)
+
+
+# -- kill -9 of serve in the middle of a delivery -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_9_of_serve_mid_delivery(tmp_path: Path, zkn: Zkn) -> None:
+    """``serve`` is killed while the zaaksysteem is still working on the second voegZaakdocumentToe; the
+    request completes after the kill (as a real server's would). The restarted ``serve`` takes the
+    delivery over (lease), finds the zaak and both documents its checkpoints no longer hold, and sets the
+    status: one of everything."""
+    toml = config_toml(zkn, mappings(tmp_path), workers=1, lease_seconds=1)
+    srv = make_server(tmp_path, extra_toml=toml)
+    zkn.fake.fail_next("voegZaakdocumentToe", status=None, skip=1, delay=3)  # slow, then carried out
+    srv.start()
+    engine = create_engine(srv.db_url)
+    try:
+        answer = post(srv.soap_url, with_reference(fixture(AANVRAAG), "K9-STUF-ZKN-1"))
+        assert answer.status == 200, answer.body
+        wait_for(lambda: zkn.fake.pending_failures == 0, "the second document request to be in flight")
+        srv.kill9()
+        wait_for(lambda: len(zkn.fake.documenten) == 2, "the orphaned request to complete")
+        assert zkn.fake.statussen == []
+        srv.start()
+
+        def done() -> bool:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT state FROM deliveries")).scalar_one() == "done"
+
+        wait_for(done, "the resumed delivery", timeout=60)
+    finally:
+        srv.stop()
+        engine.dispose()
+        drop_database(srv.db_url)
+    assert_exactly_once(zkn.fake, AANVRAAG)
+    assert zkn.fake.count("creeerZaak") == 1 and zkn.fake.count("voegZaakdocumentToe") == 2
+    # the resumed run looked for what its lost checkpoints held: the zaak, then the documents
+    assert zkn.fake.count("geefZaakdetails") >= 1 and zkn.fake.count("geefLijstZaakdocumenten") >= 1
+    assert len(zkn.fake.received.issued["zaak"]) == 1 and len(zkn.fake.received.issued["document"]) == 2
+
+
+def wait_for(cond: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
