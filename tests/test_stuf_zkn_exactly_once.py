@@ -31,13 +31,13 @@ from adapter.config import load_settings
 from adapter.services import Services, open_services
 from adapter.simulation.fake_zkn import FakeZkn, serving
 from adapter.store.db import upgrade
-from tests.conftest import ROOT, SHARED, drop_database, make_server, needs_shared, new_database_url, write_config
+from tests.conftest import SHARED, drop_database, make_server, needs_shared, new_database_url, write_config
 from tests.soap import fixture, post, with_reference
 
 pytestmark = needs_shared
 
 REFERENCE = SHARED / "reference"
-ZT = "ZT-OMV-REG"  # the example mapping's zaaktype for the aanvraag (fits the 10 characters of ZDS)
+ZT = "ZT-OMV-REG"  # the mapping's zaaktype for the aanvraag (fits the 10 characters of ZDS)
 AANVRAAG = "omvDi01AanbiedenAanvraag"
 AANVULLING = "vrgDi01IndienenAanvulling"
 ADVIES = "vrgDi01VoegAdviesToe"
@@ -51,7 +51,7 @@ BIJLAGEN = {
     INTREKKING: [],
     WIJZIGING: [],
 }
-#: status volgnummers each message sets (mappings/voorbeeldstad.toml: start 1, intrekking 3)
+#: status volgnummers each message sets (``MAPPING``: start 1, intrekking 3)
 STATUSSEN = {AANVRAAG: [1], INTREKKING: [3]}
 
 #: The calls each delivery makes, in order: (operation, how many of that operation come before it).
@@ -68,6 +68,7 @@ CALLS = {
     AANVULLING: [("genereerDocumentIdentificatie", 0), ("voegZaakdocumentToe", 0)],
     ADVIES: [("genereerDocumentIdentificatie", 0), ("voegZaakdocumentToe", 0)],
     INTREKKING: [("actualiseerZaakstatus", 0)],
+    WIJZIGING: [("updateZaak", 0)],
 }
 MODES = ("500-before-commit", "500-after-commit", "timeout-after-commit")
 TIMEOUT = 2.0  # the target's timeout in the timeout cases; the fake answers a second later
@@ -96,15 +97,51 @@ def zkn() -> Iterator[Zkn]:
         yield z
 
 
+#: A StUF-ZKN mapping of its own (the example in mappings/ is written for a ZGW catalogus): ZDS names
+#: statustypen by volgnummer and zaaktypen by a code of at most 10 characters.
+MAPPING = """
+[[route]]
+oin = "00000001002564440000"
+target = "zaaksysteem"
+
+[defaults]
+bronorganisatie = "002564440"
+verantwoordelijke_organisatie = "002564440"
+omschrijving = "{verzoek.omschrijving}"
+toelichting = "verzoek {verzoek.nummer} via het Omgevingsloket"
+vertrouwelijkheidaanduiding = "zaakvertrouwelijk"
+roltype_initiator = "initiator"
+roltype_gemachtigde = "belanghebbende"
+statustype_start = 1
+statustype_intrekking = 3
+informatieobjecttype = "Bijlage"
+%(zaak_identificatie)s
+
+[[zaaktypen]]
+activiteiten = ["*"]
+zaaktype = "ZT-OMV-REG"
+soorten = ["aanvraag"]
+
+[[zaaktypen]]
+activiteiten = ["*"]
+zaaktype = "ZT-VOOROVERLEG"   # 14 characters: no ZDS message can carry it
+soorten = ["conceptverzoek"]
+
+[values.informatieobjecttype]
+Bouwtekening = "Tekening"
+Foto = "Foto"
+Advies = "Advies"
+"*" = "Bijlage"
+"""
+
+
 def mappings(dest: Path, *, zaak_identificatie: bool = False) -> Path:
-    """The example mapping; without ``zaak_identificatie`` the zaaksysteem generates the identificatie
-    (genereerZaakIdentificatie_Di02), which is the ZDS way and puts one more call into the delivery."""
+    """Without ``zaak_identificatie`` the zaaksysteem generates the identificatie
+    (genereerZaakIdentificatie_Di02), the ZDS way, which puts one more call into the delivery."""
     folder = dest / "mappings"
     folder.mkdir()
-    source = (ROOT / "mappings" / "voorbeeldstad.toml").read_text(encoding="utf-8")
-    if not zaak_identificatie:
-        source = re.sub(r"(?m)^zaak_identificatie\s*=.*$", "", source)
-    (folder / "voorbeeldstad.toml").write_text(source, encoding="utf-8")
+    line = 'zaak_identificatie = "OLO-{verzoek.nummer}"' if zaak_identificatie else ""
+    (folder / "stuf-zkn.toml").write_text(MAPPING % {"zaak_identificatie": line}, encoding="utf-8")
     return folder
 
 
@@ -201,6 +238,9 @@ def assert_exactly_once(fake: FakeZkn, *messages: str) -> None:
     assert all(d["zaken"] == [zaak["identificatie"]] for d in fake.documenten.values())
     volgnummers = [s["volgnummer"] for s in fake.statussen]
     assert volgnummers == [nr for m in messages for nr in STATUSSEN.get(m, [])], fake.statussen
+    # the aanvraag's gemachtigde (a vestiging), then one relation per wijziging gemachtigde
+    wie = [g["vestigingsnummer"] or g["bsn"] for g in zaak["gemachtigden"]]
+    assert wie == ["000012345678"] + ["999990032"] * messages.count(WIJZIGING), zaak["gemachtigden"]
 
 
 def inject(fake: FakeZkn, operation: str, skip: int, mode: str) -> None:
@@ -246,7 +286,13 @@ def test_a_failure_at_any_call_still_gives_exactly_one_of_everything(
 
     assert_exactly_once(fake, *before, message)
     # the zaaksysteem never refused a duplicate: the only 500s are the injected one
-    for op in ("creeerZaak", "voegZaakdocumentToe", "actualiseerZaakstatus", "genereerDocumentIdentificatie"):
+    for op in (
+        "creeerZaak",
+        "voegZaakdocumentToe",
+        "actualiseerZaakstatus",
+        "updateZaak",
+        "genereerDocumentIdentificatie",
+    ):
         assert fake.count(op, answered=500) == (op == operation and mode != "timeout-after-commit"), op
     # a generated identificatie is checkpointed before it is used: a number is reserved again only when
     # the Di02's own answer was lost (Open Forms #1183)
@@ -279,21 +325,6 @@ def test_deterministic_zaak_identificatie_is_adopted_after_a_lost_answer(tmp_pat
     assert list(zkn.fake.zaken) == ["OLO-1234567"]
     assert zkn.fake.count("genereerZaakIdentificatie") == 0
     assert zkn.fake.count("creeerZaak") == 1 and zkn.fake.count("geefZaakdetails") >= 1
-    assert_exactly_once(zkn.fake, AANVRAAG)
-
-
-def test_wijziging_gemachtigde_is_done_without_touching_the_zaak(tmp_path: Path, zkn: Zkn) -> None:
-    """The StUF-ZKN target does not update rollen (no updateZaak): the delivery is done, says so, and makes
-    no call that could duplicate anything."""
-    with adapter(tmp_path, zkn) as sv:
-        delivered(sv, AANVRAAG)
-        calls = len(zkn.fake.received.calls)
-        receive(sv, WIJZIGING)
-        assert drain(sv) == ["done"]
-        with sv.engine.connect() as conn:
-            outcome = conn.execute(text("SELECT outcome FROM deliveries ORDER BY id DESC")).scalars().first()
-    assert "gemachtigde niet bijgewerkt" in outcome
-    assert len(zkn.fake.received.calls) == calls
     assert_exactly_once(zkn.fake, AANVRAAG)
 
 
@@ -366,6 +397,36 @@ def test_a_zaak_under_our_identificatie_of_another_verzoek_is_refused(tmp_path: 
     assert zkn.fake.documenten == {} and zkn.fake.statussen == []
 
 
+def test_the_same_gemachtigde_added_by_an_earlier_message_is_not_taken_for_ours(tmp_path: Path, zkn: Zkn) -> None:
+    """An earlier wijziging already made P.H. de Vries gemachtigde; a second wijziging (another message)
+    names the same person and its request is lost. Found by person alone, the earlier relation would be
+    adopted; its toelichting names the other message, so the retry adds this message's own."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG, WIJZIGING)
+        zkn.fake.fail_next("updateZaak", status=500)
+        receive(sv, WIJZIGING)
+        assert drain(sv) == ["retry", "done"]
+    [zaak] = zkn.fake.zaken.values()
+    ours = [g for g in zaak["gemachtigden"] if g["bsn"] == "999990032"]
+    assert len(ours) == 2 and len({g["toelichting"] for g in ours}) == 2, ours
+    assert all(re.fullmatch(r"gemachtigde \(bericht T\w+\)", g["toelichting"]) for g in ours)
+
+
+def test_a_gemachtigde_the_zaaksysteem_cannot_tell_apart_stops_the_delivery(tmp_path: Path) -> None:
+    """A zaaksysteem that keeps no toelichting on the relation: after a lost answer the retry sees
+    P.H. de Vries as gemachtigde but cannot tell whether this message added him. Ambiguous, named."""
+    with zaaksysteem(keeps_toelichting=False) as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        z.fake.fail_next("updateZaak", status=500, after_processing=True)
+        receive(sv, WIJZIGING)
+        assert drain(sv) == ["retry", "needs-attention"]
+        d = deliveries(sv)[-1]
+        assert "gemachtigden that may be the one the unanswered attempt added" in d.last_error
+        assert "gemachtigde bsn:999990032 (zonder toelichting)" in d.last_error, d.last_error
+        assert "000012345678" not in d.last_error  # the aanvraag's gemachtigde is another person
+    assert z.fake.count("updateZaak") == 1
+
+
 # -- failures are classified by who is to blame ----------------------------------------------------------
 
 
@@ -380,6 +441,18 @@ def test_a_fault_that_blames_our_request_needs_attention_at_once(tmp_path: Path)
         assert d.attempts == 1 and "zaaktype ZT-OMV-REG is onbekend" in d.last_error
         assert sv.outbox.work_once() == []
     assert z.fake.count("creeerZaak") == 1
+
+
+def test_a_mapping_value_no_stuf_zkn_message_can_carry_needs_attention_at_once(tmp_path: Path, zkn: Zkn) -> None:
+    """The mapping sends a conceptverzoek to zaaktype ZT-VOOROVERLEG: 14 characters, where a ZDS
+    zaaktype code has at most 10. A mapping problem: not retried, and nothing sent."""
+    with adapter(tmp_path, zkn) as sv:
+        receive(sv, "vrgDi01AanvragenVooroverleg")
+        assert sv.outbox is not None
+        [report] = sv.outbox.work_once()
+        assert report.state == "needs-attention", report.detail
+        assert "ZT-VOOROVERLEG" in report.detail and "1..10" in report.detail
+    assert zkn.fake.received.calls == []
 
 
 @pytest.mark.parametrize("failure", ["http-503", "timeout", "fo03-server"])

@@ -50,7 +50,8 @@ def verzoek(name: str = "omvDi01AanbiedenAanvraag") -> Verzoek:
 
 
 def profiel(**kw: Any) -> Profiel:
-    values: dict[str, Any] = {
+    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(Profiel)}  # fields added later: unset
+    values |= {
         "omschrijving": "Dakkapel plaatsen, Dorpsstraat 1a",
         "toelichting": "Aanvraag 1234567 via het Omgevingsloket",
         "bronorganisatie": "002564440",
@@ -210,6 +211,8 @@ def all_messages(dialect: str) -> list[tuple[str, m.Bericht]]:
     o = opdracht(v)
     c = ctx(dialect)
     kvk_only = Persoon(natuurlijk=False, kvk_nummer="12345678", naam="Bouwbedrijf B.V.")
+    nieuw = verzoek("vrgDi01WijzigGemachtigde").gemachtigde
+    assert nieuw is not None
     out = [
         ("genereerZaakIdentificatie", m.genereer_zaak_identificatie(c)),
         ("genereerDocumentIdentificatie", m.genereer_document_identificatie(c)),
@@ -224,6 +227,11 @@ def all_messages(dialect: str) -> list[tuple[str, m.Bericht]]:
         ),
         ("actualiseerZaakstatus", m.actualiseer_zaakstatus(c, "ZAAK-000001", "ZT-OMV", 1, "Ontvangen", None)),
         ("actualiseerZaakstatus: medewerker", m.actualiseer_zaakstatus(c, "ZAAK-000001", "ZT-OMV", 12, None, "mdw-1")),
+        (
+            "updateZaak: gemachtigde natuurlijk persoon",
+            m.update_zaak_gemachtigde(c, "ZAAK-000001", nieuw, "g (bericht X)"),
+        ),
+        ("updateZaak: gemachtigde by KvK", m.update_zaak_gemachtigde(c, "ZAAK-000001", kvk_only, "g")),
         ("geefZaakdetails", m.geef_zaakdetails(c, "ZAAK-000001")),
         ("geefLijstZaakdocumenten", m.geef_lijst_zaakdocumenten(c, "ZAAK-000001")),
     ]
@@ -239,7 +247,7 @@ def all_messages(dialect: str) -> list[tuple[str, m.Bericht]]:
 @pytest.mark.parametrize("dialect_", DIALECTS)
 def test_every_message_validates_against_the_official_set(dialect_: str) -> None:
     msgs = all_messages(dialect_)
-    assert len(msgs) == 11
+    assert len(msgs) == 13
     for label, bericht in msgs:
         s = schema(dialect_)
         ok = s.validate(etree.fromstring(etree.tostring(bericht.body)))
@@ -369,6 +377,14 @@ def test_fake_la01_answers_validate(fake: tuple[FakeZkn, str], dialect: str) -> 
     target(dialect, url).deliver(opdracht(verzoek()), MemorySteps())
     zaak_id = next(iter(f.zaken))
     f.add_status(zaak_id, 2, "20261123103000123", None)  # a status without toelichting: nil in the answer
+    nieuw = verzoek("vrgDi01WijzigGemachtigde").gemachtigde
+    assert nieuw is not None
+    for bericht in (
+        m.update_zaak_gemachtigde(ctx(dialect), zaak_id, nieuw, "gemachtigde (bericht X)"),
+        m.update_zaak_gemachtigde(ctx(dialect), zaak_id, Persoon(natuurlijk=False, kvk_nummer="12345678"), "nnp"),
+    ):
+        assert post_as(url, bericht, official(dialect, "updateZaak")[0]).status_code == 200
+    assert [g["toelichting"] for g in f.zaken[zaak_id]["gemachtigden"]] == [None, "gemachtigde (bericht X)", "nnp"]
     for bericht in (m.geef_zaakdetails(ctx(dialect), zaak_id), m.geef_lijst_zaakdocumenten(ctx(dialect), zaak_id)):
         r = post_as(url, bericht, official(dialect, bericht.operation)[0])
         assert r.status_code == 200, r.text

@@ -47,7 +47,7 @@ from adapter.stuf.stuurgegevens import (
     stuurgegevens_element,
 )
 from adapter.targets.stuf_zkn.schemas import WsdlOperation, load_schema, wsdl_operations
-from adapter.targets.stuf_zkn.zds import SOAP11, STUF, XSI, ZDS, ZDS12, ZKN
+from adapter.targets.stuf_zkn.zds import BG, SOAP11, STUF, XSI, ZDS, ZDS12, ZKN
 from adapter.xmlsafe import XmlRejected, parse
 
 OWN = Systeem(organisatie="FAKE", applicatie="FAKEZKN")
@@ -60,6 +60,7 @@ SUPPORTED = frozenset(
         "creeerZaak",
         "voegZaakdocumentToe",
         "actualiseerZaakstatus",
+        "updateZaak",
         "geefZaakdetails",
         "geefLijstZaakdocumenten",
     }
@@ -328,8 +329,8 @@ class FakeZkn:
         soort = _text(message, "parameters", "mutatiesoort")
         if operation in ("creeerZaak", "voegZaakdocumentToe") and soort != "T":
             raise Refused("StUF055", f"{operation} verwacht mutatiesoort T, niet {soort}")
-        if operation == "actualiseerZaakstatus" and soort != "W":
-            raise Refused("StUF055", f"actualiseerZaakstatus verwacht mutatiesoort W, niet {soort}")
+        if operation in ("actualiseerZaakstatus", "updateZaak") and soort != "W":
+            raise Refused("StUF055", f"{operation} verwacht mutatiesoort W, niet {soort}")
 
     # -- processing --------------------------------------------------------------------------------------
     def _process(self, operation: str, op: WsdlOperation | None, message: etree._Element, sg: Stuurgegevens) -> bytes:
@@ -343,6 +344,8 @@ class FakeZkn:
             self._voeg_document_toe(message)
         elif operation == "actualiseerZaakstatus":
             self._actualiseer_status(message)
+        elif operation == "updateZaak":
+            self._update_zaak(message)
         else:
             return self._la01(operation, op, message, sg)
         return _envelope(bv03(sg, OWN))
@@ -371,6 +374,8 @@ class FakeZkn:
             "startdatum": _text(obj, "startdatum"),
             "initiator": _betrokkene(ini),
             "gemachtigde": _betrokkene(gmc),
+            # every gemachtigde relation (the one of creeerZaak, then those added by updateZaak)
+            "gemachtigden": [{**g, "toelichting": None} for g in (_betrokkene(gmc),) if g is not None],
             "xml": etree.tostring(message),
         }
 
@@ -403,6 +408,19 @@ class FakeZkn:
             "registratiedatum": datetime.now(UTC).strftime("%Y%m%d"),
             "xml": etree.tostring(message),
         }
+
+    def _update_zaak(self, message: etree._Element) -> None:
+        """Only what a koppeling adds: a ``heeftAlsGemachtigde`` with verwerkingssoort T in the new object."""
+        nieuw = [o for o in message if _local(o) == "object"][-1]
+        zaak_id = _text(nieuw, "identificatie") or ""
+        if zaak_id not in self.zaken:
+            raise Refused("StUF058", f"zaak {zaak_id} onbekend")
+        for rel in (c for c in nieuw if _local(c) == "heeftAlsGemachtigde"):
+            if rel.get(f"{{{STUF}}}verwerkingssoort") != "T" or _find(rel, "gerelateerde") is None:
+                raise Refused("StUF055", "updateZaak: alleen een toegevoegde heeftAlsGemachtigde wordt verwerkt")
+            wie = _betrokkene(_find(rel, "gerelateerde")) or {}
+            toelichting = _text(rel, "toelichting") if self.keeps_toelichting else None
+            self.zaken[zaak_id].setdefault("gemachtigden", []).append({**wie, "toelichting": toelichting})
 
     def _actualiseer_status(self, message: etree._Element) -> None:
         nieuw = [o for o in message if _local(o) == "object"][-1]
@@ -481,6 +499,11 @@ class FakeZkn:
         if "isVan" in asked and zaak.get("zaaktype"):
             is_van = _sub(obj, ZKN, "isVan", entiteittype="ZAKZKT")
             _sub(_sub(is_van, ZKN, "gerelateerde", entiteittype="ZKT"), ZKN, "code", zaak["zaaktype"])
+        if "heeftAlsGemachtigde" in asked:
+            for g in zaak.get("gemachtigden", []):
+                rel = _sub(obj, ZKN, "heeftAlsGemachtigde", entiteittype="ZAKBTRGMC")
+                self._gerelateerde(_sub(rel, ZKN, "gerelateerde"), g)
+                self._maybe(rel, "toelichting", g.get("toelichting"))
         if "heeft" in asked:
             mine = [s for s in self.statussen if s["zaak"] == zaak_id]
             for s in sorted(mine, key=lambda s: s["datumStatusGezet"] or "", reverse=True):  # newest first
@@ -498,8 +521,23 @@ class FakeZkn:
         return _envelope(root)
 
     @staticmethod
-    def _maybe(parent: etree._Element, name: str, value: str | None) -> None:
-        child = _sub(parent, ZKN, name, value)
+    def _gerelateerde(parent: etree._Element, wie: dict[str, Any]) -> None:
+        if wie.get("soort") == "natuurlijkPersoon":
+            nps = _sub(parent, ZKN, "natuurlijkPersoon", entiteittype="NPS")
+            FakeZkn._maybe(nps, "inp.bsn", wie.get("bsn"), BG)
+            _sub(nps, BG, "authentiek", "J" if wie.get("bsn") else "N").set(f"{{{STUF}}}metagegeven", "true")
+        elif wie.get("soort") == "vestiging":
+            _sub(
+                _sub(parent, ZKN, "vestiging", entiteittype="VES"), BG, "vestigingsNummer", wie.get("vestigingsnummer")
+            )
+        elif wie.get("soort") == "nietNatuurlijkPersoon":
+            nnp = _sub(parent, ZKN, "nietNatuurlijkPersoon", entiteittype="NNP")
+            FakeZkn._maybe(nnp, "inn.nnpId", None, BG)
+            _sub(nnp, BG, "authentiek", "N").set(f"{{{STUF}}}metagegeven", "true")
+
+    @staticmethod
+    def _maybe(parent: etree._Element, name: str, value: str | None, ns: str = ZKN) -> None:
+        child = _sub(parent, ns, name, value)
         if value is None:
             child.set(f"{{{XSI}}}nil", "true")
             child.set(f"{{{STUF}}}noValue", "geenWaarde")

@@ -64,7 +64,7 @@ def genereer_document_identificatie(ctx: Context) -> Bericht:
 # -- creeerZaak ----------------------------------------------------------------------------------------
 
 
-def _zaaktype_code(zaaktype: str) -> str:
+def zaaktype_code(zaaktype: str) -> str:
     if not 1 <= len(zaaktype) <= 10:
         raise ValueError(f"zaaktype code {zaaktype!r} must be 1..10 characters (StUF-ZKN Code)")
     return zaaktype
@@ -101,12 +101,20 @@ def _betrokkene(parent: etree._Element, persoon: Persoon) -> list[tuple[str, str
     return extra
 
 
-def _rol(obj: etree._Element, name: str, entiteittype: str, persoon: Persoon | None, when: str) -> None:
+def _rol(
+    obj: etree._Element,
+    name: str,
+    entiteittype: str,
+    persoon: Persoon | None,
+    when: str,
+    toelichting: str | None = None,
+) -> None:
     if persoon is None:
         nil(obj, ZKN, name, "waardeOnbekend", entiteittype, "T")
         return
     rol = el(obj, ZKN, name, entiteittype=entiteittype, verwerkingssoort="T")
     extra = _betrokkene(el(rol, ZKN, "gerelateerde"), persoon)
+    opt(rol, ZKN, "toelichting", clip(toelichting, 1000))
     el(rol, STUF, "tijdstipRegistratie", when)
     if extra:
         ee = el(rol, STUF, "extraElementen")
@@ -157,10 +165,30 @@ def creeer_zaak(ctx: Context, zaak: ZaakOpdracht, verzoek: Verzoek, identificati
     el(obj, STUF, "tijdstipRegistratie", when)
     is_van = el(obj, ZKN, "isVan", entiteittype="ZAKZKT", verwerkingssoort="T")
     zkt = el(is_van, ZKN, "gerelateerde", entiteittype="ZKT", verwerkingssoort="I")
-    el(zkt, ZKN, "code", _zaaktype_code(zaak.zaaktype))
+    el(zkt, ZKN, "code", zaaktype_code(zaak.zaaktype))
     if verzoek.gemachtigde is not None:
         _rol(obj, "heeftAlsGemachtigde", "ZAKBTRGMC", verzoek.gemachtigde, when)
     _rol(obj, "heeftAlsInitiator", "ZAKBTRINI", verzoek.initiatiefnemer, when)
+    return b.done()
+
+
+# -- updateZaak: a gemachtigde added -------------------------------------------------------------------
+
+
+def update_zaak_gemachtigde(ctx: Context, zaak_identificatie: str, gemachtigde: Persoon, toelichting: str) -> Bericht:
+    """updateZaak_ZakLk01 / zakLk01 (mutatiesoort W): the new object gains a ``heeftAlsGemachtigde``
+    (verwerkingssoort T); the old object names that relation as empty. The relation's toelichting lets a
+    retry recognise it as this message's."""
+    when = tijdstip(ctx.now)
+    b = Builder(ctx, "updateZaak")
+    b.stuurgegevens("Lk01", entiteittype="ZAK")
+    b.lk01_parameters("W")
+    oud = el(b.root, ZKN, "object", entiteittype="ZAK", verwerkingssoort="W")
+    el(oud, ZKN, "identificatie", zaak_identificatie)
+    nil(oud, ZKN, "heeftAlsGemachtigde", "geenWaarde", "ZAKBTRGMC", "T")
+    nieuw = el(b.root, ZKN, "object", entiteittype="ZAK", verwerkingssoort="W")
+    el(nieuw, ZKN, "identificatie", zaak_identificatie)
+    _rol(nieuw, "heeftAlsGemachtigde", "ZAKBTRGMC", gemachtigde, when, toelichting)
     return b.done()
 
 
@@ -249,7 +277,7 @@ def actualiseer_zaakstatus(
     el(nieuw, ZKN, "identificatie", zaak_identificatie)
     heeft = el(nieuw, ZKN, "heeft", entiteittype="ZAKSTT", verwerkingssoort="T")
     stt = el(heeft, ZKN, "gerelateerde", entiteittype="STT", verwerkingssoort="I")
-    el(stt, ZKN, "zkt.code", _zaaktype_code(zaaktype))
+    el(stt, ZKN, "zkt.code", zaaktype_code(zaaktype))
     el(stt, ZKN, "volgnummer", str(volgnummer))
     nil(stt, ZKN, "omschrijving", "waardeOnbekend")
     opt(heeft, ZKN, "toelichting", clip(toelichting, 1000))
@@ -282,13 +310,20 @@ def _lv01(ctx: Context, operation: str, zaak_identificatie: str) -> tuple[Builde
 def geef_zaakdetails(ctx: Context, zaak_identificatie: str) -> Bericht:
     """geefZaakdetails_ZakLv01 / zakLv01: does a zaak with this identificatie exist, and is it ours?
 
-    The scope asks what a retry compares: the kenmerken (verzoeknummer), the zaaktype code and every
-    status with its volgnummer, toelichting and ``datumStatusGezet``.
+    The scope asks what a retry compares: the kenmerken (verzoeknummer), the zaaktype code, every
+    gemachtigde with its identity and toelichting, and every status with its volgnummer, toelichting
+    and ``datumStatusGezet``.
     """
     b, scope = _lv01(ctx, "geefZaakdetails", zaak_identificatie)
     asked(scope, ZKN, "kenmerk")
     is_van = el(scope, ZKN, "isVan", entiteittype="ZAKZKT")
     asked(el(is_van, ZKN, "gerelateerde", entiteittype="ZKT"), ZKN, "code")
+    gmc = el(scope, ZKN, "heeftAlsGemachtigde", entiteittype="ZAKBTRGMC")
+    wie = el(gmc, ZKN, "gerelateerde")
+    asked(el(wie, ZKN, "natuurlijkPersoon", entiteittype="NPS"), BG, "inp.bsn")
+    asked(el(wie, ZKN, "nietNatuurlijkPersoon", entiteittype="NNP"), BG, "inn.nnpId")
+    asked(el(wie, ZKN, "vestiging", entiteittype="VES"), BG, "vestigingsNummer")
+    asked(gmc, ZKN, "toelichting")
     heeft = el(scope, ZKN, "heeft", entiteittype="ZAKSTT")
     asked(el(heeft, ZKN, "gerelateerde", entiteittype="STT"), ZKN, "volgnummer")
     asked(heeft, ZKN, "toelichting")

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from lxml import etree
 
-from adapter.errors import Ambiguous, TargetError, TargetRefused, WaitingError
+from adapter.errors import Ambiguous, MappingError, TargetError, TargetRefused, WaitingError
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
-from adapter.model import Soort
+from adapter.model import Persoon, Soort
 from adapter.stuf.stuurgegevens import Systeem, tijdstip
 from adapter.targets.base import Call, DryRunSteps, Result, Steps, run_step
 from adapter.targets.stuf_zkn import messages as msg
@@ -78,12 +79,33 @@ class _Status:
 
 
 @dataclass(frozen=True)
+class _Rol:
+    """A gemachtigde relation: who (``bsn:…``/``vestiging:…``, None when not returned) and its toelichting."""
+
+    wie: str | None
+    toelichting: str | None
+
+    def __str__(self) -> str:
+        return f"gemachtigde {self.wie or '?'} ({self.toelichting or 'zonder toelichting'})"
+
+
+def _wie(persoon: Persoon | None) -> str | None:
+    """The identity ZDS carries for a betrokkene (a KvK-nummer alone has no StUF place: None)."""
+    if persoon is None:
+        return None
+    if persoon.natuurlijk:
+        return f"bsn:{persoon.bsn}" if persoon.bsn else None
+    return f"vestiging:{persoon.vestigingsnummer}" if persoon.vestigingsnummer else None
+
+
+@dataclass(frozen=True)
 class _ZaakDetails:
     """What geefZaakdetails says about one zaak (empty lists: the zaaksysteem did not return them)."""
 
     kenmerken: list[str] = field(default_factory=list)
     zaaktypen: list[str] = field(default_factory=list)
     statussen: list[_Status] = field(default_factory=list)
+    gemachtigden: list[_Rol] = field(default_factory=list)
 
     @classmethod
     def of(cls, answer: etree._Element, zaak_id: str) -> _ZaakDetails | None:
@@ -103,7 +125,18 @@ class _ZaakDetails:
                         _child(heeft, "toelichting"),
                     )
                 )
-            return cls(_texts(obj, "kenmerk", "kenmerk"), _texts(obj, "isVan", "gerelateerde", "code"), statussen)
+            gemachtigden = []
+            for rel in (c for c in obj if isinstance(c.tag, str) and etree.QName(c).localname == "heeftAlsGemachtigde"):
+                bsn = _texts(rel, "gerelateerde", "natuurlijkPersoon", "inp.bsn")
+                ves = _texts(rel, "gerelateerde", "vestiging", "vestigingsNummer")
+                wie = f"bsn:{bsn[0]}" if bsn else f"vestiging:{ves[0]}" if ves else None
+                gemachtigden.append(_Rol(wie, _child(rel, "toelichting")))
+            return cls(
+                _texts(obj, "kenmerk", "kenmerk"),
+                _texts(obj, "isVan", "gerelateerde", "code"),
+                statussen,
+                gemachtigden,
+            )
         return None
 
 
@@ -136,6 +169,12 @@ class StufZknTarget:
                 bad.append(f"statustype {st!r}: a StUF-ZKN statustype is a volgnummer 1..9999")
         return bad
 
+    def check_zaak(self, zaak: ZaakOpdracht, on: date) -> list[str]:
+        """For ``mappings check --online``: what can be checked without a catalogus query."""
+        p = zaak.profiel
+        statustypen = {str(x) for x in (p.statustype_start, p.statustype_intrekking) if x is not None}
+        return self.missing_in_catalogus({"zaaktype": {zaak.zaaktype}, "statustype": statustypen})
+
     def preview(self, opdracht: Opdracht) -> list[Call]:
         calls: list[Call] = []
         _Plan(self, opdracht, DryRunSteps(calls), dry_run=True).run()
@@ -163,8 +202,8 @@ class _Plan:
                 self._new_zaken()
             else:
                 self._follow_up()
-        except ValueError as exc:  # a value no StUF-ZKN message can carry: a mapping problem
-            raise TargetError(f"verzoek {self.v.nummer}: {exc}") from None
+        except ValueError as exc:  # a value no StUF-ZKN message can carry: a mapping problem, not retried
+            raise MappingError(f"verzoek {self.v.nummer}: {exc}") from None
         return "; ".join(self.summary)
 
     # -- calls -----------------------------------------------------------------------------------------
@@ -205,6 +244,8 @@ class _Plan:
 
     # -- a new zaak per zaaktype, then the documents on all of them, then the start statuses -----------
     def _new_zaken(self) -> None:
+        for zo in self.o.zaken:  # a code no ZDS message can carry fails before anything is sent
+            msg.zaaktype_code(zo.zaaktype)
         created: list[tuple[ZaakOpdracht, str]] = []
         for zo in self.o.zaken:
             created.append((zo, self._zaak(zo)))
@@ -340,7 +381,8 @@ class _Plan:
                 )
             if found is None:
                 raise TargetError(f"{key}: zaak {zaak_id} not found in the zaaksysteem")
-            exact, unsure = [], []
+            exact: list[_Status] = []
+            unsure: list[_Status] = []
             for st in found.statussen:
                 if st.volgnummer != nr:
                     continue
@@ -395,4 +437,61 @@ class _Plan:
         self._documenten([zaak_id])
         self.summary.insert(0, f"{soort} bij zaak {zaak_id}")
         if soort is Soort.WIJZIGING_GEMACHTIGDE:
-            self.summary.append("gemachtigde niet bijgewerkt: deze StUF-ZKN target voegt alleen documenten toe")
+            if self.v.gemachtigde is None:
+                self.summary.append("geen gemachtigde in het bericht: niets bijgewerkt")
+            else:
+                self._gemachtigde("rol:gemachtigde", zaak_id, self.v.gemachtigde)
+
+    def _gemachtigde(self, key: str, zaak_id: str, persoon: Persoon) -> None:
+        """updateZaak adds the new gemachtigde; the relation's toelichting names this message, so a
+        retry tells it from the gemachtigde of the aanvraag or of an earlier wijziging (possibly the same
+        person). The ``…:gepland`` checkpoint, written before the send, says whether it may have been
+        sent at all."""
+        marker = f"(bericht {self.v.referentie})" if self.v.referentie else None
+        text = f"gemachtigde {marker}" if marker else "gemachtigde"
+        plan_key = f"{key}:gepland"
+        maybe_sent = self.steps.result(plan_key) is not None
+        run_step(self.steps, plan_key, lambda: {"toelichting": text})
+        bericht = msg.update_zaak_gemachtigde(self.ctx, zaak_id, persoon, text)
+        wie = _wie(persoon)
+
+        def create() -> Result:
+            self._send(key, bericht, ("Bv03",))
+            return {"gemachtigde": wie, "toelichting": text}
+
+        def find() -> Result | None:
+            """Precise when the zaaksysteem returns the relation's toelichting (it names this message).
+            Without it only the person is left, and that person may well be a gemachtigde already
+            (aanvraag, an earlier wijziging): such a candidate, or no answer to the vraag, is
+            ``Ambiguous`` naming the candidates, never a guess; no candidate at all means not made."""
+            if not maybe_sent:
+                return None
+            asked, found = self._zaakdetails(key, zaak_id)
+            if not asked:
+                raise Ambiguous(
+                    f"{key}: cannot tell whether gemachtigde {wie or '?'} on zaak {zaak_id} was added by the "
+                    "unanswered attempt: the zaaksysteem does not answer geefZaakdetails; check the zaak, then resend"
+                )
+            if found is None:
+                raise TargetError(f"{key}: zaak {zaak_id} not found in the zaaksysteem")
+            exact: list[_Rol] = []
+            unsure: list[_Rol] = []
+            for rol in found.gemachtigden:
+                if rol.toelichting is not None:
+                    if rol.toelichting == text and (rol.wie in (None, wie)):
+                        (exact if marker else unsure).append(rol)
+                elif rol.wie is None or wie is None or rol.wie == wie:
+                    unsure.append(rol)
+            if len(exact) == 1 and not unsure:
+                return {"gemachtigde": wie, "toelichting": text}
+            if exact or unsure:
+                raise Ambiguous(
+                    f"{key}: zaak {zaak_id} has {len(exact) + len(unsure)} gemachtigden that may be the one the "
+                    f"unanswered attempt added (ours: {wie or '?'}, {text!r}): "
+                    + "; ".join(str(c) for c in exact + unsure)
+                    + ". Not adopted and not resent: check the zaak, then resend"
+                )
+            return None
+
+        run_step(self.steps, key, create, find)
+        self.summary.append(f"gemachtigde {wie or persoon.naam or '?'} toegevoegd aan zaak {zaak_id}")

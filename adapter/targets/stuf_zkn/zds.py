@@ -46,6 +46,7 @@ OPERATIONS: dict[str, tuple[str, str, str, str]] = {
         "actualiseerZaakstatus_Lk01",
         "ontvangasynchroon",
     ),
+    "updateZaak": ("updateZaak_ZakLk01", "zakLk01", "updateZaak_Lk01", "ontvangasynchroon"),
     "geefZaakdetails": ("geefZaakdetails_ZakLv01", "zakLv01", "geefZaakdetails_Lv01", "beantwoordvraag"),
     "geefLijstZaakdocumenten": (
         "geefLijstZaakdocumenten_ZakLv01",
