@@ -427,6 +427,29 @@ def test_a_gemachtigde_the_zaaksysteem_cannot_tell_apart_stops_the_delivery(tmp_
     assert z.fake.count("updateZaak") == 1
 
 
+def test_without_vragen_a_status_is_not_resent_blind(tmp_path: Path) -> None:
+    """A zaaksysteem that does not offer geefZaakdetails (StUF025): after a lost answer nothing can tell
+    whether the status was set, and resending could set it twice. Ambiguous: needs-attention."""
+    with zaaksysteem(answers_vragen=False) as z, adapter(tmp_path, z) as sv:
+        z.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert drain(sv) == ["retry", "needs-attention"]
+        assert "does not answer geefZaakdetails" in deliveries(sv)[0].last_error
+    assert len(z.fake.statussen) == 1
+
+
+def test_without_vragen_a_zaak_is_resent_under_its_identificatie_and_never_duplicated(tmp_path: Path) -> None:
+    """The documented limit: without vragen the lost creeerZaak is resent with the same identificatie;
+    the zaaksysteem refuses it as a duplicate (its key), which StUF cannot express in a code a client
+    could rely on, so the delivery keeps failing until it is dead — with one zaak, never two."""
+    with zaaksysteem(answers_vragen=False) as z, adapter(tmp_path, z, max_attempts=3) as sv:
+        z.fake.fail_next("creeerZaak", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert drain(sv) == ["retry", "retry", "dead"]
+        assert "bestaat al" in deliveries(sv)[0].last_error
+    assert len(z.fake.zaken) == 1 and z.fake.count("creeerZaak") == 3
+
+
 # -- failures are classified by who is to blame ----------------------------------------------------------
 
 

@@ -11,8 +11,8 @@ Habits of real servers it has: zaak and document identificaties are keys (a seco
 same zaak is refused); ``datumStatusGezet`` is stored at a limited precision (seconds by default, some
 keep only the date) and a status toelichting may not be kept at all; with ``zaaktypen`` an unknown
 zaaktype code is refused as the client's fault; a vraag is answered with what its scope asks,
-statuses newest first, volgnummers zero-padded. Objects "made elsewhere" (by a behandelaar) are added
-with ``add_zaak`` / ``add_status``.
+statuses newest first, volgnummers zero-padded, or (``answers_vragen=False``) not at all. Objects
+"made elsewhere" (by a behandelaar) are added with ``add_zaak`` / ``add_status``.
 
 What it received is kept for assertions (``zaken``, ``documenten`` with decoded bytes, ``statussen``,
 ``calls``); ``fail_next`` injects failures before or after a request took effect (HTTP status, delay
@@ -142,6 +142,7 @@ class FakeZkn:
         zaaktypen: Collection[str] | None = None,
         tijdstip_digits: int = 14,
         keeps_toelichting: bool = True,
+        answers_vragen: bool = True,
     ) -> None:
         self.dialect = dialect
         self.schema = load_schema(dialect, schema_dir)
@@ -155,6 +156,7 @@ class FakeZkn:
         self.zaaktypen = set(zaaktypen) if zaaktypen is not None else None
         self.tijdstip_digits = tijdstip_digits
         self.keeps_toelichting = keeps_toelichting
+        self.answers_vragen = answers_vragen  # False: the BeantwoordVraag port is not offered (StUF025)
         self.received = Received()
         self._lock = threading.Lock()
         self._failures: list[_Failure] = []
@@ -283,7 +285,7 @@ class FakeZkn:
             message = self._message(root)
             sg = parse_stuurgegevens(message)
             self._check_action(action, op, message)
-            if operation not in SUPPORTED:
+            if operation not in SUPPORTED or (operation.startswith("geef") and not self.answers_vragen):
                 raise Refused("StUF025", f"{operation or action!r} wordt door deze zaaksysteem niet ondersteund")
             self._validate(operation, message)
             answer = self._process(operation, op, message, sg)
