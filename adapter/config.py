@@ -90,6 +90,11 @@ class InboundSettings(_Section):
     #: Keep rejected messages (Fo03) in the message log as state ``rejected`` for the operator.
     #: They never enter the inbox, so a corrected resend behaves as a first delivery.
     log_rejected: bool = True
+    #: Our StUF-LVO schema (``xsd/lvo/lvo0312.xsd``) is a reconstruction. ``strict``: content not valid
+    #: against it gets Fo03 StUF055 (the loket resends). ``lenient``: such content is accepted (Bv03) and the
+    #: schema errors are stored as warnings on the message (``messages show``); well-formedness, the hostile-
+    #: XML limits, the stuurgegevens checks and a missing aanvraagnummer still get Fo03.
+    lvo_schema: Literal["strict", "lenient"] = "strict"
 
 
 class DeliverySettings(_Section):

@@ -6,6 +6,7 @@ lxml schema objects keep their error log on the object, so each thread gets its 
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,66 @@ SCHEMA_FILES: dict[str, str] = {
 }
 
 
+#: libxml2 error types whose message names only elements and attributes, never the content of the message.
+_STRUCTURE_ERRORS = frozenset(
+    {
+        "SCHEMAV_ELEMENT_CONTENT",  # not expected here / missing child element(s)
+        "SCHEMAV_CVC_COMPLEX_TYPE_2_3",  # character content where only elements may stand
+        "SCHEMAV_CVC_COMPLEX_TYPE_2_4",
+        "SCHEMAV_CVC_COMPLEX_TYPE_3_2_1",  # attribute not allowed
+        "SCHEMAV_CVC_COMPLEX_TYPE_3_2_2",
+        "SCHEMAV_CVC_COMPLEX_TYPE_4",  # attribute required
+        "SCHEMAV_CVC_TYPE_3_1_1",
+        "SCHEMAV_CVC_TYPE_3_1_2",  # element content where a simple value belongs
+        "SCHEMAV_CVC_ELT_1",  # no matching global declaration
+    }
+)
+_CLARK = re.compile(r"\{[^}]*\}")
+_PREFIX = re.compile(r"(?<=/)[A-Za-z_][\w.-]*:")
+_ELEMENT_PREFIX = re.compile(r"^Element '[^']*'(?:, attribute '[^']*')?: ")
+_FACET = re.compile(r"^\[facet '(\w+)'\]")
+_FACET_PROBLEMS = {
+    "pattern": "value does not have the expected form (pattern)",
+    "enumeration": "value is not one of the allowed values",
+    "length": "value has the wrong length",
+    "minLength": "value is too short",
+    "maxLength": "value is too long",
+}
+_OF_TYPE = re.compile(r"of the (?:atomic|list|union) type '(?:\{[^}']*\}|[\w.-]+:)?([\w.-]+)'\.?$")
+
+
 @dataclass(frozen=True)
 class SchemaError:
     line: int | None
     message: str
+    #: Where, as libxml2 gives it (``/vz:verzoek/vz:initiatiefnemer/…``), and libxml2's error type name.
+    path: str | None = None
+    kind: str | None = None
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
+
+    @property
+    def where(self) -> str:
+        """The element path without prefixes (``verzoek/initiatiefnemer/natuurlijkPersoon/bsn``)."""
+        return _PREFIX.sub("", self.path or "").lstrip("/")
+
+    def without_values(self) -> str:
+        """One line naming line, element and problem, never a value from the message: libxml2 quotes the
+        offending value (a BSN, a name, an e-mail address) in value errors, so only structure errors keep
+        their text; value errors say which facet or type the value missed."""
+        rest = _ELEMENT_PREFIX.sub("", self.message.strip())
+        if self.kind in _STRUCTURE_ERRORS:
+            problem = _CLARK.sub("", rest)
+        elif m := _FACET.match(rest):
+            problem = _FACET_PROBLEMS.get(m[1], f"value does not meet the schema's {m[1]} facet")
+        elif m := _OF_TYPE.search(rest):
+            problem = f"value is not a valid {m[1]}"
+        else:
+            problem = "value not valid against the schema"
+        where = self.where
+        line = f"line {self.line}: " if self.line else ""
+        return f"{line}{where + ': ' if where else ''}{problem}"
 
 
 class SchemaInvalid(InputError):
@@ -78,6 +132,6 @@ class SchemaSet:
         name = self.schema_name(el)
         schema = self._schemas()[etree.QName(el).namespace or ""]
         if not schema.validate(el):
-            errors = [SchemaError(e.line or None, e.message) for e in schema.error_log]
+            errors = [SchemaError(e.line or None, e.message, e.path, e.type_name) for e in schema.error_log]
             raise SchemaInvalid(name, errors or [SchemaError(None, "invalid")])
         return name

@@ -107,6 +107,10 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | 
         value = getattr(row, f)
         if value is not None:
             click.echo(f"{f:17} {value}")
+    if row.warnings:  # what a lenient schema check let through: element names and lines, never content
+        click.echo(f"{'warnings':17} {len(row.warnings)}")
+        for w in row.warnings:
+            click.echo(f"  - {w}")
     _show_delivery(settings, message_id)
     click.echo("answer:")
     click.echo(row.answer or "(none)")

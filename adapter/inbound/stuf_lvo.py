@@ -6,12 +6,16 @@ not well-formed or hostile input (StUF055) necessarily first; then ontvanger (St
 the project rule that the body must be valid against our
 schema (StUF055, before anything touches the store); then the store decides duplicate (same answer
 again), reused reference (StUF016) or unavailable (StUF046).
+
+With ``[inbound] lvo_schema = "lenient"`` (for a real loket that disagrees with our reconstructed schema)
+schema and content-rule errors do not reject: they are stored with the message as warnings (element
+names and lines only), as long as the message has its aanvraagnummer.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lxml import etree
 
@@ -156,20 +160,25 @@ class StufLvoChannel:
     def accept(self, incoming: Incoming) -> etree._Element:
         """Validate and store; return the ``StUF:Bv03Bericht`` to send (only after the commit)."""
         sg = incoming.stuurgegevens
+        warnings: tuple[str, ...] = ()
         try:
             schema = self.schemas.validate(incoming.message)
             rules = lvo.content_rules(incoming.message)
             if rules:
                 raise SchemaInvalid(self.schemas.schema_name(incoming.message), [SchemaError(*p) for p in rules])
         except SchemaInvalid as exc:
-            first = exc.errors[0]
-            fout = StufFout(
-                Foutcode.STUF055,
-                f"Bericht niet conform {exc.schema}: regel {first.line}: {first.message}"[:200],
-                "; ".join(str(e) for e in exc.errors[:5]),
-            )
-            raise self._reject(fout, sg, incoming.raw, incoming.correlation_id, incoming.message) from None
-        record = self._record(incoming)
+            schema = exc.schema
+            lenient = self.settings.inbound.lvo_schema == "lenient"
+            if lenient and lvo.aanvraagnummer_of(incoming.message):
+                warnings = tuple(e.without_values() for e in exc.errors)
+            else:
+                first = exc.errors[0]
+                omschrijving = f"Bericht niet conform {exc.schema}: regel {first.line}: {first.message}"
+                if lenient:
+                    omschrijving = f"Bericht niet conform {exc.schema}: aanvraagnummer ontbreekt"
+                fout = StufFout(Foutcode.STUF055, omschrijving[:200], "; ".join(str(e) for e in exc.errors[:5]))
+                raise self._reject(fout, sg, incoming.raw, incoming.correlation_id, incoming.message) from None
+        record = self._record(incoming, warnings)
         answer_el = berichten.bv03(sg, self.own_system)
         answer = berichten.to_bytes(answer_el).decode()
         try:
@@ -198,14 +207,16 @@ class StufLvoChannel:
             referentienummer=sg.referentienummer,
             nummer=record.nummer,
             size=len(incoming.raw),
+            warnings=len(warnings),
         )
         return answer_el
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _record(self, incoming: Incoming) -> store.InboundRecord:
-        return self._make_record(
+    def _record(self, incoming: Incoming, warnings: tuple[str, ...] = ()) -> store.InboundRecord:
+        record = self._make_record(
             incoming.raw, incoming.correlation_id, incoming.stuurgegevens, incoming.message, dedup=True
         )
+        return replace(record, warnings=warnings)
 
     def _make_record(
         self,

@@ -8,17 +8,18 @@ before the commit leaves nothing, and the sender's resend is then a first delive
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy import Connection, Engine, Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapter.store import outbox
-from adapter.store.db import reading
+from adapter.store.db import reading, transaction
 from adapter.store.tables import messages
 from adapter.store.writer import GroupCommitWriter
 
@@ -48,6 +49,8 @@ class InboundRecord:
     dedup_key: str | None = None
     #: For the outbox: does this message create a zaak (aanvraag) or follow one up (aanvulling, …)?
     creates_zaak: bool = False
+    #: What a lenient schema check let through (one line each, element names and lines, never content).
+    warnings: tuple[str, ...] = ()
 
     def values(self) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -65,11 +68,16 @@ class InboundRecord:
             "volgnummer": self.volgnummer,
             "dedup_key": self.dedup_key,
             "body": self.body,
+            "warnings": _warnings_json(self.warnings),
             "size": len(self.body),
             "sha256": self.sha256,
             "received_at": now,
             "updated_at": now,
         }
+
+
+def _warnings_json(warnings: tuple[str, ...] | list[str]) -> str | None:
+    return json.dumps(list(warnings), ensure_ascii=False) if warnings else None
 
 
 #: One statement object, so SQLAlchemy's compiled cache serves every insert (parameters at execute).
@@ -199,6 +207,8 @@ class StoredMessage:
     updated_at: datetime
     body: bytes = field(repr=False)  # exactly as received
     answer: str | None = field(repr=False)  # what was sent back, byte for byte
+    #: What a lenient schema check let through (``InboundRecord.warnings``, or set by the delivery).
+    warnings: tuple[str, ...] = ()
 
 
 _STORED_COLUMNS = tuple(messages.c[f.name] for f in fields(StoredMessage))
@@ -210,7 +220,17 @@ def get_message(engine: Engine, message_id: int) -> StoredMessage | None:
     if row is None:
         return None
     values = row._asdict()
-    return StoredMessage(**{**values, "body": bytes(values["body"])})  # a driver may hand out a memoryview
+    warnings = tuple(json.loads(values["warnings"])) if values["warnings"] else ()
+    # a driver may hand out a memoryview
+    return StoredMessage(**{**values, "body": bytes(values["body"]), "warnings": warnings})
+
+
+def set_warnings(engine: Engine, message_id: int, warnings: tuple[str, ...]) -> None:
+    """Replace the warnings of a message (the delivery, after reading its verzoek again)."""
+    values = {"warnings": _warnings_json(warnings), "updated_at": datetime.now(UTC)}
+    stmt = update(messages).where(messages.c.id == message_id).values(**values)
+    with transaction(engine) as conn:
+        conn.execute(stmt)
 
 
 def count_by_state(engine: Engine) -> dict[str, int]:

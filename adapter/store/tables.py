@@ -47,6 +47,9 @@ messages = Table(
     Column("error_code", String(16)),
     Column("error_text", Text),
     Column("answer", Text),  # the Bv03/Fo03 (or HTTP answer) that was sent, byte for byte
+    # JSON list of one-line warnings (element names and lines, never content): what a lenient schema check
+    # let through (StUF-LVO with lvo_schema = "lenient": at receipt; STAM verzoek: when the delivery reads it).
+    Column("warnings", Text),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
