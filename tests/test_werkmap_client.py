@@ -278,7 +278,8 @@ def test_zoek_pages_through_all(fake: FakeWerkmap, client: WerkmapClient) -> Non
     before = len(fake.requests)
     hits = list(client.zoek(start, start + timedelta(days=1)))
     assert [h["verzoeknummer"] for h in hits] == nummers
-    assert [(r.method, r.status) for r in fake.requests[before:]] == [("POST", 200)] * 3
+    # only _zoek: a delayed answer of an earlier timeout test may still be recorded in this window
+    assert [(r.method, r.status) for r in fake.requests[before:] if r.path.endswith(stam.ZOEK)] == [("POST", 200)] * 3
     assert list(client.zoek(start + timedelta(days=2), start + timedelta(days=3))) == []
 
 
@@ -304,10 +305,10 @@ def mocked(store: FileStore, answer: httpx.Response) -> WerkmapClient:
 REFS = {"verzoeknummer": "1", "verzoek": {"href": "https://werkmap.example/api/verzoeken/1/samenvatting"}}
 
 
-def test_invalid_stam_verzoek_names_line_and_problem(store: FileStore) -> None:
+def test_stam_verzoek_not_valid_against_our_schema_is_still_handed_out(store: FileStore) -> None:
+    # Our schema is a reconstruction: what departs from it is read laxly later (stam_parse), not refused here.
     xml = f'<vz:verzoek xmlns:vz="{stam.VERZOEK}">\n<vz:verzoeknummer>1</vz:verzoeknummer>\n<vz:bogus/></vz:verzoek>'
-    with pytest.raises(TargetError, match=r"not valid against xsd/stam/verzoek.xsd: line 3: .*bogus"):
-        mocked(store, httpx.Response(200, content=xml.encode())).verzoek_xml(REFS)
+    assert mocked(store, httpx.Response(200, content=xml.encode())).verzoek_xml(REFS) == xml.encode()
 
 
 def test_hostile_or_foreign_xml_is_refused(store: FileStore) -> None:

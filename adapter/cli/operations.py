@@ -51,17 +51,19 @@ def mappings_check(ctx: click.Context, online: bool) -> None:
 @click.pass_context
 @readable_errors
 def mappings_preview(ctx: click.Context, file: Path) -> None:
-    """Print the calls the target would receive for MESSAGE.xml, without sending anything."""
+    """Print the calls the target would receive for FILE (a StUF-LVO message or a STAM verzoek), without
+    sending anything."""
     from adapter.delivery.preview import preview_message
     from adapter.mapping.engine import build_opdracht
     from adapter.mapping.loader import load_dir
-    from adapter.services import resolve_path
+    from adapter.services import own_oins, resolve_path
     from adapter.targets.registry import build_targets
 
     settings = _settings(ctx)
     mappings_ = load_dir(resolve_path(settings, settings.delivery.mappings_dir))
     targets = build_targets(settings)
-    for line in preview_message(file.read_bytes(), settings, mappings_, targets, build_opdracht):
+    raw = file.read_bytes()
+    for line in preview_message(raw, settings, mappings_, targets, build_opdracht, own_oins(settings)):
         click.echo(line)
 
 

@@ -1,15 +1,23 @@
-"""``mappings preview``: what a message would become, as the list of calls, without sending any."""
+"""``mappings preview``: what a message would become, as the list of calls, without sending any.
+
+Takes a StUF-LVO message (envelope or bare) or a STAM verzoek (the werkmap's samenvatting, read laxly as
+the delivery reads it: its warnings are printed, and its own PDF is shown as the bijlage it becomes when
+the werkmap links one). A verzoeknotificatie only names its verzoek, so it cannot be previewed.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
+
+from lxml import etree
 
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.logs import mask_text
 from adapter.loket.lvo_parse import parse_verzoek
+from adapter.loket.stam_parse import is_kopiebericht, read_stam_verzoek, with_pdf
 from adapter.mapping.loader import LoadedMapping
 from adapter.mapping.opdracht import Opdracht
 from adapter.model import Verzoek
@@ -32,14 +40,31 @@ def preview_message(
     mappings: list[LoadedMapping],
     targets: dict[str, Target],
     build: Callable[[list[LoadedMapping], Verzoek], Opdracht],
+    own_oins: Collection[str] = (),
 ) -> Iterator[str]:
+    """``own_oins``: the OINs we act for (STAM: whose verzoek it is, and whether it is a kopiebericht)."""
+    warnings: tuple[str, ...] = ()
     try:
         message = message_of(parse(raw, Limits(max_bytes=settings.inbound.max_body_bytes)))
-        SchemaSet().validate(message)
+        name = etree.QName(message).localname
+        if name == "verzoeknotificatie":
+            raise AdapterError(
+                "a verzoeknotificatie only names its verzoek: preview the STAM verzoek (the werkmap's samenvatting)"
+            )
+        if name == "verzoek":
+            read = read_stam_verzoek(message, own_oins)
+            verzoek, warnings = with_pdf(read.verzoek), read.warnings
+        else:
+            SchemaSet().validate(message)
+            verzoek = parse_verzoek(message, settings.stuf.ontvangers[0].organisatie)
     except (XmlRejected, SchemaInvalid) as exc:
         raise AdapterError(f"message not usable: {exc}") from None
-    ontvanger = settings.stuf.ontvangers[0].organisatie
-    verzoek = parse_verzoek(message, ontvanger)
+    for w in warnings:
+        yield f"warning: {w}"
+    if verzoek.bron == "stam" and is_kopiebericht(verzoek, own_oins):
+        ui = verzoek.uitvoerende_instantie.oin if verzoek.uitvoerende_instantie else "?"
+        yield f"verzoek {verzoek.nummer} ({verzoek.soort}): kopiebericht (uitvoerende instantie {ui}): stored, no zaak"
+        return
     opdracht = build(mappings, verzoek)
     target = targets.get(opdracht.target)
     if target is None:

@@ -1,9 +1,11 @@
 """From a stored message to the canonical ``Verzoek``, per channel.
 
 StUF-LVO carries the whole aanvraag in the message. A STAM notification only names the verzoek: it is
-fetched from the werkmap here, as checkpointed steps of the delivery (referenties once, each document
-streamed once into the content-addressed file store), so a retry after a crash refetches nothing that
-completed.
+fetched from the werkmap here, as checkpointed steps of the delivery (referenties once, each document and
+the verzoek's own PDF streamed once into the content-addressed file store), so a retry after a crash
+refetches nothing that completed. The STAM verzoek is read laxly: what departs from our reconstructed
+schema comes back as warnings (stored on the message by the worker), and only a verzoek without what the
+delivery needs is refused (``InputError``, permanent).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from lxml import etree
 from adapter.errors import AdapterError, ConfigError, InputError
 from adapter.loket import stam
 from adapter.loket.lvo_parse import parse_verzoek
-from adapter.loket.stam_parse import parse_stam_verzoek
+from adapter.loket.stam_parse import parse_stam_verzoek, read_stam_verzoek, with_pdf
 from adapter.loket.werkmap import WerkmapClient
 from adapter.model import Verzoek
 from adapter.store.messages import StoredMessage
@@ -43,8 +45,30 @@ def _checkpointed(steps: Steps, key: str, create: Callable[[], R]) -> R:
     return cast(R, run_step(steps, key, lambda: cast(Result, create())))
 
 
+class StoredPdf(StoredDocument):
+    """Result of the step ``werkmap:pdf``: the verzoek's own PDF in the file store, and its file name."""
+
+    bestandsnaam: str | None
+
+
 def _fetch_document(werkmap: WerkmapClient, doc: stam.WerkmapDocument) -> StoredDocument:
     return {"bestand": str(werkmap.download(doc)), "grootte": doc["grootte"], "sha256": doc["sha256"]}
+
+
+def _fetch_pdf(werkmap: WerkmapClient, refs: stam.VerzoekReferenties) -> StoredPdf:
+    got = werkmap.verzoek_pdf(refs)
+    assert got is not None  # the step runs only when the referenties link a PDF
+    return {"bestand": str(got.path), "grootte": got.grootte, "sha256": got.sha256, "bestandsnaam": got.bestandsnaam}
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A stored message read as a verzoek. ``warnings``: what reading it noticed (element names and lines,
+    never content), to store on the message; None when the source does not judge (StUF-LVO: the inbound
+    channel already did, and what it stored stays)."""
+
+    verzoek: Verzoek
+    warnings: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +78,7 @@ class Sources:
     werkmap: WerkmapClient | None
     own_oins: frozenset[str]
 
-    def verzoek_for(self, stored: StoredMessage, steps: Steps) -> Verzoek:
+    def verzoek_for(self, stored: StoredMessage, steps: Steps) -> Sourced:
         """The verzoek of a stored message; a message that cannot be read is an ``InputError`` (permanent)."""
         try:
             return self._verzoek_for(stored, steps)
@@ -64,29 +88,42 @@ class Sources:
             why = f"{type(exc).__name__}: {exc}"
             raise InputError(f"the {stored.channel} message cannot be read as a verzoek: {why}") from exc
 
-    def _verzoek_for(self, stored: StoredMessage, steps: Steps) -> Verzoek:
+    def _verzoek_for(self, stored: StoredMessage, steps: Steps) -> Sourced:
         if stored.channel == "stuf-lvo":
             envelope = parse(stored.body, Limits(max_bytes=2**31))
             body = envelope.find(_SOAP_BODY)
             assert body is not None
             message = next(c for c in body if isinstance(c.tag, str))
             ontvanger = (stored.ontvanger or "").split("/")[0] or None
-            return parse_verzoek(message, ontvanger)
+            return Sourced(parse_verzoek(message, ontvanger))
         if stored.channel == "stam":
             return self._from_werkmap(stored, steps)
         raise InputError(f"no verzoek source for channel {stored.channel!r}")
 
-    def _from_werkmap(self, stored: StoredMessage, steps: Steps) -> Verzoek:
+    def _from_werkmap(self, stored: StoredMessage, steps: Steps) -> Sourced:
         if self.werkmap is None:
             raise ConfigError("a STAM verzoek needs the werkmap: configure [werkmap]")
         werkmap = self.werkmap
         n = stam.read_notificatie(parse(stored.body, Limits(max_bytes=2**24)))
         refs = _checkpointed(steps, "werkmap:referenties", lambda: werkmap.referenties(n.verzoeknummer, n.volgnummer))
         xml = werkmap.verzoek_xml(refs)
+        root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+        read = read_stam_verzoek(root, set(self.own_oins))  # before any download: refuse early
+        if (read.verzoek.nummer, read.verzoek.volgnummer) != n.sleutel:
+            raise InputError(
+                f"the werkmap answered with verzoek {read.verzoek.nummer} volgnummer {read.verzoek.volgnummer} "
+                f"for the notification of verzoek {n.verzoeknummer} volgnummer {n.volgnummer}"
+            )
         bestanden: dict[str, tuple[str, int, str]] = {}
         for doc in refs.get("documenten", []):
             key = f"werkmap:document:{doc['documentId']}"
             got = _checkpointed(steps, key, partial(_fetch_document, werkmap, doc))
             bestanden[doc["documentId"]] = (got["bestand"], int(got["grootte"]), got["sha256"])
-        root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-        return parse_stam_verzoek(root, set(self.own_oins), bestanden)
+        pdf = None
+        link = refs.get("pdf")
+        if link and link.get("href"):  # optional in the contract: without it there is nothing to add
+            pdf = _checkpointed(steps, "werkmap:pdf", partial(_fetch_pdf, werkmap, refs))
+        verzoek = parse_stam_verzoek(root, set(self.own_oins), bestanden)
+        if pdf is not None:
+            verzoek = with_pdf(verzoek, (pdf["bestand"], int(pdf["grootte"]), pdf["sha256"]), pdf["bestandsnaam"])
+        return Sourced(verzoek, read.warnings)

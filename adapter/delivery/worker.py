@@ -113,8 +113,12 @@ class Outbox:
         steps: store.DbSteps | None = None
         try:
             steps = store.DbSteps(self.engine, c.id, "")
-            verzoek = self.sources.verzoek_for(row, steps)
-            summary = self._deliver(verzoek, steps)
+            sourced = self.sources.verzoek_for(row, steps)
+            if sourced.warnings is not None and sourced.warnings != row.warnings:
+                message_store.set_warnings(self.engine, c.message_id, sourced.warnings)
+            if sourced.warnings:
+                log.warning("verzoek read with warnings", count=len(sourced.warnings), first=sourced.warnings[0])
+            summary = self._deliver(sourced.verzoek, steps)
             target_name = steps.target or None
         except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
             expected = isinstance(exc, AdapterError)

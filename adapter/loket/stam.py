@@ -58,6 +58,10 @@ DOELEN: tuple[str, ...] = tuple(DOEL_SOORT)
 #: A bsn of nine zeros means "no BSN" (public rule).
 GEEN_BSN = "000000000"
 
+#: documenttype of the verzoek's own PDF (``pdf.href`` of the referenties) when it becomes a bijlage: map it
+#: in a mapping's ``[values.informatieobjecttype]`` (our own name; STAM has no documentsoort for it).
+PDF_DOCUMENTTYPE = "verzoek-pdf"
+
 
 def soort_of(doel: str) -> Soort:
     """The canonical kind of a doel; KeyError for a value the schema would have refused."""

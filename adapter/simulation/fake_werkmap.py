@@ -1,8 +1,11 @@
 """A fake DSO werkmap ("Verzoek afhandelen" REST, contract §3) for tests and the ketensimulatie.
 
-As strict as the contract: every verzoek put in must validate against OUR ``xsd/stam/verzoek.xsd``, every
-request must carry ``X-Oin`` with the OIN the fake serves (else 403), and a verzoek is visible only when
-that OIN is its bevoegd gezag or uitvoerende instantie (else 404, as unknown ones). Paths, JSON shapes and
+As strict as the contract: every verzoek put in must validate against OUR ``xsd/stam/verzoek.xsd`` unless
+it is added with ``check_schema=False`` (the DSO's real files are not held to our reconstruction: unknown
+elements, other shapes, even a missing verzoeknummer), every request must carry ``X-Oin`` with the OIN the
+fake serves (else 403), and a verzoek is visible only when that OIN is its bevoegd gezag or uitvoerende
+instantie (else 404, as unknown ones). Each version has its publiceerbare PDF (``pdf.href``) unless added
+with ``pdf=False``. Paths, JSON shapes and
 the reconstructed rules (``?volgnummer=``, _zoek paging, Range) come from ``adapter.loket.stam``.
 
 Documents never exist in memory or on disk: their bytes are generated on the fly, deterministically from
@@ -91,6 +94,7 @@ class _Versie:
     uitvoerende_instantie: str | None
     xml: bytes
     documenten: tuple[tuple[str, str], ...]  # (documentId, bestandsnaam)
+    pdf: bool = True  # the referenties link a PDF
 
     @property
     def oins(self) -> set[str]:
@@ -161,16 +165,32 @@ class FakeWerkmap:
 
     # -- content ------------------------------------------------------------------------------------------
 
-    def add_verzoek(self, verzoek_xml: bytes, documents: dict[str, int] | None = None) -> None:
+    def add_verzoek(
+        self,
+        verzoek_xml: bytes,
+        documents: dict[str, int] | None = None,
+        *,
+        check_schema: bool = True,
+        pdf: bool = True,
+        verzoeknummer: str | None = None,
+        volgnummer: int | None = None,
+    ) -> None:
         """Put one version of a verzoek in the werkmap. ``documents``: documentId -> size in bytes for
-        documents of this XML (others keep an earlier size or get ``default_document_size``)."""
+        documents of this XML (others keep an earlier size or get ``default_document_size``).
+        ``check_schema=False``: take the XML as the DSO might send it (only well-formed); ``verzoeknummer``
+        and ``volgnummer`` then file a version whose XML lacks them, a missing or odd indiendatum counts as
+        now, a missing bevoegd gezag as this werkmap's OIN. ``pdf=False``: the referenties link no PDF."""
         root = parse_xml(verzoek_xml)
-        with self._lock:
-            if not self._schema.validate(root):
-                raise ValueError(
-                    f"verzoek not valid against xsd/{stam.XSD_VERZOEK}: {self._schema.error_log.last_error}"
-                )
-        nummer, volgnummer = stam.verzoeknummer_of(root) or "", stam.volgnummer_of(root) or 0
+        if check_schema:
+            with self._lock:
+                if not self._schema.validate(root):
+                    raise ValueError(
+                        f"verzoek not valid against xsd/{stam.XSD_VERZOEK}: {self._schema.error_log.last_error}"
+                    )
+        nummer = verzoeknummer or stam.verzoeknummer_of(root) or ""
+        volgnummer = volgnummer or stam.volgnummer_of(root) or 0
+        if not nummer or not volgnummer:
+            raise ValueError("the verzoek XML has no verzoeknummer or volgnummer: pass them")
         docs: dict[str, str] = {}
         for d in root.iter(f"{{{stam.VERZOEK}}}document"):
             doc_id = d.findtext(f"{{{stam.VERZOEK}}}documentId", "").strip()
@@ -179,10 +199,16 @@ class FakeWerkmap:
         if unknown:
             raise ValueError(f"documents not in the verzoek XML: {sorted(unknown)}")
         indiendatum = root.findtext(f"{{{stam.VERZOEK}}}indiendatum", "").strip()
+        try:
+            ingediend = _instant(indiendatum, "indiendatum")
+        except _Problem:
+            if check_schema:
+                raise
+            ingediend, indiendatum = datetime.now(LOCAL_TZ), datetime.now(LOCAL_TZ).isoformat()
         versie = _Versie(
-            nummer, volgnummer, stam.doel_of(root) or "", indiendatum, _instant(indiendatum, "indiendatum"),
-            stam.bevoegd_gezag_oin_of(root) or "", stam.uitvoerende_instantie_oin_of(root),
-            verzoek_xml, tuple(docs.items()),
+            nummer, volgnummer, stam.doel_of(root) or "", indiendatum, ingediend,
+            stam.bevoegd_gezag_oin_of(root) or ("" if check_schema else self.oin),
+            stam.uitvoerende_instantie_oin_of(root), verzoek_xml, tuple(docs.items()), pdf,
         )  # fmt: skip
         with self._lock:
             if volgnummer in self._versies.get(nummer, {}):
@@ -203,9 +229,10 @@ class FakeWerkmap:
         uitvoerende_instantie: str | None = None,
         documents_per_verzoek: int = 1,
         document_size: int = DEFAULT_DOCUMENT_SIZE,
+        pdf: bool = True,
     ) -> list[str]:
         """Add ``n`` minimal Initiëren verzoeken with indiendatum start, start + spacing, ...; return their
-        verzoeknummers (13 digits starting with 9, unique per fake)."""
+        verzoeknummers (13 digits starting with 9, unique per fake). ``pdf=False``: no PDF linked."""
         nummers = []
         for i in range(n):
             with self._lock:
@@ -231,7 +258,7 @@ class FakeWerkmap:
                 + (f"<vz:verzoekbijlages>{bijlagen}</vz:verzoekbijlages>" if ids else "")
                 + "</vz:verzoek>"
             )
-            self.add_verzoek(xml.encode(), dict.fromkeys(ids, document_size))
+            self.add_verzoek(xml.encode(), dict.fromkeys(ids, document_size), pdf=pdf)
             nummers.append(nummer)
         return nummers
 
@@ -247,6 +274,12 @@ class FakeWerkmap:
             digest.update(chunk)
         with self._lock:
             return self._sha256.setdefault(key, digest.hexdigest())
+
+    def pdf_bytes(self, verzoeknummer: str, volgnummer: int | None = None) -> bytes:
+        """The PDF served for a stored version (default: the latest)."""
+        with self._lock:
+            versies = self._versies[verzoeknummer]
+            return _fake_pdf(versies[volgnummer if volgnummer is not None else max(versies)])
 
     def notificatie(self, verzoeknummer: str, volgnummer: int | None = None) -> bytes:
         """The verzoeknotificatie the DSO would send for a stored version (default: the latest)."""
@@ -348,6 +381,8 @@ class FakeWerkmap:
             if m[2] == "samenvatting":
                 return Response(versie.xml, media_type="application/xml")
             if m[2] == "pdf":
+                if not versie.pdf:
+                    raise _Problem(404, "Not Found", f"verzoek {versie.verzoeknummer} has no PDF")
                 return Response(_fake_pdf(versie), media_type="application/pdf")
             return await self._overdragen(request, versie)
         m = re.fullmatch(r"/documenten/([^/]+)", rel)
@@ -387,9 +422,10 @@ class FakeWerkmap:
             "verzoeknummer": v.verzoeknummer,
             "volgnummer": v.volgnummer,
             "verzoek": {"href": base + stam.samenvatting(v.verzoeknummer) + query},
-            "pdf": {"href": base + stam.pdf(v.verzoeknummer) + query},
             "documenten": documenten,
         }
+        if v.pdf:
+            body["pdf"] = {"href": base + stam.pdf(v.verzoeknummer) + query}
         return JSONResponse(body)
 
     def _document(self, request: Request, doc_id: str) -> Response:
