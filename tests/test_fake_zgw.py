@@ -47,7 +47,8 @@ class Served:
         return r.json()["results"][0]["url"]
 
     def statustypen(self, zaaktype: str) -> list[dict[str, Any]]:
-        return self.http.get(f"{C}/statustypen", params={"zaaktype": zaaktype}).json()["results"]
+        found = self.http.get(f"{C}/statustypen", params={"zaaktype": zaaktype}).json()["results"]
+        return sorted(found, key=lambda s: s["volgnummer"])  # servers list in their own order
 
     def iotype(self, omschrijving: str) -> str:
         return self.http.get(f"{C}/informatieobjecttypen", params={"omschrijving": omschrijving}).json()["results"][0][
@@ -139,15 +140,26 @@ def test_seeded_catalogus_is_listable_and_filterable(served: Served) -> None:
     http = served.http
     catalogus = http.get(f"{C}/catalogussen", params={"rsin": RSIN}).json()["results"][0]
     everything = http.get(f"{C}/zaaktypen", params={"catalogus": catalogus["url"]}).json()
-    assert everything["count"] == 4 and everything["next"] is None and everything["previous"] is None
-    assert {z["identificatie"] for z in everything["results"]} == {
-        "ZT-OMV-REG",
+    # published versions only (status=definitief is the default): the concept of ZT-OMV-REG is left out
+    assert everything["count"] == 5 and everything["next"] is None and everything["previous"] is None
+    assert sorted(z["identificatie"] for z in everything["results"]) == [
         "ZT-MELDING",
-        "ZT-VOOROVERLEG",
+        "ZT-OMV-REG",
+        "ZT-OMV-REG",
         "ZT-TRIAGE",
-    }
+        "ZT-VOOROVERLEG",
+    ]
+    alles = http.get(f"{C}/zaaktypen", params={"identificatie": "ZT-OMV-REG", "status": "alles"}).json()
+    # newest first, as Open Zaak lists them
+    assert [z["beginGeldigheid"] for z in alles["results"]] == ["2099-01-01", "2024-01-01", "2020-01-01"]
+    served.fake.newest_first = False
+    oldest_first = http.get(f"{C}/zaaktypen", params={"identificatie": "ZT-OMV-REG", "status": "alles"}).json()
+    assert [z["beginGeldigheid"] for z in oldest_first["results"]] == ["2020-01-01", "2024-01-01", "2099-01-01"]
 
-    found = http.get(f"{C}/zaaktypen", params={"catalogus": catalogus["url"], "identificatie": "ZT-OMV-REG"}).json()
+    found = http.get(
+        f"{C}/zaaktypen",
+        params={"catalogus": catalogus["url"], "identificatie": "ZT-OMV-REG", "datumGeldigheid": "2026-11-23"},
+    ).json()
     assert found["count"] == 1
     zaaktype = found["results"][0]
     assert zaaktype["omschrijving"] == "Omgevingsvergunning regulier"
@@ -155,11 +167,19 @@ def test_seeded_catalogus_is_listable_and_filterable(served: Served) -> None:
     assert http.get(zaaktype["url"]).json() == zaaktype
     assert http.get(f"{C}/zaaktypen", params={"identificatie": "ZT-NOPE"}).json()["count"] == 0
 
-    for generiek, omschrijving in (("initiator", "Aanvrager"), ("belanghebbende", "Gemachtigde")):
-        roltypen = http.get(f"{C}/roltypen", params={"zaaktype": zaaktype["url"], "omschrijvingGeneriek": generiek})
-        [roltype] = roltypen.json()["results"]
-        assert (roltype["omschrijving"], roltype["zaaktype"]) == (omschrijving, zaaktype["url"])
-        assert roltype["url"] in zaaktype["roltypen"]
+    roltypen = http.get(f"{C}/roltypen", params={"zaaktype": zaaktype["url"], "omschrijvingGeneriek": "initiator"})
+    [roltype] = roltypen.json()["results"]
+    assert (roltype["omschrijving"], roltype["zaaktype"]) == ("Aanvrager", zaaktype["url"])
+    assert roltype["url"] in zaaktype["roltypen"]
+    shared = http.get(f"{C}/roltypen", params={"zaaktype": zaaktype["url"], "omschrijvingGeneriek": "belanghebbende"})
+    assert sorted(r["omschrijving"] for r in shared.json()["results"]) == ["Belanghebbende", "Gemachtigde"]
+
+    triage = http.get(f"{C}/zaaktypen", params={"identificatie": "ZT-TRIAGE"}).json()["results"][0]
+    links = http.get(f"{C}/zaaktype-informatieobjecttypen", params={"zaaktype": triage["url"]}).json()["results"]
+    assert sorted(z["informatieobjecttype"] for z in links) == ["Aanvraag", "Bijlage"]
+    resultaattypen = http.get(f"{C}/resultaattypen", params={"zaaktype": zaaktype["url"]}).json()["results"]
+    assert sorted(r["omschrijving"] for r in resultaattypen) == ["Ingetrokken", "Verleend"]
+    assert_schema(served.fake, "catalogi", "ResultaatType", resultaattypen[0])
 
     statustypen = served.statustypen(zaaktype["url"])
     assert [(s["volgnummer"], s["omschrijving"], s["isEindstatus"]) for s in statustypen] == [
@@ -187,11 +207,12 @@ def test_custom_seed_and_pagination(monkeypatch: pytest.MonkeyPatch) -> None:
             page1 = http.get(f"{C}/zaaktypen").json()
             assert page1["count"] == 3 and len(page1["results"]) == 2 and page1["previous"] is None
             page2 = http.get(page1["next"]).json()
-            assert [z["identificatie"] for z in page2["results"]] == ["ZT-2"] and page2["next"] is None
+            # newest first, as Open Zaak lists
+            assert [z["identificatie"] for z in page2["results"]] == ["ZT-0"] and page2["next"] is None
             bad_page = http.get(f"{C}/zaaktypen", params={"page": 9})
             assert bad_page.status_code == 400 and params_named(bad_page) == {"page": "invalid"}
             statustypen = http.get(f"{C}/statustypen", params={"zaaktype": page2["results"][0]["url"]}).json()
-            assert [(s["omschrijving"], s["isEindstatus"]) for s in statustypen["results"]] == [
+            assert [(s["omschrijving"], s["isEindstatus"]) for s in reversed(statustypen["results"])] == [
                 ("Nieuw", False),
                 ("Klaar", True),
             ]
@@ -417,10 +438,20 @@ def test_eindstatus_needs_indicatie_gebruiksrecht_and_closes_the_zaak(served: Se
     http.post(f"{Z}/zaakinformatieobjecten", json={"zaak": zaak["url"], "informatieobject": document["url"]})
     afgehandeld = served.statustypen(zaak["zaaktype"])[-1]["url"]
     eind = {"zaak": zaak["url"], "statustype": afgehandeld, "datumStatusGezet": "2024-04-01T12:00:00Z"}
+    no_resultaat = http.post(f"{Z}/statussen", json=eind)
+    assert no_resultaat.status_code == 400
+    assert params_named(no_resultaat) == {"nonFieldErrors": "resultaat-does-not-exist"}
+    resultaattype = http.get(f"{C}/resultaattypen", params={"zaaktype": zaak["zaaktype"]}).json()["results"][0]["url"]
+    r = http.post(f"{Z}/resultaten", json={"zaak": zaak["url"], "resultaattype": resultaattype})
+    assert r.status_code == 201, r.text
+    assert http.get(zaak["url"], headers=CRS).json()["resultaat"] == r.json()["url"]
+    again = http.post(f"{Z}/resultaten", json={"zaak": zaak["url"], "resultaattype": resultaattype})
+    assert again.status_code == 400 and params_named(again) == {"zaak": "unique"}
     refused = http.post(f"{Z}/statussen", json=eind)
     assert refused.status_code == 400 and params_named(refused) == {"nonFieldErrors": "indicatiegebruiksrecht-unset"}
 
     other = served.create_zaak()
+    http.post(f"{Z}/resultaten", json={"zaak": other["url"], "resultaattype": resultaattype})
     closed = http.post(f"{Z}/statussen", json={**eind, "zaak": other["url"]})
     assert closed.status_code == 201
     assert http.get(other["url"], headers=CRS).json()["einddatum"] == "2024-04-01"

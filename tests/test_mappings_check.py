@@ -83,24 +83,41 @@ def test_unknown_zaaktype_is_found_online(env: Env) -> None:
 def test_unknown_informatieobjecttype_and_roltype_are_found_online(env: Env) -> None:
     env.file.write_text(
         env.good.replace('Foto = "Foto"', 'Foto = "Fotootje"').replace(
-            'roltype_gemachtigde = "belanghebbende"', 'roltype_gemachtigde = "adviseur"'
+            'roltype_gemachtigde = "Gemachtigde"', 'roltype_gemachtigde = "adviseur"'
         )
     )
     code, _, err = env.run("mappings", "check", "--online")
     assert code == 1
+    assert f"voorbeeldstad.toml:{env.line_of('Fotootje')}: values.informatieobjecttype.Foto: zaaktype ZT-OMV-REG" in err
     assert "informatieobjecttype 'Fotootje' does not exist" in err
-    assert "roltype 'adviseur' does not exist" in err
+    assert "roltype 'adviseur' does not exist for zaaktype ZT-OMV-REG" in err
 
 
-def test_roltype_outside_the_zgw_enum_is_caught_offline(env: Env) -> None:
+def test_a_generic_roltype_that_fits_two_roltypen_is_an_error_naming_both(env: Env) -> None:
+    """The catalogus has two roltypen with omschrijvingGeneriek "belanghebbende": naming the generic
+    description is ambiguous, never a silent first pick."""
     env.file.write_text(
-        env.good.replace('roltype_gemachtigde = "belanghebbende"', 'roltype_gemachtigde = "gemachtigde"')
+        env.good.replace('roltype_gemachtigde = "Gemachtigde"', 'roltype_gemachtigde = "belanghebbende"')
     )
-    code, _, err = env.run("mappings", "check")
+    assert env.run("mappings", "check")[0] == 0  # offline a name cannot be judged
+    code, _, err = env.run("mappings", "check", "--online")
     assert code == 1
+    assert "roltype 'belanghebbende' matches 2 of zaaktype ZT-OMV-REG: 'Belanghebbende', 'Gemachtigde'" in err
+
+
+def test_a_document_type_the_zaaktype_does_not_allow_is_named_with_file_line_and_both_names(env: Env) -> None:
+    """Without its own map, the triage profile would send a Bouwtekening as "Tekening", which ZT-TRIAGE
+    does not allow; the check walks every (zaaktype, documenttype) pair, triage included."""
+    env.file.write_text(env.good.replace('informatieobjecttypen = { "*" = "Bijlage" }', ""))
+    code, _, err = env.run("mappings", "check", "--online")
+    assert code == 1
+    line = env.line_of('Bouwtekening = "Tekening"')
     assert (
-        f"voorbeeldstad.toml:{env.line_of('roltype_gemachtigde')}: defaults.roltype_gemachtigde: Input should be" in err
-    )
+        f"voorbeeldstad.toml:{line}: values.informatieobjecttype.Bouwtekening: zaaktype ZT-TRIAGE: documenttype "
+        "'Bouwtekening' → informatieobjecttype 'Tekening': informatieobjecttype 'Tekening' is not allowed for "
+        "zaaktype ZT-TRIAGE (allowed: Aanvraag, Bijlage)"
+    ) in err
+    assert "ZT-OMV-REG" not in err  # the regular zaaktype allows it
 
 
 def test_template_with_unknown_field_and_unknown_target(env: Env) -> None:

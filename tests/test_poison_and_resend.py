@@ -1,5 +1,6 @@
-"""A poison message goes dead after max attempts while 50 others are delivered; once the mapping is
-fixed, ``messages resend`` delivers it and says so truthfully."""
+"""A poison message (its mapping names a zaaktype the catalogus does not have: a permanent error) goes to
+needs-attention at once, without retries, while 50 others are delivered; once the mapping is fixed,
+``messages resend`` delivers it and says so truthfully."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def numbered(n: int) -> bytes:
     return body.replace(b">1234567<", f">{7000000 + n}<".encode())
 
 
-def test_poison_goes_dead_others_delivered_then_resend_after_fix(tmp_path: Path, zs: Zaaksysteem) -> None:
+def test_poison_needs_attention_others_delivered_then_resend_after_fix(tmp_path: Path, zs: Zaaksysteem) -> None:
     srv = adapter_with_delivery(tmp_path, zs, max_attempts=3, workers=3)
     mapping = tmp_path / "mappings" / "voorbeeldstad.toml"
     good = mapping.read_text()
@@ -49,7 +50,7 @@ def test_poison_goes_dead_others_delivered_then_resend_after_fix(tmp_path: Path,
         def settled() -> bool:
             with engine.connect() as conn:
                 return not conn.execute(
-                    text("SELECT count(*) FROM deliveries WHERE state NOT IN ('done','dead')")
+                    text("SELECT count(*) FROM deliveries WHERE state NOT IN ('done','dead','needs-attention')")
                 ).scalar_one()
 
         wait_for(settled, timeout=120, what="all deliveries to settle")
@@ -61,20 +62,19 @@ def test_poison_goes_dead_others_delivered_then_resend_after_fix(tmp_path: Path,
                     "WHERE m.referentienummer='POISON'"
                 )
             ).one()
-        assert states == {"done": 50, "dead": 1}
-        assert poison.attempts == 3 and "ZT-WATER" in poison.last_error
+        assert states == {"done": 50, "needs-attention": 1}
+        assert poison.attempts == 1 and "zaaktype 'ZT-WATER' does not exist" in poison.last_error
         assert len(zs.fake.zaken) == 50  # type: ignore[attr-defined]
 
-        listed = cli(srv, "messages", "list", "--state", "dead")
-        assert re.search(rf"^\s*{poison.id}\s.*dead", listed.stdout, re.M), listed.stdout
+        listed = cli(srv, "messages", "list", "--state", "needs-attention")
+        assert re.search(rf"^\s*{poison.id}\s.*needs-attention", listed.stdout, re.M), listed.stdout
 
         failed = cli(srv, "messages", "resend", str(poison.id))  # not fixed yet: says so, exit 1
         assert failed.returncode == 1 and "ZT-WATER" in failed.stdout and "0 delivered" in failed.stdout
-        # attempts were reset, so the workers try again until it is dead once more
-        wait_for(settled, timeout=60, what="the poison to die again")
+        assert "not retried: fix the cause" in failed.stdout
 
         mapping.write_text(good)  # the fix: back to the triage zaaktype
-        fixed = cli(srv, "messages", "resend", "--state", "dead")
+        fixed = cli(srv, "messages", "resend", "--state", "needs-attention")
         assert fixed.returncode == 0, fixed.stdout + fixed.stderr
         assert f"message {poison.id}: done" in fixed.stdout and "1 delivered, 0 not delivered" in fixed.stdout
         assert len(zs.fake.zaken) == 51  # type: ignore[attr-defined]

@@ -3,17 +3,28 @@
 Offline: unknown keys and bad values (schema), invalid XPath, routes to unconfigured targets, unknown
 profiles, templates naming fields that do not exist, value maps without a fallback, and no
 deterministic zaak identificatie (a retry after a lost answer could not recognise its zaak).
-Online (``--online``): every zaaktype, roltype, statustype and informatieobjecttype a mapping names
-exists in its target's catalogus.
+Online (``--online``): every zaaktype the mapping can make (its rules and triage), with every
+documenttype it names and the fallback, is resolved by the target's own delivery code on today's date:
+the valid zaaktype version, the roltypen by name (two roltypen fitting one generic name is an error),
+the statustypen, the resultaat an eindstatus needs, and each informatieobjecttype among those the
+zaaktype allows. A check that passes means the delivery's catalogus lookups pass.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from adapter.errors import AdapterError, TargetError
-from adapter.mapping.engine import DEFAULTS, TemplateError, render
+from adapter.mapping.engine import (
+    DEFAULTS,
+    TemplateError,
+    informatieobjecttype_from,
+    render,
+    zaak_opdracht,
+    zaaktype_profiles,
+)
 from adapter.mapping.loader import LoadedMapping, Problem, load_file
 from adapter.mapping.schema import ProfielRegels
 from adapter.model import (
@@ -108,40 +119,48 @@ def check_offline(m: LoadedMapping, target_names: set[str]) -> list[Problem]:
     return out
 
 
-def _merged(m: LoadedMapping, profile: str | None) -> dict[str, object]:
-    merged: dict[str, object] = {}
-    for layer in (DEFAULTS, m.mapping.defaults, m.mapping.profiles.get(profile or "", ProfielRegels())):
-        merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
-    return merged
+def _documenttypes(m: LoadedMapping, profile: str | None) -> list[str | None]:
+    """Every documenttype a mapping names for this profile, and None for "any other" (the fallback)."""
+    prof = m.mapping.profiles.get(profile or "")
+    named = set(prof.informatieobjecttypen) if prof and prof.informatieobjecttypen else set()
+    named |= set(m.mapping.values.informatieobjecttype)
+    return [*sorted(named - {"*"}), None]
 
 
-def check_online(m: LoadedMapping, targets: dict[str, Target]) -> list[Problem]:
+def check_online(m: LoadedMapping, targets: dict[str, Target], on: date | None = None) -> list[Problem]:
+    """Every zaaktype the mapping can make (rules and triage) with every documenttype it names (and the
+    fallback), resolved by the target exactly as a delivery on ``on`` (today) would resolve them."""
     f, mp = str(m.path), m.mapping
+    on = on or date.today()
     out: list[Problem] = []
-    for target_name in {r.target for r in mp.route}:
+    rule_loc: dict[str, tuple[str | int, ...]] = {}
+    for i, z in enumerate(mp.zaaktypen):
+        rule_loc.setdefault(z.zaaktype, ("zaaktypen", i, "zaaktype"))
+    if mp.triage:
+        rule_loc.setdefault(mp.triage.zaaktype, ("triage", "zaaktype"))
+    for target_name in sorted({r.target for r in mp.route}):
         target = targets.get(target_name)
         if target is None:
             continue
-        rules: list[tuple[tuple[str | int, ...], str, str | None]] = [
-            (("zaaktypen", i), z.zaaktype, z.profile) for i, z in enumerate(mp.zaaktypen)
-        ]
-        if mp.triage:
-            rules.append((("triage",), mp.triage.zaaktype, mp.triage.profile))
         try:
-            for loc, zaaktype, profile in rules:
-                p = _merged(m, profile)
-                refs = {
-                    "zaaktype": {zaaktype},
-                    "roltype": {str(p["roltype_initiator"]), str(p["roltype_gemachtigde"])},
-                    "statustype": {str(p[k]) for k in ("statustype_start", "statustype_intrekking") if p.get(k)},
-                }
-                for problem in target.missing_in_catalogus(refs):
-                    out.append(Problem(f, ".".join(map(str, (*loc, "zaaktype"))), m.line_of(*loc, "zaaktype"), problem))
-            iots = set(mp.values.informatieobjecttype.values()) | {str(_merged(m, None)["informatieobjecttype"])}
-            for problem in target.missing_in_catalogus({"informatieobjecttype": iots}):
-                out.append(
-                    Problem(f, "values.informatieobjecttype", m.line_of("values", "informatieobjecttype"), problem)
+            for zaaktype, profile in zaaktype_profiles(m).items():
+                loc = rule_loc[zaaktype]
+                bijlagen = tuple(
+                    Bijlage(f"check-{n}", "check.pdf", d) for n, d in enumerate(_documenttypes(m, profile))
                 )
+                zaak = zaak_opdracht(
+                    m, zaaktype, profile, replace(SAMPLE, bijlagen=bijlagen), {n: "x" for n in mp.xpath}
+                )
+                for problem in target.check_zaak(replace(zaak, documenten=()), on):
+                    out.append(Problem(f, ".".join(map(str, loc)), m.line_of(*loc), problem))
+                for d in zaak.documenten:
+                    problems = target.check_zaak(replace(zaak, documenten=(d,)), on)
+                    _, source = informatieobjecttype_from(m, profile, d.bijlage.documenttype)
+                    key = ".".join(source) or ".".join(map(str, loc))
+                    line = m.line_of(*source) if source else m.line_of(*loc)
+                    for problem in problems:
+                        if problem.startswith("documenttype"):
+                            out.append(Problem(f, key, line, f"zaaktype {zaaktype}: {problem}"))
         except (TargetError, AdapterError) as exc:
             out.append(
                 Problem(f, f"route (target {target_name})", m.line_of("route"), f"catalogus not reachable: {exc}")

@@ -52,8 +52,18 @@ class _SafeFormatter(string.Formatter):
 _fmt = _SafeFormatter()
 
 
+class _Named(dict[str, str]):
+    """The XPath values, readable as ``{xpath.NAME}`` and as ``{xpath[NAME]}``."""
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def render(template: str, verzoek: Verzoek, extra: dict[str, str]) -> str:
-    return _fmt.format(template, verzoek=verzoek, xpath=extra).strip()
+    return _fmt.format(template, verzoek=verzoek, xpath=_Named(extra)).strip()
 
 
 def extract_xpaths(mapping: LoadedMapping, verzoek: Verzoek) -> dict[str, str]:
@@ -76,12 +86,18 @@ class Routed:
 
 
 def route(mappings: list[LoadedMapping], verzoek: Verzoek) -> Routed:
+    """The first route (files in name order, routes in file order) whose OIN, soorten and typen match."""
     oin = verzoek.ontvanger.oin if verzoek.ontvanger else None
     for m in mappings:
         for r in m.mapping.route:
-            if r.oin == oin and (r.soorten is None or verzoek.soort in r.soorten):
+            if (
+                r.oin == oin
+                and (r.soorten is None or verzoek.soort in r.soorten)
+                and (r.typen is None or verzoek.type in r.typen)
+            ):
                 return Routed(m, r.target)
-    raise NoRoute(f"no mapping routes {verzoek.soort} for OIN {oin} (verzoek {verzoek.nummer})")
+    kind = f" of type {verzoek.type!r}" if verzoek.type else ""
+    raise NoRoute(f"no mapping routes {verzoek.soort}{kind} for OIN {oin} (verzoek {verzoek.nummer})")
 
 
 def _profiel(m: LoadedMapping, profile: str | None, verzoek: Verzoek, extra: dict[str, str]) -> Profiel:
@@ -103,40 +119,114 @@ def _profiel(m: LoadedMapping, profile: str | None, verzoek: Verzoek, extra: dic
         vertrouwelijkheidaanduiding=texts["vertrouwelijkheidaanduiding"],
         roltype_initiator=texts["roltype_initiator"],
         roltype_gemachtigde=texts["roltype_gemachtigde"],
-        statustype_start=merged.get("statustype_start"),  # volgnummers (int), not templates
+        statustype_start=merged.get("statustype_start"),  # volgnummer or omschrijving, not templates
         statustype_intrekking=merged.get("statustype_intrekking"),
+        resultaattype_intrekking=merged.get("resultaattype_intrekking"),
         zaak_identificatie=texts.get("zaak_identificatie") or None,
         kenmerk_bron=texts["kenmerk_bron"],
     )
 
 
+def zaak_opdracht(
+    m: LoadedMapping,
+    zaaktype: str,
+    profile: str | None,
+    verzoek: Verzoek,
+    extra: dict[str, str],
+    *,
+    triage: bool = False,
+) -> ZaakOpdracht:
+    """A zaak of ``zaaktype`` with ``profile``: its profile after templates, and the verzoek's bijlagen
+    as documents of the types this profile maps them to."""
+    profiel = _profiel(m, profile, verzoek, extra)
+    return ZaakOpdracht(zaaktype, profiel, triage, _documenten(m, verzoek, profiel, profile))
+
+
 def _zaken(m: LoadedMapping, verzoek: Verzoek, extra: dict[str, str]) -> tuple[ZaakOpdracht, ...]:
+    """Every rule that matches (``"*"`` matches always); a fallback rule only when none did; then triage."""
     codes = {a.code for a in verzoek.activiteiten}
     chosen: dict[str, str | None] = {}
+    fallback: dict[str, str | None] = {}
+    specific = False  # an activiteit rule (not "*") matched
     for regel in m.mapping.zaaktypen:
-        if verzoek.soort not in regel.soorten:
+        if verzoek.soort not in regel.soorten or (regel.typen is not None and verzoek.type not in regel.typen):
             continue
-        if "*" in regel.activiteiten or codes & set(regel.activiteiten):
+        if regel.fallback:
+            fallback.setdefault(regel.zaaktype, regel.profile)
+        elif codes & set(regel.activiteiten):
+            specific = True
             chosen.setdefault(regel.zaaktype, regel.profile)
+        elif "*" in regel.activiteiten:
+            chosen.setdefault(regel.zaaktype, regel.profile)
+    if not specific:  # "otherwise": no activiteit rule matched ("*" rules are not activiteit rules)
+        for zt, p in fallback.items():
+            chosen.setdefault(zt, p)
     if chosen:
-        return tuple(ZaakOpdracht(zt, _profiel(m, p, verzoek, extra)) for zt, p in chosen.items())
+        return tuple(zaak_opdracht(m, zt, p, verzoek, extra) for zt, p in chosen.items())
     triage = m.mapping.triage
     if triage is None:
         raise NoRoute(f"{m.path.name}: no zaaktype for activiteiten {sorted(codes)} and no [triage] zaaktype")
-    return (ZaakOpdracht(triage.zaaktype, _profiel(m, triage.profile, verzoek, extra), triage=True),)
+    return (zaak_opdracht(m, triage.zaaktype, triage.profile, verzoek, extra, triage=True),)
 
 
-def _documenten(m: LoadedMapping, verzoek: Verzoek, profiel: Profiel, default_iot: str) -> tuple[DocumentOpdracht, ...]:
+def informatieobjecttype(m: LoadedMapping, profile: str | None, documenttype: str | None) -> str:
+    """The informatieobjecttype (omschrijving) of a bijlage on a zaak of this profile's zaaktypen."""
+    return informatieobjecttype_from(m, profile, documenttype)[0]
+
+
+def informatieobjecttype_from(
+    m: LoadedMapping, profile: str | None, documenttype: str | None
+) -> tuple[str, tuple[str, ...]]:
+    """(informatieobjecttype, the mapping key it came from) of a bijlage on a zaak of this profile.
+
+    A profile with its own ``informatieobjecttypen`` map uses that map instead of
+    ``[values.informatieobjecttype]`` (a zaaktype allows only some types: its profile says which). The
+    documenttype is looked up in that map; else the map's ``"*"``, the profile's ``informatieobjecttype``,
+    the global ``"*"`` (without a profile map), the defaults' ``informatieobjecttype``, "Bijlage"."""
+    d = documenttype or ""
+    prof = m.mapping.profiles.get(profile or "")
+    own = prof.informatieobjecttypen if prof and prof.informatieobjecttypen else None
+    own_loc = ("profiles", profile or "", "informatieobjecttypen")
+    values_loc = ("values", "informatieobjecttype")
+    if own is not None:
+        if d in own and d != "*":
+            return own[d], (*own_loc, d)
+    elif d and d != "*" and d in m.mapping.values.informatieobjecttype:
+        return m.mapping.values.informatieobjecttype[d], (*values_loc, d)
+    fallbacks: list[tuple[str | None, tuple[str, ...]]] = [
+        (own.get("*") if own else None, (*own_loc, "*")),
+        (prof.informatieobjecttype if prof else None, ("profiles", profile or "", "informatieobjecttype")),
+        (None if own else m.mapping.values.informatieobjecttype.get("*"), (*values_loc, "*")),
+        (m.mapping.defaults.informatieobjecttype, ("defaults", "informatieobjecttype")),
+    ]
+    for value, loc in fallbacks:
+        if value:
+            return value, loc
+    return str(DEFAULTS.informatieobjecttype), ()
+
+
+def _documenten(
+    m: LoadedMapping, verzoek: Verzoek, profiel: Profiel, profile: str | None
+) -> tuple[DocumentOpdracht, ...]:
     values = m.mapping.values
     out = []
     for b in verzoek.bijlagen:
-        iot = values.informatieobjecttype.get(b.documenttype or "", values.informatieobjecttype.get("*", default_iot))
         vertrouwelijk = values.vertrouwelijkheid.get(
             "true" if b.vertrouwelijk else "false",
             "vertrouwelijk" if b.vertrouwelijk else profiel.vertrouwelijkheidaanduiding,
         )
-        out.append(DocumentOpdracht(b, iot, vertrouwelijk, b.bestandsnaam))
+        out.append(DocumentOpdracht(b, informatieobjecttype(m, profile, b.documenttype), vertrouwelijk, b.bestandsnaam))
     return tuple(out)
+
+
+def zaaktype_profiles(m: LoadedMapping) -> dict[str, str | None]:
+    """Every zaaktype the mapping can make, with its profile (first rule wins), triage included."""
+    out: dict[str, str | None] = {}
+    for regel in m.mapping.zaaktypen:
+        out.setdefault(regel.zaaktype, regel.profile)
+    if m.mapping.triage:
+        out.setdefault(m.mapping.triage.zaaktype, m.mapping.triage.profile)
+    return out
 
 
 def build_opdracht(mappings: list[LoadedMapping], verzoek: Verzoek) -> Opdracht:
@@ -145,17 +235,22 @@ def build_opdracht(mappings: list[LoadedMapping], verzoek: Verzoek) -> Opdracht:
     m = routed.mapping
     extra = extract_xpaths(m, verzoek)
     profiel = _profiel(m, None, verzoek, extra)
-    default_iot = m.mapping.defaults.informatieobjecttype or DEFAULTS.informatieobjecttype or "Bijlage"
     overdracht = _overdracht(m, verzoek)
     zaken = _zaken(m, verzoek, extra) if verzoek.soort.creates_zaak and overdracht is None else ()
+    vervolg = (
+        {zt: zaak_opdracht(m, zt, p, verzoek, extra) for zt, p in zaaktype_profiles(m).items()}
+        if not verzoek.soort.creates_zaak
+        else {}
+    )
     return Opdracht(
         target=routed.target,
         verzoek=verzoek,
         zaken=zaken,
-        documenten=_documenten(m, verzoek, zaken[0].profiel if zaken else profiel, default_iot),
+        documenten=zaken[0].documenten if zaken else _documenten(m, verzoek, profiel, None),
         profiel=profiel,
         extra=extra,
         overdracht=overdracht,
+        vervolg=vervolg,
     )
 
 

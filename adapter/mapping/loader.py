@@ -59,9 +59,21 @@ class LoadedMapping:
         return locate(self.text, loc)
 
 
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
 def locate(text: str, loc: tuple[str | int, ...]) -> int | None:
-    """Best-effort line number (1-based) of a key path such as ("zaaktypen", 1, "zaaktype")."""
+    """Best-effort line number (1-based) of a key path such as ("zaaktypen", 1, "zaaktype").
+
+    A key counts only inside the table the path is in, so ``values.informatieobjecttype`` is never
+    reported on the ``informatieobjecttype`` key of ``[defaults]``."""
     lines = text.splitlines()
+    tables: list[str] = []  # the table each line belongs to
+    current = ""
+    for line in lines:
+        if m := _HEADER.match(line):
+            current = m.group(1).replace(" ", "").replace('"', "")
+        tables.append(current)
     start, section = 0, ""
     found: int | None = None
     for part in loc:
@@ -79,7 +91,7 @@ def locate(text: str, loc: tuple[str | int, ...]) -> int | None:
                 start = found = i
                 section = name
                 break
-            if key.match(lines[i]):
+            if key.match(lines[i]) and tables[i] == section:
                 start = found = i
                 break
         else:

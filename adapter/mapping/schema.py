@@ -31,12 +31,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapter.loket.stam import Rol
 from adapter.model import Soort
 
-#: ``omschrijvingGeneriek`` of a roltype (ZGW Catalogi/Zaken enum).
+#: ``omschrijvingGeneriek`` of a roltype (ZGW Catalogi/Zaken enum). A mapping names a roltype by its
+#: ``omschrijving`` (e.g. "Gemachtigde") or by one of these; a generic name that fits two roltypen of a
+#: zaaktype is an error, never a silent first pick.
 RoltypeGeneriek = Literal[
     "adviseur",
     "behandelaar",
@@ -59,6 +61,9 @@ class Route(_Strict):
     target: str = Field(..., min_length=1)
     #: Which soorten this route takes; all when left out.
     soorten: list[Soort] | None = None
+    #: Which verzoek types (STAM ``type``, e.g. "Aanvraag vergunning"; StUF-LVO ``aanvraagprocedure``); all
+    #: when left out.
+    typen: list[str] | None = None
 
 
 class ProfielRegels(_Strict):
@@ -69,20 +74,51 @@ class ProfielRegels(_Strict):
     bronorganisatie: str | None = Field(None, pattern=r"^\d{9}$")
     verantwoordelijke_organisatie: str | None = Field(None, pattern=r"^\d{9}$")
     vertrouwelijkheidaanduiding: str | None = None
-    roltype_initiator: RoltypeGeneriek | None = None
-    roltype_gemachtigde: RoltypeGeneriek | None = None
-    statustype_start: int | None = Field(None, ge=1)
-    statustype_intrekking: int | None = Field(None, ge=1)
+    #: roltype by omschrijving ("Aanvrager") or omschrijvingGeneriek ("initiator")
+    roltype_initiator: str | None = Field(None, min_length=1)
+    roltype_gemachtigde: str | None = Field(None, min_length=1)
+    #: statustype by volgnummer (1) or omschrijving ("Ontvangen")
+    statustype_start: int | str | None = None
+    statustype_intrekking: int | str | None = None
+    #: resultaattype (omschrijving) set before an intrekking's status when that status is the eindstatus
+    resultaattype_intrekking: str | None = Field(None, min_length=1)
     zaak_identificatie: str | None = None
     kenmerk_bron: str | None = None
-    informatieobjecttype: str | None = None  # default for bijlagen whose documenttype is not mapped
+    #: fallback informatieobjecttype (omschrijving) for bijlagen whose documenttype is not mapped
+    informatieobjecttype: str | None = None
+    #: documenttype → informatieobjecttype for the zaaktypen of this profile, instead of
+    #: ``[values.informatieobjecttype]`` ("*" = any other); only in ``[profiles.*]``
+    informatieobjecttypen: dict[str, str] | None = None
+
+    @field_validator("statustype_start", "statustype_intrekking")
+    @classmethod
+    def _volgnummer_or_name(cls, v: int | str | None) -> int | str | None:
+        if (isinstance(v, int) and v < 1) or (isinstance(v, str) and not v.strip()):
+            raise ValueError("a statustype volgnummer (1, 2, …) or omschrijving")
+        return v
 
 
 class ZaaktypeRegel(_Strict):
-    activiteiten: list[str] = Field(..., min_length=1)  # codes, or "*" for any
+    """A zaak of ``zaaktype`` for verzoeken of these soorten (and typen) with one of these activiteiten.
+
+    ``"*"`` in activiteiten matches every verzoek, *in addition* to the other rules that match (a second
+    zaak). ``fallback = true`` is "otherwise": it applies only when no other rule matched.
+    """
+
+    activiteiten: list[str] = Field(default_factory=list)  # codes, or "*" for any
     zaaktype: str = Field(..., min_length=1)
     profile: str | None = None
     soorten: list[Soort] = Field(default_factory=lambda: list(ZAAK_SOORTEN))
+    typen: list[str] | None = None  # verzoek types this rule takes; all when left out
+    fallback: bool = False
+
+    @model_validator(mode="after")
+    def _activiteiten_or_fallback(self) -> ZaaktypeRegel:
+        if not self.activiteiten and not self.fallback:
+            raise ValueError("give activiteiten, or fallback = true")
+        if self.activiteiten and self.fallback:
+            raise ValueError("a fallback rule applies when no activiteit matched: leave activiteiten out")
+        return self
 
 
 class Triage(_Strict):
@@ -113,3 +149,12 @@ class MappingFile(_Strict):
     overdragen: list[OverdrachtRegel] = Field(default_factory=list)
     values: Waarden = Waarden()
     xpath: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("defaults")
+    @classmethod
+    def _no_map_in_defaults(cls, v: ProfielRegels) -> ProfielRegels:
+        if v.informatieobjecttypen is not None:
+            raise ValueError(
+                "informatieobjecttypen belongs in a profile; for every zaaktype use [values.informatieobjecttype]"
+            )
+        return v

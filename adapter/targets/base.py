@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol, TypedDict, TypeVar, cast
 
 from adapter.errors import TargetError, WaitingError
-from adapter.mapping.opdracht import Opdracht
+from adapter.mapping.opdracht import Opdracht, ZaakOpdracht
 
 __all__ = ["Call", "DryRunSteps", "Made", "Result", "Steps", "Target", "TargetError", "WaitingError", "run_step"]
 
@@ -118,8 +119,9 @@ class Target(Protocol):
         """Problems reaching or using the target (empty when fine)."""
         ...
 
-    def missing_in_catalogus(self, refs: dict[str, set[str]]) -> list[str]:
-        """Which of these catalogus references do not exist (kind -> names), for ``mappings check --online``."""
+    def check_zaak(self, zaak: ZaakOpdracht, on: date) -> list[str]:
+        """For ``mappings check --online``: every catalogus lookup a delivery of this zaak would make on
+        date ``on``, by the delivery's own code; one line per problem (empty when all resolve)."""
         ...
 
     def preview(self, opdracht: Opdracht) -> list[Call]:

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -84,6 +85,8 @@ class FakeZgw:
         self.store = Store()
         catalogi.seed(self.store, catalogus_seed if catalogus_seed is not None else catalogi.DEFAULT_SEED)
         self.chunk_size = 1024 * 1024  # bestandsdelen size for large-file uploads
+        #: Catalogi lists newest first, as Open Zaak; False for servers that list oldest first.
+        self.newest_first = True
         #: Whether the client may unlock a document without its lock (scope documenten.geforceerd-unlock).
         self.force_unlock_allowed = True
         self.base_url = ""  # learnt from requests; makes the inspection helpers' URLs absolute
@@ -172,12 +175,33 @@ class FakeZgw:
             return docs
 
     def catalogus_url(self, kind: str, **match: str) -> str:
-        """URL of a seeded catalogi resource, e.g. ``catalogus_url("zaaktypen", identificatie="ZT-MELDING")``."""
+        """URL of the one seeded catalogi resource matching, e.g. ``catalogus_url("zaaktypen",
+        identificatie="ZT-MELDING")``. A roltype/statustype/resultaattype of a versioned zaaktype: pass
+        ``zaaktype``. Zaaktypen: the published version valid today unless the match says otherwise."""
+        today = date.today().isoformat()
+
+        def current(rec: dict[str, Any]) -> bool:
+            if kind != "zaaktypen" or {"concept", "beginGeldigheid", "uuid"} & match.keys():
+                return True
+            begin, end = rec.get("beginGeldigheid") or "", rec.get("eindeGeldigheid")
+            return not rec.get("concept") and begin <= today and (not end or today <= end)
+
         with self.store.lock:
-            for rec in self.store.all(kind):
-                if all(rec.get(k) == v for k, v in match.items()):
-                    return self.base_url + rec["url"]
-        raise KeyError(f"no {kind} with {match}")
+            found = [r for r in self.store.all(kind) if all(r.get(k) == v for k, v in match.items()) and current(r)]
+        if kind != "zaaktypen" and "zaaktype" not in match and "zaaktypeIdentificatie" not in match:
+            # roltypen etc. of the current zaaktype version only
+            found = [r for r in found if "zaaktype" not in r or self._is_current_zaaktype(r["zaaktype"])]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} {kind} with {match}")
+        return self.base_url + found[0]["url"]
+
+    def _is_current_zaaktype(self, url: str) -> bool:
+        today = date.today().isoformat()
+        zt = self.store.resolve(url, "zaaktypen")
+        if zt is None:
+            return False
+        end = zt.get("eindeGeldigheid")
+        return not zt.get("concept") and zt["beginGeldigheid"] <= today and (not end or today <= end)
 
     # -- request pipeline ---------------------------------------------------------------------------------
 

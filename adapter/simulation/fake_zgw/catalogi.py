@@ -1,5 +1,13 @@
-"""Catalogi API 1.3.1, read-only: a seeded catalogus with zaaktypen, roltypen, statustypen and
-informatieobjecttypen, listable with the filters the delivery code uses (domain.md §8.1)."""
+"""Catalogi API 1.3.1, read-only: a seeded catalogus with zaaktypen, roltypen, statustypen,
+resultaattypen, informatieobjecttypen and their zaaktype links, listable with the filters the delivery
+code uses (domain.md §8.1).
+
+With the awkward habits of real catalogi: a zaaktype has versions side by side (expired, current,
+concept), lists come newest first (as Open Zaak lists them; ``newest_first=False`` for servers that list
+oldest first), two roltypen share one generic description, and a zaaktype allows only some
+informatieobjecttypen (``zaaktype-informatieobjecttypen``; the Zaken fake refuses a document of another
+type on the zaak).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +16,48 @@ from typing import Any
 
 from .state import Ctx, Reply, Store, filtered, paginate
 
-# The seed format: zaaktypen may override `roltypen`/`statustypen` and any ZaakType field (e.g. "concept").
+# The seed format: zaaktypen may override `roltypen`/`statustypen`/`resultaattypen`, list the
+# `informatieobjecttypen` (omschrijvingen) they allow (default: all of the catalogus), and set any ZaakType
+# field (e.g. "concept", "beginGeldigheid", "eindeGeldigheid", "versiedatum").
 DEFAULT_SEED: dict[str, Any] = {
     "catalogus": {"domein": "OMGEV", "rsin": "002220647", "naam": "Omgevingswet", "contactpersoonBeheerNaam": "Beheer"},
     "zaaktypen": [
+        # three versions of one zaaktype: expired, current, and a concept of the next one
+        {
+            "identificatie": "ZT-OMV-REG",
+            "omschrijving": "Omgevingsvergunning regulier (oud)",
+            "beginGeldigheid": "2020-01-01",
+            "eindeGeldigheid": "2023-12-31",
+            "versiedatum": "2020-01-01",
+        },
         {"identificatie": "ZT-OMV-REG", "omschrijving": "Omgevingsvergunning regulier"},
+        {
+            "identificatie": "ZT-OMV-REG",
+            "omschrijving": "Omgevingsvergunning regulier (concept)",
+            "beginGeldigheid": "2099-01-01",
+            "versiedatum": "2099-01-01",
+            "concept": True,
+        },
         {"identificatie": "ZT-MELDING", "omschrijving": "Melding"},
         {"identificatie": "ZT-VOOROVERLEG", "omschrijving": "Vooroverleg"},
-        {"identificatie": "ZT-TRIAGE", "omschrijving": "Triage"},
+        # a zaaktype that allows only some document types
+        {"identificatie": "ZT-TRIAGE", "omschrijving": "Triage", "informatieobjecttypen": ["Aanvraag", "Bijlage"]},
     ],
     "roltypen": [
         {"omschrijving": "Aanvrager", "omschrijvingGeneriek": "initiator"},
+        # two roltypen share one generic description: a mapping must name the one it means
         {"omschrijving": "Gemachtigde", "omschrijvingGeneriek": "belanghebbende"},
+        {"omschrijving": "Belanghebbende", "omschrijvingGeneriek": "belanghebbende"},
     ],
     "statustypen": ["Ontvangen", "In behandeling", "Ingetrokken", "Afgehandeld"],
+    "resultaattypen": [
+        {"omschrijving": "Ingetrokken", "omschrijvingGeneriek": "Ingetrokken"},
+        {"omschrijving": "Verleend", "omschrijvingGeneriek": "Toegekend"},
+    ],
     "informatieobjecttypen": ["Aanvraag", "Bijlage", "Tekening", "Foto", "Advies"],
 }
 GELDIG_VANAF = "2024-01-01"
+SELECTIELIJST = "https://selectielijst.openzaak.nl/api/v1/resultaten/8af64c99-a168-40dd-8afd-9fbe0597b6dc"
 
 
 def seed(store: Store, data: dict[str, Any]) -> None:
@@ -67,6 +100,9 @@ def seed(store: Store, data: dict[str, Any]) -> None:
 def _seed_zaaktype(store: Store, cat: dict[str, Any], item: dict[str, Any], data: dict[str, Any]) -> None:
     roltypen = item.pop("roltypen", data.get("roltypen", DEFAULT_SEED["roltypen"]))
     statustypen = item.pop("statustypen", data.get("statustypen", DEFAULT_SEED["statustypen"]))
+    resultaattypen = item.pop("resultaattypen", data.get("resultaattypen", DEFAULT_SEED["resultaattypen"]))
+    all_iots = [i["omschrijving"] for i in store.all("informatieobjecttypen") if i["catalogus"] == cat["url"]]
+    allowed_iots = item.pop("informatieobjecttypen", all_iots)
     zt = store.add(
         "zaaktypen",
         {
@@ -139,6 +175,52 @@ def _seed_zaaktype(store: Store, cat: dict[str, Any], item: dict[str, Any], data
         )["url"]
         for n, st in enumerate(specs, start=1)
     ]
+    zt["resultaattypen"] = [
+        store.add(
+            "resultaattypen",
+            {
+                "zaaktype": zt["url"],
+                "zaaktypeIdentificatie": zt["identificatie"],
+                "catalogus": cat["url"],
+                "resultaattypeomschrijving": "https://selectielijst.openzaak.nl/api/v1/resultaattypeomschrijvingen/1",
+                "selectielijstklasse": SELECTIELIJST,
+                "toelichting": "",
+                "archiefnominatie": "vernietigen",
+                "archiefactietermijn": "P10Y",
+                "brondatumArchiefprocedure": None,
+                "procesobjectaard": None,
+                "beginGeldigheid": zt["beginGeldigheid"],
+                "eindeGeldigheid": zt["eindeGeldigheid"],
+                "beginObject": None,
+                "eindeObject": None,
+                "indicatieSpecifiek": None,
+                "procestermijn": None,
+                "besluittypen": [],
+                "besluittypeOmschrijving": [],
+                "informatieobjecttypen": [],
+                "informatieobjecttypeOmschrijving": [],
+                "zaakobjecttypen": [],
+                **rt,
+            },
+        )["url"]
+        for rt in ({"omschrijving": r} if isinstance(r, str) else dict(r) for r in resultaattypen)
+    ]
+    for n, omschrijving in enumerate(allowed_iots, start=1):
+        if omschrijving not in all_iots:
+            raise ValueError(f"seed: zaaktype {zt['identificatie']} allows unknown informatieobjecttype {omschrijving}")
+        # Catalogi 1.3: the link names the informatieobjecttype by its omschrijving
+        store.add(
+            "zaaktype-informatieobjecttypen",
+            {
+                "zaaktype": zt["url"],
+                "zaaktypeIdentificatie": zt["identificatie"],
+                "catalogus": cat["url"],
+                "informatieobjecttype": omschrijving,
+                "volgnummer": n,
+                "richting": "inkomend",
+                "statustype": None,
+            },
+        )
 
 
 def _render_catalogus(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
@@ -151,8 +233,22 @@ def _render_catalogus(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def allowed_informatieobjecttypen(ctx: Ctx, zaaktype_url: str) -> set[str]:
+    """Omschrijvingen of the informatieobjecttypen a zaaktype allows."""
+    return {
+        z["informatieobjecttype"]
+        for z in ctx.store.all("zaaktype-informatieobjecttypen")
+        if z["zaaktype"] == zaaktype_url
+    }
+
+
 def _render_zaaktype(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
-    iots = [i["url"] for i in ctx.store.all("informatieobjecttypen") if i["catalogus"] == rec["catalogus"]]
+    allowed = allowed_informatieobjecttypen(ctx, rec["url"])
+    iots = [
+        i["url"]
+        for i in ctx.store.all("informatieobjecttypen")
+        if i["catalogus"] == rec["catalogus"] and i["omschrijving"] in allowed
+    ]
     # Spec quirk: ZaakType.informatieobjecttypen is typed `string` (real servers send a list).
     return {**_plain(ctx, rec), "informatieobjecttypen": ",".join(ctx.absolute(iots))}
 
@@ -177,9 +273,21 @@ def _status_ok(ctx: Ctx, rec: dict[str, Any]) -> bool:
 Render = Callable[[Ctx, dict[str, Any]], dict[str, Any]]
 
 
+def _geldig_ok(ctx: Ctx, rec: dict[str, Any]) -> bool:
+    """The `datumGeldigheid` filter: versions valid on that date (begin ≤ date ≤ einde, open end)."""
+    on = ctx.query.get("datumGeldigheid") or ctx.query.get("datum_geldigheid")
+    if not on or "beginGeldigheid" not in rec:
+        return True
+    return rec["beginGeldigheid"] <= on and (not rec.get("eindeGeldigheid") or on <= rec["eindeGeldigheid"])
+
+
 def _lister(kind: str, render: Render, fields: dict[str, Callable[[dict[str, Any]], Any]]) -> Callable[[Ctx], Reply]:
     def handler(ctx: Ctx) -> Reply:
-        records = [r for r in filtered(ctx.store.all(kind), ctx.query, fields) if _status_ok(ctx, r)]
+        records = [
+            r for r in filtered(ctx.store.all(kind), ctx.query, fields) if _status_ok(ctx, r) and _geldig_ok(ctx, r)
+        ]
+        if ctx.fake.newest_first:
+            records.reverse()  # Open Zaak lists newest first; other servers oldest first
         return paginate(ctx, [render(ctx, r) for r in records])
 
     return handler
@@ -213,6 +321,18 @@ HANDLERS: dict[tuple[str, str], Callable[[Ctx], Reply]] = {
         },
     ),
     ("GET", "/roltypen/{uuid}"): _getter("roltypen", _plain),
+    ("GET", "/resultaattypen"): _lister(
+        "resultaattypen",
+        _plain,
+        {"zaaktype": lambda r: r["zaaktype"], "zaaktype_identificatie": lambda r: r["zaaktypeIdentificatie"]},
+    ),
+    ("GET", "/resultaattypen/{uuid}"): _getter("resultaattypen", _plain),
+    ("GET", "/zaaktype-informatieobjecttypen"): _lister(
+        "zaaktype-informatieobjecttypen",
+        _plain,
+        {"zaaktype": lambda r: r["zaaktype"], "informatieobjecttype": lambda r: r["informatieobjecttype"]},
+    ),
+    ("GET", "/zaaktype-informatieobjecttypen/{uuid}"): _getter("zaaktype-informatieobjecttypen", _plain),
     ("GET", "/statustypen"): _lister(
         "statustypen",
         _plain,

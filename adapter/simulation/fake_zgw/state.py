@@ -24,8 +24,19 @@ if TYPE_CHECKING:
 
 PREFIXES = {"catalogi": "/catalogi/api/v1", "zaken": "/zaken/api/v1", "documenten": "/documenten/api/v1"}
 API_OF_KIND = {
-    **dict.fromkeys(("catalogussen", "zaaktypen", "roltypen", "statustypen", "informatieobjecttypen"), "catalogi"),
-    **dict.fromkeys(("zaken", "rollen", "zaakobjecten", "statussen", "zaakinformatieobjecten"), "zaken"),
+    **dict.fromkeys(
+        (
+            "catalogussen",
+            "zaaktypen",
+            "roltypen",
+            "statustypen",
+            "informatieobjecttypen",
+            "zaaktype-informatieobjecttypen",
+            "resultaattypen",
+        ),
+        "catalogi",
+    ),
+    **dict.fromkeys(("zaken", "rollen", "zaakobjecten", "statussen", "zaakinformatieobjecten", "resultaten"), "zaken"),
     **dict.fromkeys(("enkelvoudiginformatieobjecten", "bestandsdelen"), "documenten"),
 }
 PAGE_SIZE = 100

@@ -98,7 +98,7 @@ def render_zaak(ctx: Ctx, zaak: dict[str, Any]) -> dict[str, Any]:
         "zaakinformatieobjecten": [z["url"] for z in store.all("zaakinformatieobjecten") if z["zaak"] == url],
         "zaakobjecten": [z["url"] for z in store.all("zaakobjecten") if z["zaak"] == url],
         "status": _latest(statussen)["url"] if statussen else None,
-        "resultaat": None,
+        "resultaat": next((r["url"] for r in store.all("resultaten") if r["zaak"] == url), None),
     }
 
 
@@ -200,6 +200,11 @@ def create_status(ctx: Ctx) -> Reply:
     if statustype["zaaktype"] != zaak["zaaktype"]:
         raise invalid("statustype", "zaaktype-mismatch", "statustype belongs to another zaaktype than the zaak's.")
     if statustype["isEindstatus"]:
+        if not any(r["zaak"] == zaak["url"] for r in store.all("resultaten")):
+            # as Open Zaak: a zaak is closed only once it has its resultaat
+            raise invalid(
+                "nonFieldErrors", "resultaat-does-not-exist", "De zaak heeft geen resultaat; zet eerst het resultaat."
+            )
         for zio in store.all("zaakinformatieobjecten"):
             eio = (
                 store.resolve(zio["informatieobject"], "enkelvoudiginformatieobjecten")
@@ -230,6 +235,18 @@ def create_zio(ctx: Ctx) -> Reply:
     store = ctx.store
     zaak = store.require(body["zaak"], "zaken", "zaak")
     eio = store.require(body["informatieobject"], "enkelvoudiginformatieobjecten", "informatieobject")
+    iotype = store.resolve(eio["informatieobjecttype"], "informatieobjecttypen")
+    allowed = {
+        z["informatieobjecttype"]
+        for z in store.all("zaaktype-informatieobjecttypen")
+        if z["zaaktype"] == zaak["zaaktype"]
+    }
+    if iotype is None or iotype["omschrijving"] not in allowed:
+        raise invalid(
+            "nonFieldErrors",
+            "missing-zaaktype-informatieobjecttype-relation",
+            "Het informatieobjecttype hoort niet bij het zaaktype van de zaak.",
+        )
     for zio in store.all("zaakinformatieobjecten"):
         if zio["zaak"] == zaak["url"] and zio["informatieobject"] == eio["url"]:
             raise invalid("nonFieldErrors", "unique", "De velden zaak, informatieobject moeten een unieke set zijn.")
@@ -245,6 +262,24 @@ def create_zio(ctx: Ctx) -> Reply:
         "registratiedatum": now(),
     }
     return _created(ctx, store.add("zaakinformatieobjecten", record))
+
+
+# -- resultaten -------------------------------------------------------------------------------------------
+
+
+def create_resultaat(ctx: Ctx) -> Reply:
+    body = _writable(ctx, "Resultaat")
+    store = ctx.store
+    zaak = store.require(body["zaak"], "zaken", "zaak")
+    resultaattype = store.require(body["resultaattype"], "resultaattypen", "resultaattype")
+    if resultaattype["zaaktype"] != zaak["zaaktype"]:
+        raise invalid(
+            "resultaattype", "zaaktype-mismatch", "resultaattype belongs to another zaaktype than the zaak's."
+        )
+    if any(r["zaak"] == zaak["url"] for r in store.all("resultaten")):
+        raise invalid("zaak", "unique", "Deze zaak heeft al een resultaat.")
+    record = {"toelichting": "", **body, "zaak": zaak["url"], "resultaattype": resultaattype["url"]}
+    return _created(ctx, store.add("resultaten", record))
 
 
 # -- generic ----------------------------------------------------------------------------------------------
@@ -308,4 +343,9 @@ HANDLERS: dict[tuple[str, str], Callable[[Ctx], Reply]] = {
         paginated=False,  # spec quirk: this list is a plain array
     ),
     ("GET", "/zaakinformatieobjecten/{uuid}"): _getter("zaakinformatieobjecten"),
+    ("POST", "/resultaten"): create_resultaat,
+    ("GET", "/resultaten"): _lister(
+        "resultaten", {"zaak": lambda r: r["zaak"], "resultaattype": lambda r: r["resultaattype"]}
+    ),
+    ("GET", "/resultaten/{uuid}"): _getter("resultaten"),
 }

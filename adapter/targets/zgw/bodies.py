@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from adapter.mapping.opdracht import DocumentOpdracht, Profiel
-from adapter.model import Adres, KadastraalPerceel, Persoon, Verzoek
+from adapter.model import Adres, KadastraalPerceel, Persoon, PuntRD, Verzoek
 
 
 def zaak(profiel: Profiel, verzoek: Verzoek, zaaktype_url: str, today: date) -> dict[str, Any]:
@@ -41,6 +41,7 @@ IDENTITY: dict[str, tuple[str, str]] = {
 OBJECT_KEYS: dict[str, tuple[str, ...]] = {
     "adres": ("identificatie", "postcode", "huisnummer", "gorOpenbareRuimteNaam"),
     "kadastrale_onroerende_zaak": ("kadastraleIdentificatie",),
+    "overige": ("overigeData",),
 }
 
 
@@ -99,6 +100,17 @@ def zaakobject_perceel(zaak_url: str, p: KadastraalPerceel) -> dict[str, Any]:
             "kadastraleIdentificatie": f"{p.kadastrale_gemeente}{p.sectie}{p.perceelnummer}"[:100],
             "kadastraleAanduiding": p.aanduiding,
         },
+    }
+
+
+def zaakobject_punt(zaak_url: str, punt: PuntRD) -> dict[str, Any]:
+    """A projectlocatie that is only a point (RD, EPSG:28992): an ``overige`` zaakobject carrying it."""
+    return {
+        "zaak": zaak_url,
+        "objectType": "overige",
+        "objectTypeOverige": "projectlocatie",
+        "relatieomschrijving": "locatie",
+        "objectIdentificatie": {"overigeData": {"puntRD": {"x": punt.x, "y": punt.y}, "crs": "EPSG:28992"}},
     }
 
 

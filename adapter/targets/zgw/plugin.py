@@ -13,9 +13,9 @@ zaak identificatie the zaaksysteem picks one and a retry after a lost answer cou
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, BinaryIO
 
 from adapter.errors import Ambiguous, TargetError, TargetRefused, WaitingError
@@ -24,6 +24,7 @@ from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOp
 from adapter.model import Bijlage, Persoon, Soort
 from adapter.targets.base import Call, DryRunSteps, Made, Steps, run_step
 from adapter.targets.zgw import bodies
+from adapter.targets.zgw.catalogus import Catalogus
 from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
 
@@ -35,70 +36,6 @@ def _open_bytes(bijlage: Bijlage) -> BinaryIO:
     if bijlage.bestand is not None:
         return open(bijlage.bestand, "rb")
     return io.BytesIO(bijlage.inhoud or b"")
-
-
-class Catalogus:
-    """Cached Catalogi lookups: URLs by the names mappings use."""
-
-    def __init__(self, client: ZgwClient, catalogus: str) -> None:
-        self.client = client
-        self.catalogus = catalogus
-        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
-
-    def _cached(self, key: tuple[str, ...], load: Any) -> Any:
-        hit = self._cache.get(key)
-        if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return hit[1]
-        value = load()
-        self._cache[key] = (time.monotonic(), value)
-        return value
-
-    def zaaktype(self, identificatie: str) -> str:
-        def load() -> str | None:
-            found = self.client.find_all("catalogi", "zaaktypen", catalogus=self.catalogus, identificatie=identificatie)
-            return found[-1]["url"] if found else None
-
-        url = self._cached(("zaaktype", identificatie), load)
-        if not url:
-            raise TargetError(f"zaaktype {identificatie!r} does not exist in catalogus {self.catalogus}")
-        return url
-
-    def roltype(self, zaaktype_url: str, omschrijving_generiek: str) -> str:
-        def load() -> str | None:
-            found = self.client.find_all(
-                "catalogi", "roltypen", zaaktype=zaaktype_url, omschrijvingGeneriek=omschrijving_generiek
-            )
-            return found[0]["url"] if found else None
-
-        url = self._cached(("roltype", zaaktype_url, omschrijving_generiek), load)
-        if not url:
-            raise TargetError(f"roltype {omschrijving_generiek!r} does not exist for zaaktype {zaaktype_url}")
-        return url
-
-    def statustype(self, zaaktype_url: str, volgnummer: int) -> str:
-        def load() -> dict[int, str]:
-            return {
-                s["volgnummer"]: s["url"]
-                for s in self.client.find_all("catalogi", "statustypen", zaaktype=zaaktype_url)
-            }
-
-        by_nr = self._cached(("statustypen", zaaktype_url), load)
-        if volgnummer not in by_nr:
-            raise TargetError(f"statustype {volgnummer} does not exist for zaaktype {zaaktype_url}")
-        return by_nr[volgnummer]
-
-    def informatieobjecttypen(self) -> dict[str, str]:
-        def load() -> dict[str, str]:
-            found = self.client.find_all("catalogi", "informatieobjecttypen", catalogus=self.catalogus)
-            return {i["omschrijving"]: i["url"] for i in found}
-
-        return self._cached(("iot",), load)
-
-    def informatieobjecttype(self, omschrijving: str) -> str:
-        url = self.informatieobjecttypen().get(omschrijving)
-        if not url:
-            raise TargetError(f"informatieobjecttype {omschrijving!r} does not exist in catalogus {self.catalogus}")
-        return url
 
 
 class ZgwTarget:
@@ -119,31 +56,47 @@ class ZgwTarget:
             return [f"target {self.name}: {exc}"]
         return []
 
-    def missing_in_catalogus(self, refs: dict[str, set[str]]) -> list[str]:
-        missing = []
-        for zt in sorted(refs.get("zaaktype", set())):
-            try:
-                zt_url = self.catalogus.zaaktype(zt)
-            except TargetError as exc:
-                missing.append(str(exc))
-                continue
-            for rt in sorted(refs.get("roltype", set())):
-                try:
-                    self.catalogus.roltype(zt_url, rt)
-                except TargetError as exc:
-                    missing.append(f"{exc} ({zt})")
-            for st in sorted(refs.get("statustype", set())):
-                try:
-                    self.catalogus.statustype(zt_url, int(st))
-                except TargetError as exc:
-                    missing.append(f"{exc} ({zt})")
-        iots = self.catalogus.informatieobjecttypen()
-        missing += [
-            f"informatieobjecttype {i!r} does not exist in catalogus {self.options.catalogus}"
-            for i in sorted(refs.get("informatieobjecttype", set()))
-            if i not in iots
+    def check_zaak(self, zaak: ZaakOpdracht, on: date) -> list[str]:
+        """Every catalogus lookup a delivery of this zaak makes on date ``on``, by the delivery's own
+        methods: zaaktype version, roltypen, statustypen, the resultaattype an eindstatus needs, and
+        each document's type among those the zaaktype allows. One line per problem."""
+        c, p = self.catalogus, zaak.profiel
+        try:
+            zt_url = c.zaaktype(zaak.zaaktype, on)
+        except TargetError as exc:
+            return [str(exc)]
+        lookups: list[tuple[str, Callable[[], object]]] = [
+            ("roltype_initiator", lambda: c.roltype(zt_url, p.roltype_initiator)),
+            ("roltype_gemachtigde", lambda: c.roltype(zt_url, p.roltype_gemachtigde)),
         ]
-        return missing
+        if p.statustype_start is not None:
+            start = p.statustype_start
+            lookups.append(("statustype_start", lambda: c.statustype(zt_url, start)))
+        if p.statustype_intrekking is not None:
+            intrekking = p.statustype_intrekking
+            lookups.append(("statustype_intrekking", lambda: self._eindstatus_resultaat(zt_url, intrekking, p)))
+        for d in zaak.documenten:
+            what = f"documenttype {d.bijlage.documenttype!r} → informatieobjecttype {d.informatieobjecttype!r}"
+            lookups.append((what, partial(c.informatieobjecttype, zt_url, d.informatieobjecttype, on)))
+        problems = []
+        for what, lookup in lookups:
+            try:
+                lookup()
+            except TargetError as exc:
+                problems.append(f"{what}: {exc}")
+        return problems
+
+    def _eindstatus_resultaat(self, zt_url: str, statustype: int | str, p: Profiel) -> str | None:
+        """The resultaattype to set before ``statustype`` (only when it is the eindstatus)."""
+        st_url = self.catalogus.statustype(zt_url, statustype)
+        if not self.catalogus.is_eindstatus(st_url):
+            return None
+        if not p.resultaattype_intrekking:
+            raise TargetRefused(
+                f"statustype {statustype!r} is the eindstatus of zaaktype {self.catalogus.zaaktype_label(zt_url)}: "
+                "the zaak needs a resultaat first; set resultaattype_intrekking in the mapping"
+            )
+        return self.catalogus.resultaattype(zt_url, p.resultaattype_intrekking)
 
     # -- preview -------------------------------------------------------------------------------------
     def preview(self, opdracht: Opdracht) -> list[Call]:
@@ -166,24 +119,26 @@ class _Plan:
         self.steps = steps
         self.dry = dry_run
         self.today = date.today()
+        #: the date catalogus versions are chosen for: the verzoek's own (aanvraag/indien) date
+        self.on = self.v.datum or self.today
         self.summary: list[str] = []
+        #: per bijlage, the informatieobjecttypen its documents were made with (one document per type)
+        self._types: dict[str, list[str]] = {}
 
     # URL lookups: placeholders in a dry run, so a preview sends nothing at all
     def _zaaktype(self, zt: str) -> str:
-        return f"<zaaktype {zt}>" if self.dry else self.t.catalogus.zaaktype(zt)
+        return f"<zaaktype {zt}>" if self.dry else self.t.catalogus.zaaktype(zt, self.on)
 
-    def _roltype(self, zt_url: str, generiek: str) -> str:
-        return f"<roltype {generiek}>" if self.dry else self.t.catalogus.roltype(zt_url, generiek)
+    def _roltype(self, zt_url: str, naam: str) -> str:
+        return f"<roltype {naam}>" if self.dry else self.t.catalogus.roltype(zt_url, naam)
 
-    def _statustype(self, zt_url: str, nr: int) -> str:
+    def _statustype(self, zt_url: str, nr: int | str) -> str:
         return f"<statustype {nr}>" if self.dry else self.t.catalogus.statustype(zt_url, nr)
 
-    def _iot(self, omschrijving: str) -> str:
-        return (
-            f"<informatieobjecttype {omschrijving}>"
-            if self.dry
-            else self.t.catalogus.informatieobjecttype(omschrijving)
-        )
+    def _iot(self, zt_url: str, omschrijving: str) -> str:
+        if self.dry:
+            return f"<informatieobjecttype {omschrijving}>"
+        return self.t.catalogus.informatieobjecttype(zt_url, omschrijving, self.on)
 
     def _post(self, key: str, api: str, path: str, body: dict[str, Any]) -> Made:
         url = self.t.client.url(api, path)
@@ -251,9 +206,9 @@ class _Plan:
         if self.v.gemachtigde:
             self._rol(zaak["url"], zt, zt_url, p.roltype_gemachtigde, self.v.gemachtigde, "gemachtigde")
         self._zaakobjecten(zaak["url"], zt)
-        self._documenten(zaak["url"], zt, p)
-        if p.statustype_start:
-            self._status(zaak["url"], zt, zt_url, p.statustype_start, "start", "Ontvangen via het Omgevingsloket")
+        self._documenten(zaak["url"], zt, zt_url, zo.documenten, p)
+        if p.statustype_start is not None:
+            self._status(zaak["url"], zt, zt_url, p.statustype_start, "start", "Ontvangen via het Omgevingsloket", p)
 
     def _rol(
         self, zaak_url: str, zt: str, zt_url: str, generiek: str, persoon: Persoon, wie: str, tag: str = ""
@@ -281,14 +236,17 @@ class _Plan:
         return self._find_exact("zaken", "rollen", ours, f"rol {body['roltoelichting']!r}", **params)
 
     def _zaakobjecten(self, zaak_url: str, zt: str) -> None:
-        loc = self.v.hoofdlocatie
-        if loc is None:
-            return
+        """Every projectlocatie becomes zaakobjecten: its adres, each kadastraal perceel, and a point
+        when it has neither (the first locatie also places the zaak)."""
         objecten: list[tuple[str, dict[str, Any]]] = []
-        if loc.adres and loc.adres.straatnaam:
-            objecten.append((f"zaakobject:adres:{zt}", bodies.zaakobject_adres(zaak_url, loc.adres)))
-        for i, perceel in enumerate(loc.percelen):
-            objecten.append((f"zaakobject:perceel:{i}:{zt}", bodies.zaakobject_perceel(zaak_url, perceel)))
+        for n, loc in enumerate(self.v.locaties):
+            tag = "" if n == 0 else f"{n}:"  # the first locatie keeps the keys it always had
+            if loc.adres and loc.adres.straatnaam:
+                objecten.append((f"zaakobject:{tag}adres:{zt}", bodies.zaakobject_adres(zaak_url, loc.adres)))
+            for i, perceel in enumerate(loc.percelen):
+                objecten.append((f"zaakobject:{tag}perceel:{i}:{zt}", bodies.zaakobject_perceel(zaak_url, perceel)))
+            if loc.punt_rd and not (loc.adres and loc.adres.straatnaam) and not loc.percelen:
+                objecten.append((f"zaakobject:{tag}punt:{zt}", bodies.zaakobject_punt(zaak_url, loc.punt_rd)))
         for key, body in objecten:
             run_step(
                 self.steps,
@@ -311,10 +269,12 @@ class _Plan:
         what = f"zaakobject {body['objectType']} {want}"
         return self._find_exact("zaken", "zaakobjecten", ours, what, zaak=body["zaak"], objectType=body["objectType"])
 
-    def _documenten(self, zaak_url: str, zt: str, p: Profiel) -> None:
+    def _documenten(
+        self, zaak_url: str, zt: str, zt_url: str, documenten: tuple[DocumentOpdracht, ...], p: Profiel
+    ) -> None:
         without = 0
-        for d in self.o.documenten:
-            eio = self._document(d, p)
+        for d in documenten:
+            eio = self._document(d, p, zt_url)
             key = f"zio:{zt}:{d.bijlage.id}"
             run_step(
                 self.steps,
@@ -329,17 +289,24 @@ class _Plan:
                 look_first=not self.v.soort.creates_zaak,
             )
             without += not d.bijlage.heeft_inhoud
-        if self.o.documenten:
+        if documenten:
             self.summary.append(
-                f"{len(self.o.documenten)} document(en)"
+                f"{len(documenten)} document(en)"
                 + (f", {without} zonder inhoud (volgt via postbus)" if without else "")
             )
 
-    def _document(self, d: DocumentOpdracht, p: Profiel) -> Made:
-        """The document once per verzoek and bijlage, even when it goes onto several zaken."""
-        key = f"document:{d.bijlage.id}"
+    def _document(self, d: DocumentOpdracht, p: Profiel, zt_url: str) -> Made:
+        """The document once per verzoek, bijlage and informatieobjecttype: one document even when it goes
+        onto several zaken, unless their zaaktypen need different types (then one per type, the second
+        with identificatie ``…-2``)."""
         bid = d.bijlage.id
-        identificatie = (bid if bid.startswith(self.v.nummer) else f"{self.v.nummer}-{bid}")[:40]
+        types = self._types.setdefault(bid, [])
+        if d.informatieobjecttype not in types:
+            types.append(d.informatieobjecttype)
+        n = types.index(d.informatieobjecttype)
+        key = f"document:{bid}" + (f":{d.informatieobjecttype}" if n else "")
+        base = bid if bid.startswith(self.v.nummer) else f"{self.v.nummer}-{bid}"
+        identificatie = (base if n == 0 else f"{base[:36]}-{n + 1}")[:40]
         size = d.bijlage.omvang or 0
         # inline base64 only for bytes we hold and that are small; files from the werkmap stream in parts
         inline = d.bijlage.inhoud is not None and size <= self.t.options.large_file_bytes
@@ -347,7 +314,7 @@ class _Plan:
             d,
             bronorganisatie=p.bronorganisatie,
             identificatie=identificatie,
-            iot_url=self._iot(d.informatieobjecttype),
+            iot_url=self._iot(zt_url, d.informatieobjecttype),
             auteur=self.t.options.auteur,
             today=self.today,
             inline=inline,
@@ -448,12 +415,36 @@ class _Plan:
         self.t.client.post(f"{eio['url']}/unlock", {"lock": lock})
         return {"url": eio["url"], "identificatie": eio.get("identificatie")}
 
-    def _status(self, zaak_url: str, zt: str, zt_url: str, volgnummer: int, tag: str, toelichting: str) -> None:
-        st_url = self._statustype(zt_url, volgnummer)
+    def _status(
+        self, zaak_url: str, zt: str, zt_url: str, statustype: int | str, tag: str, toelichting: str, p: Profiel
+    ) -> None:
+        """Set a status; an eindstatus gets the mapped resultaat first (the Zaken API closes a zaak only
+        when it has one), and only an eindstatus does."""
+        st_url = self._statustype(zt_url, statustype)
+        if not self.dry and (rt_url := self.t._eindstatus_resultaat(zt_url, statustype, p)):
+            self._resultaat(zaak_url, zt, rt_url)
         key = f"status:{tag}:{zt}"
         # microseconds: (zaak, datumStatusGezet) is unique, and two statuses may fall in one second
         body = bodies.status(zaak_url, st_url, datetime.now(UTC).isoformat(), f"{toelichting}{self._marker}")
         run_step(self.steps, key, lambda: self._post(key, "zaken", "statussen", body), lambda: self._find_status(body))
+
+    def _resultaat(self, zaak_url: str, zt: str, rt_url: str) -> None:
+        """A zaak has at most one resultaat (unique in the Zaken API), so the find is precise: ours if it
+        has our resultaattype; another one is refused rather than overwritten."""
+        key = f"resultaat:{zt}"
+        body = {"zaak": zaak_url, "resultaattype": rt_url, "toelichting": f"Ingetrokken{self._marker}"}
+
+        def find() -> Made | None:
+            existing = self.t.client.find_all("zaken", "resultaten", zaak=zaak_url)
+            if not existing:
+                return None
+            if existing[0].get("resultaattype") != rt_url:
+                raise TargetRefused(
+                    f"zaak {zaak_url} already has resultaat {existing[0].get('url')} of another resultaattype"
+                )
+            return {"url": existing[0]["url"], "identificatie": None}
+
+        run_step(self.steps, key, lambda: self._post(key, "zaken", "resultaten", body), find, look_first=True)
 
     def _find_status(self, body: dict[str, Any]) -> Made | None:
         """Precise: by zaak and statustype, and the statustoelichting naming this message (the zaak may
@@ -470,23 +461,31 @@ class _Plan:
         zaak = self.steps.zaak(self.v.nummer)
         if zaak is None:
             raise WaitingError(f"no zaak known yet for verzoek {self.v.nummer}: waiting for its aanvraag")
-        p = self.o.profiel
-        assert p is not None
         zt = zaak["zaaktype"]
+        # what the mapping says for the existing zaak's own zaaktype (its profile and document types)
+        plan = self.o.vervolg.get(zt)
+        p = plan.profiel if plan else self.o.profiel
+        documenten = plan.documenten if plan else self.o.documenten
+        assert p is not None
+        zt_url = self._zaak_zaaktype(zaak["url"], zt)
+        label = zaak.get("identificatie") or zaak["url"]
         soort = self.v.soort
         if soort in (Soort.AANVULLING, Soort.ADVIES):
-            self._documenten(zaak["url"], zt, p)
-            self.summary.insert(0, f"{soort} bij zaak {zaak.get('identificatie') or zaak['url']}")
+            self._documenten(zaak["url"], zt, zt_url, documenten, p)
+            self.summary.insert(0, f"{soort} bij zaak {label}")
         elif soort is Soort.INTREKKING:
-            if p.statustype_intrekking:
-                zt_url = self._zaaktype(zt)
-                self._status(
-                    zaak["url"], zt, zt_url, p.statustype_intrekking, f"intrekking:{self.v.datum}", self.v.reden or ""
-                )
-            self.summary.append(f"intrekking op zaak {zaak.get('identificatie') or zaak['url']}")
+            if p.statustype_intrekking is not None:
+                tag = f"intrekking:{self.v.datum}"
+                self._status(zaak["url"], zt, zt_url, p.statustype_intrekking, tag, self.v.reden or "", p)
+            self.summary.append(f"intrekking op zaak {label}")
         elif soort is Soort.WIJZIGING_GEMACHTIGDE and self.v.gemachtigde:
-            zt_url = self._zaaktype(zt)
             self._rol(
                 zaak["url"], zt, zt_url, p.roltype_gemachtigde, self.v.gemachtigde, "gemachtigde", f":{self.v.datum}"
             )
-            self.summary.append(f"gemachtigde gewijzigd op zaak {zaak.get('identificatie') or zaak['url']}")
+            self.summary.append(f"gemachtigde gewijzigd op zaak {label}")
+
+    def _zaak_zaaktype(self, zaak_url: str, zt: str) -> str:
+        """The zaaktype version the zaak has (not today's version of its identificatie)."""
+        if self.dry:
+            return f"<zaaktype {zt}>"
+        return str(self.t.client.get(zaak_url)["zaaktype"])
