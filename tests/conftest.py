@@ -199,5 +199,17 @@ def services(tmp_path: Path, zs: object) -> Iterator[object]:
     drop_database(url)
 
 
+@pytest.fixture
+def werkmap() -> Iterator[tuple[object, str]]:
+    """A fake werkmap (STAM verzoeken, documents, PDF) on a real port: (fake, base URL)."""
+    from adapter.simulation.fake_werkmap import FakeWerkmap
+    from adapter.simulation.fake_zgw import serve_in_thread
+
+    fake = FakeWerkmap(oin="00000001002564440000")
+    base, stop = serve_in_thread(fake.app)
+    yield fake, base + fake.base_path
+    stop()
+
+
 def pytest_report_header() -> str:
     return f"store under test: {'PostgreSQL ' + make_url(PG_URL).render_as_string() if PG_URL else 'SQLite'}"

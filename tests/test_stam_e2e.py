@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import FIXTURES, Server, drop_database, make_server, new_database_url, write_config
@@ -21,31 +19,12 @@ from tests.delivery_env import (
     copy_mappings,
     delivery_toml,
     needs_zgw_specs,
-    start_zaaksysteem,
     wait_for,
 )
 
 pytestmark = needs_zgw_specs
 OIN = "00000001002564440000"
 STAM = FIXTURES / "stam"
-
-
-@pytest.fixture
-def zs() -> Iterator[Zaaksysteem]:
-    z = start_zaaksysteem()
-    yield z
-    z.stop()
-
-
-@pytest.fixture
-def werkmap() -> Iterator[tuple[object, str]]:
-    from adapter.simulation.fake_werkmap import FakeWerkmap
-    from adapter.simulation.fake_zgw import serve_in_thread
-
-    fake = FakeWerkmap(oin=OIN)
-    base, stop = serve_in_thread(fake.app)
-    yield fake, base + fake.base_path
-    stop()
 
 
 def werkmap_toml(base_url: str, *, poll_minutes: float = 60, jobs: bool = False, extra: str = "") -> str:

@@ -199,6 +199,10 @@ def create_status(ctx: Ctx) -> Reply:
     statustype = store.require(body["statustype"], "statustypen", "statustype")
     if statustype["zaaktype"] != zaak["zaaktype"]:
         raise invalid("statustype", "zaaktype-mismatch", "statustype belongs to another zaaktype than the zaak's.")
+    moment = _moment(body["datumStatusGezet"])
+    if any(st["zaak"] == zaak["url"] and _moment(st["datumStatusGezet"]) == moment for st in store.all("statussen")):
+        # as Open Zaak: (zaak, datumStatusGezet) is unique
+        raise invalid("nonFieldErrors", "unique", "De velden zaak, datum status gezet moeten een unieke set zijn.")
     if statustype["isEindstatus"]:
         if not any(r["zaak"] == zaak["url"] for r in store.all("resultaten")):
             # as Open Zaak: a zaak is closed only once it has its resultaat
