@@ -196,3 +196,29 @@ def test_every_projectlocatie_reaches_the_zaak(tmp_path: Path, zs: Zaaksysteem, 
     assert percelen == ["VBS01A1234", "VBS01B77"]
     punt = next(o for o in objecten if o["objectType"] == "overige")
     assert punt["objectIdentificatie"]["overigeData"]["puntRD"] == {"x": 155000.5, "y": 463000.25}
+
+
+def test_a_fuller_zaak_geometry_contact_details_and_addresses(services: Services, zs: Zaaksysteem) -> None:
+    """The aanvraag's point becomes the zaakgeometrie (RD → WGS84); the rollen carry e-mail and telephone
+    as contactpersoonRol and the correspondentieadres in the rol's address field."""
+    receive(services)
+    assert drain(services) == ["done"]
+    [zaak] = fake(zs).zaken
+    lon, lat = zaak["zaakgeometrie"]["coordinates"]
+    assert zaak["zaakgeometrie"]["type"] == "Point"
+    assert abs(lon - 5.3872035) < 1e-6 and abs(lat - 52.1551723) < 1e-6  # RD 155000, 463000 (Amersfoort area)
+    initiator = next(r for r in fake(zs).rollen if r["betrokkeneType"] == "natuurlijk_persoon")
+    assert initiator["contactpersoonRol"] == {
+        "naam": "J.A. van der Berg",
+        "emailadres": "j.vanderberg@example.org",
+        "telefoonnummer": "0612345678",
+    }
+    adres = initiator["betrokkeneIdentificatie"]["verblijfsadres"]
+    assert (adres["gorOpenbareRuimteNaam"], adres["aoaHuisnummer"], adres["wplWoonplaatsNaam"]) == (
+        "Dorpsstraat",
+        1,
+        "Voorbeeldstad",
+    )
+    gemachtigde = next(r for r in fake(zs).rollen if r["betrokkeneType"] == "vestiging")
+    assert gemachtigde["contactpersoonRol"]["emailadres"] == "info@bouwadvies.example.org"
+    assert gemachtigde["betrokkeneIdentificatie"]["verblijfsadres"]["gorOpenbareRuimteNaam"] == "Industrieweg"

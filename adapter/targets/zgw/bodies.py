@@ -6,6 +6,8 @@ import base64
 from datetime import date
 from typing import Any
 
+from pyproj import Transformer
+
 from adapter.mapping.opdracht import DocumentOpdracht, Profiel
 from adapter.model import Adres, KadastraalPerceel, Persoon, PuntRD, Verzoek
 
@@ -24,9 +26,23 @@ def zaak(profiel: Profiel, verzoek: Verzoek, zaaktype_url: str, today: date) -> 
     }
     if profiel.zaak_identificatie:
         body["identificatie"] = profiel.zaak_identificatie[:40]
-    # zaakgeometrie is left out: the loket gives RD (EPSG:28992) and the API's Content-Crs is WGS84;
-    # the adres and percelen zaakobjecten place the zaak.
+    punt = verzoek.hoofdlocatie.punt_rd if verzoek.hoofdlocatie else None
+    if punt is not None:
+        body["zaakgeometrie"] = zaakgeometrie(punt)
     return body
+
+
+_RD_TO_WGS84: Transformer | None = None
+
+
+def zaakgeometrie(punt: PuntRD) -> dict[str, Any]:
+    """The verzoek's point as GeoJSON in WGS84 (the Zaken API's only Content-Crs, EPSG:4326): the loket
+    gives Rijksdriehoek (EPSG:28992); pyproj does the datum transformation exactly."""
+    global _RD_TO_WGS84
+    if _RD_TO_WGS84 is None:
+        _RD_TO_WGS84 = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
+    lon, lat = _RD_TO_WGS84.transform(punt.x, punt.y)
+    return {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
 
 
 #: betrokkeneType → (the field of betrokkeneIdentificatie that identifies the betrokkene, the Zaken API's
@@ -64,15 +80,58 @@ def betrokkene(p: Persoon) -> tuple[str, dict[str, Any]]:
     return "niet_natuurlijk_persoon", {"annIdentificatie": (p.kvk_nummer or "")[:17], "statutaireNaam": p.naam or ""}
 
 
+def _naam(p: Persoon) -> str:
+    if not p.natuurlijk:
+        return p.naam or ""
+    return " ".join(x for x in (p.voorletters, p.voorvoegsel, p.geslachtsnaam) if x)
+
+
+def adres(a: Adres) -> dict[str, Any]:
+    """A correspondentieadres in the Zaken API's address shape (VerblijfsAdres)."""
+    out: dict[str, Any] = {
+        "aoaIdentificatie": (a.bag_nummeraanduiding_id or "")[:100],
+        "wplWoonplaatsNaam": (a.woonplaats or "")[:80],
+        "gorOpenbareRuimteNaam": (a.straatnaam or "")[:80],
+        "aoaHuisnummer": a.huisnummer or 0,
+    }
+    if a.postcode:
+        out["aoaPostcode"] = a.postcode.replace(" ", "")[:7]
+    if a.huisletter:
+        out["aoaHuisletter"] = a.huisletter[:1]
+    if a.huisnummertoevoeging:
+        out["aoaHuisnummertoevoeging"] = a.huisnummertoevoeging[:4]
+    return out
+
+
 def rol(zaak_url: str, roltype_url: str, p: Persoon, toelichting: str) -> dict[str, Any]:
+    """A rol with what the message says of the person: identity, e-mail and telephone as the
+    ``contactpersoonRol`` (for a natuurlijk persoon: the betrokkene self, as the API describes it), and the
+    correspondentieadres in the one address field the rol has for that betrokkeneType (the Zaken API 1.5
+    has no separate correspondence address)."""
     soort, ident = betrokkene(p)
-    return {
+    body: dict[str, Any] = {
         "zaak": zaak_url,
         "betrokkeneType": soort,
         "roltype": roltype_url,
         "roltoelichting": toelichting,
         "betrokkeneIdentificatie": ident,
     }
+    if p.emailadres or p.telefoonnummer:
+        contact: dict[str, Any] = {"naam": _naam(p)[:200] or "onbekend"}
+        if p.emailadres:
+            contact["emailadres"] = p.emailadres[:254]
+        if p.telefoonnummer:
+            contact["telefoonnummer"] = p.telefoonnummer[:20]
+        body["contactpersoonRol"] = contact
+    a = p.correspondentieadres
+    if a is not None and a.straatnaam and a.woonplaats:
+        if soort == "niet_natuurlijk_persoon":
+            ident["bezoekadres"] = ", ".join(
+                x for x in (f"{a.straatnaam} {a.huisnummer or ''}".strip(), a.postcode, a.woonplaats) if x
+            )[:1000]
+        else:
+            ident["verblijfsadres"] = adres(a)
+    return body
 
 
 def zaakobject_adres(zaak_url: str, a: Adres) -> dict[str, Any]:
