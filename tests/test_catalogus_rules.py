@@ -5,6 +5,8 @@ allows only some document types, and refuses an eindstatus without resultaat."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,13 @@ def test_a_generic_roltype_fitting_two_roltypen_needs_attention_naming_both(
         services
     )
     assert len(fake(zs).rollen) == 1  # the initiator only: nothing guessed
+    shown = subprocess.run(
+        [sys.executable, "-m", "adapter", "--config", services.settings.source, "messages", "show", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "delivery:         needs-attention to zaaksysteem after 1 attempt(s)" in shown  # routed, though it failed
 
 
 def test_no_version_valid_on_the_verzoek_date_names_the_date_and_the_candidates(

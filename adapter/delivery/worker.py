@@ -139,7 +139,7 @@ class Outbox:
                 attempts=attempts,
                 next_attempt_at=store.now() + delay,
                 error=error,
-                target=target_name,
+                target=(steps.target or None) if steps else None,  # routed already, even if it failed after
                 attempt=self._attempt(
                     started, t0, "waiting" if isinstance(exc, WaitingError) else "error", error, steps
                 ),
