@@ -47,9 +47,14 @@ class MappingError(AdapterError):
 
 
 class TargetError(AdapterError):
-    """A call to a far system failed; by default transient (network, timeout, 5xx, 429)."""
+    """A call to a far system failed; by default transient (network, timeout, 5xx, 429). ``status`` is the
+    HTTP status of the answer, when there was one."""
 
     transient = True
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class WaitingError(TargetError):
@@ -81,5 +86,5 @@ _RETRY_STATUSES = frozenset({408, 425, 429})
 def http_failure(status: int, message: str) -> TargetError:
     """The error for an HTTP answer ``status`` >= 400: transient for 408/425/429/5xx, else refused."""
     if status >= 500 or status in _RETRY_STATUSES:
-        return TargetError(message)
-    return TargetRefused(message)
+        return TargetError(message, status)
+    return TargetRefused(message, status)

@@ -231,3 +231,25 @@ def test_a_fuller_zaak_geometry_contact_details_and_addresses(services: Services
     gemachtigde = next(r for r in fake(zs).rollen if r["betrokkeneType"] == "vestiging")
     assert gemachtigde["contactpersoonRol"]["emailadres"] == "info@bouwadvies.example.org"
     assert gemachtigde["betrokkeneIdentificatie"]["verblijfsadres"]["gorOpenbareRuimteNaam"] == "Industrieweg"
+
+
+def test_a_resend_after_a_mapping_fix_replaces_a_document_of_the_old_type(services: Services, zs: Zaaksysteem) -> None:
+    """The first attempt made the Bouwtekening as a "Tekening" and then stopped (needs-attention); the
+    mapping is changed to "Bijlage" and the message resent: the zaak ends with one Bouwtekening, of the
+    new type; the old one is unlinked and deleted, and the resend says so."""
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    mid = receive(services)
+    assert drain(services) == ["needs-attention"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert services.outbox is not None
+    [report] = services.outbox.resend([mid])
+    assert not isinstance(report, str) and report.state == "done", report
+    assert "vervangen door 1234567-1-" in report.detail
+    [zaak] = fake(zs).zaken
+    tekeningen = [d for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf"]
+    assert len(tekeningen) == 1
+    iot = fake(zs).store.resolve(tekeningen[0]["informatieobjecttype"], "informatieobjecttypen")
+    assert iot["omschrijving"] == "Bijlage"
+    linked = {z["informatieobject"] for z in fake(zs).zaakinformatieobjecten if zaak["url"].endswith(z["zaak"])}
+    assert any(url.endswith(tekeningen[0]["url"].split("/documenten/api/v1")[1]) for url in linked)
+    assert len(linked) == len(fake(zs).documenten) == 2

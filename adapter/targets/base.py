@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol, TypedDict, TypeVar, cast
+from typing import Any, NotRequired, Protocol, TypedDict, TypeVar, cast
 
 from adapter.errors import TargetError, WaitingError
 from adapter.mapping.opdracht import Opdracht, ZaakOpdracht
@@ -27,10 +27,14 @@ R = TypeVar("R", bound=Mapping[str, Any])
 
 
 class Made(TypedDict):
-    """The result of a step that created an object in the zaaksysteem: where it is and its identificatie."""
+    """The result of a step that created an object in the zaaksysteem: where it is and its identificatie;
+    for a document also its informatieobjecttype, for a link the object linked (so a resend after a
+    mapping change can tell what changed)."""
 
     url: str
     identificatie: str | None
+    informatieobjecttype: NotRequired[str]
+    informatieobject: NotRequired[str]
 
 
 @dataclass(frozen=True)

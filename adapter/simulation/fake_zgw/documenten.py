@@ -194,10 +194,22 @@ def parse_form(raw: bytes, content_type: str) -> dict[str, bytes]:
     return out
 
 
+def delete_eio(ctx: Ctx) -> Reply:
+    """Refused while a zaak still links the document (as Open Zaak: pending relations)."""
+    eio = ctx.store.get(KIND, ctx.var())
+    if any(z["informatieobject"] == eio["url"] for z in ctx.store.all("zaakinformatieobjecten")):
+        raise invalid("nonFieldErrors", "pending-relations", "Het informatieobject is nog aan een zaak gekoppeld.")
+    for part in _parts(ctx, eio):
+        ctx.store.remove("bestandsdelen", part["uuid"])
+    ctx.store.remove(KIND, eio["uuid"])
+    return Reply(204)
+
+
 HANDLERS: dict[tuple[str, str], Callable[[Ctx], Reply]] = {
     ("POST", "/enkelvoudiginformatieobjecten"): create_eio,
     ("GET", "/enkelvoudiginformatieobjecten"): list_eio,
     ("GET", "/enkelvoudiginformatieobjecten/{uuid}"): get_eio,
+    ("DELETE", "/enkelvoudiginformatieobjecten/{uuid}"): delete_eio,
     ("GET", "/enkelvoudiginformatieobjecten/{uuid}/download"): download,
     ("POST", "/enkelvoudiginformatieobjecten/{uuid}/lock"): lock_eio,
     ("POST", "/enkelvoudiginformatieobjecten/{uuid}/unlock"): unlock_eio,

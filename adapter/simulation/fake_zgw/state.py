@@ -105,6 +105,11 @@ class Store:
         self.blobs: dict[str, bytes] = {}
         self._seq: dict[str, int] = {}
 
+    def remove(self, kind: str, uid: str) -> None:
+        record = self.kinds[kind].pop(uid)
+        self.by_path.pop(record["url"], None)
+        self.blobs.pop(uid, None)
+
     def add(self, kind: str, record: dict[str, Any], *, uid: str | None = None) -> dict[str, Any]:
         uid = uid or str(uuid.uuid4())
         path = f"{PREFIXES[API_OF_KIND[kind]]}/{kind}/{uid}"

@@ -324,6 +324,12 @@ def _getter(kind: str) -> Callable[[Ctx], Reply]:
     return lambda ctx: Reply(200, render(ctx, ctx.store.get(kind, ctx.var())))
 
 
+def _delete(ctx: Ctx, kind: str) -> Reply:
+    ctx.store.get(kind, ctx.var())  # 404 when it does not exist
+    ctx.store.remove(kind, ctx.var())
+    return Reply(204)
+
+
 HANDLERS: dict[tuple[str, str], Callable[[Ctx], Reply]] = {
     ("POST", "/zaken"): create_zaak,
     ("GET", "/zaken"): list_zaken,
@@ -347,6 +353,7 @@ HANDLERS: dict[tuple[str, str], Callable[[Ctx], Reply]] = {
         paginated=False,  # spec quirk: this list is a plain array
     ),
     ("GET", "/zaakinformatieobjecten/{uuid}"): _getter("zaakinformatieobjecten"),
+    ("DELETE", "/zaakinformatieobjecten/{uuid}"): lambda ctx: _delete(ctx, "zaakinformatieobjecten"),
     ("POST", "/resultaten"): create_resultaat,
     ("GET", "/resultaten"): _lister(
         "resultaten", {"zaak": lambda r: r["zaak"], "resultaattype": lambda r: r["resultaattype"]}

@@ -96,6 +96,14 @@ class ZgwClient:
     def post(self, url: str, body: dict[str, Any]) -> Any:
         return self.request("POST", url, json=body)
 
+    def delete(self, url: str) -> None:
+        """DELETE; an object that is already gone counts as deleted (a retry after a lost answer)."""
+        try:
+            self.request("DELETE", url)
+        except TargetError as exc:
+            if exc.status != 404:
+                raise
+
     def find_all(self, api: str, path: str, **params: Any) -> list[dict[str, Any]]:
         """All results of a (paginated) list call."""
         url: str | None = self.url(api, path)

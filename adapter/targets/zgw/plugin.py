@@ -12,6 +12,7 @@ zaak identificatie the zaaksysteem picks one and a retry after a lost answer cou
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -22,7 +23,7 @@ from adapter.errors import Ambiguous, TargetError, TargetRefused, WaitingError
 from adapter.logs import get_logger
 from adapter.mapping.opdracht import DocumentOpdracht, Opdracht, Profiel, ZaakOpdracht
 from adapter.model import Bijlage, Persoon, Soort
-from adapter.targets.base import Call, DryRunSteps, Made, Steps, run_step
+from adapter.targets.base import Call, DryRunSteps, Made, Result, Steps, run_step
 from adapter.targets.zgw import bodies
 from adapter.targets.zgw.catalogus import Catalogus
 from adapter.targets.zgw.client import ZgwClient
@@ -275,25 +276,46 @@ class _Plan:
         without = 0
         for d in documenten:
             eio = self._document(d, p, zt_url)
-            key = f"zio:{zt}:{d.bijlage.id}"
-            run_step(
-                self.steps,
-                key,
-                lambda eio=eio, key=key, d=d: self._post(  # type: ignore[misc]
-                    key, "zaken", "zaakinformatieobjecten", bodies.zaakinformatieobject(zaak_url, eio["url"], d.titel)
-                ),
-                lambda eio=eio: self._find_one(
-                    "zaken", "zaakinformatieobjecten", zaak=zaak_url, informatieobject=eio["url"]
-                ),  # type: ignore[misc]
-                # a later version of a verzoek reuses its documents, which are already on the zaak
-                look_first=not self.v.soort.creates_zaak,
-            )
+            self._link(zaak_url, f"zio:{zt}:{d.bijlage.id}", eio, d.titel)
             without += not d.bijlage.heeft_inhoud
         if documenten:
             self.summary.append(
                 f"{len(documenten)} document(en)"
                 + (f", {without} zonder inhoud (volgt via postbus)" if without else "")
             )
+
+    def _link(self, zaak_url: str, key: str, eio: Made, titel: str) -> None:
+        """The zaakinformatieobject (zaak + document is unique: a precise find). When a resend made a new
+        document in place of the one linked before (the mapping changed its type), the old link is removed
+        first, and the old document deleted, so the zaak does not keep the wrongly typed one."""
+        earlier = self.steps.result(key)
+        if earlier is not None and earlier.get("informatieobject") not in (None, eio["url"]):
+            old = str(earlier["informatieobject"])
+            run_step(self.steps, f"{key}:unlink:{earlier['url']}", lambda: self._delete(key, str(earlier["url"])))
+            run_step(self.steps, f"{key}:delete:{old}", lambda: self._delete(key, old))
+            key = f"{key}@{eio['url'].rstrip('/').rsplit('/', 1)[-1]}"
+            self.summary.append(f"document {earlier.get('identificatie') or old} vervangen door {eio['identificatie']}")
+
+        def create() -> Made:
+            body = bodies.zaakinformatieobject(zaak_url, eio["url"], titel)
+            return {**self._post(key, "zaken", "zaakinformatieobjecten", body), "informatieobject": eio["url"]}
+
+        def find() -> Made | None:
+            found = self._find_one("zaken", "zaakinformatieobjecten", zaak=zaak_url, informatieobject=eio["url"])
+            return {**found, "informatieobject": eio["url"]} if found else None
+
+        # a later version of a verzoek reuses its documents, which are already on the zaak
+        run_step(self.steps, key, create, find, look_first=not self.v.soort.creates_zaak)
+
+    def _delete(self, key: str, url: str) -> Result:
+        if not self.dry:
+            self.steps.called(f"{key}: DELETE {url}")
+            try:
+                self.t.client.delete(url)
+            except TargetRefused as exc:  # e.g. a document another zaak still uses: leave it, say so
+                log.warning("could not delete a replaced object", url=url, reason=str(exc))
+                return {"kept": str(exc)}
+        return {}
 
     def _document(self, d: DocumentOpdracht, p: Profiel, zt_url: str) -> Made:
         """The document once per verzoek, bijlage and informatieobjecttype: one document even when it goes
@@ -308,13 +330,20 @@ class _Plan:
         base = bid if bid.startswith(self.v.nummer) else f"{self.v.nummer}-{bid}"
         identificatie = (base if n == 0 else f"{base[:36]}-{n + 1}")[:40]
         size = d.bijlage.omvang or 0
+        iot_url = self._iot(zt_url, d.informatieobjecttype)
+        earlier = self.steps.result(key)
+        if earlier is not None and earlier.get("informatieobjecttype") not in (None, iot_url):
+            # made before under another type (the mapping was fixed, then resent): a document's type cannot
+            # change in the Documenten API, so a new one is made under a key and identificatie of its own
+            tag = hashlib.sha256(iot_url.encode()).hexdigest()[:6]
+            key, identificatie = f"{key}@{tag}", f"{identificatie[:33]}-{tag}"
         # inline base64 only for bytes we hold and that are small; files from the werkmap stream in parts
         inline = d.bijlage.inhoud is not None and size <= self.t.options.large_file_bytes
         body = bodies.document(
             d,
             bronorganisatie=p.bronorganisatie,
             identificatie=identificatie,
-            iot_url=self._iot(zt_url, d.informatieobjecttype),
+            iot_url=iot_url,
             auteur=self.t.options.auteur,
             today=self.today,
             inline=inline,
@@ -322,11 +351,14 @@ class _Plan:
 
         def create() -> Made:
             if inline or not d.bijlage.heeft_inhoud:
-                return self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
-            return self._upload_in_parts(key, body, d.bijlage)
+                made = self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
+            else:
+                made = self._upload_in_parts(key, body, d.bijlage)
+            return {**made, "informatieobjecttype": iot_url}
 
         def find() -> Made | None:
-            return self._find_document(key, identificatie, p.bronorganisatie, d.bijlage, expected_size=size or None)
+            found = self._find_document(key, identificatie, p.bronorganisatie, d.bijlage, expected_size=size or None)
+            return {**found, "informatieobjecttype": iot_url} if found else None
 
         if not self.v.soort.creates_zaak and self.steps.result(key) is None:
             # a later version of a verzoek (STAM lists every document so far): reuse what exists
