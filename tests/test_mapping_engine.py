@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from adapter.errors import MappingError
 from adapter.mapping.engine import NoRoute, build_opdracht, informatieobjecttype_from, render, route
 from adapter.mapping.loader import LoadedMapping, load_file, locate
 from adapter.model import Activiteit, Bijlage, Organisatie, Soort, Verzoek
@@ -169,3 +170,35 @@ def test_follow_ups_know_every_zaaktype_of_the_mapping(tmp_path: Path) -> None:
         "ZT-ANDERS": ["Aanvraag"],
         "ZT-TRIAGE": ["Tekening"],
     }
+
+
+def test_what_a_mapping_accepts_has_an_effect_or_is_refused(tmp_path: Path) -> None:
+    """A follow-up soort on a zaaktype rule (never makes a zaak) and a vertrouwelijkheid key other than
+    true/false would be accepted and ignored: both are refused with the key."""
+    for old, new, said in (
+        ('zaaktype = "ZT-DAKKAPEL"', 'zaaktype = "ZT-DAKKAPEL"\nsoorten = ["aanvulling"]', "never make a zaak"),
+        ('"*" = "Overig"', '"*" = "Overig"\n\n[values.vertrouwelijkheid]\nja = "geheim"', "vertrouwelijkheid"),
+    ):
+        path = tmp_path / "m.toml"
+        path.write_text(BASE.replace(old, new))
+        loaded, problems = load_file(path)
+        assert loaded is None and said in str(problems[0]), problems
+
+
+def test_mapping_mistakes_found_at_delivery_are_permanent(tmp_path: Path) -> None:
+    from adapter.errors import is_transient
+
+    bad_profile = load(tmp_path, BASE.replace('profile = "beperkt"', 'profile = "bestaat-niet"'))
+    with pytest.raises(MappingError, match="unknown profile 'bestaat-niet'") as caught:
+        build_opdracht([bad_profile], verzoek("schuur"))
+    assert not is_transient(caught.value)
+    with pytest.raises(MappingError, match="template"):
+        render("{verzoek.nummer:>>>}", verzoek(), {})
+
+
+def test_defaults_without_rsin_are_reported_offline(tmp_path: Path) -> None:
+    from adapter.mapping.check import check_offline
+
+    m = load(tmp_path, BASE.replace('bronorganisatie = "002564440"\n', ""))
+    problems = [str(p) for p in check_offline(m, {"zgw", "meldingen"})]
+    assert any("defaults.bronorganisatie: required" in p for p in problems), problems

@@ -105,6 +105,16 @@ def check_offline(m: LoadedMapping, target_names: set[str]) -> list[Problem]:
                 "warning",
             )
         )
+    for key in ("bronorganisatie", "verantwoordelijke_organisatie"):
+        if not getattr(mp.defaults, key):
+            out.append(
+                Problem(
+                    f,
+                    f"defaults.{key}",
+                    m.line_of("defaults"),
+                    "required (RSIN of the bevoegd gezag): every delivery would stop",
+                )
+            )
     if not any(p.zaak_identificatie for _, p in _profiles(m)):
         out.append(
             Problem(

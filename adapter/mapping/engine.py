@@ -63,7 +63,10 @@ class _Named(dict[str, str]):
 
 
 def render(template: str, verzoek: Verzoek, extra: dict[str, str]) -> str:
-    return _fmt.format(template, verzoek=verzoek, xpath=_Named(extra)).strip()
+    try:
+        return _fmt.format(template, verzoek=verzoek, xpath=_Named(extra)).strip()
+    except ValueError as exc:  # a bad format spec or brace: the mapping's fault, not a reason to retry
+        raise TemplateError(f"template {template!r}: {exc}") from None
 
 
 def extract_xpaths(mapping: LoadedMapping, verzoek: Verzoek) -> dict[str, str]:
@@ -103,6 +106,8 @@ def route(mappings: list[LoadedMapping], verzoek: Verzoek) -> Routed:
 def _profiel(m: LoadedMapping, profile: str | None, verzoek: Verzoek, extra: dict[str, str]) -> Profiel:
     layers = [DEFAULTS, m.mapping.defaults]
     if profile:
+        if profile not in m.mapping.profiles:
+            raise TemplateError(f"{m.path.name}: unknown profile {profile!r}")
         layers.append(m.mapping.profiles[profile])
     merged: dict[str, Any] = {}
     for layer in layers:

@@ -102,7 +102,8 @@ class ZaaktypeRegel(_Strict):
     """A zaak of ``zaaktype`` for verzoeken of these soorten (and typen) with one of these activiteiten.
 
     ``"*"`` in activiteiten matches every verzoek, *in addition* to the other rules that match (a second
-    zaak). ``fallback = true`` is "otherwise": it applies only when no other rule matched.
+    zaak). ``fallback = true`` is "otherwise": it applies when no activiteit rule matched (a ``"*"`` rule
+    is not an activiteit rule, so ``"*"`` and a fallback can both apply).
     """
 
     activiteiten: list[str] = Field(default_factory=list)  # codes, or "*" for any
@@ -111,6 +112,14 @@ class ZaaktypeRegel(_Strict):
     soorten: list[Soort] = Field(default_factory=lambda: list(ZAAK_SOORTEN))
     typen: list[str] | None = None  # verzoek types this rule takes; all when left out
     fallback: bool = False
+
+    @field_validator("soorten")
+    @classmethod
+    def _zaak_soorten(cls, v: list[Soort]) -> list[Soort]:
+        other = [s.value for s in v if s not in ZAAK_SOORTEN]
+        if other:
+            raise ValueError(f"{', '.join(other)} never make a zaak; soorten that do: {', '.join(ZAAK_SOORTEN)}")
+        return v
 
     @model_validator(mode="after")
     def _activiteiten_or_fallback(self) -> ZaaktypeRegel:
@@ -137,7 +146,7 @@ class OverdrachtRegel(_Strict):
 
 class Waarden(_Strict):
     informatieobjecttype: dict[str, str] = Field(default_factory=dict)
-    vertrouwelijkheid: dict[str, str] = Field(default_factory=dict)  # keys "true"/"false"
+    vertrouwelijkheid: dict[Literal["true", "false"], str] = Field(default_factory=dict)
 
 
 class MappingFile(_Strict):

@@ -302,15 +302,18 @@ class _Plan:
         self.summary.append(f"zaak {zaak['identificatie']} ({zt}{', triage' if zo.triage else ''})")
         return zaak["identificatie"]
 
-    def _documenten(self, zaken: list[str]) -> None:
-        if not self.o.documenten or not zaken:
+    def _documenten(self, zaken: list[str], documenten: tuple[DocumentOpdracht, ...] | None = None) -> None:
+        """One document per bijlage, related to every zaak given (ZDS relates a document to several zaken;
+        its type is that of the first zaak's profile)."""
+        documenten = self.o.documenten if documenten is None else documenten
+        if not documenten or not zaken:
             return
         auteur = (self.v.initiatiefnemer.weergavenaam if self.v.initiatiefnemer else "") or "Omgevingsloket"
-        for d in self.o.documenten:
+        for d in documenten:
             self._document(d, zaken, auteur)
-        without = sum(d.bijlage.inhoud is None for d in self.o.documenten)
+        without = sum(d.bijlage.inhoud is None for d in documenten)
         self.summary.append(
-            f"{len(self.o.documenten)} document(en)"
+            f"{len(documenten)} document(en)"
             + (f", {without} zonder inhoud (alleen metadata; inhoud volgt via postbus)" if without else "")
         )
 
@@ -417,7 +420,10 @@ class _Plan:
         zaak = self.steps.zaak(self.v.nummer)
         if zaak is None:
             raise WaitingError(f"no zaak known yet for verzoek {self.v.nummer}: waiting for its aanvraag")
-        p: Profiel | None = self.o.profiel
+        # what the mapping says for the existing zaak's own zaaktype (its profile and document types)
+        plan = self.o.vervolg.get(zaak["zaaktype"])
+        p: Profiel | None = plan.profiel if plan else self.o.profiel
+        documenten = plan.documenten if plan else self.o.documenten
         zaak_id = zaak.get("identificatie") or zaak["url"]
         soort = self.v.soort
         if soort is Soort.INTREKKING:
@@ -432,9 +438,9 @@ class _Plan:
             else:
                 self.summary.append("geen statustype_intrekking in de mapping: geen status gezet")
             self.summary.insert(0, f"intrekking op zaak {zaak_id}")
-            self._documenten([zaak_id])
+            self._documenten([zaak_id], documenten)
             return
-        self._documenten([zaak_id])
+        self._documenten([zaak_id], documenten)
         self.summary.insert(0, f"{soort} bij zaak {zaak_id}")
         if soort is Soort.WIJZIGING_GEMACHTIGDE:
             if self.v.gemachtigde is None:
