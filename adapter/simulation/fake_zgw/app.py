@@ -127,6 +127,11 @@ class FakeZgw:
         with self._log_lock:
             self._faults.append(Fault(method.upper(), path_suffix, status, times, after_processing, delay, skip))
 
+    def clear_faults(self) -> None:
+        """Forget every injected fault not yet triggered (the zaaksysteem is back)."""
+        with self._log_lock:
+            self._faults.clear()
+
     @property
     def pending_faults(self) -> int:
         """Injected faults not yet triggered (0 once the request they wait for has arrived)."""
