@@ -32,6 +32,7 @@ from adapter.services import Services, open_services
 from adapter.simulation.fake_zkn import FakeZkn, serving
 from adapter.store.db import upgrade
 from tests.conftest import SHARED, drop_database, make_server, needs_shared, new_database_url, write_config
+from tests.delivery_env import wait_for
 from tests.soap import fixture, post, with_reference
 
 pytestmark = needs_shared
@@ -521,9 +522,9 @@ def test_kill_9_of_serve_mid_delivery(tmp_path: Path, zkn: Zkn) -> None:
     try:
         answer = post(srv.soap_url, with_reference(fixture(AANVRAAG), "K9-STUF-ZKN-1"))
         assert answer.status == 200, answer.body
-        wait_for(lambda: zkn.fake.pending_failures == 0, "the second document request to be in flight")
+        wait_for(lambda: zkn.fake.pending_failures == 0, what="the second document request to be in flight")
         srv.kill9()
-        wait_for(lambda: len(zkn.fake.documenten) == 2, "the orphaned request to complete")
+        wait_for(lambda: len(zkn.fake.documenten) == 2, what="the orphaned request to complete")
         assert zkn.fake.statussen == []
         srv.start()
 
@@ -531,7 +532,7 @@ def test_kill_9_of_serve_mid_delivery(tmp_path: Path, zkn: Zkn) -> None:
             with engine.connect() as conn:
                 return conn.execute(text("SELECT state FROM deliveries")).scalar_one() == "done"
 
-        wait_for(done, "the resumed delivery", timeout=60)
+        wait_for(done, what="the resumed delivery", timeout=60)
     finally:
         srv.stop()
         engine.dispose()
@@ -543,10 +544,3 @@ def test_kill_9_of_serve_mid_delivery(tmp_path: Path, zkn: Zkn) -> None:
     assert len(zkn.fake.received.issued["zaak"]) == 1 and len(zkn.fake.received.issued["document"]) == 2
 
 
-def wait_for(cond: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,16 @@ def fake(zs: Zaaksysteem) -> Any:
 
 def gemachtigde_rollen(zs: Zaaksysteem) -> list[dict[str, Any]]:
     return [r for r in fake(zs).rollen if r["omschrijving"] == "Gemachtigde"]  # copied from the roltype
+
+
+def add_copy(zs: Zaaksysteem, kind: str, which: Callable[[dict[str, Any]], bool]) -> None:
+    """Someone else adds an object identical to one of ours (a second candidate for a retry's find)."""
+    store = fake(zs).store
+    with store.lock:
+        original = dict(next(r for r in store.all(kind) if which(r)))
+        for k in ("url", "uuid"):
+            original.pop(k)
+        store.add(kind, original)
 
 
 def delivery_states(sv: Services) -> list[str]:
@@ -98,12 +108,7 @@ def test_two_candidates_for_a_rol_are_ambiguous_not_adopted(
     receive(services)
     assert services.outbox is not None
     assert [r.state for r in services.outbox.work_once()] == ["retry"]
-    store = fake(zs).store
-    with store.lock:
-        first = dict(next(iter(store.all("rollen"))))
-        for k in ("url", "uuid"):
-            first.pop(k)
-        store.add("rollen", first)
+    add_copy(zs, "rollen", lambda r: True)
     states = drain(services)
     assert states == ["needs-attention"], states
     assert "2 candidates" in last_error(services) and "cannot tell which is ours" in last_error(services)
@@ -286,11 +291,6 @@ def test_two_candidates_for_a_zaakobject_are_ambiguous_not_adopted(services: Ser
     receive(services)
     assert services.outbox is not None
     assert [r.state for r in services.outbox.work_once()] == ["retry"]
-    store = fake(zs).store
-    with store.lock:
-        adres = dict(next(z for z in store.all("zaakobjecten") if z["objectType"] == "adres"))
-        for k in ("url", "uuid"):
-            adres.pop(k)
-        store.add("zaakobjecten", adres)
+    add_copy(zs, "zaakobjecten", lambda z: z["objectType"] == "adres")
     assert drain(services) == ["needs-attention"]
     assert "zaakobject adres" in last_error(services) and "2 candidates" in last_error(services)

@@ -16,27 +16,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from adapter.errors import Ambiguous, TargetRefused
+from adapter.mapping.schema import RoltypeGeneriek
 from adapter.targets.zgw.client import ZgwClient
 
 CACHE_SECONDS = 600
 T = TypeVar("T")
 
 #: omschrijvingGeneriek values of roltypen (ZGW enum)
-ROLTYPE_GENERIEK = frozenset(
-    {
-        "adviseur",
-        "behandelaar",
-        "belanghebbende",
-        "beslisser",
-        "initiator",
-        "klantcontacter",
-        "zaakcoordinator",
-        "mede_initiator",
-    }
-)
+ROLTYPE_GENERIEK = frozenset(get_args(RoltypeGeneriek))
 
 
 def geldig_op(obj: dict[str, Any], on: date) -> bool:
