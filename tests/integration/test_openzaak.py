@@ -590,3 +590,46 @@ def test_a_mapping_fixed_after_a_refused_document_type_and_a_resend_give_a_corre
     for ident in (f"{nummer}-1", f"{nummer}-2"):
         made = r.document(ident)
         assert len(made) == 1, (ident, [r.name(d["informatieobjecttype"]) for d in made])
+
+
+def test_a_resend_after_a_mapping_fix_replaces_a_document_of_the_old_type(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt made both documents (the Bouwtekening as a "Tekening") and was then refused at
+    the start status (a 400 injected into the adapter's client: the realistic refusal — a type the zaaktype
+    does not allow — is now stopped before any document is made, see the test above). The mapping is changed
+    to "Bijlage" and `messages resend` run (a separate process, no injection): Open Zaak must end with one
+    zaak whose Bouwtekening is a Bijlage, the Tekening neither linked nor left behind."""
+    from adapter.errors import TargetRefused
+
+    client = env.sv.targets["zaaksysteem"].client  # type: ignore[attr-defined]
+    real_post = client.post
+
+    def refuse_status(url: str, body: dict[str, Any]) -> Any:
+        if url.rstrip("/").endswith("/statussen"):
+            raise TargetRefused(f"POST {url}: 400 (injected)", status=400)
+        return real_post(url, body)
+
+    monkeypatch.setattr(client, "post", refuse_status)
+    nummer = new_nummer()
+    mid = env.receive(message("omvDi01AanbiedenAanvraag", nummer))
+    assert env.drain() == ["needs-attention"]
+    r = env.oz_read
+    [old] = r.document(f"{nummer}-1")
+    assert r.name(old["informatieobjecttype"]) == "Tekening"
+
+    env.edit_mapping('Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    out = env.cli("messages", "resend", str(mid))
+    print(out.stdout + out.stderr)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "vervangen door" in out.stdout, out.stdout
+    zaak = r.zaak(f"OLO-{nummer}")
+    docs = r.documents(zaak)
+    names = {d["bestandsnaam"]: r.name(d["informatieobjecttype"]) for d in docs}
+    assert names == {f"{nummer}_Bouwtekening.pdf": "Bijlage", f"{nummer}_Foto_voorgevel.jpg": "Foto"}, names
+    assert all(d["locked"] is False for d in docs)
+    tekening = next(d for d in docs if d["bestandsnaam"].endswith("Bouwtekening.pdf"))
+    assert r.download(tekening) == base64.b64decode(TEKENING_B64)
+    gone = r.http.get(old["url"], headers=env.oz.headers())
+    assert gone.status_code == 404, (gone.status_code, gone.text[:300])  # the Tekening deleted, not orphaned
+    assert len(r.of_zaak("statussen", zaak)) == 1
