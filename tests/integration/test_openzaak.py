@@ -145,12 +145,18 @@ class Env:
     def planned(self, raw: bytes) -> list[Call]:
         """The calls the mapping asks for (what ``mappings preview`` prints), bodies unmasked."""
         from adapter.loket.lvo_parse import parse_verzoek
+        from adapter.loket.stam_parse import read_stam_verzoek, with_pdf
         from adapter.mapping.engine import build_opdracht
         from adapter.mapping.loader import load_dir
+        from adapter.services import own_oins
         from adapter.validation import message_of
         from adapter.xmlsafe import Limits, parse
 
-        verzoek = parse_verzoek(message_of(parse(raw, Limits())), self.sv.settings.stuf.ontvangers[0].organisatie)
+        root = message_of(parse(raw, Limits()))
+        if root.tag.endswith("}verzoek"):  # a STAM verzoek, as the werkmap hands it out
+            verzoek = with_pdf(read_stam_verzoek(root, own_oins(self.sv.settings)).verzoek)
+        else:
+            verzoek = parse_verzoek(root, self.sv.settings.stuf.ontvangers[0].organisatie)
         opdracht = build_opdracht(load_dir(self.mappings), verzoek)
         return self.sv.targets[opdracht.target].preview(opdracht)
 
@@ -427,6 +433,7 @@ def test_a_stam_verzoek_from_the_werkmap(make_env: Callable[..., Env], werkmap: 
     assert answer.status == 202, answer.body
     assert e.drain() == ["done"], e.last_error()
     r = e.oz_read
+    assert_as_planned(e, (STAM / "verzoek-initieren.xml").read_bytes())  # field by field, as for StUF-LVO
     zaak = r.zaak("OLO-2026112300123")
     assert r.get(zaak["zaaktype"])["identificatie"] == "ZT-OMV-REG"
     assert zaak["zaaktype"] == next(
