@@ -129,10 +129,10 @@ def skip_reason(tarball: Path = TARBALL) -> str | None:
         return f"{tarball} is absent"
     if not PGBIN.joinpath("initdb").exists() and not is_root():
         return "PostgreSQL 15 is not installed and we are not root (apt-get install postgresql)"
-    if (shutil.which("runuser") is None or not is_root()) and not (cache_dir(tarball) / "READY").exists():
-        return "Open Zaak is not installed yet and we are not root (the install needs apt and runuser)"
     if not is_root() and (missing := missing_apt_packages()):
         return f"not root and apt packages missing: {' '.join(missing)}"
+    if not is_root() or shutil.which("runuser") is None:
+        return "not root: the throwaway PostgreSQL runs as the postgres user (runuser needs root)"
     return None
 
 
@@ -180,6 +180,8 @@ def install(tarball: Path = TARBALL) -> Path:
     with _install_lock(target):
         if (target / "READY").exists():
             return target
+        for stale in target.parent.glob(f"{target.name}.partial-*"):  # left by an install that was killed
+            shutil.rmtree(stale, ignore_errors=True)
         t0 = time.monotonic()
         ensure_apt_packages()
         t_apt = time.monotonic() - t0

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,3 +70,23 @@ def test_the_bench_prints_both_rates_and_their_ratio(openzaak: OpenZaak) -> None
     assert out.returncode == 0, out.stdout + out.stderr
     assert "fake ZGW (baseline)" in out.stdout and "states {'done': 4}" in out.stdout, out.stdout
     assert "Open Zaak 1.21.0" in out.stdout and "ratio Open Zaak/fake:" in out.stdout, out.stdout
+
+
+def test_the_suite_skips_with_a_clear_reason(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.integration import openzaak_server
+
+    monkeypatch.delenv("LOKET_SKIP_OPENZAAK", raising=False)
+    monkeypatch.setattr(openzaak_server, "SHARED", tmp_path / "shared")
+    assert "shared is absent" in (openzaak_server.skip_reason(tmp_path / "x.tar.gz") or "")
+    monkeypatch.setattr(openzaak_server, "SHARED", tmp_path)
+    assert openzaak_server.skip_reason(tmp_path / "x.tar.gz") == f"{tmp_path / 'x.tar.gz'} is absent"
+    monkeypatch.setenv("LOKET_SKIP_OPENZAAK", "1")
+    assert "LOKET_SKIP_OPENZAAK is set" in (openzaak_server.skip_reason() or "")
+    monkeypatch.delenv("LOKET_SKIP_OPENZAAK")
+    tarball = tmp_path / "x.tar.gz"
+    tarball.write_bytes(b"")
+    monkeypatch.setattr(openzaak_server, "is_root", lambda: False)
+    monkeypatch.setattr(openzaak_server, "missing_apt_packages", lambda: ["gdal-bin"])
+    assert openzaak_server.skip_reason(tarball) == "not root and apt packages missing: gdal-bin"
+    monkeypatch.setattr(openzaak_server, "missing_apt_packages", lambda: [])
+    assert "not root" in (openzaak_server.skip_reason(tarball) or "")
