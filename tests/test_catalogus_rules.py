@@ -244,7 +244,7 @@ def test_a_resend_after_a_mapping_fix_replaces_a_document_of_the_old_type(servic
     assert services.outbox is not None
     [report] = services.outbox.resend([mid])
     assert not isinstance(report, str) and report.state == "done", report
-    assert "vervangen door 1234567-1-" in report.detail
+    assert "document 1234567-1 vervangen door 1234567-1-" in report.detail  # named by identificatie
     [zaak] = fake(zs).zaken
     tekeningen = [d for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf"]
     assert len(tekeningen) == 1

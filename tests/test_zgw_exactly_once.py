@@ -294,3 +294,39 @@ def test_two_candidates_for_a_zaakobject_are_ambiguous_not_adopted(services: Ser
     add_copy(zs, "zaakobjecten", lambda z: z["objectType"] == "adres")
     assert drain(services) == ["needs-attention"]
     assert "zaakobject adres" in last_error(services) and "2 candidates" in last_error(services)
+
+
+def test_an_idempotent_call_on_a_connection_the_server_closed_is_sent_again() -> None:
+    """A server that closes kept-open connections (uwsgi without keep-alive) makes the next call on one fail
+    without an answer: a GET is sent again at once; a POST is not (its step's retry looks first)."""
+    import httpx
+
+    from adapter.errors import TargetError
+    from adapter.targets.zgw.client import ZgwClient
+    from adapter.targets.zgw.options import ZgwOptions
+
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) % 2 == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, json={"ok": True})
+
+    options = ZgwOptions.model_validate(
+        {
+            "kind": "zgw",
+            "zaken_url": "http://zs.test/zaken/api/v1",
+            "documenten_url": "http://zs.test/documenten/api/v1",
+            "catalogi_url": "http://zs.test/catalogi/api/v1",
+            "catalogus": "http://zs.test/catalogi/api/v1/catalogussen/1",
+            "auth": {"client_id": "a", "secret": "s" * 32},
+        }
+    )
+    client = ZgwClient(options)
+    client._http = httpx.Client(transport=httpx.MockTransport(handler))
+    assert client.get("http://zs.test/zaken/api/v1/zaken/1") == {"ok": True}
+    assert calls == ["GET", "GET"]
+    with pytest.raises(TargetError, match="RemoteProtocolError"):
+        client.post("http://zs.test/zaken/api/v1/zaken", {})
+    assert calls == ["GET", "GET", "POST"]

@@ -16,6 +16,7 @@ APIS = ("zaken", "documenten", "catalogi")
 
 
 _TOKEN_SECONDS = 300
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 def _token(auth: ApiAuth) -> str:
@@ -79,7 +80,15 @@ class ZgwClient:
         api = self._api_of(url)
         headers = self._headers(api)
         try:
-            r = self._http.request(method, url, json=json, params=params, headers=headers)
+            try:
+                r = self._http.request(method, url, json=json, params=params, headers=headers)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # A kept-open connection the server had closed (e.g. uwsgi without keep-alive): an
+                # idempotent call is sent again at once on a fresh one; a POST is left to the step's
+                # retry, which first looks for what it may have made.
+                if method not in _IDEMPOTENT:
+                    raise
+                r = self._http.request(method, url, json=json, params=params, headers=headers)
         except httpx.TimeoutException:
             raise TargetError(f"{method} {url}: no answer within {self.options.timeout:g} s") from None
         except httpx.HTTPError as exc:

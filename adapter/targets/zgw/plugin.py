@@ -296,13 +296,15 @@ class _Plan:
             key = f"{key}@{eio['url'].rstrip('/').rsplit('/', 1)[-1]}"
             self.summary.append(f"document {earlier.get('identificatie') or old} vervangen door {eio['identificatie']}")
 
+        # the link's result names the document it links (url and identificatie), for a later replacement
         def create() -> Made:
             body = bodies.zaakinformatieobject(zaak_url, eio["url"], titel)
-            return {**self._post(key, "zaken", "zaakinformatieobjecten", body), "informatieobject": eio["url"]}
+            made = self._post(key, "zaken", "zaakinformatieobjecten", body)
+            return {**made, "identificatie": eio["identificatie"], "informatieobject": eio["url"]}
 
         def find() -> Made | None:
             found = self._find_one("zaken", "zaakinformatieobjecten", zaak=zaak_url, informatieobject=eio["url"])
-            return {**found, "informatieobject": eio["url"]} if found else None
+            return {**found, "identificatie": eio["identificatie"], "informatieobject": eio["url"]} if found else None
 
         # a later version of a verzoek reuses its documents, which are already on the zaak
         run_step(self.steps, key, create, find, look_first=not self.v.soort.creates_zaak)
