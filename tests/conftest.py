@@ -200,6 +200,22 @@ def services(tmp_path: Path, zs: object) -> Iterator[object]:
 
 
 @pytest.fixture
+def inbound(tmp_path: Path) -> Iterator[object]:
+    """Store, schemas and group-commit writer in-process (no outbox, no targets): what the inbound channels
+    and HTTP endpoints run on."""
+    from adapter.config import load_settings
+    from adapter.services import open_services
+    from adapter.store.db import upgrade
+
+    url = new_database_url(tmp_path)
+    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999)), with_outbox=False)
+    upgrade(sv.engine)
+    yield sv
+    sv.close()
+    drop_database(url)
+
+
+@pytest.fixture
 def werkmap() -> Iterator[tuple[object, str]]:
     """A fake werkmap (STAM verzoeken, documents, PDF) on a real port: (fake, base URL)."""
     from adapter.simulation.fake_werkmap import FakeWerkmap

@@ -47,17 +47,6 @@ NOTIFICATIE = FIXTURES / "stam" / "verzoeknotificatie-initieren.xml"
 # -- helpers ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def inbound(tmp_path: Path) -> Iterator[Services]:
-    """Store, schemas and group-commit writer in-process (no outbox): what the inbound channels use."""
-    url = new_database_url(tmp_path)
-    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999)), with_outbox=False)
-    upgrade(sv.engine)
-    yield sv
-    sv.close()
-    drop_database(url)
-
-
 def post_message(http: httpx.Client, channel: str) -> httpx.Response:
     """The example aanvraag (StUF-LVO) or verzoeknotificatie (STAM) posted to its real endpoint."""
     if channel == "stuf-lvo":

@@ -358,17 +358,6 @@ def test_resend_leaves_a_delivery_alone_while_another_worker_holds_it(
 # -- what is stored with an accepted message ---------------------------------------------------------
 
 
-@pytest.fixture
-def inbound(tmp_path: Path) -> Iterator[Services]:
-    """Store, schemas and writer only (no targets): what the HTTP endpoints run on."""
-    url = new_database_url(tmp_path)
-    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999)), with_outbox=False)
-    upgrade(sv.engine)
-    yield sv
-    sv.close()
-    drop_database(url)
-
-
 def test_an_accepted_stuf_lvo_message_is_stored_with_its_stuurgegevens_and_answer(inbound: Services) -> None:
     """``messages show`` lists the stuurgegevens, the exact body and the answer that was sent; the follow-up
     routing (nummer) and the bevoegd-gezag fallback (ontvanger) read them from the row."""
