@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -197,6 +198,31 @@ def services(tmp_path: Path, zs: object) -> Iterator[object]:
     yield sv
     sv.close()
     drop_database(url)
+
+
+@pytest.fixture
+def delivering(tmp_path: Path, zs: object) -> Iterator[object]:
+    """A factory of in-process services (store, mappings, outbox, ZGW target at ``zs``) with the
+    ``[delivery]`` settings a test needs; no worker threads: the test drives ``work_once`` itself."""
+    from adapter.config import load_settings
+    from adapter.services import open_services
+    from adapter.store.db import upgrade
+    from tests.delivery_env import copy_mappings, delivery_toml
+
+    opened: list[tuple[Any, str]] = []
+
+    def open_(**delivery: object) -> Any:
+        url = new_database_url(tmp_path)
+        toml = delivery_toml(zs, copy_mappings(tmp_path), **{"workers": 0, **delivery})  # type: ignore[arg-type]
+        sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
+        upgrade(sv.engine)
+        opened.append((sv, url))
+        return sv
+
+    yield open_
+    for sv, url in opened:
+        sv.close()
+        drop_database(url)
 
 
 @pytest.fixture

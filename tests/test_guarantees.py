@@ -36,7 +36,7 @@ from adapter.store import outbox
 from adapter.store.db import make_engine, stop_checkpoints, upgrade
 from adapter.store.tables import deliveries, messages
 from tests.conftest import FIXTURES, ROOT, drop_database, new_database_url, write_config
-from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs, start_zaaksysteem
+from tests.delivery_env import Zaaksysteem, needs_zgw_specs, start_zaaksysteem
 from tests.soap import STUF, Answer, fixture, with_reference
 
 OIN = "00000001002564440000"
@@ -257,26 +257,6 @@ def zs() -> Iterator[Zaaksysteem]:
     z = start_zaaksysteem()
     yield z
     z.stop()
-
-
-@pytest.fixture
-def delivering(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Callable[..., Services]]:
-    """Opens the adapter's parts in-process with the given ``[delivery]`` settings (no worker threads:
-    the test drives the outbox with ``work_once``)."""
-    opened: list[tuple[Services, str]] = []
-
-    def open_(**settings: object) -> Services:
-        url = new_database_url(tmp_path)
-        toml = delivery_toml(zs, copy_mappings(tmp_path), workers=0, **settings)
-        sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
-        upgrade(sv.engine)
-        opened.append((sv, url))
-        return sv
-
-    yield open_
-    for sv, url in opened:
-        sv.close()
-        drop_database(url)
 
 
 def receive_aanvraag(sv: Services) -> int:

@@ -21,17 +21,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from adapter.config import load_settings
 from adapter.delivery.worker import Outbox, Report
 from adapter.errors import AdapterError, StoreUnavailable, TargetError
-from adapter.services import Services, open_services
+from adapter.services import Services
 from adapter.store import messages as message_store
 from adapter.store import outbox
 from adapter.store.db import make_engine, upgrade
 from adapter.store.tables import deliveries, messages
 from adapter.store.writer import GroupCommitWriter
-from tests.conftest import FIXTURES, drop_database, new_database_url, write_config
-from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
+from tests.conftest import FIXTURES, drop_database, new_database_url
+from tests.delivery_env import Zaaksysteem, needs_zgw_specs
 from tests.soap import fixture
 from tests.test_delivery_zgw import receive
 
@@ -208,26 +207,6 @@ def test_a_closed_writer_acknowledges_nothing(engine: Engine) -> None:
 # -- delivery: backoff applied, dead after max_attempts, needs-attention, resend ------------------------
 
 
-@pytest.fixture
-def make_services(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Callable[..., Services]]:
-    """The adapter's parts in-process (like ``services`` in conftest), with the delivery settings a test
-    needs; no worker threads: the test drives ``work_once`` itself."""
-    opened: list[tuple[Services, str]] = []
-
-    def make(**delivery: object) -> Services:
-        url = new_database_url(tmp_path)
-        toml = delivery_toml(zs, copy_mappings(tmp_path), **{"workers": 0, **delivery})
-        sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
-        upgrade(sv.engine)
-        opened.append((sv, url))
-        return sv
-
-    yield make
-    for sv, url in opened:
-        sv.close()
-        drop_database(url)
-
-
 def delivery_row(sv: Services, message_id: int) -> Any:
     with sv.engine.connect() as conn:
         return conn.execute(select(deliveries).where(deliveries.c.message_id == message_id)).one()
@@ -250,12 +229,12 @@ def outbox_of(sv: Services) -> Outbox:
 
 @needs_zgw_specs
 def test_each_attempt_is_visible_on_the_delivery_and_its_message(
-    make_services: Callable[..., Services], zs: Zaaksysteem
+    delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
     """``messages list``/``show``: a failed attempt shows the failing call and its answer and the message is
     ``retrying``; once delivered, the error is gone and the target is recorded. (The backoff itself:
     test_guarantees.py::test_failed_attempt_n_is_retried_after_capped_exponential_backoff.)"""
-    sv = make_services(backoff_initial=30, max_attempts=5)
+    sv = delivering(backoff_initial=30, max_attempts=5)
     zs.fake.fail_next("POST", "/zaken", status=503)  # type: ignore[attr-defined]
     mid = receive(sv)
     (report,) = outbox_of(sv).work_once()
@@ -275,9 +254,9 @@ def test_each_attempt_is_visible_on_the_delivery_and_its_message(
 
 @needs_zgw_specs
 def test_after_max_attempts_a_delivery_is_dead_until_a_resend_delivers_it(
-    make_services: Callable[..., Services], zs: Zaaksysteem
+    delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
-    sv = make_services(backoff_initial=0, max_attempts=2)
+    sv = delivering(backoff_initial=0, max_attempts=2)
     zs.fake.fail_next("POST", "/zaken", status=503, times=2)  # type: ignore[attr-defined]
     mid = receive(sv)
     assert [r.state for r in outbox_of(sv).work_once()] == ["retry"]
@@ -305,9 +284,9 @@ def test_after_max_attempts_a_delivery_is_dead_until_a_resend_delivers_it(
 
 @needs_zgw_specs
 def test_a_refused_request_needs_attention_at_once_and_is_not_retried(
-    make_services: Callable[..., Services], zs: Zaaksysteem
+    delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
-    sv = make_services(backoff_initial=0, max_attempts=5)
+    sv = delivering(backoff_initial=0, max_attempts=5)
     zs.fake.fail_next("POST", "/zaken", status=400)  # type: ignore[attr-defined]
     mid = receive(sv)
     (report,) = outbox_of(sv).work_once()
@@ -325,9 +304,9 @@ def test_a_refused_request_needs_attention_at_once_and_is_not_retried(
 
 @needs_zgw_specs
 def test_a_failing_delivery_does_not_hold_up_another_verzoek(
-    make_services: Callable[..., Services], zs: Zaaksysteem
+    delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
-    sv = make_services(backoff_initial=60, max_attempts=5)
+    sv = delivering(backoff_initial=60, max_attempts=5)
     zs.fake.fail_next("POST", "/zaken", status=503)  # type: ignore[attr-defined]
     failing = receive(sv)
     other = receive(sv, body=fixture("omvDi01AanbiedenAanvraag").replace(b">1234567<", b">7654321<"))
@@ -337,9 +316,9 @@ def test_a_failing_delivery_does_not_hold_up_another_verzoek(
 
 @needs_zgw_specs
 def test_resend_leaves_a_delivery_alone_while_another_worker_holds_it(
-    make_services: Callable[..., Services], zs: Zaaksysteem
+    delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
-    sv = make_services(backoff_initial=0)
+    sv = delivering(backoff_initial=0)
     mid = receive(sv)
     (held,) = outbox.claim(sv.engine, "other-worker", timedelta(minutes=5))
     assert held.message_id == mid
@@ -451,11 +430,11 @@ def test_a_step_that_can_be_found_again_is_looked_up_after_a_crash_not_sent_twic
 
 @needs_zgw_specs
 def test_an_unexpected_error_is_recorded_with_its_type_and_retried(
-    make_services: Callable[..., Services], zs: Zaaksysteem, monkeypatch: pytest.MonkeyPatch
+    delivering: Callable[..., Services], zs: Zaaksysteem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every failure is recorded: one that is not an adapter error (a bug, a library surprise) is named by
     its type and retried like a transient one, never lost."""
-    sv = make_services(backoff_initial=0, max_attempts=3)
+    sv = delivering(backoff_initial=0, max_attempts=3)
     mid = receive(sv)
 
     def broken(self: Any, row: Any, steps: Any) -> Any:
@@ -474,11 +453,11 @@ def test_an_unexpected_error_is_recorded_with_its_type_and_retried(
 
 @needs_zgw_specs
 def test_every_attempt_is_logged_with_its_outcome_and_the_calls_it_made(
-    make_services: Callable[..., Services], zs: Zaaksysteem
+    delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
     """``messages show``: the attempts of a delivery, each with its status, error and calls; a follow-up
     that came before its aanvraag is logged as waiting, not as an error."""
-    sv = make_services(backoff_initial=0, max_attempts=5)
+    sv = delivering(backoff_initial=0, max_attempts=5)
     early = receive(sv, "vrgDi01IndienenAanvulling")
     assert [r.state for r in outbox_of(sv).work_once()] == ["retry"]
     (waiting,) = outbox.delivery_of_message(sv.engine, early)["attempts"]
