@@ -28,6 +28,16 @@ PG_URL = os.environ.get("LOKET_TEST_DATABASE_URL", "")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (contract, reference schemas) is absent")
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server subprocess; kill it when it does not stop within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,12 +143,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
 
     def kill9(self) -> None:
         assert self.proc is not None

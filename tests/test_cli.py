@@ -24,7 +24,7 @@ from adapter.store.tables import messages as messages_table
 from adapter.stuf import berichten
 from adapter.stuf.stuurgegevens import Stuurgegevens, Systeem
 from adapter.validation import validate_file
-from tests.conftest import ROOT, drop_database, free_port, make_server, new_database_url, write_config
+from tests.conftest import ROOT, drop_database, free_port, make_server, new_database_url, stop_process, write_config
 from tests.soap import LVO, SOAP, fixture, post, with_reference
 
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
@@ -545,12 +545,7 @@ def test_serve_port_flag_overrides_the_config(tmp_path: Path) -> None:
         answer = post(f"{url}/soap/stuf-lvo", body, soap_action=f'"{LVO}/omvDi01AanbiedenAanvraag"')
         assert answer.status == 200, answer.body
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
     try:
         r = cli("--config", srv.config, "messages", "list", "--nummer", "1234567")

@@ -60,7 +60,7 @@ from adapter.targets.stuf_zkn.options import StufSysteem, StufZknOptions
 from adapter.targets.zgw.options import ApiAuth, ZgwOptions
 from adapter.validation import message_of
 from adapter.xmlsafe import Limits, parse
-from tests.conftest import PG_URL, ROOT, drop_database, free_port, new_database_url, write_config
+from tests.conftest import PG_URL, ROOT, drop_database, free_port, new_database_url, stop_process, write_config
 from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs, start_zaaksysteem
 
 DOC = ROOT / "docs" / "mappings.md"
@@ -557,11 +557,6 @@ def test_the_example_config_as_it_is_starts_serve(tmp_path: Path) -> None:
         if not db_url:
             assert (tmp_path / "var" / "loket-adapter.db").is_file()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if db_url:
             drop_database(db_url)
