@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 from structlog.testing import capture_logs
 
-from adapter.errors import TargetError
+from adapter.errors import TargetError, TargetRefused
 from adapter.paths import FIXTURES_DIR
 from adapter.simulation.fake_zgw.server import serve_in_thread
 from adapter.store.files import FileStore
@@ -363,3 +363,73 @@ def test_malformed_referenties_are_refused(store: FileStore) -> None:
         mocked(store, httpx.Response(200, json=bad)).referenties("1")
     with pytest.raises(TargetError, match="not JSON"):
         mocked(store, httpx.Response(200, content=b"<html/>")).referenties("1")
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ([], "not verzoekreferenties"),
+        ("referenties", "not verzoekreferenties"),
+        ({"verzoeknummer": "1", "documenten": {"href": "/d/1"}}, "not verzoekreferenties"),
+        ({"verzoeknummer": "1", "documenten": ["/d/1"]}, "lacks href"),
+        ({"verzoeknummer": "1", "documenten": [{"href": "/d/1", "grootte": 3}]}, "lacks href"),
+        ({"verzoeknummer": "1", "documenten": [{"sha256": "ab" * 32, "grootte": 3}]}, "lacks href"),
+        (
+            {"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "ab" * 32}]},
+            "lacks href, sha256 or grootte",
+        ),
+        ({"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "ab" * 31, "grootte": 3}]}, "malformed"),
+        ({"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "ab" * 32, "grootte": "3"}]}, "malformed"),
+        ({"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "ab" * 32, "grootte": 3.0}]}, "malformed"),
+        ({"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "ab" * 32, "grootte": -1}]}, "malformed"),
+        ({"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "ab" * 32, "grootte": True}]}, "malformed"),
+    ],
+)
+def test_each_malformed_referenties_answer_is_refused_not_retried(store: FileStore, answer: Any, problem: str) -> None:
+    # A werkmap answer we cannot use is a refusal an operator must see (needs-attention), not a transient
+    # error retried until dead, nor a crash one step later.
+    with pytest.raises(TargetRefused, match=problem):
+        mocked(store, httpx.Response(200, json=answer)).referenties("1")
+
+
+def test_well_formed_referenties_pass_the_checks(store: FileStore) -> None:
+    good = {"verzoeknummer": "1", "documenten": [{"href": "/d/1", "sha256": "AB" * 32, "grootte": 0}]}
+    assert mocked(store, httpx.Response(200, json=good)).referenties("1") == good
+    assert mocked(store, httpx.Response(200, json={"verzoeknummer": "1"})).referenties("1") == {"verzoeknummer": "1"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ([], "no verzoeken list"),
+        ({"verzoeken": "1"}, "no verzoeken list"),
+        ({"aantalPaginas": 1}, "no verzoeken list"),
+        ({"verzoeken": ["2026-0001"], "aantalPaginas": 1}, "hit 1 is not an object with a verzoeknummer"),
+        ({"verzoeken": [{"volgnummer": 1}], "aantalPaginas": 1}, "hit 1 is not an object with a verzoeknummer"),
+        ({"verzoeken": [{"verzoeknummer": "1"}], "aantalPaginas": "many"}, "aantalPaginas"),
+    ],
+)
+def test_each_malformed_zoek_answer_is_refused(store: FileStore, answer: Any, problem: str) -> None:
+    with pytest.raises(TargetRefused, match=problem):
+        list(mocked(store, httpx.Response(200, json=answer)).zoek(datetime(2026, 1, 1), datetime(2026, 1, 2)))
+
+
+def test_werkmap_redirects_are_not_followed(store: FileStore) -> None:
+    # Our PKIoverheid client certificate and OIN go to the configured werkmap only: a redirect (to any
+    # host) is reported, never followed. Served over real HTTP so the client's own session settings apply.
+    seen: list[str] = []
+
+    async def redirecting(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 302, "headers": [(b"location", b"/elsewhere")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    url, stop = serve_in_thread(redirecting)
+    try:
+        with make_client(url + stam.DEFAULT_BASE_PATH, store) as c, pytest.raises(TargetRefused, match="HTTP 302"):
+            c.referenties("1")
+    finally:
+        stop()
+    assert seen == [stam.DEFAULT_BASE_PATH + stam.verzoekreferenties("1")]

@@ -381,10 +381,9 @@ class WerkmapClient:
                 "paginagrootte": paginagrootte,
             }
             answer = self._json("POST", stam.ZOEK, body=body)
-            if not isinstance(answer, dict) or not isinstance(answer.get("verzoeken"), list):
-                raise TargetError(f"POST {self.url(stam.ZOEK)}: answer has no verzoeken list")
-            yield from answer["verzoeken"]
-            if not answer["verzoeken"] or pagina >= int(answer.get("aantalPaginas") or 0):
+            hits = _zoek_page(f"POST {self.url(stam.ZOEK)} (pagina {pagina})", answer)
+            yield from hits
+            if not hits or pagina >= answer.get("aantalPaginas", 0):
                 return
             pagina += 1
 
@@ -394,6 +393,22 @@ class WerkmapClient:
             raise ValueError(f"rol must be one of {', '.join(stam.ROLLEN)}, not {rol!r}")
         body = {"naarOin": naar_oin, "rol": rol, "toelichting": toelichting}
         self._json("POST", stam.overdragen(verzoeknummer), body=body)
+
+
+def _zoek_page(what: str, answer: Any) -> list[dict[str, Any]]:
+    """The hits of one ``_zoek`` page, checked before any is used: an answer we cannot read is refused (an
+    operator must look), not passed on to fail later as an unexpected error."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("verzoeken"), list):
+        raise TargetRefused(f"{what}: answer has no verzoeken list")
+    paginas = answer.get("aantalPaginas") or 0  # absent: this page is the last
+    if not (type(paginas) is int or (isinstance(paginas, str) and paginas.isdigit())):
+        raise TargetRefused(f"{what}: aantalPaginas is not a number: {str(paginas)[:40]!r}")
+    answer["aantalPaginas"] = int(paginas)
+    hits: list[dict[str, Any]] = answer["verzoeken"]
+    for i, hit in enumerate(hits, 1):
+        if not isinstance(hit, dict) or not str(hit.get("verzoeknummer") or "").strip():
+            raise TargetRefused(f"{what}: hit {i} is not an object with a verzoeknummer")
+    return hits
 
 
 def _range_start(r: httpx.Response) -> int | None:
