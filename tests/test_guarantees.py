@@ -9,6 +9,7 @@ on PostgreSQL. Guarantees already protected elsewhere: ack only after the commit
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -474,4 +475,62 @@ def test_run_job_runs_once_per_interval_across_processes(tmp_path: Path) -> None
     finally:
         first.close()
         second.close()
+        drop_database(url)
+
+
+_CLAIMING_PROCESS = """
+import json, sys, time
+from datetime import timedelta
+from pathlib import Path
+from adapter.store import outbox
+from adapter.store.db import make_engine
+engine = make_engine(sys.argv[1], lock_timeout_ms=5000)
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.005)
+got = []
+while claimed := outbox.claim(engine, sys.argv[3], timedelta(minutes=5), limit=2):
+    got += [c.id for c in claimed]
+print(json.dumps(got))
+"""
+
+
+def test_two_processes_claiming_at_once_never_get_the_same_delivery(tmp_path: Path) -> None:
+    """README "exactly once": two `serve` processes on one store (PostgreSQL's ``FOR UPDATE SKIP LOCKED``,
+    SQLite's ``BEGIN IMMEDIATE``) never both run a delivery. Threads of one process would not show it: they
+    share the process's own write lock."""
+    from adapter.store.writer import GroupCommitWriter
+    from tests.test_outbox_store import store_message
+
+    url = new_database_url(tmp_path)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        writer = GroupCommitWriter(engine)
+        for i in range(120):
+            store_message(writer, f"P{i}")
+        writer.close()
+        go = tmp_path / "go"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CLAIMING_PROCESS, url, str(go), f"proc{n}"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(3)
+        ]
+        time.sleep(2.0)  # all three import and connect, then start together
+        go.touch()
+        results = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-500:] for _out, err in results]
+        per_process = [json.loads(out) for out, _err in results]
+        claimed = [i for ids in per_process for i in ids]
+        assert sorted(claimed) == sorted(set(claimed)), "a delivery was claimed by two processes"
+        assert len(claimed) == 120
+        assert sum(1 for ids in per_process if ids) >= 2, "the processes did not overlap; the test proves nothing"
+    finally:
+        stop_checkpoints(engine)
+        engine.dispose()
         drop_database(url)
