@@ -50,6 +50,10 @@ messages = Table(
     # JSON list of one-line warnings (element names and lines, never content): what a lenient schema check
     # let through (StUF-LVO with lvo_schema = "lenient": at receipt; STAM verzoek: when the delivery reads it).
     Column("warnings", Text),
+    # Retention (adapter/store/retention.py): when the body was purged (emptied; metadata stays), and whether
+    # a rejected body was stored cut to [retention] rejected_body_max_bytes (``size`` is the size received).
+    Column("body_purged_at", DateTime(timezone=True)),
+    Column("body_truncated", Boolean),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
