@@ -78,6 +78,8 @@ deliveries = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("lease_until", DateTime(timezone=True)),
     Column("claimed_by", String(64)),
+    #: fencing token of the lease: raised by every claim; outcome and checkpoint writes need the one they claimed with
+    Column("fence", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("outcome", Text),  # one-line summary of the last successful run
     Column("created_at", DateTime(timezone=True), nullable=False),
