@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -126,6 +126,28 @@ class JobSettings(_Section):
     werkmap_poll_page_size: int = Field(50, ge=1, le=500)
 
 
+#: Days to keep, or ``"forever"``: keeping for ever must be written out, never implied by a missing key or 0.
+RetentionDays = Annotated[int, Field(strict=True, ge=0)] | Literal["forever"]
+
+
+class RetentionSettings(_Section):
+    """AVG: how long message bodies (and the documents fetched for them) are kept once the message reached
+    its state; metadata (ids, times, states, codes, references) stays. A body whose delivery is still
+    pending, retrying or running is never purged, whatever its age."""
+
+    #: Delivered (the zaaksysteem holds the verzoek now; a purged message can no longer be resent).
+    delivered_days: RetentionDays = 30
+    #: Rejected with a fault (kept for the operator to see what came in).
+    rejected_days: RetentionDays = 14
+    #: Dead and needs-attention wait for an operator's resend, which needs the body.
+    dead_days: RetentionDays = 90
+    needs_attention_days: RetentionDays = 90
+    #: A rejected body is stored cut to this many bytes (``messages show`` says so); 0 stores none of it.
+    rejected_body_max_bytes: int = Field(65536, ge=0)
+    #: How often the ``purge`` job runs (once per interval across all adapter processes).
+    purge_minutes: float = Field(1440.0, gt=0)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     store: StoreSettings = StoreSettings()
@@ -133,6 +155,7 @@ class Settings(_Section):
     inbound: InboundSettings = InboundSettings()
     delivery: DeliverySettings = DeliverySettings()
     jobs: JobSettings = JobSettings()
+    retention: RetentionSettings = RetentionSettings()
     #: Targets by name; each table has a ``kind`` ("zgw", "stuf-zkn") and that kind's options,
     #: validated by the target plugin when the adapter starts.
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
