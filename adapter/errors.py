@@ -12,6 +12,7 @@ far system refuses) goes to ``needs-attention`` at once, because retrying it onl
     │   ├── XmlRejected      not well-formed, hostile, too big or too deep
     │   └── SchemaInvalid    not valid against its schema
     ├── MappingError         mapping files do not load, or cannot apply to a verzoek
+    ├── LeaseLost            another worker took this delivery over: stop, write nothing
     └── TargetError          a far system (zaaksysteem, werkmap, loket) failed     (transient)
         ├── WaitingError     the delivery cannot run yet (its aanvraag has no zaak) (transient)
         ├── TargetRefused    the far system refused the request or answered nonsense
@@ -44,6 +45,12 @@ class InputError(AdapterError):
 
 class MappingError(AdapterError):
     """Mapping files that do not load, or a mapping that cannot apply to a verzoek."""
+
+
+class LeaseLost(AdapterError):
+    """Another worker claimed this delivery after our lease ran out (its fencing token moved on): this run
+    stops before its next call and writes nothing, the new holder carries the delivery on. Never recorded
+    as an attempt of its own, so ``transient`` does not apply."""
 
 
 class TargetError(AdapterError):
