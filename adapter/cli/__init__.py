@@ -2,7 +2,7 @@
 
 Every failure the user can cause prints one readable line on stderr and exits non-zero. Commands live
 by concern in ``server.py`` (serve, check-config, db, validate), ``messages.py`` (the message log,
-resend) and ``operations.py`` (mappings, jobs, werkmap).
+resend), ``operations.py`` (mappings, jobs, werkmap) and ``retention.py`` (purge).
 """
 
 from __future__ import annotations
@@ -103,4 +103,4 @@ def _safe_url(url: str) -> str:
 
 
 # Register the commands (they import ``main`` and the helpers above).
-from adapter.cli import messages, operations, server  # noqa: E402, F401
+from adapter.cli import messages, operations, retention, server  # noqa: E402, F401

@@ -44,10 +44,17 @@ def _werkmap_poll(services: Services) -> Any:
     return poll(services)
 
 
+def _purge(services: Services) -> Any:
+    from adapter.jobs.purge import run
+
+    return run(services)
+
+
 JOBS: dict[str, Job] = {
     "werkmap-poll": Job(
         "werkmap-poll", _werkmap_poll, lambda s: timedelta(minutes=s.settings.jobs.werkmap_poll_minutes)
     ),
+    "purge": Job("purge", _purge, lambda s: timedelta(minutes=s.settings.retention.purge_minutes)),
 }
 
 

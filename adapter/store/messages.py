@@ -134,8 +134,20 @@ def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str, *, enq
     return writer.run(write)
 
 
-def reject(writer: GroupCommitWriter, record: InboundRecord, answer: str, error_code: str, error_text: str) -> int:
-    """Log a rejected message (no dedup key: it never blocks a corrected resend)."""
+def reject(
+    writer: GroupCommitWriter,
+    record: InboundRecord,
+    answer: str,
+    error_code: str,
+    error_text: str,
+    *,
+    max_body_bytes: int | None = None,
+) -> int:
+    """Log a rejected message (no dedup key: it never blocks a corrected resend).
+
+    A rejected body is only there for the operator to look at, and may be anything a caller sent, so it is
+    stored cut to ``max_body_bytes`` (``[retention] rejected_body_max_bytes``); ``size`` stays the size
+    received and ``body_truncated`` says it was cut."""
     values = {
         **record.values(),
         "dedup_key": None,
@@ -144,6 +156,9 @@ def reject(writer: GroupCommitWriter, record: InboundRecord, answer: str, error_
         "error_code": error_code,
         "error_text": error_text[:4000],
     }
+    if max_body_bytes is not None and len(record.body) > max_body_bytes:
+        values["body"] = record.body[:max_body_bytes]
+        values["body_truncated"] = True
     return writer.run(lambda conn: conn.execute(_INSERT, values).scalar_one())
 
 
@@ -209,6 +224,9 @@ class StoredMessage:
     answer: str | None = field(repr=False)  # what was sent back, byte for byte
     #: What a lenient schema check let through (``InboundRecord.warnings``, or set by the delivery).
     warnings: tuple[str, ...] = ()
+    #: Retention: when the body was purged (``body`` is then empty), and whether a rejected body was cut.
+    body_purged_at: datetime | None = None
+    body_truncated: bool | None = None
 
 
 _STORED_COLUMNS = tuple(messages.c[f.name] for f in fields(StoredMessage))
