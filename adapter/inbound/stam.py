@@ -117,7 +117,14 @@ class StamChannel:
                 sha256=hashlib.sha256(raw).hexdigest(),
             )
             try:
-                store.reject(self.writer, record, json.dumps(answer.body), "400", detail)
+                store.reject(
+                    self.writer,
+                    record,
+                    json.dumps(answer.body),
+                    "400",
+                    detail,
+                    max_body_bytes=self.settings.retention.rejected_body_max_bytes,
+                )
             except StoreUnavailable as exc:
                 log.warning("rejected notification not logged", reason=str(exc))
         log.warning("verzoeknotificatie rejected", detail=detail)

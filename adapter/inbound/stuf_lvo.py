@@ -262,7 +262,12 @@ class StufLvoChannel:
             record = self._make_record(raw, correlation_id, sg, message, dedup=False)
             try:
                 row_id = store.reject(
-                    self.writer, record, berichten.to_bytes(answer).decode(), fout.fout.code, str(fout)
+                    self.writer,
+                    record,
+                    berichten.to_bytes(answer).decode(),
+                    fout.fout.code,
+                    str(fout),
+                    max_body_bytes=self.settings.retention.rejected_body_max_bytes,
                 )
             except StoreUnavailable as exc:
                 log.warning("rejected message not logged", reason=str(exc))
