@@ -16,6 +16,7 @@ far system refuses) goes to ``needs-attention`` at once, because retrying it onl
     └── TargetError          a far system (zaaksysteem, werkmap, loket) failed     (transient)
         ├── WaitingError     the delivery cannot run yet (its aanvraag has no zaak) (transient)
         ├── TargetRefused    the far system refused the request or answered nonsense
+        │   └── HintNotConfirmed  the werkmap does not know the verzoek a notification named
         └── Ambiguous        a lookup found more than one candidate where one was required
 """
 
@@ -73,6 +74,12 @@ class TargetRefused(TargetError):
     request gives the same answer, so an operator must act (fix the mapping or the catalogus, resend)."""
 
     transient = False
+
+
+class HintNotConfirmed(TargetRefused):
+    """The werkmap answered 403/404 for the verzoek a verzoeknotificatie named (or a later notification of
+    that verzoek took its place): the notification was a wrong hint, perhaps forged. It is kept as
+    ``hint-refused`` and gives up the verzoek's duplicate key, so it never stops the real verzoek."""
 
 
 class Ambiguous(TargetError):
