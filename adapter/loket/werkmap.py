@@ -245,7 +245,7 @@ class WerkmapClient:
         reason = f"HTTP {r.status_code}" + (f": {body}" if body else "")
         if r.status_code >= 500 or r.status_code == 429:  # worth another attempt; any other 4xx is not
             raise _Transient(reason, _retry_after(r))
-        raise TargetRefused(f"{what}: {reason}"[:600])
+        raise TargetRefused(f"{what}: {reason}"[:600], r.status_code)
 
     def _json(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One JSON call with retries; the decoded answer (None for an empty body)."""
