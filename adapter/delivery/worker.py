@@ -31,6 +31,7 @@ from adapter.mapping.opdracht import Overdracht
 from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
+from adapter.store import retention
 from adapter.store.outbox import Claimed, DState
 from adapter.targets.base import Result, Target, run_step
 
@@ -113,6 +114,7 @@ class Outbox:
         steps: store.DbSteps | None = None
         try:
             steps = store.DbSteps(self.engine, c.id, "")
+            retention.check_not_purged(row)  # purged while a resend was on its way: needs-attention, saying so
             sourced = self.sources.verzoek_for(row, steps)
             if sourced.warnings is not None and sourced.warnings != row.warnings:
                 message_store.set_warnings(self.engine, c.message_id, sourced.warnings)
@@ -260,9 +262,13 @@ class Outbox:
     def resend(self, message_ids: list[int]) -> list[Report | str]:
         """Reset attempts and run each now; returns a Report, or a line saying why it was not run."""
         by_message = store.deliveries_for_messages(self.engine, message_ids)
+        purged = retention.purged_at(self.engine, message_ids)
         out: list[Report | str] = []
         for mid in message_ids:
             did = by_message.get(mid)
+            if mid in purged:
+                out.append(f"message {mid}: not resent: {retention.purged_text(purged[mid])}")
+                continue
             if did is None:
                 out.append(f"message {mid}: has no delivery (rejected or unknown)")
                 continue

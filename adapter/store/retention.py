@@ -26,8 +26,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, or_, select, update
 
 from adapter.config import RetentionDays, RetentionSettings
+from adapter.errors import InputError
 from adapter.store.db import reading, transaction
 from adapter.store.files import FileStore
+from adapter.store.messages import StoredMessage
 from adapter.store.outbox import DState
 from adapter.store.tables import deliveries, delivery_steps, messages
 
@@ -211,3 +213,27 @@ def purge(engine: Engine, settings: RetentionSettings, files_root: Path | None, 
 def _utc(value: datetime) -> datetime:
     """A stored timestamp in UTC (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def purged_text(at: datetime) -> str:
+    """How the operator is told (``messages show``, resend): when, and why."""
+    return f"body purged on {_utc(at):%Y-%m-%d %H:%M} UTC (retention)"
+
+
+class BodyPurged(InputError):
+    """The message's body is gone (retention): it cannot be read as a verzoek, delivered or resent."""
+
+
+def check_not_purged(message: StoredMessage) -> None:
+    """Refuse a message whose body was purged (permanent: it will not come back)."""
+    if message.body_purged_at is not None:
+        raise BodyPurged(f"message {message.id}: {purged_text(message.body_purged_at)}; it cannot be delivered again")
+
+
+def purged_at(engine: Engine, message_ids: list[int]) -> dict[int, datetime]:
+    """The purge time of those of ``message_ids`` whose body was purged."""
+    q = select(messages.c.id, messages.c.body_purged_at).where(
+        messages.c.id.in_(message_ids), messages.c.body_purged_at.is_not(None)
+    )
+    with reading(engine) as conn:
+        return {r.id: r.body_purged_at for r in conn.execute(q)}
