@@ -44,6 +44,9 @@ class DState(StrEnum):
     #: A permanent failure (unreadable verzoek, mapping that cannot apply, a refused request): not retried,
     #: an operator fixes the cause and resends.
     NEEDS_ATTENTION = "needs-attention"
+    #: A verzoeknotificatie whose verzoek the werkmap does not confirm (403/404): kept for the operator, not
+    #: retried, holding no duplicate key (``adapter.store.messages.accept``); expires (werkmap-poll).
+    HINT_REFUSED = "hint-refused"
 
 
 #: What the message log shows once its delivery moved on.
@@ -52,6 +55,7 @@ MESSAGE_STATE = {
     DState.DEAD: "dead",
     DState.RETRY: "retrying",
     DState.NEEDS_ATTENTION: "needs-attention",
+    DState.HINT_REFUSED: "hint-refused",
 }
 
 
