@@ -17,6 +17,8 @@ from adapter.cli import (
 )
 from adapter.config import Settings
 from adapter.logs import configure_logging
+from adapter.store.messages import StoredMessage
+from adapter.store.retention import purged_text
 
 
 @main.group()
@@ -80,6 +82,10 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | 
         _fail(f"message {message_id} not found")
     assert row is not None
     if raw:
+        if row.body_purged_at is not None:
+            _fail(f"message {message_id}: {purged_text(row.body_purged_at)}")
+        if row.body_truncated:
+            click.echo(f"note: {_truncated_text(row)}", err=True)
         sys.stdout.buffer.write(row.body)
         return
     fields = [
@@ -107,6 +113,10 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | 
         value = getattr(row, f)
         if value is not None:
             click.echo(f"{f:17} {value}")
+    if row.body_purged_at is not None:
+        click.echo(f"{'body':17} {purged_text(row.body_purged_at)}")
+    elif row.body_truncated:
+        click.echo(f"{'body':17} {_truncated_text(row)}")
     if row.warnings:  # what a lenient schema check let through: element names and lines, never content
         click.echo(f"{'warnings':17} {len(row.warnings)}")
         for w in row.warnings:
@@ -114,6 +124,10 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | 
     _show_delivery(settings, message_id)
     click.echo("answer:")
     click.echo(row.answer or "(none)")
+
+
+def _truncated_text(row: StoredMessage) -> str:
+    return f"stored truncated to {len(row.body)} of {row.size} bytes ([retention] rejected_body_max_bytes)"
 
 
 def _show_delivery(settings: Settings, message_id: int) -> None:
