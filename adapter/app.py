@@ -13,6 +13,7 @@ from a2wsgi import WSGIMiddleware
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,11 +28,13 @@ from adapter.loket import lvo
 from adapter.paths import XSD_DIR
 from adapter.services import Services
 from adapter.store.db import reading
+from adapter.web.transport import public_url
+from adapter.web.trust import CallerTrust
 
 
-def _wsdl(request: Request) -> Response:
-    """Our static WSDL with its schema imports and address pointed at this server."""
-    base = str(request.base_url)
+def _wsdl(base: str) -> Response:
+    """Our static WSDL with its schema imports and address pointed at ``base``, our configured public URL
+    (``adapter.web.transport.public_url``): never the request's Host header, which the caller chooses."""
     wsdl = (XSD_DIR / lvo.WSDL).read_text(encoding="utf-8")
     wsdl = wsdl.replace('schemaLocation="../', f'schemaLocation="{base}xsd/')
     wsdl = wsdl.replace("http://localhost:8080/soap/stuf-lvo", f"{base}soap/stuf-lvo")
@@ -49,13 +52,14 @@ def _xsd(request: Request) -> Response:
 class SoapEndpoint:
     """``/soap/stuf-lvo``: GET (``?wsdl``) gives the WSDL, POST goes to spyne."""
 
-    def __init__(self, wsgi: WSGIMiddleware) -> None:
+    def __init__(self, wsgi: WSGIMiddleware, base_url: str) -> None:
+        self.base_url = base_url
         # a2wsgi types the ASGI scope and events as TypedDicts, Starlette as plain mappings: one protocol
         self.wsgi = cast(ASGIApp, wsgi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            await _wsdl(Request(scope, receive))(scope, receive, send)
+            await _wsdl(self.base_url)(scope, receive, send)
             return
         await self.wsgi(scope, receive, send)
 
@@ -88,6 +92,7 @@ def build_app(services: Services) -> Starlette:
     channel = StufLvoChannel(services.settings, services.writer, services.schemas)
     stam_channel = StamChannel(services.settings, services.writer, services.schemas)
     wsgi = WSGIMiddleware(build_wsgi(channel), workers=services.settings.server.request_threads)
+    soap = SoapEndpoint(wsgi, public_url(services.settings.server))
 
     def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -101,8 +106,10 @@ def build_app(services: Services) -> Starlette:
         return JSONResponse({"status": "ready"})
 
     return Starlette(
+        # first, before routing: a refused caller's body is never read (issue 8, Digikoppeling transport)
+        middleware=[Middleware(CallerTrust, settings=services.settings.server)],
         routes=[
-            Route("/soap/stuf-lvo", SoapEndpoint(wsgi), methods=["GET", "HEAD", "POST"]),
+            Route("/soap/stuf-lvo", soap, methods=["GET", "HEAD", "POST"]),
             Route(
                 "/stam/verzoeknotificatie",
                 stam_endpoint(stam_channel, services.settings.inbound.max_body_bytes),

@@ -7,13 +7,14 @@ reported as one line that names the file, the key and what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adapter.errors import ConfigError
 
@@ -24,12 +25,114 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The endpoints that take messages in; each may get its own list of allowed caller OINs
+#: (``[server.allowed_oins]``). A later intake endpoint joins by being listed here.
+INTAKE_ENDPOINTS = ("/soap/stuf-lvo", "/stam/verzoeknotificatie")
+_OIN = re.compile(r"^[0-9]{20}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+
+class ServerTlsSettings(_Section):
+    """``serve`` terminating TLS itself (Digikoppeling 2-way TLS). Paths relative to the config file."""
+
+    #: PEM server certificate (with its chain); with ``keyfile`` it makes ``serve`` speak HTTPS only.
+    certfile: str | None = None
+    #: PEM private key of ``certfile``; leave out when the certfile holds the key.
+    keyfile: str | None = None
+    #: PEM bundle of the CAs whose client certificates are accepted (e.g. the PKIoverheid private root and
+    #: its intermediates). A client certificate not issued under one of them fails the TLS handshake.
+    client_ca: str | None = None
+    #: true: a caller without a valid client certificate fails the handshake. false: it may connect, but an
+    #: endpoint in ``[server.allowed_oins]`` still refuses it (403).
+    require_client_cert: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServerTlsSettings:
+        if (self.keyfile or self.client_ca) and not self.certfile:
+            raise ValueError("keyfile and client_ca need certfile (the server certificate)")
+        if self.require_client_cert and not self.client_ca:
+            raise ValueError("require_client_cert needs client_ca (the CAs whose client certificates count)")
+        return self
+
+
+class ServerProxySettings(_Section):
+    """Behind a TLS proxy (nginx) that checks the client certificate and passes it on in a header."""
+
+    #: Header holding the verified client certificate as URL-encoded PEM (nginx ``$ssl_client_escaped_cert``).
+    #: Default: none, no proxy is trusted.
+    client_cert_header: str | None = None
+    #: Addresses or CIDR ranges of the proxies whose header counts; the header from any other address is
+    #: ignored (and logged).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("client_cert_header")
+    @classmethod
+    def _header_name(cls, name: str | None) -> str | None:
+        if name is not None and not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not an HTTP header name")
+        return name
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address or CIDR range") from None
+        return values
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ServerProxySettings:
+        if bool(self.client_cert_header) != bool(self.trusted_proxies):
+            raise ValueError("client_cert_header and trusted_proxies go together")
+        return self
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     #: ``development`` logs readable lines, ``production`` one JSON object per line.
     environment: Literal["development", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: The address the loket uses to reach us (``https://adapter.gemeente.nl/``): our WSDL names it. Default:
+    #: derived from ``host``, ``port`` and whether ``[server.tls]`` is on, never from a request's Host header.
+    public_url: str | None = None
+    tls: ServerTlsSettings = Field(default_factory=ServerTlsSettings)
+    proxy: ServerProxySettings = Field(default_factory=ServerProxySettings)
+    #: Per intake endpoint, the OINs (client certificate subject serialNumber) that may call it; others get
+    #: 403 before their body is read. An endpoint not listed accepts every caller.
+    allowed_oins: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", url):
+            raise ValueError("not an absolute http(s) URL without query")
+        return url if url is None or url.endswith("/") else url + "/"
+
+    @field_validator("allowed_oins")
+    @classmethod
+    def _oins(cls, allowed: dict[str, list[str]]) -> dict[str, list[str]]:
+        for endpoint, oins in allowed.items():
+            if endpoint not in INTAKE_ENDPOINTS:
+                raise ValueError(f"{endpoint!r} is not an intake endpoint ({', '.join(INTAKE_ENDPOINTS)})")
+            if not oins:
+                raise ValueError(f"{endpoint}: empty list (leave the endpoint out to accept every caller)")
+            for oin in oins:
+                if not _OIN.match(oin):
+                    raise ValueError(f"{endpoint}: {oin!r} is not an OIN (20 digits)")
+        return allowed
+
+    @model_validator(mode="after")
+    def _callers_can_be_known(self) -> ServerSettings:
+        if self.allowed_oins and not (self.tls.client_ca or self.proxy.client_cert_header):
+            raise ValueError(
+                "allowed_oins needs a client certificate to read the OIN from: "
+                "[server.tls] client_ca or [server.proxy] client_cert_header"
+            )
+        return self
+
     #: Threads that run SOAP requests (each holds at most one database transaction).
     request_threads: int = Field(16, ge=1, le=256)
 

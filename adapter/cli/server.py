@@ -29,9 +29,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     from adapter.app import build_app
     from adapter.services import open_services
     from adapter.store.db import upgrade
+    from adapter.web.transport import check_tls, uvicorn_options
 
     settings = _settings(ctx, db).with_overrides(**{"server.host": host, "server.port": port})
     configure_logging(settings.server.environment, settings.server.log_level)
+    check_tls(settings)  # a missing or unreadable certificate stops the start with one line
     services = open_services(settings)
     if settings.store.auto_migrate:
         upgrade(services.engine)
@@ -52,6 +54,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            **uvicorn_options(settings),  # TLS and the protocol that passes on client certificates
         )
     finally:
         if scheduler is not None:

@@ -27,6 +27,9 @@ from adapter.stuf.namespaces import STUF, q
 from adapter.stuf.stuurgegevens import Stuurgegevens
 
 BV03 = q(STUF, "Bv03Bericht")
+#: ASGI scope key holding the OIN of the caller's verified client certificate (``adapter.web.trust``), or
+#: None; the channel checks the StUF zender against it.
+CALLER_OIN = "adapter.caller_oin"
 log = get_logger("adapter.inbound.soap")
 
 
@@ -48,7 +51,7 @@ class _StufSoap11(Soap11):
     def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
         raw = b"".join(c if isinstance(c, bytes) else c.encode("utf-8") for c in ctx.in_string)
         try:
-            incoming = self.channel.receive(raw, ctx.udc.correlation_id)
+            incoming = self.channel.receive(raw, ctx.udc.correlation_id, ctx.udc.caller_oin)
         except Rejected as rejected:
             raise _spyne_fault(rejected) from None
         ctx.udc.incoming = incoming
@@ -82,8 +85,9 @@ class _StufSoap11(Soap11):
 class _Udc:
     """Per-request user data: correlation id and the parsed request."""
 
-    def __init__(self, correlation_id: str) -> None:
+    def __init__(self, correlation_id: str, caller_oin: str | None) -> None:
         self.correlation_id = correlation_id
+        self.caller_oin = caller_oin
         self.incoming: Incoming | None = None
 
 
@@ -136,7 +140,8 @@ def build_wsgi(channel: StufLvoChannel) -> Callable[..., Iterable[bytes]]:
             return list(wsgi(environ, start))
 
     def on_context(ctx: Any) -> None:
-        ctx.udc = _Udc(ctx.transport.req_env.get("adapter.correlation_id", ""))
+        env = ctx.transport.req_env
+        ctx.udc = _Udc(env.get("adapter.correlation_id", ""), env.get("asgi.scope", {}).get(CALLER_OIN))
 
     wsgi.event_manager.add_listener("wsgi_call", on_context)
     return with_correlation

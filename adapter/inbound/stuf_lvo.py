@@ -86,8 +86,9 @@ class StufLvoChannel:
         self.own_system = Systeem(first.organisatie, first.applicatie, first.administratie)
 
     # -- stage 1: envelope and addressing ------------------------------------------------------
-    def receive(self, raw: bytes, correlation_id: str) -> Incoming:
-        """Parse the request and check what needs only the stuurgegevens; raise Rejected."""
+    def receive(self, raw: bytes, correlation_id: str, caller_oin: str | None = None) -> Incoming:
+        """Parse the request and check what needs only the stuurgegevens; raise Rejected. ``caller_oin``: the
+        OIN of the caller's verified client certificate, when known; the zender organisatie must be it."""
         try:
             envelope = parse(raw, self.limits)
             message = _message_element(envelope)
@@ -97,7 +98,7 @@ class StufLvoChannel:
         sg = parse_stuurgegevens(message)
         name = etree.QName(message)
         bericht = lvo.INCOMING.get(name.localname) if name.namespace == lvo.LVO else None
-        fout = self._check_addressing(sg) or self._check_bericht(sg, name, bericht)
+        fout = self._check_addressing(sg, caller_oin) or self._check_bericht(sg, name, bericht)
         if fout:
             raise self._reject(fout, sg, raw, correlation_id, message)
         assert bericht is not None
@@ -137,7 +138,7 @@ class StufLvoChannel:
             return StufFout(Foutcode.STUF055, f"Bericht niet conform: stuurgegevens zonder {', '.join(missing)}")
         return None
 
-    def _check_addressing(self, sg: Stuurgegevens) -> StufFout | None:
+    def _check_addressing(self, sg: Stuurgegevens, caller_oin: str | None = None) -> StufFout | None:
         o, z = sg.ontvanger, sg.zender
         if o.applicatie and not any(
             s.matches(o.organisatie, o.applicatie, o.administratie) for s in self.settings.stuf.ontvangers
@@ -154,6 +155,12 @@ class StufLvoChannel:
             and not any(s.matches(z.organisatie, z.applicatie, z.administratie) for s in zenders)
         ):
             return StufFout(Foutcode.STUF013, f"Zender {z.key()} is hier niet bekend")
+        if caller_oin and z.organisatie and z.organisatie != caller_oin:
+            return StufFout(
+                Foutcode.STUF013,
+                f"Zender organisatie {z.organisatie} is niet het OIN van het certificaat ({caller_oin})",
+                "de zender moet de organisatie zijn waarvan het TLS-clientcertificaat is",
+            )
         return None
 
     # -- stage 2: content, storage, answer --------------------------------------------------------
