@@ -118,5 +118,5 @@ def build_app(services: Services) -> Starlette:
             Route("/xsd/{path:path}", _xsd, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
-        ]
+        ],
     )
