@@ -3,6 +3,12 @@
 Accepting a message is one transaction that stores the raw body *and* the answer that will be sent.
 Only after its commit does the channel answer, so an acknowledged message is always on disk; a crash
 before the commit leaves nothing, and the sender's resend is then a first delivery.
+
+A STAM verzoeknotificatie is only a hint: its duplicate key (verzoeknummer + volgnummer) stays with it
+while the werkmap has not said otherwise. Once the werkmap refused the verzoek it named (403/404, state
+``hint-refused``), the next notification or werkmap-poll hit of that verzoek takes the key over
+(``accept``), and the refused hint can no longer deliver (``confirm_hint``): so a forged notification for a
+future verzoeknummer never shadows the real verzoek, and a verzoek is still delivered once.
 """
 
 from __future__ import annotations
@@ -14,19 +20,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from adapter.store import outbox
 from adapter.store.db import reading, transaction
-from adapter.store.tables import messages
+from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages
 from adapter.store.writer import GroupCommitWriter
 
 
 class State(StrEnum):
     RECEIVED = "received"  # accepted and acknowledged; waiting for delivery
     REJECTED = "rejected"  # answered with a fault; kept for the operator only
+    #: A verzoeknotificatie whose verzoek the werkmap refused (403/404): kept with the reason until it expires;
+    #: its duplicate key goes to the next notification of that verzoek.
+    HINT_REFUSED = "hint-refused"
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,8 @@ class Accepted:
     outcome: Outcome
     message_id: int
     answer: str | None
+    #: The refused hint (message id) whose duplicate key this message took over.
+    replaced: int | None = None
 
 
 @functools.cache
@@ -113,25 +124,98 @@ def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str, *, enq
 
     Returns only after the commit. The unique ``dedup_key`` decides under concurrency: of two
     identical resends racing, one inserts and the other finds that row and repeats its answer.
+
+    A key held by a refused hint (``hint-refused``) is taken over: the hint gives it up (its ``dedup_key``
+    becomes NULL, conditional on its state, so a hint being confirmed by a resend at this moment keeps it)
+    and this message is stored as new. Only this conflict path pays for that.
     """
     assert record.dedup_key, "accepted messages need a dedup key"
     stmt = _insert_unless_duplicate(writer.engine.dialect.name)
     params = {**record.values(), "state": State.RECEIVED.value, "answer": answer}
+    key = record.dedup_key
 
     def write(conn: Connection) -> Accepted:
         new_id = conn.execute(stmt, params).scalar_one_or_none()
+        replaced = None
+        if new_id is None:
+            holder = conn.execute(_HOLDER, {"key": key}).one_or_none()
+            if (
+                holder is not None
+                and holder.state == State.HINT_REFUSED
+                and conn.execute(_GIVE_UP_KEY, {"id": holder.id, "key": key}).rowcount
+            ):
+                replaced = holder.id
+                new_id = conn.execute(stmt, params).scalar_one_or_none()
         if new_id is not None:
             if enqueue:
                 outbox.enqueue(conn, new_id, record.nummer, record.creates_zaak)
-            return Accepted(Outcome.STORED, new_id, answer)
-        row = conn.execute(
-            select(messages.c.id, messages.c.sha256, messages.c.answer).where(messages.c.dedup_key == record.dedup_key)
-        ).one()
+            return Accepted(Outcome.STORED, new_id, answer, replaced)
+        row = conn.execute(_HOLDER, {"key": key}).one()
         if row.sha256 == record.sha256:
             return Accepted(Outcome.DUPLICATE, row.id, row.answer)
         return Accepted(Outcome.CONFLICT, row.id, None)
 
     return writer.run(write)
+
+
+_HOLDER = select(messages.c.id, messages.c.sha256, messages.c.answer, messages.c.state).where(
+    messages.c.dedup_key == bindparam("key")
+)
+#: A refused hint gives its key up, unless a resend confirmed it (state no longer hint-refused) meanwhile.
+_GIVE_UP_KEY = (
+    update(messages)
+    .where(
+        messages.c.id == bindparam("id"),
+        messages.c.dedup_key == bindparam("key"),
+        messages.c.state == State.HINT_REFUSED.value,
+    )
+    .values(dedup_key=None)
+)
+
+
+def confirm_hint(engine: Engine, message_id: int) -> bool:
+    """The werkmap confirmed the verzoek of this STAM message: may it deliver? Only while it still holds its
+    duplicate key; a refused hint being resent becomes ``received`` again, so no notification takes its key
+    from now on. False: a later notification of the verzoek took the key over and delivers it instead.
+
+    One conditional UPDATE against ``accept``'s conditional take-over of the same row: whichever commits
+    first wins, on SQLite (one writer) and PostgreSQL (row lock, WHERE re-checked) alike."""
+    stmt = (
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.dedup_key.is_not(None))
+        .values(
+            state=case((messages.c.state == State.HINT_REFUSED.value, State.RECEIVED.value), else_=messages.c.state)
+        )
+    )
+    with transaction(engine) as conn:
+        return bool(conn.execute(stmt).rowcount)
+
+
+def expire_refused_hints(engine: Engine, before: datetime) -> list[int]:
+    """Delete refused hints that reached that state before ``before``, with their delivery, attempts and
+    checkpoints (a refused hint fetched nothing); returns their message ids. One being resent right now
+    (delivery running) is left alone: its delivery rows are locked first and re-checked (PostgreSQL)."""
+    q = (
+        select(deliveries.c.id, deliveries.c.message_id)
+        .join(messages, messages.c.id == deliveries.c.message_id)
+        .where(
+            messages.c.state == State.HINT_REFUSED.value,
+            deliveries.c.state == State.HINT_REFUSED.value,
+            messages.c.updated_at < before,
+        )
+        .with_for_update(of=[deliveries, messages])
+    )
+    with transaction(engine) as conn:
+        rows = conn.execute(q).all()
+        if not rows:
+            return []
+        dids = [r.id for r in rows]
+        mids = [r.message_id for r in rows]
+        conn.execute(delete(delivery_steps).where(delivery_steps.c.delivery_id.in_(dids)))
+        conn.execute(delete(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(dids)))
+        conn.execute(delete(deliveries).where(deliveries.c.id.in_(dids)))
+        conn.execute(delete(messages).where(messages.c.id.in_(mids)))
+    return sorted(mids)
 
 
 def reject(
