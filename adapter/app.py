@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.errors import StoreUnavailable
+from adapter.inbound.intake import Intake
 from adapter.inbound.soap import build_wsgi
 from adapter.inbound.stam import StamChannel, problem
 from adapter.inbound.stuf_lvo import StufLvoChannel
@@ -93,6 +94,16 @@ def build_app(services: Services) -> Starlette:
     stam_channel = StamChannel(services.settings, services.writer, services.schemas)
     wsgi = WSGIMiddleware(build_wsgi(channel), workers=services.settings.server.request_threads)
     soap = SoapEndpoint(wsgi, public_url(services.settings.server))
+    server = services.settings.server
+
+    def intake(endpoint: str, app: ASGIApp) -> Intake:
+        return Intake(
+            app,
+            endpoint=endpoint,
+            max_bytes=services.settings.inbound.max_body_bytes,
+            body_timeout=server.body_timeout,
+            max_concurrent=server.max_concurrent_requests,
+        )
 
     def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -109,10 +120,13 @@ def build_app(services: Services) -> Starlette:
         # first, before routing: a refused caller's body is never read (issue 8, Digikoppeling transport)
         middleware=[Middleware(CallerTrust, settings=services.settings.server)],
         routes=[
-            Route("/soap/stuf-lvo", soap, methods=["GET", "HEAD", "POST"]),
+            Route("/soap/stuf-lvo", intake("/soap/stuf-lvo", soap), methods=["GET", "HEAD", "POST"]),
             Route(
                 "/stam/verzoeknotificatie",
-                stam_endpoint(stam_channel, services.settings.inbound.max_body_bytes),
+                intake(
+                    "/stam/verzoeknotificatie",
+                    request_response(stam_endpoint(stam_channel, services.settings.inbound.max_body_bytes)),
+                ),
                 methods=["POST"],
             ),
             Route("/xsd/{path:path}", _xsd, methods=["GET"]),

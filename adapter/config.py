@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from adapter.errors import ConfigError
+from adapter.xmlsafe import Limits
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -135,6 +136,11 @@ class ServerSettings(_Section):
 
     #: Threads that run SOAP requests (each holds at most one database transaction).
     request_threads: int = Field(16, ge=1, le=256)
+    #: A request body not complete within this many seconds gets 408: slow clients hold no thread, since
+    #: bodies are read before a request thread is taken, but they must not hold a request slot for ever.
+    body_timeout: float = Field(30.0, gt=0, le=3600)
+    #: Requests in progress per endpoint (reading or being handled); one more gets 503 + Retry-After.
+    max_concurrent_requests: int = Field(64, ge=1, le=10_000)
 
 
 class StoreSettings(_Section):
@@ -190,6 +196,9 @@ class InboundSettings(_Section):
     max_body_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     #: Deepest element nesting accepted (StUF-LVO needs about 10).
     max_depth: int = Field(64, ge=8, le=250)
+    #: Most elements accepted in one message: bytes alone do not bound memory (40 MiB of empty
+    #: elements is a 2 GB tree). An aanvraag with hundreds of bijlagen has a few thousand.
+    max_elements: int = Field(200_000, ge=1000)
     #: Keep rejected messages (Fo03) in the message log as state ``rejected`` for the operator.
     #: They never enter the inbox, so a corrected resend behaves as a first delivery.
     log_rejected: bool = True
@@ -198,6 +207,10 @@ class InboundSettings(_Section):
     #: schema errors are stored as warnings on the message (``messages show``); well-formedness, the hostile-
     #: XML limits, the stuurgegevens checks and a missing aanvraagnummer still get Fo03.
     lvo_schema: Literal["strict", "lenient"] = "strict"
+
+    def xml_limits(self) -> Limits:
+        """The limits every parse of a stored or received message uses, at intake and at delivery."""
+        return Limits(self.max_body_bytes, self.max_depth, self.max_elements)
 
 
 class DeliverySettings(_Section):

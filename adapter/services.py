@@ -52,7 +52,7 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
     if with_outbox:
         services.targets = build_targets(settings)
         mappings = MappingSet(resolve_path(settings, settings.delivery.mappings_dir))
-        sources = Sources(build_werkmap(settings), own_oins(settings))
+        sources = Sources(build_werkmap(settings), own_oins(settings), settings.inbound.xml_limits())
         services.werkmap = sources.werkmap
         services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, sources, build_loket(settings))
     return services

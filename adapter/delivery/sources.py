@@ -3,7 +3,9 @@
 StUF-LVO carries the whole aanvraag in the message. A STAM notification only names the verzoek: it is
 fetched from the werkmap here, as checkpointed steps of the delivery (referenties once, each document and
 the verzoek's own PDF streamed once into the content-addressed file store), so a retry after a crash
-refetches nothing that completed. The STAM verzoek is read laxly: what departs from our reconstructed
+refetches nothing that completed. A notification is a hint, not the truth: when the werkmap refuses the
+verzoek it names (403/404 on the referenties) the delivery ends as ``HintNotConfirmed`` (``hint-refused``,
+see ``adapter.store.messages``), never holding up the real verzoek. The STAM verzoek is read laxly: what departs from our reconstructed
 schema comes back as warnings (stored on the message by the worker), and only a verzoek without what the
 delivery needs is refused (``InputError``, permanent).
 """
@@ -11,13 +13,11 @@ delivery needs is refused (``InputError``, permanent).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypedDict, TypeVar, cast
 
-from lxml import etree
-
-from adapter.errors import AdapterError, ConfigError, InputError
+from adapter.errors import AdapterError, ConfigError, HintNotConfirmed, InputError, TargetRefused
 from adapter.loket import stam
 from adapter.loket.lvo_parse import parse_verzoek
 from adapter.loket.stam_parse import parse_stam_verzoek, read_stam_verzoek, with_pdf
@@ -61,6 +61,28 @@ def _fetch_pdf(werkmap: WerkmapClient, refs: stam.VerzoekReferenties) -> StoredP
     return {"bestand": str(got.path), "grootte": got.grootte, "sha256": got.sha256, "bestandsnaam": got.bestandsnaam}
 
 
+#: What the werkmap answers for a verzoek that is not there, or not ours to fetch.
+HINT_REFUSED_STATUSES = frozenset({403, 404})
+
+
+def _referenties(werkmap: WerkmapClient, n: stam.Notificatie, steps: Steps) -> stam.VerzoekReferenties:
+    """The referenties of the notified verzoek version: the werkmap's confirmation that it exists for us.
+    Only this first call can refuse the hint; a 403/404 later on (a document) is the werkmap's own fault."""
+    try:
+        return _checkpointed(
+            steps, "werkmap:referenties", lambda: werkmap.referenties(n.verzoeknummer, n.volgnummer)
+        )
+    except TargetRefused as exc:
+        if exc.status not in HINT_REFUSED_STATUSES:
+            raise
+        raise HintNotConfirmed(
+            f"the werkmap does not confirm verzoek {n.verzoeknummer} volgnummer {n.volgnummer} ({exc}): this "
+            "notification is kept as a refused hint and holds no duplicate key; the next notification or "
+            "werkmap-poll hit of the verzoek delivers it",
+            exc.status,
+        ) from None
+
+
 @dataclass(frozen=True)
 class Sourced:
     """A stored message read as a verzoek. ``warnings``: what reading it noticed (element names and lines,
@@ -77,6 +99,8 @@ class Sources:
 
     werkmap: WerkmapClient | None
     own_oins: frozenset[str]
+    #: Stored and fetched XML is parsed again here under the intake's limits, never without them.
+    limits: Limits = field(default_factory=Limits)
 
     def verzoek_for(self, stored: StoredMessage, steps: Steps) -> Sourced:
         """The verzoek of a stored message; a message that cannot be read is an ``InputError`` (permanent)."""
@@ -90,7 +114,7 @@ class Sources:
 
     def _verzoek_for(self, stored: StoredMessage, steps: Steps) -> Sourced:
         if stored.channel == "stuf-lvo":
-            envelope = parse(stored.body, Limits(max_bytes=2**31))
+            envelope = parse(stored.body, self.limits)
             body = envelope.find(_SOAP_BODY)
             assert body is not None
             message = next(c for c in body if isinstance(c.tag, str))
@@ -104,10 +128,10 @@ class Sources:
         if self.werkmap is None:
             raise ConfigError("a STAM verzoek needs the werkmap: configure [werkmap]")
         werkmap = self.werkmap
-        n = stam.read_notificatie(parse(stored.body, Limits(max_bytes=2**24)))
-        refs = _checkpointed(steps, "werkmap:referenties", lambda: werkmap.referenties(n.verzoeknummer, n.volgnummer))
+        n = stam.read_notificatie(parse(stored.body, self.limits))
+        refs = _referenties(werkmap, n, steps)
         xml = werkmap.verzoek_xml(refs)
-        root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+        root = parse(xml, self.limits)
         read = read_stam_verzoek(root, set(self.own_oins))  # before any download: refuse early
         if (read.verzoek.nummer, read.verzoek.volgnummer) != n.sleutel:
             raise InputError(

@@ -21,7 +21,7 @@ from adapter.loket import stam
 from adapter.schemas import SchemaInvalid, SchemaSet, UnknownNamespace
 from adapter.store import messages as store
 from adapter.store.writer import GroupCommitWriter
-from adapter.xmlsafe import Limits, XmlRejected, parse
+from adapter.xmlsafe import XmlRejected, parse
 
 CHANNEL = "stam"
 log = get_logger("adapter.inbound.stam")
@@ -68,7 +68,7 @@ class StamChannel:
         self.settings = settings
         self.writer = writer
         self.schemas = schemas
-        self.limits = Limits(settings.inbound.max_body_bytes, settings.inbound.max_depth)
+        self.limits = settings.inbound.xml_limits()
 
     def receive(self, raw: bytes, correlation_id: str, message_type: str = "verzoeknotificatie") -> Answer:
         try:

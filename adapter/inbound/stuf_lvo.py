@@ -31,7 +31,7 @@ from adapter.stuf import berichten
 from adapter.stuf.fouten import Foutcode, StufFout
 from adapter.stuf.namespaces import SOAP11_ENV, q
 from adapter.stuf.stuurgegevens import Stuurgegevens, Systeem, parse_stuurgegevens
-from adapter.xmlsafe import Limits, XmlRejected, parse
+from adapter.xmlsafe import XmlRejected, parse
 
 CHANNEL = "stuf-lvo"
 log = get_logger("adapter.inbound.stuf_lvo")
@@ -81,7 +81,7 @@ class StufLvoChannel:
         self.settings = settings
         self.writer = writer
         self.schemas = schemas
-        self.limits = Limits(settings.inbound.max_body_bytes, settings.inbound.max_depth)
+        self.limits = settings.inbound.xml_limits()
         first = settings.stuf.ontvangers[0]
         self.own_system = Systeem(first.organisatie, first.applicatie, first.administratie)
 
