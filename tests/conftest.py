@@ -112,10 +112,13 @@ class Server:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: "https" for a server with [server.tls]; ``probe``: httpx options (verify, cert) for its start check
+    scheme: str = "http"
+    probe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def soap_url(self) -> str:
@@ -135,7 +138,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=0.5, **self.probe).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
