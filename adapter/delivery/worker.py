@@ -4,10 +4,16 @@ checkpoints, then mark it done, schedule a retry with capped exponential backoff
 One failing delivery never blocks the others (each is claimed and finished on its own); deliveries of
 one verzoek run in order (see ``store.outbox.claim``). Worker threads run inside ``serve``; an
 operator's resend runs the same code in the CLI process and reports the real outcome.
+
+A running delivery keeps its lease with a heartbeat thread, so a delivery of any length (thousands of
+calls, one call that blocks for longer than the lease) is not taken over while it runs. A run that loses
+its lease anyway (the process stalled past it) writes nothing and stops at its next step: the outcome
+``lease-lost`` (``adapter.store.lease``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import socket
@@ -21,7 +27,7 @@ from sqlalchemy import Engine
 
 from adapter.config import DeliverySettings
 from adapter.delivery.sources import Sources
-from adapter.errors import AdapterError, MappingError, WaitingError, is_transient
+from adapter.errors import AdapterError, LeaseLost, MappingError, WaitingError, is_transient
 from adapter.logs import correlation, get_logger
 from adapter.loket.lvo_client import LoketClient, koppel_zaak
 from adapter.loket.stam_parse import is_kopiebericht
@@ -32,6 +38,7 @@ from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store import retention
+from adapter.store.lease import Lease
 from adapter.store.outbox import Claimed, DState
 from adapter.targets.base import Result, Target, run_step
 
@@ -68,11 +75,46 @@ class MappingSet:
 class Report:
     message_id: int
     delivery_id: int
-    state: str  # done | retry | dead
+    state: str  # done | retry | dead | needs-attention | lease-lost (another worker has it now)
     detail: str
 
     def line(self) -> str:
         return f"message {self.message_id}: {self.state}: {self.detail}"
+
+
+LEASE_LOST = "lease-lost"
+
+
+class Heartbeat:
+    """Renews a running delivery's lease every third of its duration, from a thread of its own: the run's
+    thread may block in one call for longer than the lease. Stops when the run ends or the lease is lost
+    (the run then stops at its next step); a store that cannot be reached is tried again next beat."""
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self._stop = threading.Event()
+        # the run's correlation id and delivery fields on its log lines
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._beat,), name=f"lease-{lease.delivery_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _beat(self) -> None:
+        every = self.lease.duration.total_seconds() / 3
+        while not self._stop.wait(every):
+            try:
+                if not self.lease.renew():
+                    return  # lost: the run reports it (once) when it stops
+            except Exception as exc:  # the store is down: the run's own writes fail too; try again
+                log.warning("lease renewal failed; trying again", error=str(exc), every=every)
 
 
 class Outbox:
@@ -104,18 +146,34 @@ class Outbox:
         row = message_store.get_message(self.engine, c.message_id)
         assert row is not None
         with correlation(row.correlation_id, message_id=c.message_id, delivery_id=c.id):
-            return self._run(c, row)
+            lease = c.lease(self.engine, self.lease)
+            heartbeat = Heartbeat(lease)
+            heartbeat.start()
+            try:
+                return self._run(c, row, lease, heartbeat)
+            except LeaseLost as exc:
+                return self._lease_lost(c, exc)
+            finally:
+                heartbeat.stop()
 
-    def _run(self, c: Claimed, row: message_store.StoredMessage) -> Report:
+    def _lease_lost(self, c: Claimed, exc: LeaseLost) -> Report:
+        """The distinct outcome of a run that was taken over: logged once, nothing recorded (the delivery's
+        row, checkpoints and attempts belong to the new holder now)."""
+        holder = store.holder_of(self.engine, c.id)
+        log.warning("delivery lease lost; run stopped", fence=c.fence, **holder)
+        return Report(c.message_id, c.id, LEASE_LOST, str(exc))
+
+    def _run(self, c: Claimed, row: message_store.StoredMessage, lease: Lease, heartbeat: Heartbeat) -> Report:
         started = store.now()
         t0 = time.monotonic()
         attempts = c.attempts + 1
         target_name: str | None = None
         steps: store.DbSteps | None = None
         try:
-            steps = store.DbSteps(self.engine, c.id, "")
+            steps = store.DbSteps(self.engine, c.id, "", lease)
             retention.check_not_purged(row)  # purged while a resend was on its way: needs-attention, saying so
             sourced = self.sources.verzoek_for(row, steps)
+            lease.check()
             if sourced.warnings is not None and sourced.warnings != row.warnings:
                 message_store.set_warnings(self.engine, c.message_id, sourced.warnings)
             if sourced.warnings:
@@ -123,6 +181,8 @@ class Outbox:
             summary = self._deliver(sourced.verzoek, steps)
             target_name = steps.target or None
         except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
+            if isinstance(exc, LeaseLost):
+                raise  # not ours to record; any other failure after a takeover is refused by finish
             expected = isinstance(exc, AdapterError)
             error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
             permanent = not is_transient(exc)
@@ -134,6 +194,7 @@ class Outbox:
                 factor=self.settings.backoff_factor,
                 max_delay=self.settings.backoff_max,
             )
+            heartbeat.stop()  # before the lease ends with the outcome, so no beat comes after it
             store.finish(
                 self.engine,
                 c,
@@ -158,6 +219,7 @@ class Outbox:
             else:
                 detail = f"{error} (attempt {attempts}/{self.settings.max_attempts}, retry in {delay})"
             return Report(c.message_id, c.id, state.value, detail)
+        heartbeat.stop()
         store.finish(
             self.engine,
             c,

@@ -4,6 +4,10 @@ Claiming works the same on SQLite and PostgreSQL: an UPDATE sets ``state='runnin
 PostgreSQL additionally skips rows other workers hold (``FOR UPDATE SKIP LOCKED``), SQLite serialises
 claims on its write lock. A worker that dies leaves its lease to expire; another worker then resumes
 the delivery from its checkpoints. Deliveries of one verzoeknummer run in arrival order.
+
+Every claim raises the delivery's fencing token (``fence``); its outcome and checkpoints are written only
+under the token it was claimed with (``adapter.store.lease``), so a worker that outlived its lease and
+was taken over writes nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from adapter.errors import StoreUnavailable
 from adapter.store.db import is_sqlite, reading, transaction
+from adapter.store.lease import Lease, LeaseLost
 from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
 
 
@@ -90,6 +96,18 @@ class Claimed:
     message_id: int
     nummer: str | None
     attempts: int
+    #: the fencing token this claim got: only writes carrying it are accepted (``finish``, ``DbSteps``)
+    fence: int
+
+    def lease(self, engine: Engine, duration: timedelta) -> Lease:
+        return Lease(engine, self.id, self.fence, duration)
+
+
+_CLAIMED = (deliveries.c.id, deliveries.c.message_id, deliveries.c.nummer, deliveries.c.attempts, deliveries.c.fence)
+
+
+def _claimed(rows: Any) -> list[Claimed]:
+    return [Claimed(r.id, r.message_id, r.nummer, r.attempts, r.fence) for r in sorted(rows, key=lambda r: r.id)]
 
 
 def _pick_statement(for_update: bool) -> Any:
@@ -129,9 +147,10 @@ _MARK_RUNNING = (
         state=DState.RUNNING.value,
         lease_until=bindparam("lease_until"),
         claimed_by=bindparam("worker"),
+        fence=deliveries.c.fence + 1,  # the previous holder, if any, can no longer write
         updated_at=bindparam("now"),
     )
-    .returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.nummer, deliveries.c.attempts)
+    .returning(*_CLAIMED)
 )
 
 
@@ -143,11 +162,12 @@ def claim(engine: Engine, worker: str, lease: timedelta, limit: int = 1) -> list
         if not ids:
             return []
         rows = conn.execute(_MARK_RUNNING, {"ids": ids, "lease_until": t + lease, "worker": worker, "now": t}).all()
-    return [Claimed(r.id, r.message_id, r.nummer, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
+    return _claimed(rows)
 
 
 def claim_ids(engine: Engine, ids: list[int], worker: str, lease: timedelta) -> list[Claimed]:
-    """Claim specific deliveries for a resend (attempts reset), unless another worker runs them now."""
+    """Claim specific deliveries for a resend (attempts reset, fencing token raised), unless another worker
+    runs them now."""
     t = now()
     with transaction(engine) as conn:
         rows = conn.execute(
@@ -156,10 +176,33 @@ def claim_ids(engine: Engine, ids: list[int], worker: str, lease: timedelta) -> 
                 deliveries.c.id.in_(ids),
                 or_(deliveries.c.state != DState.RUNNING.value, deliveries.c.lease_until < t),
             )
-            .values(state=DState.RUNNING.value, attempts=0, lease_until=t + lease, claimed_by=worker, updated_at=t)
-            .returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.nummer, deliveries.c.attempts)
+            .values(
+                state=DState.RUNNING.value,
+                attempts=0,
+                lease_until=t + lease,
+                claimed_by=worker,
+                fence=deliveries.c.fence + 1,
+                updated_at=t,
+            )
+            .returning(*_CLAIMED)
         ).all()
-    return [Claimed(r.id, r.message_id, r.nummer, r.attempts) for r in sorted(rows, key=lambda r: r.id)]
+    return _claimed(rows)
+
+
+def holder_of(engine: Engine, delivery_id: int) -> dict[str, Any]:
+    """Who holds a delivery now (for the log line of a run that lost it); empty if the store cannot say."""
+    try:
+        with reading(engine) as conn:
+            row = conn.execute(
+                select(deliveries.c.claimed_by, deliveries.c.fence, deliveries.c.state).where(
+                    deliveries.c.id == delivery_id
+                )
+            ).first()
+    except StoreUnavailable:
+        return {}
+    if row is None:
+        return {}
+    return {"now_claimed_by": row.claimed_by, "now_fence": row.fence, "now_state": row.state}
 
 
 def deliveries_for_messages(engine: Engine, message_ids: list[int]) -> dict[int, int]:
@@ -192,7 +235,10 @@ def finish(
     attempt: dict[str, Any] | None = None,
     steps: DbSteps | None = None,
 ) -> None:
-    """Record the attempt and move the delivery (and its message's log state) on, in one transaction."""
+    """Record the attempt and move the delivery (and its message's log state) on, in one transaction.
+
+    Only the current lease holder can: if another claim raised the fencing token since ``c`` was claimed
+    (or the delivery was finished already), raise ``LeaseLost`` and write nothing, checkpoints included."""
     t = now()
     values: dict[str, Any] = {
         "state": state.value,
@@ -209,9 +255,18 @@ def finish(
     if target is not None:
         values["target"] = target
     with transaction(engine) as conn:
+        held = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == c.id, deliveries.c.fence == c.fence, deliveries.c.state == DState.RUNNING.value)
+            .values(**values)
+        ).rowcount
+        if held != 1:  # rolls back: nothing of this run is written
+            raise LeaseLost(
+                f"delivery {c.id}: lease taken over by another worker (our fencing token {c.fence} is no "
+                "longer current); its outcome is not written"
+            )
         if steps is not None:
             steps.flush(conn)
-        conn.execute(update(deliveries).where(deliveries.c.id == c.id).values(**values))
         if state in MESSAGE_STATE:
             conn.execute(
                 update(messages)
@@ -232,14 +287,19 @@ class DbSteps:
     a later run (retry, or takeover after a crash) sees it, and then every step without a stored result
     counts as possibly sent, so the target looks for what it may have made before creating again. That
     costs one write per run instead of one per step, and a GET per step only on retries.
+
+    With a ``lease`` (the worker always passes one) every write renews it under the run's fencing token
+    in its own transaction, and every read and ``called`` first checks it: a run that was taken over
+    stops at its next step with ``LeaseLost`` instead of calling the target again.
     """
 
     RUN_MARKER = "_run"
 
-    def __init__(self, engine: Engine, delivery_id: int, target: str) -> None:
+    def __init__(self, engine: Engine, delivery_id: int, target: str, lease: Lease | None = None) -> None:
         self.engine = engine
         self.delivery_id = delivery_id
         self.target = target
+        self.lease = lease
         self.calls: list[str] = []
         self._pending: dict[str, dict[str, Any]] = {}
         with reading(engine) as conn:
@@ -253,7 +313,13 @@ class DbSteps:
         if not self.retry:
             self._put(self.RUN_MARKER, "started", None)
 
+    def check(self) -> None:
+        """Raise ``LeaseLost`` if this run no longer holds its delivery (see ``Lease.check``)."""
+        if self.lease is not None:
+            self.lease.check()
+
     def result(self, key: str) -> dict[str, Any] | None:
+        self.check()  # every step starts here: a run that was taken over stops before it looks or calls
         state, result = self._state.get(key, (None, None))
         return result if state == "done" else None
 
@@ -264,6 +330,8 @@ class DbSteps:
         t = now()
         payload = json.dumps(result) if result is not None else None
         with transaction(self.engine) as conn:
+            if self.lease is not None:
+                self.lease.hold(conn)
             changed = conn.execute(
                 update(delivery_steps)
                 .where(delivery_steps.c.delivery_id == self.delivery_id, delivery_steps.c.key == key)
@@ -278,12 +346,15 @@ class DbSteps:
         self._state[key] = (state, result)
 
     def start(self, key: str) -> None:
-        """Nothing to write: the run marker already says this run may have sent it."""
+        """Nothing to write (the run marker already says this run may have sent it); the call follows, so
+        make sure it is still ours to make."""
+        self.check()
 
     def done(self, key: str, result: Mapping[str, Any], recoverable: bool = False) -> None:
         """Store a step's result. A *recoverable* one (the target can find what it made) is kept in
         memory and written with the run's outcome (``flush``): if we crash before that, the next run
         finds it again. Others are written at once."""
+        self.check()
         stored = dict(result)
         if recoverable:
             self._pending[key] = stored
@@ -292,7 +363,8 @@ class DbSteps:
             self._put(key, "done", stored)
 
     def flush(self, conn: Connection) -> None:
-        """Write the buffered results inside the transaction that records the run's outcome."""
+        """Write the buffered results inside the transaction that records the run's outcome (``finish``,
+        which holds the lease in that transaction first)."""
         if not self._pending:
             return
         t = now()
@@ -311,6 +383,7 @@ class DbSteps:
         self._pending.clear()
 
     def zaak(self, nummer: str, zaaktype: str | None = None) -> dict[str, Any] | None:
+        self.check()
         q = select(zaak_links).where(zaak_links.c.target == self.target, zaak_links.c.nummer == nummer)
         if zaaktype:
             q = q.where(zaak_links.c.zaaktype == zaaktype)
@@ -322,6 +395,8 @@ class DbSteps:
 
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
         with transaction(self.engine) as conn:
+            if self.lease is not None:
+                self.lease.hold(conn)
             exists_ = conn.execute(
                 select(zaak_links.c.zaak_url).where(
                     zaak_links.c.target == self.target, zaak_links.c.nummer == nummer, zaak_links.c.zaaktype == zaaktype
@@ -340,6 +415,8 @@ class DbSteps:
                 )
 
     def called(self, call: str) -> None:
+        """Told right before each call to the far side: the last moment to stop a run that was taken over."""
+        self.check()
         self.calls.append(call)
 
 
