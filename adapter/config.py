@@ -240,6 +240,9 @@ class JobSettings(_Section):
     werkmap_poll_minutes: float = Field(15.0, gt=0)
     werkmap_poll_lookback_days: float = Field(7.0, gt=0)
     werkmap_poll_page_size: int = Field(50, ge=1, le=500)
+    #: A verzoeknotificatie the werkmap refused (403/404, state ``hint-refused``) stays in the message log this
+    #: many days with its reason, then ``werkmap-poll`` removes it (message, delivery, attempts).
+    refused_hint_days: float = Field(30.0, gt=0)
 
 
 #: Days to keep, or ``"forever"``: keeping for ever must be written out, never implied by a missing key or 0.
@@ -280,6 +283,15 @@ class Settings(_Section):
     #: The DSO werkmap ("Verzoek afhandelen") for STAM (validated by ``adapter.loket.werkmap``).
     werkmap: dict[str, Any] = Field(default_factory=dict)
     source: str = Field("<defaults>", exclude=True)
+
+    def own_oins(self) -> frozenset[str]:
+        """The OINs this adapter acts for: every ``[[stuf.ontvangers]]`` organisatie and the ``[werkmap] oin``.
+        A STAM verzoek is ours when its bevoegd gezag or its uitvoerende instantie is one of them; a
+        verzoeknotificatie naming neither is refused, one whose uitvoerende instantie is another is a kopie."""
+        oins = {s.organisatie for s in self.stuf.ontvangers}
+        if self.werkmap.get("oin"):
+            oins.add(str(self.werkmap["oin"]))
+        return frozenset(oins)
 
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with command-line flags applied (``server.port=…`` style dotted keys)."""

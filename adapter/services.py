@@ -71,11 +71,8 @@ def build_loket(settings: Settings) -> LoketClient | None:
 
 
 def own_oins(settings: Settings) -> frozenset[str]:
-    """The OINs that are us: our StUF ontvangers and the werkmap identity."""
-    oins = {s.organisatie for s in settings.stuf.ontvangers}
-    if settings.werkmap.get("oin"):
-        oins.add(str(settings.werkmap["oin"]))
-    return frozenset(oins)
+    """The OINs that are us (``Settings.own_oins``)."""
+    return settings.own_oins()
 
 
 def build_werkmap(settings: Settings) -> WerkmapClient | None:
