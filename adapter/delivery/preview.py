@@ -27,11 +27,12 @@ from adapter.validation import message_of
 from adapter.xmlsafe import Limits, XmlRejected, parse
 
 
-def _body(body: Any) -> str:
+def _body(body: Any, keep: Collection[str]) -> str:
+    """BSNs masked; ``keep``: the gemeente's own RSINs, which pass the same eleven-test but are no BSN."""
     if isinstance(body, dict):
         shown = {k: (f"<{len(v)} base64 chars>" if k == "inhoud" else v) for k, v in body.items()}
-        return mask_text(json.dumps(shown, ensure_ascii=False))
-    return mask_text(str(body))[:2000]
+        return mask_text(json.dumps(shown, ensure_ascii=False), keep)
+    return mask_text(str(body), keep)[:2000]
 
 
 def preview_message(
@@ -74,7 +75,10 @@ def preview_message(
         yield f"  zaaktype {z.zaaktype}{' (triage: no activiteit mapped)' if z.triage else ''}"
     for d in opdracht.documenten:
         yield f"  bijlage {d.bijlage.bestandsnaam} → {d.informatieobjecttype} ({d.vertrouwelijkheidaanduiding})"
+    rsins = {
+        rsin for z in opdracht.zaken for rsin in (z.profiel.bronorganisatie, z.profiel.verantwoordelijke_organisatie)
+    }
     for call in target.preview(opdracht):
         yield f"{call.method} {call.endpoint}   [{call.step}]"
         if call.body is not None:
-            yield f"    {_body(call.body)}"
+            yield f"    {_body(call.body, rsins)}"
