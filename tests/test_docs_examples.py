@@ -41,7 +41,9 @@ from adapter.config import (
     InboundSettings,
     JobSettings,
     RetentionSettings,
+    ServerProxySettings,
     ServerSettings,
+    ServerTlsSettings,
     Settings,
     StoreSettings,
     SystemSettings,
@@ -489,6 +491,8 @@ def uncommented_example() -> dict[str, Any]:
 #: (where in the file, the model of that table)
 SETTING_TABLES: list[tuple[tuple[str | int, ...], type[BaseModel]]] = [
     (("server",), ServerSettings),
+    (("server", "tls"), ServerTlsSettings),
+    (("server", "proxy"), ServerProxySettings),
     (("store",), StoreSettings),
     (("inbound",), InboundSettings),
     (("delivery",), DeliverySettings),
