@@ -219,7 +219,8 @@ class DeliverySettings(_Section):
     enabled: bool = True
     workers: int = Field(2, ge=0, le=64)
     poll_interval: float = Field(1.0, gt=0)
-    #: A claimed delivery not finished within this time is taken over by another worker.
+    #: A running delivery's lease, renewed every third of it by a heartbeat; a worker that stalls past it
+    #: is taken over by another and can no longer write (a fencing token): ``adapter.store.lease``.
     lease_seconds: float = Field(300.0, gt=0)
     backoff_initial: float = Field(30.0, ge=0)
     backoff_factor: float = Field(2.0, ge=1)
