@@ -356,8 +356,10 @@ def test_the_refusal_comes_before_the_body_is_read(optional: Running) -> None:
 
 def test_a_certificate_without_an_oin_is_refused(optional: Running) -> None:
     before = optional.messages()
-    with optional.client("no-oin") as c:
+    cid = uuid.uuid4().hex
+    with optional.client("no-oin", headers={"X-Correlation-ID": cid}) as c:
         r, _ = soap(c, aanvraag())
+    assert r.headers["x-correlation-id"] == cid  # the caller's own id, as the channels keep it
     assert_refused(optional, r, "no subject serialNumber", before)
 
 
@@ -642,3 +644,28 @@ def test_the_example_configs_allowlist_is_valid_when_switched_on() -> None:
     assert set(data["server"]["allowed_oins"]) == set(INTAKE_ENDPOINTS)
     data["server"]["tls"] |= {"certfile": "server.pem", "client_ca": "ca.pem"}
     Settings.model_validate(data)
+
+
+def test_check_config_loads_the_certificates_and_says_who_may_call(tmp_path: Path, pki: Pki) -> None:
+    """check-config loads [server.tls] as serve does, and sums up the transport (store: SQLite, not the topic)."""
+    toml = replaced(
+        readme_block("direct"),
+        ("/etc/loket-adapter/server.pem", str(pki.server[0])),
+        ("/etc/loket-adapter/server.key", str(pki.server[1])),
+        ("/etc/loket-adapter/pkio-ca.pem", str(pki.ca)),
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(adapter_config(toml, f"sqlite:///{tmp_path / 'adapter.db'}"))
+    command = [sys.executable, "-m", "adapter", "--config", str(config), "check-config"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  transport  https, client certificate required; allowlist: /soap/stuf-lvo: 1 OIN(s); "
+        "/stam/verzoeknotificatie: 1 OIN(s)"
+    ) in done.stdout.splitlines()
+    config.write_text(config.read_text().replace(str(pki.ca), str(tmp_path / "gone.pem")))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: {config}: server.tls.client_ca: {tmp_path / 'gone.pem'}: No such file or directory"
+    ]

@@ -71,7 +71,9 @@ def check_config(ctx: click.Context) -> None:
 
     from adapter.services import open_services
     from adapter.store.db import current_revision
+    from adapter.web.transport import check_tls, transport_summary
 
+    check_tls(settings)  # the certificates as serve loads them
     services = open_services(settings)
     try:
         if services.outbox is not None and settings.delivery.enabled:
@@ -87,6 +89,7 @@ def check_config(ctx: click.Context) -> None:
     if services.outbox is not None and settings.delivery.enabled:
         click.echo(f"  mappings   {', '.join(m.path.name for m in loaded)}")
     click.echo(f"  werkmap    {'configured' if services.werkmap else 'not configured (STAM off)'}")
+    click.echo(f"  transport  {transport_summary(settings.server)}")
 
 
 @main.group()

@@ -100,3 +100,18 @@ def public_url(server: ServerSettings) -> str:
     scheme = "https" if server.tls.certfile else "http"
     host = f"[{server.host}]" if ":" in server.host else server.host
     return f"{scheme}://{host}:{server.port}/"
+
+
+def transport_summary(server: ServerSettings) -> str:
+    """One line for ``check-config``: how callers connect and who may call what."""
+    tls = server.tls
+    if tls.certfile:
+        how = "https, client certificate " + (
+            "required" if tls.require_client_cert else "optional" if tls.client_ca else "not asked"
+        )
+    else:
+        how = "plain http"
+    if server.proxy.client_cert_header:
+        how += f", certificate from {server.proxy.client_cert_header} of {', '.join(server.proxy.trusted_proxies)}"
+    allowed = "; ".join(f"{path}: {len(oins)} OIN(s)" for path, oins in server.allowed_oins.items())
+    return f"{how}; allowlist: {allowed or 'none (every caller)'}"

@@ -114,7 +114,8 @@ class CallerTrust:
             reason = identity.problem or "no OIN"
         else:
             reason = f"OIN {identity.oin} may not call {path}"
-        with correlation(None, channel="transport") as cid:
+        given = dict(scope.get("headers", ())).get(b"x-correlation-id", b"").decode("latin-1")
+        with correlation(given if given.isalnum() and len(given) <= 32 else None, channel="transport") as cid:
             log.warning("caller refused", endpoint=path, reason=reason, oin=identity.oin if identity else None)
         await _forbidden(send, reason, cid)
 
