@@ -5,9 +5,9 @@ fetched from the werkmap here, as checkpointed steps of the delivery (referentie
 the verzoek's own PDF streamed once into the content-addressed file store), so a retry after a crash
 refetches nothing that completed. A notification is a hint, not the truth: when the werkmap refuses the
 verzoek it names (403/404 on the referenties) the delivery ends as ``HintNotConfirmed`` (``hint-refused``,
-see ``adapter.store.messages``), never holding up the real verzoek. The STAM verzoek is read laxly: what departs from our reconstructed
-schema comes back as warnings (stored on the message by the worker), and only a verzoek without what the
-delivery needs is refused (``InputError``, permanent).
+see ``adapter.store.messages``), never holding up the real verzoek. The STAM verzoek is read laxly: what
+departs from our reconstructed schema comes back as warnings (stored on the message by the worker), and
+only a verzoek without what the delivery needs is refused (``InputError``, permanent).
 """
 
 from __future__ import annotations
@@ -69,9 +69,7 @@ def _referenties(werkmap: WerkmapClient, n: stam.Notificatie, steps: Steps) -> s
     """The referenties of the notified verzoek version: the werkmap's confirmation that it exists for us.
     Only this first call can refuse the hint; a 403/404 later on (a document) is the werkmap's own fault."""
     try:
-        return _checkpointed(
-            steps, "werkmap:referenties", lambda: werkmap.referenties(n.verzoeknummer, n.volgnummer)
-        )
+        return _checkpointed(steps, "werkmap:referenties", lambda: werkmap.referenties(n.verzoeknummer, n.volgnummer))
     except TargetRefused as exc:
         if exc.status not in HINT_REFUSED_STATUSES:
             raise

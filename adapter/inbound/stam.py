@@ -3,7 +3,13 @@
 A verzoeknotificatie only says that a verzoek waits in our werkmap. It is validated against our own
 (reconstructed) schema and stored with its outbox row in one transaction; only then is 202 sent. The
 same verzoeknummer + volgnummer again (a resend, or the safety-net poll finding it first) gets 202 and
-changes nothing. Invalid input gets 400 with a problem+json body naming the error.
+changes nothing. Invalid input gets 400 with a problem+json body naming the error, and so does a
+notification for a verzoek that is not ours: neither its bevoegd gezag nor its uitvoerende instantie is
+one of our OINs (``Settings.own_oins``), so the werkmap would not give it to us anyway.
+
+The notification is a hint, not the truth: the delivery asks the werkmap, and a notification the werkmap
+refuses (403/404) gives its duplicate key to the next notification of that verzoek
+(``adapter.store.messages.accept``), so a forged one cannot make the real one a "duplicate".
 """
 
 from __future__ import annotations
@@ -63,12 +69,25 @@ def record_for(raw: bytes, root: etree._Element, correlation_id: str, message_ty
     )
 
 
+def not_ours(n: stam.Notificatie, own_oins: frozenset[str]) -> str | None:
+    """Why a notification is not for us, or None. Ours when the bevoegd gezag or the uitvoerende instantie
+    (behandeldienst) is one of our OINs; a missing uitvoerende instantie means the bevoegd gezag handles it."""
+    bg, ui = n.bevoegd_gezag_oin, n.uitvoerende_instantie_oin
+    if bg in own_oins or (ui and ui in own_oins):
+        return None
+    ours = "our OINs are the [[stuf.ontvangers]] organisaties and [werkmap] oin of the configuration"
+    if ui:
+        return f"neither bevoegdGezag/oin {bg} nor uitvoerendeInstantie/oin {ui} is one of our OINs ({ours})"
+    return f"bevoegdGezag/oin {bg} is not one of our OINs and no uitvoerendeInstantie is named ({ours})"
+
+
 class StamChannel:
     def __init__(self, settings: Settings, writer: GroupCommitWriter, schemas: SchemaSet) -> None:
         self.settings = settings
         self.writer = writer
         self.schemas = schemas
         self.limits = settings.inbound.xml_limits()
+        self.own_oins = settings.own_oins()
 
     def receive(self, raw: bytes, correlation_id: str, message_type: str = "verzoeknotificatie") -> Answer:
         try:
@@ -87,6 +106,9 @@ class StamChannel:
             return self._invalid(raw, correlation_id, f"not valid against {exc.schema}: {what}")
         except UnknownNamespace as exc:
             return self._invalid(raw, correlation_id, str(exc))
+        foreign = not_ours(stam.read_notificatie(root), self.own_oins)
+        if foreign:
+            return self._invalid(raw, correlation_id, foreign, title="Verzoeknotificatie not for us")
         record = record_for(raw, root, correlation_id, message_type)
         try:
             result = store.accept(self.writer, record, "202 Accepted")
@@ -97,6 +119,11 @@ class StamChannel:
             # Same verzoek version, other content: the first one stands; the werkmap is the truth anyway.
             log.warning("verzoeknotificatie differs from the stored one", message_id=result.message_id)
         duplicate = result.outcome is not store.Outcome.STORED
+        if result.replaced is not None:
+            log.warning(
+                "verzoeknotificatie takes the place of a refused hint", message_id=result.message_id,
+                refused_hint=result.replaced, nummer=record.nummer, volgnummer=record.volgnummer,
+            )  # fmt: skip
         log.info(
             "verzoeknotificatie accepted" if not duplicate else "verzoeknotificatie already known",
             message_id=result.message_id,
@@ -105,9 +132,11 @@ class StamChannel:
         )
         return Answer(202, {"status": "accepted", "id": result.message_id, "duplicate": duplicate})
 
-    def _invalid(self, raw: bytes, correlation_id: str, detail: str) -> Answer:
+    def _invalid(
+        self, raw: bytes, correlation_id: str, detail: str, title: str = "Invalid verzoeknotificatie"
+    ) -> Answer:
         """400, logged once; the message is kept in the log as ``rejected`` (STAM: log invalid ones too)."""
-        answer = problem(400, "Invalid verzoeknotificatie", detail)
+        answer = problem(400, title, detail)
         if self.settings.inbound.log_rejected:
             record = store.InboundRecord(
                 correlation_id=correlation_id,

@@ -3,7 +3,9 @@
 A missed notification is a missed legal deadline, so every interval the werkmap's ``_zoek`` is asked
 for the verzoeken of the last days; every one not yet known is stored as if its notification had
 arrived (same duplicate key: verzoeknummer + volgnummer), so notification and poll never deliver
-the same verzoek twice.
+the same verzoek twice. A key held by a refused hint (a notification the werkmap refused) is taken over,
+so the poll rescues a verzoek a forged notification named first. The same job removes refused hints older
+than ``[jobs] refused_hint_days``: they block nothing, but nobody needs them for ever.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from adapter.inbound.stam import StamChannel
 from adapter.logs import get_logger, new_correlation_id
 from adapter.loket import stam
 from adapter.services import Services
+from adapter.store import messages
 
 log = get_logger("adapter.jobs.werkmap_poll")
 
@@ -48,6 +51,9 @@ def poll(services: Services) -> PollResult:
     if werkmap is None:
         return PollResult(0, 0, 0, "no [werkmap] configured: nothing to poll")
     cfg = services.settings.jobs
+    expired = messages.expire_refused_hints(services.engine, datetime.now(UTC) - timedelta(days=cfg.refused_hint_days))
+    if expired:
+        log.info("refused hints expired", count=len(expired), older_than_days=cfg.refused_hint_days)
     channel = StamChannel(services.settings, services.writer, services.schemas)
     tot = datetime.now(UTC)
     vanaf = tot - timedelta(days=cfg.werkmap_poll_lookback_days)
@@ -64,7 +70,9 @@ def poll(services: Services) -> PollResult:
         elif not answer.body.get("duplicate"):
             new += 1
             log.warning("werkmap poll found a verzoek without notification", nummer=hit.get("verzoeknummer"))
-    detail = f"{found} verzoeken since {vanaf:%Y-%m-%d %H:%M}, {new} new" + (
-        f"; {'; '.join(problems[:5])}" if problems else ""
+    detail = (
+        f"{found} verzoeken since {vanaf:%Y-%m-%d %H:%M}, {new} new"
+        + (f", {len(expired)} refused hints expired" if expired else "")
+        + (f"; {'; '.join(problems[:5])}" if problems else "")
     )
     return PollResult(found, new, errors, detail)

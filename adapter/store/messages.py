@@ -142,7 +142,7 @@ def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str, *, enq
             if (
                 holder is not None
                 and holder.state == State.HINT_REFUSED
-                and conn.execute(_GIVE_UP_KEY, {"id": holder.id, "key": key}).rowcount
+                and conn.execute(_GIVE_UP_KEY, {"hint_id": holder.id, "hint_key": key}).rowcount
             ):
                 replaced = holder.id
                 new_id = conn.execute(stmt, params).scalar_one_or_none()
@@ -165,8 +165,8 @@ _HOLDER = select(messages.c.id, messages.c.sha256, messages.c.answer, messages.c
 _GIVE_UP_KEY = (
     update(messages)
     .where(
-        messages.c.id == bindparam("id"),
-        messages.c.dedup_key == bindparam("key"),
+        messages.c.id == bindparam("hint_id"),
+        messages.c.dedup_key == bindparam("hint_key"),
         messages.c.state == State.HINT_REFUSED.value,
     )
     .values(dedup_key=None)
