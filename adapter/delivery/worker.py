@@ -38,7 +38,7 @@ from adapter.model import Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store import retention
-from adapter.store.lease import Lease
+from adapter.store.lease import Lease, holder_of
 from adapter.store.outbox import Claimed, DState
 from adapter.targets.base import Result, Target, run_step
 
@@ -159,7 +159,7 @@ class Outbox:
     def _lease_lost(self, c: Claimed, exc: LeaseLost) -> Report:
         """The distinct outcome of a run that was taken over: logged once, nothing recorded (the delivery's
         row, checkpoints and attempts belong to the new holder now)."""
-        holder = store.holder_of(self.engine, c.id)
+        holder = holder_of(self.engine, c.id)
         log.warning("delivery lease lost; run stopped", fence=c.fence, **holder)
         return Report(c.message_id, c.id, LEASE_LOST, str(exc))
 

@@ -19,14 +19,15 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from adapter.errors import LeaseLost
-from adapter.store.db import transaction
+from adapter.errors import LeaseLost, StoreUnavailable
+from adapter.store.db import reading, transaction
 from adapter.store.tables import deliveries
 
-__all__ = ["Lease", "LeaseLost"]
+__all__ = ["Lease", "LeaseLost", "holder_of"]
 
 _RUNNING = "running"  # outbox.DState.RUNNING (the outbox imports this module, not the other way round)
 
@@ -94,3 +95,19 @@ class Lease:
             raise self._error()
         if time.monotonic() - self._confirmed > self.duration.total_seconds() / 2 and not self.renew():
             raise self._error()
+
+
+def holder_of(engine: Engine, delivery_id: int) -> dict[str, Any]:
+    """Who holds a delivery now (for the log line of a run that lost it); empty if the store cannot say."""
+    try:
+        with reading(engine) as conn:
+            row = conn.execute(
+                select(deliveries.c.claimed_by, deliveries.c.fence, deliveries.c.state).where(
+                    deliveries.c.id == delivery_id
+                )
+            ).first()
+    except StoreUnavailable:
+        return {}
+    if row is None:
+        return {}
+    return {"now_claimed_by": row.claimed_by, "now_fence": row.fence, "now_state": row.state}

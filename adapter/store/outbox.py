@@ -35,7 +35,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from adapter.errors import StoreUnavailable
 from adapter.store.db import is_sqlite, reading, transaction
 from adapter.store.lease import Lease, LeaseLost
 from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
@@ -187,22 +186,6 @@ def claim_ids(engine: Engine, ids: list[int], worker: str, lease: timedelta) -> 
             .returning(*_CLAIMED)
         ).all()
     return _claimed(rows)
-
-
-def holder_of(engine: Engine, delivery_id: int) -> dict[str, Any]:
-    """Who holds a delivery now (for the log line of a run that lost it); empty if the store cannot say."""
-    try:
-        with reading(engine) as conn:
-            row = conn.execute(
-                select(deliveries.c.claimed_by, deliveries.c.fence, deliveries.c.state).where(
-                    deliveries.c.id == delivery_id
-                )
-            ).first()
-    except StoreUnavailable:
-        return {}
-    if row is None:
-        return {}
-    return {"now_claimed_by": row.claimed_by, "now_fence": row.fence, "now_state": row.state}
 
 
 def deliveries_for_messages(engine: Engine, message_ids: list[int]) -> dict[int, int]:
