@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from adapter.config import DeliverySettings
 from adapter.delivery.sources import Sources
-from adapter.errors import AdapterError, LeaseLost, MappingError, WaitingError, is_transient
+from adapter.errors import AdapterError, HintNotConfirmed, LeaseLost, MappingError, WaitingError, is_transient
 from adapter.logs import correlation, get_logger
 from adapter.loket.lvo_client import LoketClient, koppel_zaak
 from adapter.loket.stam_parse import is_kopiebericht
@@ -174,6 +174,11 @@ class Outbox:
             retention.check_not_purged(row)  # purged while a resend was on its way: needs-attention, saying so
             sourced = self.sources.verzoek_for(row, steps)
             lease.check()
+            if row.channel == "stam" and not message_store.confirm_hint(self.engine, c.message_id):
+                raise HintNotConfirmed(
+                    f"a later notification of verzoek {row.nummer} volgnummer {row.volgnummer} took over this "
+                    f"refused hint's duplicate key and delivers it (`messages list --nummer {row.nummer}`)"
+                )
             if sourced.warnings is not None and sourced.warnings != row.warnings:
                 message_store.set_warnings(self.engine, c.message_id, sourced.warnings)
             if sourced.warnings:
@@ -188,6 +193,8 @@ class Outbox:
             permanent = not is_transient(exc)
             dead = attempts >= self.settings.max_attempts
             state = DState.NEEDS_ATTENTION if permanent else DState.DEAD if dead else DState.RETRY
+            if isinstance(exc, HintNotConfirmed):
+                state = DState.HINT_REFUSED  # kept for the operator; gives its key to the next notification
             delay = store.backoff(
                 attempts,
                 initial=self.settings.backoff_initial,
