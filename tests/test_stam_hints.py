@@ -345,3 +345,26 @@ def test_a_refused_hint_being_resent_does_not_expire(stam_services: tuple[Servic
     assert message_store.expire_refused_hints(sv.engine, later) == [old]  # the running one stays
     assert message_store.get_message(sv.engine, old) is None
     assert message_store.get_message(sv.engine, running) is not None
+
+
+def test_a_confirmed_resend_keeps_the_key_against_a_notification_arriving_while_it_delivers(
+    stam_services: tuple[Services, Any],
+) -> None:
+    """The other order of the race above: the resend's confirmation commits first, so the real notification
+    that comes while the resend still delivers is a duplicate and stores nothing."""
+    sv, _ = stam_services
+    assert sv.outbox is not None
+    channel = StamChannel(sv.settings, sv.writer, sv.schemas)
+    hint = int(channel.receive(notificatie(REAL), "c1").body["id"])
+    assert sv.outbox.work_once()[0].state == "hint-refused"
+    assert message_store.confirm_hint(sv.engine, hint)  # what the resend does once the werkmap confirmed
+    row = message_store.get_message(sv.engine, hint)
+    assert row is not None and row.state == "received"
+    real = channel.receive(notificatie(REAL, tijdstip="2026-12-01T04:00:00+01:00"), "c2")
+    assert real.body == {"status": "accepted", "id": hint, "duplicate": True}
+    assert sql_count(sv, "SELECT count(*) FROM messages") == 1
+
+
+def sql_count(sv: Services, query: str) -> int:
+    with sv.engine.connect() as conn:
+        return int(conn.execute(text(query)).scalar_one())
