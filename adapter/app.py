@@ -28,7 +28,7 @@ from adapter.logs import correlation
 from adapter.loket import lvo
 from adapter.paths import XSD_DIR
 from adapter.services import Services
-from adapter.store.db import reading
+from adapter.store.db import transaction
 from adapter.web.transport import public_url
 from adapter.web.trust import CallerTrust
 
@@ -109,11 +109,19 @@ def build_app(services: Services) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     def readyz(_: Request) -> Response:
+        """Ready when the store takes a write (in the file it opened) and every worker and the scheduler run."""
+        problems = []
         try:
-            with reading(services.engine) as conn:
-                conn.execute(text("SELECT 1"))
+            with transaction(services.engine) as conn:
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
         except StoreUnavailable as exc:
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+            problems.append(str(exc))
+        if services.outbox is not None and (stopped := services.outbox.dead_workers()):
+            problems.append(f"delivery workers stopped: {', '.join(stopped)}")
+        if services.scheduler is not None and not services.scheduler.running:
+            problems.append("job scheduler stopped")
+        if problems:
+            return JSONResponse({"status": "unavailable", "reason": "; ".join(problems)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     return Starlette(

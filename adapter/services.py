@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -31,6 +32,8 @@ class Services:
     targets: dict[str, Target] = field(default_factory=dict)
     outbox: Outbox | None = None
     werkmap: WerkmapClient | None = None
+    #: The job scheduler, once ``serve`` started it (``/readyz`` reports a stopped one).
+    scheduler: Any = None
 
     def close(self) -> None:
         if self.outbox:

@@ -73,6 +73,7 @@ def _settings(ctx: click.Context, db: str | None = None) -> Settings:
 @click.pass_context
 def main(ctx: click.Context, config: str) -> None:
     """Koppeling between the Omgevingsloket and a zaaksysteem."""
+    os.umask(0o077)  # whatever any command creates (database, WAL, documents, exports) is the service's alone
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
 

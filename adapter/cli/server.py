@@ -45,7 +45,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     if settings.jobs.enabled and services.werkmap is not None:
         from adapter.jobs.scheduler import start as start_scheduler
 
-        scheduler = start_scheduler(services)
+        scheduler = services.scheduler = start_scheduler(services)
     try:
         uvicorn.run(
             app,

@@ -327,6 +327,10 @@ class Outbox:
         for t in self._threads:
             t.join(timeout)
 
+    def dead_workers(self) -> list[str]:
+        """Names of started worker threads that are no longer running (``/readyz``)."""
+        return [t.name for t in self._threads if not t.is_alive()]
+
     # -- operator resend ---------------------------------------------------------------------------------
     def resend(self, message_ids: list[int]) -> list[Report | str]:
         """Reset attempts and run each now; returns a Report, or a line saying why it was not run."""

@@ -7,7 +7,9 @@ queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -35,8 +37,7 @@ def make_engine(
     that commit would otherwise hold up every message acknowledged with it."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        identity = _owner_only_file(Path(u.database).expanduser()) if u.database and u.database != ":memory:" else None
         engine = create_engine(
             u,
             connect_args={"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
@@ -61,6 +62,8 @@ def make_engine(
         def _sqlite_begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        if identity is not None:
+            _identities[engine] = identity
         if background_checkpoints:
             stop = threading.Event()
             _checkpointers[id(engine)] = stop
@@ -81,6 +84,47 @@ def make_engine(
 
 
 _sqlite_writer = threading.Lock()
+#: The SQLite file each engine opened, as (path, device, inode): see ``check_same_file``.
+_identities: weakref.WeakKeyDictionary[Engine, tuple[Path, int, int]] = weakref.WeakKeyDictionary()
+
+
+def _owner_only_file(path: Path) -> tuple[Path, int, int]:
+    """Create the database file (and its directory) readable by the service alone, or tighten an existing
+    one: message bodies carry citizens' personal data. SQLite gives its -wal and -shm files the same mode."""
+    path = path.resolve()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise StoreUnavailable(f"store unavailable: cannot open {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists() and extra.stat().st_mode & 0o077:
+            extra.chmod(0o600)
+    return path, st.st_dev, st.st_ino
+
+
+def check_same_file(engine: Engine) -> None:
+    """Raise StoreUnavailable unless the SQLite file the engine opened is still there, the same file, and
+    writable. SQLite keeps writing into a deleted (or replaced) file through its open handle: without this
+    check an acknowledged message would go where nobody will ever read it."""
+    identity = _identities.get(engine)
+    if identity is None:
+        return
+    path, dev, ino = identity
+    try:
+        st = path.stat()
+    except OSError:
+        raise StoreUnavailable(f"store unavailable: database file {path.name} is gone") from None
+    if (st.st_dev, st.st_ino) != (dev, ino):
+        raise StoreUnavailable(f"store unavailable: database file {path.name} was replaced") from None
+    if not st.st_mode & 0o200:
+        raise StoreUnavailable(f"store unavailable: database file {path.name} is read-only") from None
 
 
 _checkpointers: dict[int, threading.Event] = {}
@@ -118,6 +162,7 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with lock, engine.begin() as conn:
             yield conn
+            check_same_file(engine)  # before the commit that an acknowledgement will rest on
     except exc.IntegrityError:
         raise
     except (exc.OperationalError, exc.InterfaceError, exc.DatabaseError) as e:

@@ -55,7 +55,9 @@ class FileStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # documents carry personal data
+        if self.root.stat().st_mode & 0o077:
+            self.root.chmod(0o700)
 
     def path_for(self, sha256: str) -> Path:
         """Where the file with this sha256 lives (whether or not it is there yet)."""
@@ -113,8 +115,9 @@ class FileWriter:
             self.tmp_path = store.part_path(self.expected_sha256)
         else:
             self.tmp_path = store.root / f".tmp-{uuid.uuid4().hex}.part"
-        self.tmp_path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = open(self.tmp_path, "a+b")  # noqa: SIM115 - closed by commit/close
+        self.tmp_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.tmp_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)  # the service's alone
+        self._file: BinaryIO = open(fd, "a+b")  # noqa: SIM115 - closed by commit/close
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -181,7 +184,7 @@ class FileWriter:
             raise ContentMismatch(problem)
         os.fsync(self._file.fileno())  # only now: no point flushing GBs of a mismatch to disk
         final = self.store.path_for(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.replace(self.tmp_path, final)  # same filesystem: atomic; an existing equal file is simply replaced
         _fsync_dir(final.parent)
         self._close()

@@ -1,0 +1,153 @@
+"""Storage that fails loudly (issue 8, item 5): a removed, replaced or read-only SQLite file is StUF046 and a
+503 from ``/readyz``, never an acknowledgement into a file nobody reads; stored data is the service's alone;
+``/readyz`` also reports stopped delivery workers and a stopped scheduler."""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from adapter.app import build_app
+from adapter.services import Services
+from adapter.store.files import FileStore
+from tests.conftest import PG_URL, Server, drop_database, make_server
+from tests.soap import fixture, post, with_reference
+
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="the SQLite file itself; PostgreSQL owns its files")
+
+
+def aanvraag() -> bytes:
+    return with_reference(fixture("omvDi01AanbiedenAanvraag"), f"I-{uuid.uuid4().hex[:20]}")
+
+
+def acknowledged(answer: Any) -> bool:
+    return answer.status == 200 and b"Bv03Bericht" in answer.body
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Server]:
+    srv = make_server(tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()
+    drop_database(srv.db_url)
+
+
+def db_file(server: Server) -> Path:
+    database = make_url(server.db_url).database
+    assert database
+    return Path(database)
+
+
+def readyz(server: Server) -> httpx.Response:
+    return httpx.get(f"{server.url}/readyz", timeout=10)
+
+
+@sqlite_only
+def test_a_deleted_database_file_is_stuf046_and_not_ready(fresh: Server) -> None:
+    assert acknowledged(post(fresh.soap_url, aanvraag()))
+    assert readyz(fresh).json() == {"status": "ready"}
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file(fresh)}{suffix}").unlink(missing_ok=True)
+    answer = post(fresh.soap_url, aanvraag())
+    assert answer.status == 500 and answer.code == "StUF046", answer.body[:400]
+    r = readyz(fresh)
+    assert r.status_code == 503 and "is gone" in r.json()["reason"]
+    assert not db_file(fresh).exists()  # nothing created behind the operator's back either
+
+
+@sqlite_only
+def test_a_replaced_database_file_is_stuf046(fresh: Server) -> None:
+    assert acknowledged(post(fresh.soap_url, aanvraag()))
+    path = db_file(fresh)
+    copy = path.with_name("copy.db")
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)  # e.g. a restore over a running service
+    answer = post(fresh.soap_url, aanvraag())
+    assert answer.code == "StUF046"
+    assert "was replaced" in readyz(fresh).json()["reason"]
+
+
+@sqlite_only
+def test_a_read_only_database_file_is_stuf046_until_it_is_writable_again(fresh: Server) -> None:
+    path = db_file(fresh)
+    path.chmod(0o400)
+    try:
+        assert post(fresh.soap_url, aanvraag()).code == "StUF046"
+        assert readyz(fresh).status_code == 503
+    finally:
+        path.chmod(0o600)
+    assert acknowledged(post(fresh.soap_url, aanvraag()))
+    assert readyz(fresh).status_code == 200
+
+
+@sqlite_only
+def test_database_and_its_journal_are_owner_only(fresh: Server) -> None:
+    assert acknowledged(post(fresh.soap_url, aanvraag()))
+    path = db_file(fresh)
+    for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, (f.name, oct(f.stat().st_mode))
+
+
+def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> None:
+    from adapter.store.db import make_engine
+
+    path = tmp_path / "old.db"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    make_engine(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    make_engine(f"sqlite:///{tmp_path / 'var' / 'new.db'}").dispose()  # a new directory is the service's alone
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "var" / "new.db").stat().st_mode) == 0o600
+
+
+def test_the_file_store_is_owner_only(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "files")
+    with store.writer(None, None) as w:
+        w.write(b"bouwtekening")
+        stored = w.commit()
+    assert stat.S_IMODE((tmp_path / "files").stat().st_mode) == 0o700
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+
+
+def get_readyz(services: Services) -> httpx.Response:
+    transport = httpx.ASGITransport(app=build_app(services))
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://adapter") as client:
+            return await client.get("/readyz")
+
+    import asyncio
+
+    return asyncio.run(call())
+
+
+def test_readyz_reports_stopped_delivery_workers(services: Services) -> None:
+    assert services.outbox is not None
+    services.outbox.settings = services.outbox.settings.model_copy(update={"workers": 1})
+    services.outbox.start()
+    assert get_readyz(services).status_code == 200
+    services.outbox.stop()  # the thread ends, as after a crash in it
+    r = get_readyz(services)
+    assert r.status_code == 503 and "delivery workers stopped: delivery-0" in r.json()["reason"]
+
+
+def test_readyz_reports_a_stopped_scheduler(inbound: Services) -> None:
+    class Stopped:
+        running = False
+
+    inbound.scheduler = Stopped()
+    r = get_readyz(inbound)
+    assert r.status_code == 503 and r.json()["reason"] == "job scheduler stopped"
+    inbound.scheduler = type("Running", (), {"running": True})()
+    assert get_readyz(inbound).status_code == 200
