@@ -57,36 +57,50 @@ _OF_TYPE = re.compile(r"of the (?:atomic|list|union) type '(?:\{[^}']*\}|[\w.-]+
 
 @dataclass(frozen=True)
 class SchemaError:
+    """One schema error. ``message`` is libxml2's text, which quotes the offending value (a BSN, a name, an
+    e-mail address): only ``loket-adapter validate`` shows it, to the operator holding the file. Everything
+    else (``str()``, logs, stored error texts, the Fo03 and 400 answers) says line, element and problem."""
+
     line: int | None
     message: str
-    #: Where, as libxml2 gives it (``/vz:verzoek/vz:initiatiefnemer/…``), and libxml2's error type name.
+    #: Where, as libxml2 gives it (``/vz:verzoek/vz:initiatiefnemer/…``), and libxml2's error type name;
+    #: both None for a content rule of ours (``lvo.content_rules``), whose message names no value.
     path: str | None = None
     kind: str | None = None
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}" if self.line else self.message
+        return self.without_values()
 
     @property
     def where(self) -> str:
         """The element path without prefixes (``verzoek/initiatiefnemer/natuurlijkPersoon/bsn``)."""
         return _PREFIX.sub("", self.path or "").lstrip("/")
 
-    def without_values(self) -> str:
-        """One line naming line, element and problem, never a value from the message: libxml2 quotes the
-        offending value (a BSN, a name, an e-mail address) in value errors, so only structure errors keep
-        their text; value errors say which facet or type the value missed."""
+    @property
+    def element(self) -> str:
+        """The element's own name (the last step of ``where``), for one short line."""
+        return self.where.rsplit("/", 1)[-1]
+
+    @property
+    def problem(self) -> str:
+        """What is wrong, never a value: libxml2 quotes the offending value in value errors, so only structure
+        errors keep their text; value errors say which facet or type the value missed."""
         rest = _ELEMENT_PREFIX.sub("", self.message.strip())
+        if self.kind is None and self.path is None:
+            return self.message  # our own rule (no value in it), or our own fallback text
         if self.kind in _STRUCTURE_ERRORS:
-            problem = _CLARK.sub("", rest)
-        elif m := _FACET.match(rest):
-            problem = _FACET_PROBLEMS.get(m[1], f"value does not meet the schema's {m[1]} facet")
-        elif m := _OF_TYPE.search(rest):
-            problem = f"value is not a valid {m[1]}"
-        else:
-            problem = "value not valid against the schema"
+            return _CLARK.sub("", rest)
+        if m := _FACET.match(rest):
+            return _FACET_PROBLEMS.get(m[1], f"value does not meet the schema's {m[1]} facet")
+        if m := _OF_TYPE.search(rest):
+            return f"value is not a valid {m[1]}"
+        return "value not valid against the schema"
+
+    def without_values(self) -> str:
+        """One line naming line, element path and problem, never a value from the message."""
         where = self.where
         line = f"line {self.line}: " if self.line else ""
-        return f"{line}{where + ': ' if where else ''}{problem}"
+        return f"{line}{where + ': ' if where else ''}{self.problem}"
 
 
 class SchemaInvalid(InputError):

@@ -112,7 +112,8 @@ def parse(data: bytes, limits: Limits = Limits()) -> etree._Element:
             root = _counted(data, limits.max_elements)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno and exc.lineno > 0 else None
-        raise XmlRejected(f"not well-formed XML: {exc.msg}", line) from None
+        # the first line only: libxml2 quotes content on the next (an unfinished CDATA section's first 50 chars)
+        raise XmlRejected(f"not well-formed XML: {exc.msg.splitlines()[0] if exc.msg else exc}", line) from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlRejected("DOCTYPE and entity declarations are not allowed", 1)

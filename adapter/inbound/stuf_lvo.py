@@ -180,7 +180,10 @@ class StufLvoChannel:
                 warnings = tuple(e.without_values() for e in exc.errors)
             else:
                 first = exc.errors[0]
-                omschrijving = f"Bericht niet conform {exc.schema}: regel {first.line}: {first.message}"
+                # element and problem, never the value (the answer is stored and logged; the sender has its
+                # message and the line)
+                where = f"{first.element}: " if first.element else ""
+                omschrijving = f"Bericht niet conform {exc.schema}: regel {first.line}: {where}{first.problem}"
                 if lenient:
                     omschrijving = f"Bericht niet conform {exc.schema}: aanvraagnummer ontbreekt"
                 fout = StufFout(Foutcode.STUF055, omschrijving[:200], "; ".join(str(e) for e in exc.errors[:5]))
