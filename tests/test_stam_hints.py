@@ -368,3 +368,34 @@ def test_a_confirmed_resend_keeps_the_key_against_a_notification_arriving_while_
 def sql_count(sv: Services, query: str) -> int:
     with sv.engine.connect() as conn:
         return int(conn.execute(text(query)).scalar_one())
+
+
+def test_a_hint_confirmed_between_the_look_and_the_takeover_keeps_its_key(
+    stam_services: tuple[Services, Any],
+) -> None:
+    """``accept`` reads the holder, then takes its key with a conditional UPDATE. A resend's confirmation
+    committed in between (made here on the same transaction, right before the UPDATE runs) wins: the UPDATE
+    re-checks the state and changes nothing, and the new notification is a duplicate."""
+    from sqlalchemy import event
+
+    sv, _ = stam_services
+    assert sv.outbox is not None
+    channel = StamChannel(sv.settings, sv.writer, sv.schemas)
+    hint = int(channel.receive(notificatie(REAL), "c1").body["id"])
+    assert sv.outbox.work_once()[0].state == "hint-refused"
+    placeholder = "%s" if sv.engine.dialect.name == "postgresql" else "?"
+    fired: list[str] = []
+
+    def confirm_just_before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE MESSAGES SET DEDUP_KEY") and not fired:
+            fired.append(statement)
+            cursor.execute(f"UPDATE messages SET state = 'received' WHERE id = {placeholder}", (hint,))
+
+    event.listen(sv.engine, "before_cursor_execute", confirm_just_before)
+    try:
+        real = channel.receive(notificatie(REAL, tijdstip="2026-12-01T04:00:00+01:00"), "c2")
+    finally:
+        event.remove(sv.engine, "before_cursor_execute", confirm_just_before)
+    assert fired, "the takeover UPDATE did not run"
+    assert real.body == {"status": "accepted", "id": hint, "duplicate": True}
+    assert sql_count(sv, "SELECT count(*) FROM messages WHERE dedup_key IS NOT NULL") == 1
