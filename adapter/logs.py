@@ -2,8 +2,11 @@
 
 Every line of a message's life carries its ``correlation_id`` (bound in a context variable by the
 channel that received it). Personal data never reaches a log line in clear: values under known
-personal keys are masked and any nine-digit number that passes the BSN eleven-test is masked wherever
-it appears in a string.
+personal keys are masked; in every string, any nine-digit number that passes the BSN eleven-test, any
+e-mail address and any Dutch telephone number are masked; and while a delivery works on a verzoek, the
+personal values of that verzoek (names, addresses, contact details: ``redact_values``) are masked
+wherever they appear, e.g. quoted back in a zaaksysteem's error. Texts we write ourselves name elements,
+never values (``adapter.schemas.SchemaError``); this is the net under that.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Collection, Iterator, MutableMapping
+from collections.abc import Collection, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import structlog
@@ -35,6 +40,13 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)(\d{9})(?!\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+#: 06-12345678, 0107654321, +31 6 12345678: ten digits from a leading 0 (or +31/0031 and nine); not part of
+#: a longer number or word (an OIN, a uuid, a timestamp).
+_PHONE = re.compile(r"(?<![\w.])(?:\+31|0031|0)(?:[ -]?\d){9}(?!\w)")
+#: Model fields (``adapter.model``) whose values are personal, beyond ``PERSONAL_KEYS``.
+PERSONAL_FIELDS = PERSONAL_KEYS | {"straatnaam", "postcode"}
+_REDACT: ContextVar[tuple[str, ...]] = ContextVar("loket_redact", default=())
 
 
 def is_bsn(digits: str) -> bool:
@@ -51,11 +63,44 @@ def mask_text(text: str, keep: Collection[str] = ()) -> str:
     return _NINE_DIGITS.sub(lambda m: m.group(1) if m.group(1) in keep or not is_bsn(m.group(1)) else "*********", text)
 
 
+def personal_values(obj: Any) -> set[str]:
+    """The personal values in a model object (a ``Verzoek``): names, BSN, contact details, addresses."""
+    out: set[str] = set()
+    if is_dataclass(obj) and not isinstance(obj, type):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if isinstance(value, str):
+                if f.name in PERSONAL_FIELDS:
+                    out.add(value)
+            else:
+                out |= personal_values(value)
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            out |= personal_values(item)
+    return out
+
+
+def redact_values(values: Iterable[str | None]) -> None:
+    """Mask these values in every log line (and in ``redact``) until the current ``correlation`` scope ends.
+    Values under 4 characters are left (a huisletter, "ja"): masking them would garble every line."""
+    found = {v.strip() for v in values if v and len(v.strip()) >= 4}
+    if found:
+        _REDACT.set(tuple(sorted(set(_REDACT.get()) | found, key=len, reverse=True)))
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of ``redact_values``, BSNs, e-mail addresses and telephone numbers masked:
+    for error texts that are stored as well as logged (a delivery's last error)."""
+    for value in _REDACT.get():
+        text = text.replace(value, "***")
+    return _PHONE.sub("***", _EMAIL.sub("***@***", mask_text(text)))
+
+
 def _mask_value(key: str, value: Any) -> Any:
     if key.lower() in PERSONAL_KEYS and value not in (None, ""):
         return "***"
     if isinstance(value, str):
-        return mask_text(value)
+        return redact(value)
     if isinstance(value, dict):
         return {k: _mask_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -137,9 +182,11 @@ def correlation(correlation_id: str | None = None, **extra: Any) -> Iterator[str
     """Bind a correlation id (and extra fields) to every log line in this context."""
     cid = correlation_id or new_correlation_id()
     tokens = structlog.contextvars.bind_contextvars(correlation_id=cid, **extra)
+    redacted = _REDACT.set(_REDACT.get())  # what ``redact_values`` adds in here ends with the scope
     try:
         yield cid
     finally:
+        _REDACT.reset(redacted)
         structlog.contextvars.reset_contextvars(**tokens)
 
 

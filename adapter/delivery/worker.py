@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from adapter.config import DeliverySettings
 from adapter.delivery.sources import Sources
 from adapter.errors import AdapterError, HintNotConfirmed, LeaseLost, MappingError, WaitingError, is_transient
-from adapter.logs import correlation, get_logger
+from adapter.logs import correlation, get_logger, personal_values, redact, redact_values
 from adapter.loket.lvo_client import LoketClient, koppel_zaak
 from adapter.loket.stam_parse import is_kopiebericht
 from adapter.mapping.engine import build_opdracht
@@ -173,6 +173,7 @@ class Outbox:
             steps = store.DbSteps(self.engine, c.id, "", lease)
             retention.check_not_purged(row)  # purged while a resend was on its way: needs-attention, saying so
             sourced = self.sources.verzoek_for(row, steps)
+            redact_values(personal_values(sourced.verzoek))  # masked in this run's log lines and last error
             lease.check()
             if row.channel == "stam" and not message_store.confirm_hint(self.engine, c.message_id):
                 raise HintNotConfirmed(
@@ -189,7 +190,8 @@ class Outbox:
             if isinstance(exc, LeaseLost):
                 raise  # not ours to record; any other failure after a takeover is refused by finish
             expected = isinstance(exc, AdapterError)
-            error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            # stored and logged: a zaaksysteem may quote a value back (a name it found too long)
+            error = redact(str(exc) if expected else f"{type(exc).__name__}: {exc}")
             permanent = not is_transient(exc)
             dead = attempts >= self.settings.max_attempts
             state = DState.NEEDS_ATTENTION if permanent else DState.DEAD if dead else DState.RETRY
