@@ -1,7 +1,8 @@
 """The one typed configuration object, loaded from TOML with secrets taken from the environment.
 
-Any string value of the form ``${NAME}`` (or containing it) is replaced by the environment variable
-``NAME`` at load time, so passwords and database URLs never need to be in the file. Every problem is
+Any string value of the form ``${NAME}`` or ``${NAME:-default}`` (or containing it) is replaced by the
+environment variable ``NAME`` at load time, so passwords and database URLs never need to be in the file
+(``adapter.envsubst``: URL-encoding, deferred and development values). Every problem is
 reported as one line that names the file, the key and what is wrong.
 """
 
@@ -14,12 +15,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from adapter.envsubst import Report, expand
 from adapter.errors import ConfigError
 from adapter.xmlsafe import Limits
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class _Section(BaseModel):
@@ -284,6 +284,11 @@ class Settings(_Section):
     #: The DSO werkmap ("Verzoek afhandelen") for STAM (validated by ``adapter.loket.werkmap``).
     werkmap: dict[str, Any] = Field(default_factory=dict)
     source: str = Field("<defaults>", exclude=True)
+    _env: Report = PrivateAttr(default_factory=Report)
+
+    def require_env(self) -> None:
+        """Before anything is sent: every variable set, no development default for a secret in production."""
+        self._env.require(production=self.server.environment == "production")
 
     def own_oins(self) -> frozenset[str]:
         """The OINs this adapter acts for: every ``[[stuf.ontvangers]]`` organisatie and the ``[werkmap] oin``.
@@ -302,24 +307,9 @@ class Settings(_Section):
                 continue
             section, key = dotted.split(".", 1)
             data[section][key] = value
-        return _validate(data, self.source)
-
-
-def _expand_env(value: Any, path: str, source: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand_env(v, f"{path}.{k}" if path else k, source) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, f"{path}[{i}]", source) for i, v in enumerate(value)]
-    if isinstance(value, str):
-
-        def repl(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name not in os.environ:
-                raise ConfigError(f"{source}: {path}: environment variable {name} is not set")
-            return os.environ[name]
-
-        return _ENV_REF.sub(repl, value)
-    return value
+        settings = _validate(data, self.source)
+        object.__setattr__(settings, "_env", self._env)
+        return settings
 
 
 def config_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigError:
@@ -343,8 +333,10 @@ def _validate(data: dict[str, Any], source: str) -> Settings:
         raise config_error(exc, source) from None
 
 
-def load_settings(path: str | os.PathLike[str]) -> Settings:
-    """Read and validate a TOML file; raise ConfigError with one readable line on any problem."""
+def load_settings(path: str | os.PathLike[str], *, strict_env: bool = True) -> Settings:
+    """Read and validate a TOML file; raise ConfigError with one readable line on any problem. With
+    ``strict_env=False`` (read-only commands) unset variables outside the store are left for
+    ``Settings.require_env``, which every command that reaches a target, the loket or the werkmap calls."""
     p = Path(path)
     source = str(path)
     try:
@@ -355,4 +347,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return _validate(_expand_env(data, "", source), source)
+    expanded, report = expand(data, source, strict=strict_env)
+    settings = _validate(expanded, source)
+    object.__setattr__(settings, "_env", report)
+    return settings

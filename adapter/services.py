@@ -44,7 +44,10 @@ class Services:
 
 
 def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
-    """Engine, schemas and writer; with ``with_outbox`` also the targets, mappings and outbox."""
+    """Engine, schemas and writer; with ``with_outbox`` also the targets, mappings and outbox (which need
+    every secret: ``Settings.require_env``)."""
+    if with_outbox:
+        settings.require_env()
     engine = make_engine(
         settings.store.url,
         lock_timeout_ms=settings.store.lock_timeout_ms,

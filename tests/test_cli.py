@@ -570,3 +570,66 @@ def test_check_config_reports_a_broken_mapping_in_one_line(tmp_path: Path) -> No
     config.write_text(EXAMPLE_CONFIG.read_text().replace('url = "sqlite:///var/', f'url = "sqlite:///{tmp_path}/'))
     line = one_error_line(cli("--config", config, "check-config"))
     assert "voorbeeldstad.toml:" in line and "triage.zaaktyp: unknown key" in line
+
+
+SECRET_TARGET = """
+[server]
+environment = "{environment}"
+port = {port}
+[delivery]
+workers = 0
+mappings_dir = "{mappings}"
+[targets.zaaksysteem]
+kind = "zgw"
+zaken_url = "http://127.0.0.1:9/zaken/api/v1"
+documenten_url = "http://127.0.0.1:9/documenten/api/v1"
+catalogi_url = "http://127.0.0.1:9/catalogi/api/v1"
+catalogus = "http://127.0.0.1:9/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
+auth = {{ client_id = "loket-adapter", secret = "{secret}" }}
+[[stuf.ontvangers]]
+organisatie = "00000001002564440000"
+applicatie = "ZAAKSYSTEEM"
+"""
+
+
+def test_read_only_commands_run_without_the_target_secret_and_sending_ones_name_it(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path}/a.db"\n'
+        + SECRET_TARGET.format(
+            environment="production", port=free_port(), secret="${LOKET_T_NOT_SET}", mappings=ROOT / "mappings"
+        ),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LOKET_T_NOT_SET"}
+    assert cli("--config", config, "db", "upgrade", env=env).returncode == 0
+    listed = cli("--config", config, "messages", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    for command in (("check-config",), ("serve",), ("mappings", "check", "--online")):
+        line = one_error_line(cli("--config", config, *command, env=env))
+        assert line == (
+            f"error: {config}: targets.zaaksysteem.auth.secret: environment variable LOKET_T_NOT_SET is not set"
+        ), command
+
+
+def test_serve_refuses_a_development_default_secret_in_production_in_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path}/a.db"\n'
+        + SECRET_TARGET.format(
+            environment="production", port=port, secret="${LOKET_T_NOT_SET:-change-me}", mappings=ROOT / "mappings"
+        ),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LOKET_T_NOT_SET"}
+    line = one_error_line(cli("--config", config, "serve", env=env))
+    assert line == (
+        f"error: {config}: targets.zaaksysteem.auth.secret: LOKET_T_NOT_SET is not set, and its development "
+        'default may not be used with environment = "production"'
+    )
+    assert "change-me" not in line
+    development = config.read_text(encoding="utf-8").replace('"production"', '"development"')
+    config.write_text(development, encoding="utf-8")
+    checked = cli("--config", config, "check-config", env=env)
+    assert checked.returncode == 0, checked.stderr

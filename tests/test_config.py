@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from adapter.config import Settings, SystemSettings, load_settings
 from adapter.errors import ConfigError
@@ -94,7 +95,100 @@ def test_expanded_values_are_not_expanded_again(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("LOKET_T_PASSWORD", "p${LOKET_T_UNSET}w")
     monkeypatch.delenv("LOKET_T_UNSET", raising=False)
     path = write(tmp_path, '[store]\nurl = "postgresql+psycopg://a:${LOKET_T_PASSWORD}@h/db"\n' + ONTVANGER)
-    assert load_settings(path).store.url == "postgresql+psycopg://a:p${LOKET_T_UNSET}w@h/db"
+    url = load_settings(path).store.url  # inside the user information: percent-encoded, and not expanded again
+    assert url == "postgresql+psycopg://a:p%24%7BLOKET_T_UNSET%7Dw@h/db"
+    assert make_url(url).password == "p${LOKET_T_UNSET}w"
+
+
+def test_a_password_with_url_characters_cannot_change_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOKET_T_PASSWORD", "p@ss/w:rd%?#")
+    path = write(
+        tmp_path, '[store]\nurl = "postgresql+psycopg://adapter:${LOKET_T_PASSWORD}@db.example/ad"\n' + ONTVANGER
+    )
+    u = make_url(load_settings(path).store.url)
+    assert (u.host, u.database, u.username, u.password) == ("db.example", "ad", "adapter", "p@ss/w:rd%?#")
+
+
+def test_a_value_in_a_query_is_encoded_and_one_in_a_path_is_not() -> None:
+    import os
+
+    from adapter.envsubst import expand
+
+    os.environ["LOKET_T_TOKEN"] = "a&b=c d"
+    os.environ["LOKET_T_HOST"] = "zaken.example:8443"
+    try:
+        got, _ = expand({"u": "https://${LOKET_T_HOST}/api?token=${LOKET_T_TOKEN}#x"}, "f")
+    finally:
+        del os.environ["LOKET_T_TOKEN"], os.environ["LOKET_T_HOST"]
+    assert got == {"u": "https://zaken.example:8443/api?token=a%26b%3Dc%20d#x"}
+
+
+DEV_SECRET = """
+[server]
+environment = "{environment}"
+[targets.zaaksysteem]
+kind = "zgw"
+auth = {{ client_id = "loket-adapter", secret = "${{LOKET_T_ZGW_SECRET:-change-me}}" }}
+"""
+
+
+def test_a_development_default_for_a_secret_is_used_in_development(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOKET_T_ZGW_SECRET", raising=False)
+    s = load_settings(write(tmp_path, DEV_SECRET.format(environment="development") + ONTVANGER))
+    assert s.targets["zaaksysteem"]["auth"]["secret"] == "change-me"
+    s.require_env()  # allowed outside production
+    monkeypatch.setenv("LOKET_T_ZGW_SECRET", "real")
+    assert (
+        load_settings(write(tmp_path, DEV_SECRET.format(environment="production") + ONTVANGER)).targets["zaaksysteem"][
+            "auth"
+        ]["secret"]
+        == "real"
+    )
+
+
+def test_a_development_default_for_a_secret_is_refused_in_production(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOKET_T_ZGW_SECRET", raising=False)
+    s = load_settings(write(tmp_path, DEV_SECRET.format(environment="production") + ONTVANGER))
+    with pytest.raises(
+        ConfigError,
+        match=r"targets\.zaaksysteem\.auth\.secret: LOKET_T_ZGW_SECRET is not set, and its "
+        r"development default may not be used with environment = \"production\"",
+    ) as e:
+        s.require_env()
+    assert "change-me" not in str(e.value)
+
+
+def test_a_non_secret_default_is_fine_in_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOKET_T_PORT", raising=False)
+    toml = '[server]\nenvironment = "production"\nport = "${LOKET_T_PORT:-9191}"\n' + ONTVANGER
+    s = load_settings(write(tmp_path, toml))
+    assert s.server.port == 9191
+    s.require_env()
+
+
+def test_read_only_loading_defers_unset_target_variables_to_the_commands_that_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOKET_T_ZGW_SECRET", raising=False)
+    toml = DEV_SECRET.format(environment="development").replace(
+        "${LOKET_T_ZGW_SECRET:-change-me}", "${LOKET_T_ZGW_SECRET}"
+    )
+    path = write(tmp_path, toml + ONTVANGER)
+    with pytest.raises(ConfigError, match="LOKET_T_ZGW_SECRET is not set"):
+        load_settings(path)  # strict: as before
+    s = load_settings(path, strict_env=False)
+    with pytest.raises(
+        ConfigError, match=r"targets\.zaaksysteem\.auth\.secret: environment variable LOKET_T_ZGW_SECRET is not set"
+    ):
+        s.require_env()
+    store_var = '[store]\nurl = "sqlite:///${LOKET_T_UNSET_DB}"\n' + ONTVANGER  # the store is always needed
+    monkeypatch.delenv("LOKET_T_UNSET_DB", raising=False)
+    with pytest.raises(ConfigError, match=r"store\.url: environment variable LOKET_T_UNSET_DB is not set"):
+        load_settings(write(tmp_path, store_var), strict_env=False)
 
 
 def test_text_that_only_looks_like_a_reference_is_kept(tmp_path: Path) -> None:

@@ -54,8 +54,10 @@ def readable_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _settings(ctx: click.Context, db: str | None = None) -> Settings:
+    """The settings; unset variables of targets, loket and werkmap are left for the commands that reach them
+    (``open_services`` and ``mappings check --online`` call ``Settings.require_env``)."""
     path = ctx.obj["config"]
-    settings = load_settings(path)
+    settings = load_settings(path, strict_env=False)
     if db:
         settings = settings.with_overrides(**{"store.url": db})
     return settings

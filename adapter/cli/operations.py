@@ -36,6 +36,8 @@ def mappings_check(ctx: click.Context, online: bool) -> None:
     from adapter.targets.registry import build_targets
 
     settings = _settings(ctx)
+    if online:
+        settings.require_env()
     directory = resolve_path(settings, settings.delivery.mappings_dir)
     problems = check_dir(directory, build_targets(settings), online=online)
     errors = [p for p in problems if p.severity == "error"]

@@ -92,11 +92,8 @@ def _owner_only_file(path: Path) -> tuple[Path, int, int]:
     """Create the database file (and its directory) readable by the service alone, or tighten an existing
     one: message bodies carry citizens' personal data. SQLite gives its -wal and -shm files the same mode."""
     path = path.resolve()
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as e:
-        raise StoreUnavailable(f"store unavailable: cannot open {path}: {e.strerror}") from None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # an OSError names the path: one line in the CLI
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         st = os.fstat(fd)
         if st.st_mode & 0o077:
