@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from adapter.errors import ConfigError
 
@@ -109,3 +109,24 @@ def expand(data: Any, source: str, *, strict: bool = True) -> tuple[Any, Report]
         return _REF.sub(repl, template)
 
     return walk(data, ""), report
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for an error text or a log line: a password and query values replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+        query = "&".join(f"{p.split('=', 1)[0]}=***" if "=" in p else p for p in parts.query.split("&") if p)
+        if "://" not in url:
+            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return (
+            f"{parts.scheme}://{netloc}{parts.path}"
+            + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else "")
+        )
+    except ValueError:
+        return "<not a URL>"

@@ -100,9 +100,9 @@ def _utc(value: datetime) -> datetime:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from adapter.envsubst import redact_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return redact_url(url)
 
 
 # Register the commands (they import ``main`` and the helpers above).

@@ -26,6 +26,7 @@ import httpx
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused, http_failure
 from adapter.loket.lvo import LVO, OUTGOING
 from adapter.schemas import SchemaInvalid, SchemaSet
@@ -81,7 +82,7 @@ class LoketOptions(TlsClientOptions):
     @model_validator(mode="after")
     def _check(self) -> LoketOptions:
         if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"not an http(s) URL: {self.url!r}")
+            raise ValueError(f"not an http(s) URL: {redact_url(self.url)!r}")
         return self
 
 
@@ -336,7 +337,7 @@ class LoketClient:
         ref = sg.referentienummer or ""
         nummer = child_text(msg, OUTGOING[name].content, "aanvraagnummer")
         url = self.options.url
-        what = f"{name} (aanvraag {nummer}) to {url}"
+        what = f"{name} (aanvraag {nummer}) to {redact_url(url)}"
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{OUTGOING[name].soap_action}"'}
         http = self._session()
         try:

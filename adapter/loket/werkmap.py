@@ -34,6 +34,7 @@ import httpx
 from lxml import etree
 from pydantic import ConfigDict, Field, model_validator
 
+from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused
 from adapter.logs import get_logger
 from adapter.loket import stam
@@ -66,7 +67,7 @@ class WerkmapOptions(TlsClientOptions):
     @model_validator(mode="after")
     def _check(self) -> WerkmapOptions:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"not an http(s) URL: {self.base_url!r}")
+            raise ValueError(f"not an http(s) URL: {redact_url(self.base_url)!r}")
         return self
 
 
@@ -250,7 +251,7 @@ class WerkmapClient:
     def _json(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         """One JSON call with retries; the decoded answer (None for an empty body)."""
         url = self.url(path)
-        what = f"{method} {url}"
+        what = f"{method} {redact_url(url)}"
 
         def once() -> Any:
             r = self._session().request(method, url, json=body, params=params)
@@ -272,7 +273,7 @@ class WerkmapClient:
         path = stam.verzoekreferenties(verzoeknummer)
         params = {"volgnummer": volgnummer} if volgnummer is not None else None
         answer = self._json("GET", path, params=params)
-        what = f"GET {self.url(path)}"
+        what = f"GET {redact_url(self.url(path))}"
         if not isinstance(answer, dict) or not isinstance(answer.get("documenten", []), list):
             raise TargetRefused(f"{what}: answer is not verzoekreferenties (object with a documenten list)")
         for doc in answer.get("documenten", []):
@@ -288,7 +289,7 @@ class WerkmapClient:
         link = referenties.get("verzoek")
         href = (link.get("href") if link else None) or stam.samenvatting(referenties["verzoeknummer"])
         url = self.url(href)
-        what = f"GET {url}"
+        what = f"GET {redact_url(url)}"
 
         def once() -> bytes:
             r = self._session().get(url, headers={"Accept": "application/xml"})
@@ -312,7 +313,7 @@ class WerkmapClient:
         if not href:
             return None
         url = self.url(str(href))
-        what = f"GET {url}"
+        what = f"GET {redact_url(url)}"
 
         def once() -> StoredFile:
             with self.files.writer(None, None) as w, self._session().stream("GET", url) as r:
@@ -337,7 +338,7 @@ class WerkmapClient:
         if self.files.has(sha, size):
             return self.files.path_for(sha)
         url = self.url(str(doc["href"]))
-        what = f"GET {url}"
+        what = f"GET {redact_url(url)}"
         for round_ in (1, 2):
             try:
                 return self._retrying(what, lambda: self._download_once(what, url, sha, size))
@@ -381,7 +382,7 @@ class WerkmapClient:
                 "paginagrootte": paginagrootte,
             }
             answer = self._json("POST", stam.ZOEK, body=body)
-            hits = _zoek_page(f"POST {self.url(stam.ZOEK)} (pagina {pagina})", answer)
+            hits = _zoek_page(f"POST {redact_url(self.url(stam.ZOEK))} (pagina {pagina})", answer)
             yield from hits
             if not hits or pagina >= answer.get("aantalPaginas", 0):
                 return

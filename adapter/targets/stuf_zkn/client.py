@@ -12,6 +12,7 @@ from __future__ import annotations
 import httpx
 from lxml import etree
 
+from adapter.envsubst import redact_url
 from adapter.errors import TargetError, http_failure
 from adapter.stuf.soapfault import blames_client, child_text, fault_of, local_name
 from adapter.targets.stuf_zkn.messages import Bericht
@@ -64,7 +65,7 @@ class StufZknClient:
     def send(self, bericht: Bericht, expect: tuple[str, ...]) -> etree._Element:
         """POST the envelope; return the answer element (Body's first child) with a berichtcode in ``expect``."""
         url = self.url(bericht)
-        what = f"{bericht.operation} {url}"
+        what = f"{bericht.operation} {redact_url(url)}"
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{bericht.soap_action}"'}
         http = self._session()
         try:
@@ -111,7 +112,7 @@ class StufZknClient:
             try:
                 http.get(url)
             except httpx.TimeoutException:
-                problems.append(f"{url}: no answer within {self.options.timeout:g} s")
+                problems.append(f"{redact_url(url)}: no answer within {self.options.timeout:g} s")
             except httpx.HTTPError as exc:
-                problems.append(f"{url}: {type(exc).__name__}: {exc}")
+                problems.append(f"{redact_url(url)}: {type(exc).__name__}: {exc}")
         return problems

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter.envsubst import redact_url
 from adapter.tls import TlsClientOptions
 
 Dialect = Literal["zds-1.2", "zds-1.1"]
@@ -53,7 +54,7 @@ class StufZknOptions(TlsClientOptions):
             raise ValueError("username and password go together")
         for url in (self.url, self.url_ontvangasynchroon, self.url_vrijeberichten, self.url_beantwoordvraag):
             if url is not None and not url.startswith(("http://", "https://")):
-                raise ValueError(f"not an http(s) URL: {url!r}")
+                raise ValueError(f"not an http(s) URL: {redact_url(url)!r}")
         return self
 
     def endpoint(self, port: Literal["ontvangasynchroon", "vrijeberichten", "beantwoordvraag"]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jwt
 
+from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused, http_failure
 from adapter.targets.zgw.options import ApiAuth, ZgwOptions
 
@@ -58,7 +59,7 @@ class ZgwClient:
         for api in APIS:
             if url.startswith(self.base[api]):
                 return api
-        raise TargetRefused(f"URL {url} belongs to none of the configured ZGW APIs")
+        raise TargetRefused(f"URL {redact_url(url)} belongs to none of the configured ZGW APIs")
 
     def _headers(self, api: str) -> dict[str, str]:
         cached = self._tokens.get(api)
@@ -90,11 +91,11 @@ class ZgwClient:
                     raise
                 r = self._http.request(method, url, json=json, params=params, headers=headers)
         except httpx.TimeoutException:
-            raise TargetError(f"{method} {url}: no answer within {self.options.timeout:g} s") from None
+            raise TargetError(f"{method} {redact_url(url)}: no answer within {self.options.timeout:g} s") from None
         except httpx.HTTPError as exc:
-            raise TargetError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+            raise TargetError(f"{method} {redact_url(url)}: {type(exc).__name__}: {exc}") from None
         if r.status_code >= 400:
-            raise http_failure(r.status_code, f"{method} {url}: HTTP {r.status_code}: {_explain(r)}")
+            raise http_failure(r.status_code, f"{method} {redact_url(url)}: HTTP {r.status_code}: {_explain(r)}")
         if r.status_code == 204 or not r.content:
             return None
         return r.json()
@@ -132,6 +133,6 @@ class ZgwClient:
         try:
             r = self._http.put(url, files={"inhoud": ("deel", data)}, data={"lock": lock}, headers=headers)
         except httpx.HTTPError as exc:
-            raise TargetError(f"PUT {url}: {type(exc).__name__}: {exc}") from None
+            raise TargetError(f"PUT {redact_url(url)}: {type(exc).__name__}: {exc}") from None
         if r.status_code >= 400:
-            raise http_failure(r.status_code, f"PUT {url}: HTTP {r.status_code}: {_explain(r)}")
+            raise http_failure(r.status_code, f"PUT {redact_url(url)}: HTTP {r.status_code}: {_explain(r)}")
