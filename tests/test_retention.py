@@ -291,3 +291,22 @@ def test_forever_keeps_and_zero_days_purges_at_once(tmp_path: Path, zs: Zaaksyst
     finally:
         services.close()
         drop_database(url)
+
+
+def readme_commands() -> list[list[str]]:
+    """The bash block of the README's "Retention (AVG)" section, one command per line, comments dropped."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Retention (AVG)", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].split() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_retention_commands_run_as_typed(sv: Services, scenario: dict[str, Any]) -> None:
+    commands = readme_commands()
+    assert [c[1:] for c in commands] == [["purge", "--dry-run"], ["purge"], ["jobs", "run", "purge"]]
+    assert all(c[0] == ".venv/bin/loket-adapter" for c in commands)
+    dry, purge, job = (loket_adapter(sv, *c[1:]) for c in commands)
+    assert dry.returncode == 0 and "would purge 3 message bodies" in dry.stdout, dry.stderr
+    assert purge.returncode == 0 and "purged 3 message bodies" in purge.stdout, purge.stderr
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert job.stdout.startswith("purge: ok: purged 0 message bodies (0 bytes), 0 files (0 bytes)")
