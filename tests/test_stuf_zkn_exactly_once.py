@@ -542,5 +542,3 @@ def test_kill_9_of_serve_mid_delivery(tmp_path: Path, zkn: Zkn) -> None:
     # the resumed run looked for what its lost checkpoints held: the zaak, then the documents
     assert zkn.fake.count("geefZaakdetails") >= 1 and zkn.fake.count("geefLijstZaakdocumenten") >= 1
     assert len(zkn.fake.received.issued["zaak"]) == 1 and len(zkn.fake.received.issued["document"]) == 2
-
-
