@@ -399,3 +399,41 @@ def test_a_hint_confirmed_between_the_look_and_the_takeover_keeps_its_key(
     assert fired, "the takeover UPDATE did not run"
     assert real.body == {"status": "accepted", "id": hint, "duplicate": True}
     assert sql_count(sv, "SELECT count(*) FROM messages WHERE dedup_key IS NOT NULL") == 1
+
+
+def test_a_holder_that_expires_between_the_insert_and_the_look_leaves_the_key_to_the_new_notification(
+    stam_services: tuple[Services, Any],
+) -> None:
+    """The insert meets the refused hint's key, and the hint expires before ``accept`` looks at it (deleted
+    here on the same transaction, as a committed expiry would be seen): the notification is stored anew."""
+    from sqlalchemy import event
+
+    sv, _ = stam_services
+    assert sv.outbox is not None
+    channel = StamChannel(sv.settings, sv.writer, sv.schemas)
+    hint = int(channel.receive(notificatie(REAL), "c1").body["id"])
+    assert sv.outbox.work_once()[0].state == "hint-refused"
+    p = "%s" if sv.engine.dialect.name == "postgresql" else "?"
+    fired: list[str] = []
+
+    def expire_just_before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM messages" in statement and "dedup_key =" in statement and not fired:
+            fired.append(statement)
+            for table, column in [("delivery_attempts", "delivery_id"), ("delivery_steps", "delivery_id")]:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM deliveries WHERE message_id = {p})",
+                    (hint,),
+                )
+            cursor.execute(f"DELETE FROM deliveries WHERE message_id = {p}", (hint,))
+            cursor.execute(f"DELETE FROM messages WHERE id = {p}", (hint,))
+
+    event.listen(sv.engine, "before_cursor_execute", expire_just_before)
+    try:
+        real = channel.receive(notificatie(REAL, tijdstip="2026-12-01T04:00:00+01:00"), "c2")
+    finally:
+        event.remove(sv.engine, "before_cursor_execute", expire_just_before)
+    assert fired, "accept did not look for the holder"
+    assert real.status == 202 and real.body["duplicate"] is False  # (SQLite may give the freed id again)
+    stored = message_store.get_message(sv.engine, int(real.body["id"]))
+    assert stored is not None and stored.correlation_id == "c2" and stored.state == "received"
+    assert sql_count(sv, "SELECT count(*) FROM messages WHERE dedup_key IS NOT NULL") == 1

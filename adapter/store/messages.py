@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, s
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from adapter.errors import StoreUnavailable
 from adapter.store import outbox
 from adapter.store.db import reading, transaction
 from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages
@@ -135,25 +136,26 @@ def accept(writer: GroupCommitWriter, record: InboundRecord, answer: str, *, enq
     key = record.dedup_key
 
     def write(conn: Connection) -> Accepted:
-        new_id = conn.execute(stmt, params).scalar_one_or_none()
         replaced = None
-        if new_id is None:
-            holder = conn.execute(_HOLDER, {"key": key}).one_or_none()
+        for _ in range(3):  # a holder that goes between two statements (taken over, expired): insert again
+            new_id = conn.execute(stmt, params).scalar_one_or_none()
+            if new_id is not None:
+                if enqueue:
+                    outbox.enqueue(conn, new_id, record.nummer, record.creates_zaak)
+                return Accepted(Outcome.STORED, new_id, answer, replaced)
+            row = conn.execute(_HOLDER, {"key": key}).one_or_none()
+            if row is None:
+                continue
             if (
-                holder is not None
-                and holder.state == State.HINT_REFUSED
-                and conn.execute(_GIVE_UP_KEY, {"hint_id": holder.id, "hint_key": key}).rowcount
+                row.state == State.HINT_REFUSED
+                and conn.execute(_GIVE_UP_KEY, {"hint_id": row.id, "hint_key": key}).rowcount
             ):
-                replaced = holder.id
-                new_id = conn.execute(stmt, params).scalar_one_or_none()
-        if new_id is not None:
-            if enqueue:
-                outbox.enqueue(conn, new_id, record.nummer, record.creates_zaak)
-            return Accepted(Outcome.STORED, new_id, answer, replaced)
-        row = conn.execute(_HOLDER, {"key": key}).one()
-        if row.sha256 == record.sha256:
-            return Accepted(Outcome.DUPLICATE, row.id, row.answer)
-        return Accepted(Outcome.CONFLICT, row.id, None)
+                replaced = row.id
+                continue
+            if row.sha256 == record.sha256:
+                return Accepted(Outcome.DUPLICATE, row.id, row.answer)
+            return Accepted(Outcome.CONFLICT, row.id, None)
+        raise StoreUnavailable(f"duplicate key {key} changed hands three times during one insert; send again")
 
     return writer.run(write)
 
