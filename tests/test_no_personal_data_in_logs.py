@@ -144,13 +144,14 @@ def settled(srv: Server) -> bool:
 
 
 def stored_texts(srv: Server) -> str:
-    """Every stored error text and answer: what the message log keeps after retention purged the bodies."""
+    """Every stored error text, answer, call and checkpoint: what stays after retention purged the bodies."""
     engine = create_engine(srv.db_url)
     with engine.connect() as conn:
         rows = [
             *conn.execute(text("SELECT error_text, answer, warnings FROM messages")),
             *conn.execute(text("SELECT last_error, outcome, '' FROM deliveries")),
             *conn.execute(text("SELECT error, calls, '' FROM delivery_attempts")),
+            *conn.execute(text("SELECT key, result, '' FROM delivery_steps")),
         ]
     engine.dispose()
     return "\n".join(str(v) for row in rows for v in row if v)

@@ -310,3 +310,13 @@ def test_the_readme_retention_commands_run_as_typed(sv: Services, scenario: dict
     assert purge.returncode == 0 and "purged 3 message bodies" in purge.stdout, purge.stderr
     assert job.returncode == 0, job.stdout + job.stderr
     assert job.stdout.startswith("purge: ok: purged 0 message bodies (0 bytes), 0 files (0 bytes)")
+
+
+def test_purge_works_in_batches(sv: Services, scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retention, "BATCH", 1)
+    ids = scenario["ids"]
+    age(sv.engine, ids["young"], 31)  # two delivered ones due: two batches
+    files_root = resolve_path(sv.settings, sv.settings.store.files_dir)
+    done = retention.purge(sv.engine, sv.settings.retention, files_root)
+    assert sorted(m.id for m in done.messages) == sorted([ids["young"], *(ids[n] for n in GOES)])
+    assert retention.plan(sv.engine, sv.settings.retention, files_root).messages == []

@@ -41,6 +41,8 @@ STATE_SETTINGS = {
     "needs-attention": "needs_attention_days",
 }
 _ACTIVE = (DState.PENDING.value, DState.RETRY.value, DState.RUNNING.value)
+#: Bodies purged per transaction.
+BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -172,24 +174,29 @@ def purge(engine: Engine, settings: RetentionSettings, files_root: Path | None, 
     t = datetime.now(UTC)
     size = func.length(messages.c.body)
     for state, cutoff in cutoffs(settings, at).items():
-        with transaction(engine) as conn:
-            ids = [r.id for r in conn.execute(select(messages.c.id).where(_due(state, cutoff)))]
-            if not ids:
-                continue
-            rows = conn.execute(
-                select(messages.c.id, messages.c.updated_at, size.label("bytes")).where(messages.c.id.in_(ids))
-            ).all()
-            sizes = {r.id: (r.updated_at, r.bytes or 0) for r in rows}
-            # the same conditions again in the UPDATE: a delivery claimed meanwhile keeps its body
-            purged = conn.execute(
-                update(messages)
-                .where(messages.c.id.in_(ids), _due(state, cutoff))
-                .values(body=b"", body_purged_at=t)
-                .returning(messages.c.id)
-            ).all()
-        for r in purged:
-            since, nbytes = sizes[r.id]
-            result.messages.append(PurgedMessage(r.id, state, _utc(since), nbytes))
+        while True:  # in batches: short transactions, and SQLite's limit on bound parameters
+            with transaction(engine) as conn:
+                rows = conn.execute(
+                    select(messages.c.id, messages.c.updated_at, size.label("bytes"))
+                    .where(_due(state, cutoff))
+                    .order_by(messages.c.id)
+                    .limit(BATCH)
+                ).all()
+                if not rows:
+                    break
+                # the same conditions again in the UPDATE: a delivery claimed meanwhile keeps its body
+                purged = conn.execute(
+                    update(messages)
+                    .where(messages.c.id.in_([r.id for r in rows]), _due(state, cutoff))
+                    .values(body=b"", body_purged_at=t)
+                    .returning(messages.c.id)
+                ).all()
+            done = {r.id for r in purged}
+            result.messages += [
+                PurgedMessage(r.id, state, _utc(r.updated_at), r.bytes or 0) for r in rows if r.id in done
+            ]
+            if len(rows) < BATCH or not done:
+                break
     result.messages.sort(key=lambda m: m.id)
     if files_root is None or not files_root.is_dir():
         return result
