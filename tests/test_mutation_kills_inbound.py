@@ -171,7 +171,7 @@ FAULTS = [
         lambda b: b.replace(INTREKKEN.encode(), b"vrgDi01OnbekendBericht"),
         "StUF025",
         "server",
-        ["vrgDi01OnbekendBericht", "niet ondersteund"],
+        ["vrgDi01OnbekendBericht", "niet ondersteund", "ondersteund: omvDi01AanbiedenAanvraag"],
     ),
     (
         "other-namespace",
@@ -250,6 +250,7 @@ def test_each_stuf_lvo_fault_has_its_code_and_is_logged_once_as_rejected(
         assert sg_text(rej.answer, "StUF:crossRefnummer") == (row.referentienummer or "onbekend")
     if code == "StUF055" and body["plek"] == "client" and "stuurgegevens" not in (body["omschrijving"] or ""):
         assert row.message_type == "(unreadable)" and row.sha256 == hashlib.sha256(raw).hexdigest()
+        assert (row.zender, row.ontvanger, row.referentienummer, row.nummer) == (None, None, None, None)
 
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -308,6 +309,7 @@ def test_schema_invalid_is_stuf055_naming_the_schema_line_and_element(inbound: S
     assert f"regel {line}: " in body["omschrijving"] and "postcode" in body["omschrijving"]
     assert len(body["omschrijving"]) <= 200 and "postcode" in body["details"]
     assert [(r.state, r.error_code, r.referentienummer) for r in rows(inbound)] == [("rejected", "StUF055", "R-XSD")]
+    assert rows(inbound)[0].message_type == "omvDi01AanbiedenAanvraag" and rows(inbound)[0].nummer  # filed readable
     # a corrected resend under the same reference is a first delivery, not StUF016
     send(inbound, with_reference(fixture("omvDi01AanbiedenAanvraag"), "R-XSD"))
     assert [r.state for r in rows(inbound)] == ["rejected", "received"]
@@ -961,6 +963,28 @@ def test_a_missing_or_empty_mapping_directory_is_one_line(tmp_path: Path) -> Non
     (tmp_path / "leeg" / "notes.txt").write_text("x")
     (p,) = check_dir(tmp_path / "leeg", {}, online=False)
     assert (str(p), p.severity) == (f"{tmp_path / 'leeg'}: no mapping files (*.toml)", "error")
+
+
+def with_first_ontvanger(sv: Services, **changes: str) -> StufLvoChannel:
+    stuf = sv.settings.stuf
+    first = stuf.ontvangers[0].model_copy(update=changes)
+    settings = sv.settings.model_copy(
+        update={"stuf": stuf.model_copy(update={"ontvangers": [first, *stuf.ontvangers[1:]]})}
+    )
+    return StufLvoChannel(settings, sv.writer, sv.schemas)
+
+
+def test_a_configured_ontvanger_administratie_must_match(inbound: Services) -> None:
+    channel = with_first_ontvanger(inbound, administratie="ADM")
+    ontvanger = b"<StUF:applicatie>ZAAKSYSTEEM</StUF:applicatie>"
+
+    def addressed(ref: str, adm: bytes) -> bytes:
+        return intrekken(ref).replace(ontvanger, ontvanger + b"<StUF:administratie>" + adm + b"</StUF:administratie>")
+
+    assert channel.accept(channel.receive(addressed("R-ADM", b"ADM"), "c" * 32)).tag == f"{{{STUF}}}Bv03Bericht"
+    with pytest.raises(Rejected) as info:
+        channel.receive(addressed("R-OTHER", b"ANDERS"), "c" * 32)
+    assert info.value.fout.fout.code == "StUF010"
 
 
 def test_a_fault_to_an_unreadable_request_comes_from_our_first_ontvanger(inbound: Services) -> None:
