@@ -71,7 +71,7 @@ def mappings_preview(ctx: click.Context, file: Path) -> None:
 
 @main.group()
 def jobs() -> None:
-    """Scheduled jobs (the werkmap safety-net poll)."""
+    """Scheduled jobs (the werkmap safety-net poll, the retention purge)."""
 
 
 @jobs.command("list")
