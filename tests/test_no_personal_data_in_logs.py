@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -91,16 +90,6 @@ def notify(srv: Server, xml: bytes) -> httpx.Response:
     return httpx.post(f"{srv.url}/stam/verzoeknotificatie", content=xml, headers={"Content-Type": "application/xml"})
 
 
-@pytest.fixture
-def werkmap_fake() -> Iterator[tuple[FakeWerkmap, str]]:
-    from adapter.simulation.fake_zgw import serve_in_thread
-
-    fake = FakeWerkmap(oin=OIN)
-    base, stop = serve_in_thread(fake.app)
-    yield fake, base + fake.base_path
-    stop()
-
-
 def start(tmp_path: Path, zs: Zaaksysteem, werkmap_url: str) -> Server:
     toml = (
         delivery_toml(zs, copy_mappings(tmp_path), max_attempts=2)
@@ -159,9 +148,9 @@ def stored_texts(srv: Server) -> str:
 
 @needs_zgw_specs
 def test_no_personal_value_reaches_the_log(
-    tmp_path: Path, zs: Zaaksysteem, werkmap_fake: tuple[FakeWerkmap, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, zs: Zaaksysteem, werkmap: tuple[FakeWerkmap, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, werkmap_url = werkmap_fake
+    fake, werkmap_url = werkmap
     for path in sorted(STAM.glob("verzoek-*.xml")):
         fake.add_verzoek(path.read_bytes())
     fake.add_verzoek((STAM / "lenient" / "verzoek-onbekend-element.xml").read_bytes(), check_schema=False)
