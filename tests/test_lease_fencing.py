@@ -23,10 +23,11 @@ from structlog.testing import capture_logs
 
 from adapter.delivery import worker
 from adapter.delivery.worker import LEASE_LOST, Outbox, Report
-from adapter.errors import LeaseLost
+from adapter.errors import LeaseLost, StoreUnavailable
 from adapter.services import Services
 from adapter.store import outbox
 from adapter.store.db import make_engine, upgrade
+from adapter.store.lease import Lease
 from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
 from adapter.store.writer import GroupCommitWriter
 from tests.conftest import drop_database, new_database_url
@@ -215,6 +216,36 @@ def test_a_delivery_that_outlives_its_lease_keeps_it_and_runs_once(
     row = delivery_row(sv.engine, report.delivery_id)
     assert (row.state, row.fence) == ("done", 1)  # claimed once
     assert len(outbox.delivery_of_message(sv.engine, mid)["attempts"]) == 1  # type: ignore[index]
+
+
+@needs_zgw_specs
+def test_the_heartbeat_survives_a_store_that_fails_a_renewal(
+    delivering: Callable[..., Services], zs: Zaaksysteem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat's first renewal finds the store unavailable: it says so and tries again at the next
+    beat, so the delivery (its zaak call blocking 2.5 s under a 1 s lease) still keeps its lease."""
+    sv = delivering(lease_seconds=1)
+    zs.fake.fail_next("POST", "/zaken", status=None, delay=2.5)  # type: ignore[attr-defined]
+    receive(sv)
+    renew = Lease.renew
+    failed: list[str] = []
+
+    def flaky(self: Lease) -> bool:
+        if threading.current_thread().name.startswith("lease-") and not failed:
+            failed.append("once")
+            raise StoreUnavailable("store unavailable: injected")
+        return renew(self)
+
+    monkeypatch.setattr(Lease, "renew", flaky)
+    assert sv.outbox is not None
+    with capture_logs() as logs, Competitor(another_worker(sv)) as competitor:
+        (report,) = sv.outbox.work_once()
+    assert failed == ["once"]
+    assert [e["error"] for e in logs if e["event"].startswith("lease renewal failed")] == [
+        "store unavailable: injected"
+    ]
+    assert report.state == "done" and competitor.got == []
+    assert_one_complete_zaak(zs)
 
 
 @needs_zgw_specs
