@@ -20,7 +20,9 @@ from sqlalchemy import Engine, select, update
 
 from adapter.config import load_settings
 from adapter.inbound.stuf_lvo import Rejected, StufLvoChannel
+from adapter.jobs import scheduler as scheduler_module
 from adapter.jobs.scheduler import JOBS, run_job
+from adapter.jobs.scheduler import start as start_scheduler
 from adapter.services import Services, open_services, resolve_path
 from adapter.store import retention
 from adapter.store.db import upgrade
@@ -254,8 +256,16 @@ def test_rejected_bodies_are_stored_capped_and_say_so(sv: Services) -> None:
     assert row.body_truncated is None and len(bytes(row.body)) == row.size > 1000
 
 
-def test_the_purge_job_runs_once_per_interval_across_processes(tmp_path: Path, sv: Services, zs: Zaaksysteem) -> None:
+def test_the_purge_job_runs_once_per_interval_across_processes(
+    tmp_path: Path, sv: Services, zs: Zaaksysteem, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert "purge" in JOBS and JOBS["purge"].interval(sv) == timedelta(minutes=60)
+    monkeypatch.setattr(scheduler_module, "_services", None)  # start() sets it; put back afterwards
+    scheduler = start_scheduler(sv)  # what `serve` starts: the purge job fires every purge_minutes
+    try:
+        assert scheduler.get_job("purge").trigger.interval == timedelta(minutes=60)
+    finally:
+        scheduler.shutdown(wait=False)
     mid = aanvraag(sv, 8300003)
     drain(sv)
     age(sv.engine, mid, 31)
