@@ -1011,3 +1011,22 @@ def test_a_long_rejection_reason_is_cut_at_200_characters_in_the_omschrijving(in
     assert body["omschrijving"] is not None and len(body["omschrijving"]) == 200
     assert body["omschrijving"].startswith("Bericht afgewezen: ") and not body["omschrijving"].endswith("…")
     assert body["details"] is not None and len(body["details"]) > 200
+
+
+def test_each_fault_is_logged_once_with_its_code_plek_and_row(inbound: Services) -> None:
+    """README: a fault is logged once, at warning, naming the code and the rejected row (no personal values)."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        rej = refused(inbound, intrekken("R-LOG").replace(INTREKKEN.encode(), b"vrgDi01Onbekend"))
+    (row,) = rows(inbound)
+    lines = [e for e in logs if e.get("event") == "message rejected"]
+    assert len(lines) == 1 and lines[0]["log_level"] == "warning"
+    line = lines[0]
+    assert (line["code"], line["plek"], line["message_id"], line["referentienummer"]) == (
+        "StUF025",
+        "server",
+        row.id,
+        "R-LOG",
+    )
+    assert line["omschrijving"] == rej.fout.omschrijving and "ondersteund" in line["details"]
