@@ -255,3 +255,45 @@ def test_mappings_preview_shows_the_gemeente_rsin_unmasked_and_masks_the_bsn() -
     assert '"bronorganisatie": "002564440"' in r.stdout  # the gemeente's RSIN (passes the eleven-test too)
     assert '"verantwoordelijkeOrganisatie": "002564440"' in r.stdout
     assert "999993653" not in r.stdout and "*********" in r.stdout  # the aanvrager's BSN stays masked
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail j.vanderberg@example.org of info@bouwadvies.example.org", "mail ***@*** of ***@***"),
+        ("bel 0612345678, 010-7654321 of +31 6 12345678", "bel ***, *** of ***"),
+        ("aanvrager 999993653", "aanvrager *********"),
+        # left alone: OINs, references, timestamps, uuids, an RSIN inside a longer number, a duration
+        ("OIN 00000001800866472000", "OIN 00000001800866472000"),
+        ("ref OLO-2026-000000123 om 20261123101500123", "ref OLO-2026-000000123 om 20261123101500123"),
+        (
+            "zaak 3fa85f64-5717-4562-b3fc-2c963f66afa6 0123456789ab",
+            "zaak 3fa85f64-5717-4562-b3fc-2c963f66afa6 0123456789ab",
+        ),
+        ("took 0.0123456789 s", "took 0.0123456789 s"),
+    ],
+)
+def test_redact_masks_contact_details_in_free_text(text: str, expected: str) -> None:
+    from adapter.logs import redact
+
+    assert redact(text) == expected
+
+
+def test_a_verzoeks_personal_values_are_masked_within_its_correlation_scope_only() -> None:
+    from adapter.logs import correlation, personal_values, redact, redact_values
+    from adapter.loket.lvo_parse import parse_verzoek
+    from adapter.validation import message_of
+    from adapter.xmlsafe import parse
+
+    verzoek = parse_verzoek(message_of(parse(lvo("omvDi01AanbiedenAanvraag"))), OIN)
+    values = personal_values(verzoek)
+    assert {"999993653", "Berg", "Dorpsstraat", "1234AB", "j.vanderberg@example.org", "Industrieweg"} <= values
+    line = "HTTP 400: geslachtsnaam 'Berg' te kort; straat Dorpsstraat, Industrieweg 10"
+    with correlation("a"):
+        redact_values(values)
+        assert redact(line) == "HTTP 400: geslachtsnaam '***' te kort; straat ***, *** 10"
+        with correlation("b"):  # a nested scope adds to, never drops, the outer one's values
+            redact_values(["Keizersgracht"])
+            assert redact("Berg, Keizersgracht") == "***, ***"
+        assert redact("Keizersgracht") == "Keizersgracht"
+    assert redact(line) == line  # the next delivery's lines are not garbled by this one's values
