@@ -127,6 +127,19 @@ def test_a_holder_renews_its_lease_and_a_claim_needs_it_expired(engine: Engine) 
     lease.check()  # still ours: no error
 
 
+def test_a_delivery_claimed_in_a_batch_that_waited_past_its_lease_is_not_started(engine: Engine) -> None:
+    """``work_once(limit=n)`` runs its claims one after another: one that waited past its lease and was
+    taken over meanwhile learns so before its first step, though its own heartbeat never ran."""
+    w = GroupCommitWriter(engine)
+    store_message(w, "F4")
+    store_message(w, "F4B")
+    first, waiting = outbox.claim(engine, "w1", timedelta(seconds=1), limit=2)
+    time.sleep(1.1)  # the first delivery runs long
+    assert [c.id for c in outbox.claim(engine, "w2", MINUTES, limit=2)] == [first.id, waiting.id]
+    with pytest.raises(LeaseLost):
+        waiting.lease(engine, timedelta(seconds=1)).check()
+
+
 def test_resend_fences_the_worker_it_took_over_from_and_is_fenced_by_a_takeover(engine: Engine) -> None:
     """``messages resend`` claims with ``claim_ids``: that raises the token too, both ways."""
     mid = store_message(GroupCommitWriter(engine), "F3")

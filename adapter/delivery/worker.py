@@ -170,6 +170,7 @@ class Outbox:
         target_name: str | None = None
         steps: store.DbSteps | None = None
         try:
+            lease.check()  # claimed in a batch and started late: still ours?
             steps = store.DbSteps(self.engine, c.id, "", lease)
             retention.check_not_purged(row)  # purged while a resend was on its way: needs-attention, saying so
             sourced = self.sources.verzoek_for(row, steps)

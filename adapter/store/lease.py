@@ -46,12 +46,15 @@ _RENEW = (
 class Lease:
     """This run's hold on one delivery: its fencing token, renewal, and whether it was lost."""
 
-    def __init__(self, engine: Engine, delivery_id: int, fence: int, duration: timedelta) -> None:
+    def __init__(
+        self, engine: Engine, delivery_id: int, fence: int, duration: timedelta, confirmed_at: float | None = None
+    ) -> None:
         self.engine = engine
         self.delivery_id = delivery_id
         self.fence = fence
         self.duration = duration
-        self._confirmed = time.monotonic()  # the claim itself confirmed it
+        #: ``time.monotonic()`` of the last write that proved the lease ours (at first: the claim)
+        self._confirmed = time.monotonic() if confirmed_at is None else confirmed_at
         self._lost = threading.Event()
 
     @property

@@ -13,8 +13,9 @@ was taken over writes nothing.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -97,16 +98,18 @@ class Claimed:
     attempts: int
     #: the fencing token this claim got: only writes carrying it are accepted (``finish``, ``DbSteps``)
     fence: int
+    #: ``time.monotonic()`` when the lease was granted: a delivery claimed in a batch may start later
+    claimed_at: float = field(default_factory=time.monotonic, compare=False)
 
     def lease(self, engine: Engine, duration: timedelta) -> Lease:
-        return Lease(engine, self.id, self.fence, duration)
+        return Lease(engine, self.id, self.fence, duration, confirmed_at=self.claimed_at)
 
 
 _CLAIMED = (deliveries.c.id, deliveries.c.message_id, deliveries.c.nummer, deliveries.c.attempts, deliveries.c.fence)
 
 
-def _claimed(rows: Any) -> list[Claimed]:
-    return [Claimed(r.id, r.message_id, r.nummer, r.attempts, r.fence) for r in sorted(rows, key=lambda r: r.id)]
+def _claimed(rows: Any, at: float) -> list[Claimed]:
+    return [Claimed(r.id, r.message_id, r.nummer, r.attempts, r.fence, at) for r in sorted(rows, key=lambda r: r.id)]
 
 
 def _pick_statement(for_update: bool) -> Any:
@@ -155,19 +158,19 @@ _MARK_RUNNING = (
 
 def claim(engine: Engine, worker: str, lease: timedelta, limit: int = 1) -> list[Claimed]:
     """Claim up to ``limit`` due deliveries (PostgreSQL skips rows other workers hold)."""
-    t = now()
+    t, at = now(), time.monotonic()
     with transaction(engine) as conn:
         ids = [r.id for r in conn.execute(_PICK[not is_sqlite(engine)], {"now": t, "limit": limit})]
         if not ids:
             return []
         rows = conn.execute(_MARK_RUNNING, {"ids": ids, "lease_until": t + lease, "worker": worker, "now": t}).all()
-    return _claimed(rows)
+    return _claimed(rows, at)
 
 
 def claim_ids(engine: Engine, ids: list[int], worker: str, lease: timedelta) -> list[Claimed]:
     """Claim specific deliveries for a resend (attempts reset, fencing token raised), unless another worker
     runs them now."""
-    t = now()
+    t, at = now(), time.monotonic()
     with transaction(engine) as conn:
         rows = conn.execute(
             update(deliveries)
@@ -185,7 +188,7 @@ def claim_ids(engine: Engine, ids: list[int], worker: str, lease: timedelta) -> 
             )
             .returning(*_CLAIMED)
         ).all()
-    return _claimed(rows)
+    return _claimed(rows, at)
 
 
 def deliveries_for_messages(engine: Engine, message_ids: list[int]) -> dict[int, int]:
