@@ -478,6 +478,7 @@ def test_an_invalid_notification_is_400_problem_json_and_logged_rejected(
 
 def test_a_notification_in_another_namespace_names_its_root(inbound: Services) -> None:
     answer = stam(inbound).receive(b'<x:verzoeknotificatie xmlns:x="urn:other"/>', "c" * 32)
+    assert str(answer.body["detail"]).startswith("not valid against xsd/stam/verzoeknotificatie.xsd: root element")
     assert str(answer.body["detail"]).endswith("root element {urn:other}verzoeknotificatie is not a verzoeknotificatie")
     bad = NOTIFICATIE.read_bytes().replace(b"<vn:volgnummer>1</vn:volgnummer>", b"<vn:volgnummer>x</vn:volgnummer>")
     detail = str(stam(inbound).receive(bad, "c" * 32).body["detail"])
@@ -498,6 +499,7 @@ def test_a_notification_the_store_cannot_commit_is_503(inbound: Services, monkey
     answer = stam(inbound).receive(NOTIFICATIE.read_bytes(), "c" * 32)
     assert (answer.status, answer.media_type) == (503, "application/problem+json")
     assert answer.body["type"] == "about:blank#503" and answer.body["title"] == "Store unavailable"
+    assert answer.body["detail"] == "the notification could not be stored; send it again"
     monkeypatch.setattr(message_store, "reject", down)  # a 400 the store cannot log is still answered
     assert stam(inbound).receive(b"<not-xml", "c" * 32).status == 400
     assert rows(inbound) == []
