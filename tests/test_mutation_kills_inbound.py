@@ -582,9 +582,10 @@ def test_a_verzoek_the_poll_cannot_turn_into_a_notification_is_counted_and_named
     vz = f'<vz:verzoek xmlns:vz="{stam_contract.VERZOEK}"/>'.encode()
     fake.add_verzoek(vz, check_schema=False, verzoeknummer="NR-1", volgnummer=2)  # no doel: Initiëren
     fake.add_verzoek(vz, check_schema=False, verzoeknummer="bad.nr", volgnummer=1)  # not a verzoeknummer
+    fake.add_verzoek(vz, check_schema=False, verzoeknummer="bad.nr2", volgnummer=1)
     result = poll(sv)
-    assert (result.found, result.new, result.errors) == (2, 1, 1)
-    assert "; bad.nr: not valid against xsd/" in result.detail, result.detail
+    assert (result.found, result.new, result.errors) == (3, 1, 2)
+    assert "; bad.nr: not valid against xsd/" in result.detail and "; bad.nr2: not valid" in result.detail
     (row,) = [r for r in rows(sv) if r.state == "received"]
     assert (row.nummer, row.volgnummer, row.dedup_key) == ("NR-1", 2, "stam|NR-1|2")
     with sv.engine.connect() as conn:
