@@ -330,3 +330,16 @@ def test_purge_works_in_batches(sv: Services, scenario: dict[str, Any], monkeypa
     done = retention.purge(sv.engine, sv.settings.retention, files_root)
     assert sorted(m.id for m in done.messages) == sorted([ids["young"], *(ids[n] for n in GOES)])
     assert retention.plan(sv.engine, sv.settings.retention, files_root).messages == []
+
+
+def test_files_wait_while_a_stam_delivery_runs(sv: Services, scenario: dict[str, Any]) -> None:
+    """A running STAM delivery may be about to reuse a file no checkpoint of its own names yet."""
+    with sv.engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == scenario["ids"]["resending"]).values(channel="stam"))
+    files_root = resolve_path(sv.settings, sv.settings.store.files_dir)
+    first = retention.purge(sv.engine, sv.settings.retention, files_root)
+    assert len(first.messages) == 3 and first.files == [] and first.files_postponed
+    assert file_exists(sv, scenario["files"]["only_old"])
+    age(sv.engine, scenario["ids"]["resending"], 1, delivery="done")  # the delivery ended just now
+    second = retention.purge(sv.engine, sv.settings.retention, files_root)
+    assert [f.sha256 for f in second.files] == [scenario["files"]["only_old"]] and not second.files_postponed

@@ -5,9 +5,9 @@ operator had time to look at a rejected or failed one) it goes. What stays is me
 states, codes, references, the answer sent and the delivery's checkpoints and calls (URLs and
 identificaties). Age counts from ``messages.updated_at``: the moment the message reached its state.
 
-A body is never purged while its delivery is pending, retrying or running: the purge is one UPDATE per
-state whose conditions re-check that, so a resend that claims a delivery first wins, and one that comes
-after finds the body purged and is refused.
+A body is never purged while its delivery is pending, retrying or running: each batch is one UPDATE whose
+conditions re-check that, so a resend that claims a delivery first wins, and one that comes after finds
+the body purged and is refused.
 
 Documents are content-addressed (sha256), so one file may serve several messages (a STAM aanvulling lists
 every document of the verzoek so far). A file goes only when every message whose delivery step stored it
