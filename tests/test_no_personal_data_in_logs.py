@@ -297,3 +297,12 @@ def test_a_verzoeks_personal_values_are_masked_within_its_correlation_scope_only
             assert redact("Berg, Keizersgracht") == "***, ***"
         assert redact("Keizersgracht") == "Keizersgracht"
     assert redact(line) == line  # the next delivery's lines are not garbled by this one's values
+
+
+def test_a_not_well_formed_text_quotes_no_content() -> None:
+    """libxml2 quotes the first 50 characters of an unfinished CDATA section on a second line."""
+    from adapter.xmlsafe import XmlRejected, parse
+
+    with pytest.raises(XmlRejected) as info:
+        parse(b"<a><![CDATA[Keizersgracht 99 Amsterdam, j.vanderberg@example.org")
+    assert str(info.value) == "line 1: not well-formed XML: CData section not finished"
