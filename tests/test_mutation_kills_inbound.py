@@ -1033,3 +1033,48 @@ def test_each_fault_is_logged_once_with_its_code_plek_and_row(inbound: Services)
         "R-LOG",
     )
     assert line["omschrijving"] == rej.fout.omschrijving and "ondersteund" in line["details"]
+
+
+def test_resend_of_several_messages_goes_on_past_one_it_cannot_resend(delivering: Any, zs: Any) -> None:
+    """``messages resend A B C``: an unknown message or one another worker holds is named, the others run."""
+    from datetime import timedelta
+
+    from adapter.delivery.worker import Report
+    from adapter.store import outbox as outbox_store
+    from tests.test_delivery_zgw import receive
+
+    sv = delivering(backoff_initial=0)
+    held = receive(sv)
+    (claimed,) = outbox_store.claim(sv.engine, "other-worker", timedelta(minutes=5))
+    assert claimed.message_id == held
+    free = receive(sv, body=fixture("omvDi01AanbiedenAanvraag").replace(b">1234567<", b">7654321<"))
+    out = sv.outbox.resend([held + 1000, held, free])
+    assert out[:2] == [
+        f"message {held + 1000}: has no delivery (rejected or unknown)",
+        f"message {held}: being delivered by another worker right now; not resent",
+    ]
+    assert isinstance(out[2], Report) and (out[2].message_id, out[2].state) == (free, "done")
+
+
+def test_a_worker_claims_one_delivery_at_a_time_under_its_own_name(delivering: Any, zs: Any) -> None:
+    import os
+
+    from tests.test_delivery_zgw import receive
+
+    sv = delivering(backoff_initial=0)
+    first = receive(sv)
+    receive(sv, body=fixture("omvDi01AanbiedenAanvraag").replace(b">1234567<", b">7654321<"))
+    box = sv.outbox
+    holders: list[str | None] = []
+    real_run = box.run
+
+    def run(c: Any) -> Any:
+        with sv.engine.connect() as conn:
+            holders.append(conn.execute(select(deliveries.c.claimed_by).where(deliveries.c.id == c.id)).scalar_one())
+        return real_run(c)
+
+    box.run = run  # type: ignore[method-assign]
+    reports = box.work_once()
+    assert [r.message_id for r in reports] == [first]  # one at a time: the other waits, unclaimed
+    assert holders == [box.worker_id] and box.worker_id.endswith(f":{os.getpid()}")
+    assert [r.state for r in box.work_once(limit=5)] == ["done"]
