@@ -27,7 +27,15 @@ from sqlalchemy import Engine
 
 from adapter.config import DeliverySettings
 from adapter.delivery.sources import Sources
-from adapter.errors import AdapterError, HintNotConfirmed, LeaseLost, MappingError, WaitingError, is_transient
+from adapter.errors import (
+    AdapterError,
+    HintNotConfirmed,
+    LeaseLost,
+    MappingError,
+    StoreUnavailable,
+    WaitingError,
+    is_transient,
+)
 from adapter.logs import correlation, get_logger, personal_values, redact, redact_values
 from adapter.loket.lvo_client import LoketClient, koppel_zaak
 from adapter.loket.stam_parse import is_kopiebericht
@@ -83,6 +91,7 @@ class Report:
 
 
 LEASE_LOST = "lease-lost"
+STORE_DOWN = "store unavailable; delivery paused until it is back"
 
 
 class Heartbeat:
@@ -136,6 +145,9 @@ class Outbox:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: True while the store is unreachable: the workers log an outage once, not a traceback per poll
+        self._store_down = False
+        self._store_down_lock = threading.Lock()
 
     @property
     def lease(self) -> timedelta:
@@ -307,17 +319,37 @@ class Outbox:
 
     # -- workers -----------------------------------------------------------------------------------------
     def work_once(self, limit: int = 1) -> list[Report]:
-        return [self.run(c) for c in store.claim(self.engine, self.worker_id, self.lease, limit)]
+        claimed = store.claim(self.engine, self.worker_id, self.lease, limit)
+        self._store_available()
+        return [self.run(c) for c in claimed]
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 done = self.work_once()
+            except StoreUnavailable as exc:
+                self._store_unavailable(exc)
+                done = []
             except Exception:
                 log.error("delivery worker error", exc_info=True)
                 done = []
             if not done:
                 self._stop.wait(self.settings.poll_interval)
+
+    def _store_unavailable(self, exc: StoreUnavailable) -> None:
+        """One line per outage for all workers; the run it cut short is retaken once its lease runs out."""
+        with self._store_down_lock:
+            first, self._store_down = not self._store_down, True
+        if first:
+            log.warning(STORE_DOWN, error=str(exc))
+
+    def _store_available(self) -> None:
+        if not self._store_down:  # the common case, without the lock
+            return
+        with self._store_down_lock:
+            was, self._store_down = self._store_down, False
+        if was:
+            log.info("store available again; delivery resumed")
 
     def start(self) -> None:
         for i in range(self.settings.workers):

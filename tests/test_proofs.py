@@ -1,0 +1,42 @@
+"""Proofs (issue 8, item 8), time-compressed: ``serve`` killed with SIGKILL under load, the zaaksysteem down,
+two ``serve`` processes on one PostgreSQL, PostgreSQL stopped and started under load. The logic is in
+``tests/proofs.py``, which runs the same proofs full-length as a script (figures in README, "Proofs")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.delivery_env import needs_zgw_specs
+from tests.proofs import postgres, prove_kill, prove_postgres_outage, prove_two_serves, prove_zaaksysteem_down
+
+pytestmark = [needs_zgw_specs]
+
+
+def test_serve_killed_three_times_under_load_delivers_every_acknowledged_message_once(tmp_path: Path) -> None:
+    figures = prove_kill(tmp_path, messages=60, kills=3)
+    print(figures)
+
+
+def test_zaaksysteem_down_then_everything_delivered_by_retries_alone(tmp_path: Path) -> None:
+    figures = prove_zaaksysteem_down(tmp_path, messages=20, outage=5)
+    print(figures)
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Any]:
+    with postgres() as cluster:
+        yield cluster
+
+
+def test_two_serves_on_one_postgresql_deliver_each_message_once(tmp_path: Path, pg: Any) -> None:
+    figures = prove_two_serves(tmp_path, messages=60, db_url=pg.url)
+    print(figures)
+
+
+def test_postgresql_stopped_and_started_under_load(tmp_path: Path, pg: Any) -> None:
+    figures = prove_postgres_outage(tmp_path, messages=50, pg=pg, outages=2, outage=2)
+    print(figures)
