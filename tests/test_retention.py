@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -28,7 +29,7 @@ from adapter.store import retention
 from adapter.store.db import upgrade
 from adapter.store.files import FileStore
 from adapter.store.tables import deliveries, delivery_steps, messages
-from tests.conftest import ROOT, drop_database, new_database_url, write_config
+from tests.conftest import PG_URL, ROOT, drop_database, new_database_url, write_config
 from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
 from tests.soap import fixture
 from tests.test_delivery_zgw import drain, receive
@@ -343,3 +344,28 @@ def test_files_wait_while_a_stam_delivery_runs(sv: Services, scenario: dict[str,
     age(sv.engine, scenario["ids"]["resending"], 1, delivery="done")  # the delivery ended just now
     second = retention.purge(sv.engine, sv.settings.retention, files_root)
     assert [f.sha256 for f in second.files] == [scenario["files"]["only_old"]] and not second.files_postponed
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the SQLite file's bytes; PostgreSQL frees dead rows by VACUUM")
+def test_a_purged_body_leaves_no_bytes_in_the_sqlite_file(sv: Services) -> None:
+    # A body larger than a page lives in overflow pages; freed, they keep their bytes unless secure_delete
+    # zeroes them.
+    marker = b"Purge-Marker-" + uuid.uuid4().hex.encode()
+    body = fixture("omvDi01AanbiedenAanvraag").replace(b"?>", b"?><!--" + marker * 200 + b"-->", 1)
+    mid = receive(sv, body=body)
+    assert drain(sv) == ["done"]
+    age(sv.engine, mid, 31)
+    database = Path(str(sv.engine.url.database))
+
+    def on_disk() -> bytes:
+        raw = sqlite3.connect(database)
+        try:
+            busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0
+        finally:
+            raw.close()
+        return b"".join(p.read_bytes() for p in (database, Path(f"{database}-wal")) if p.exists())
+
+    assert marker in on_disk()
+    retention.purge(sv.engine, sv.settings.retention, resolve_path(sv.settings, sv.settings.store.files_dir))
+    assert marker not in on_disk()

@@ -53,6 +53,9 @@ def make_engine(
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            # a purged body (retention, AVG) is overwritten with zeros, not left in a free page (Debian's
+            # SQLite has this on by default; other builds do not)
+            cur.execute("PRAGMA secure_delete=ON")
             if background_checkpoints:
                 # checkpoints run in their own thread (below), not inside a commit that acks a message
                 cur.execute("PRAGMA wal_autocheckpoint=0")
