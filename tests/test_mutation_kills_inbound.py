@@ -676,8 +676,10 @@ def test_a_transfer_rule_hands_the_verzoek_over_once_and_makes_no_zaak(
     (report,) = sv.outbox.work_once()
     assert report.state == "done", report
     assert report.detail == "overgedragen aan 00000001823288444000 als behandeldienst (mapping-regel); geen zaak hier"
-    transfers = [(t.verzoeknummer, t.naar_oin, t.rol) for t in fake.transfers]
-    assert transfers == [("2026112300123", "00000001823288444000", "behandeldienst")]
+    transfers = [(t.verzoeknummer, t.naar_oin, t.rol, t.toelichting) for t in fake.transfers]
+    assert transfers == [
+        ("2026112300123", "00000001823288444000", "behandeldienst", "Overgedragen door loket-adapter volgens mapping")
+    ]
     (again,) = sv.outbox.resend([mid])  # a resend finds the checkpoint: the werkmap is not asked twice
     assert isinstance(again, type(report)) and again.state == "done"
     assert len(fake.transfers) == 1 and zs.fake.zaken == []
