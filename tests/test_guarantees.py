@@ -485,7 +485,9 @@ from pathlib import Path
 from adapter.store import outbox
 from adapter.store.db import make_engine
 engine = make_engine(sys.argv[1], lock_timeout_ms=5000)
+engine.connect().close()
 go = Path(sys.argv[2])
+Path(sys.argv[2] + "." + sys.argv[3]).touch()  # ready: imported and connected
 while not go.exists():
     time.sleep(0.005)
 got = []
@@ -521,7 +523,10 @@ def test_two_processes_claiming_at_once_never_get_the_same_delivery(tmp_path: Pa
             )
             for n in range(3)
         ]
-        time.sleep(2.0)  # all three import and connect, then start together
+        deadline = time.monotonic() + 60
+        while not all(Path(f"{go}.proc{n}").exists() for n in range(3)):  # all three ready, then start together
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a process did not start"
+            time.sleep(0.01)
         go.touch()
         results = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err[-500:] for _out, err in results]
