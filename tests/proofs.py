@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -211,6 +212,12 @@ def wait_delivered(engine: Engine, n: int, timeout: float) -> None:
 def check_exactly_once(fake: Any, engine: Engine, count: int) -> dict[str, Any]:
     """Every aanvraag 0..count-1 is one zaak with one complete document per bijlage, linked once, with one
     status; every message stored once; every delivery done, none dead or needing attention. Returns figures."""
+    with engine.connect() as conn:
+        n_msgs, n_refs = conn.execute(text("SELECT count(*), count(DISTINCT referentienummer) FROM messages")).one()
+        attempts = conn.execute(text("SELECT max(attempts), sum(attempts) FROM deliveries")).one()
+    assert n_msgs == n_refs == count, f"{n_msgs} messages stored, {n_refs} distinct, {count} sent"
+    states = delivery_states(engine)
+    assert states == {"done": count}, states
     expected = {f"OLO-{nummer(n)}" for n in range(count)}
     zaken = Counter(z["identificatie"] for z in fake.zaken)
     assert set(zaken) == expected, (
@@ -233,12 +240,6 @@ def check_exactly_once(fake: Any, engine: Engine, count: int) -> dict[str, Any]:
         (r["zaak"], r["roltype"], json.dumps(r.get("betrokkeneIdentificatie"), sort_keys=True)) for r in fake.rollen
     )
     assert max(rollen.values()) == 1, "a rol twice"
-    with engine.connect() as conn:
-        n_msgs, n_refs = conn.execute(text("SELECT count(*), count(DISTINCT referentienummer) FROM messages")).one()
-        attempts = conn.execute(text("SELECT max(attempts), sum(attempts) FROM deliveries")).one()
-    assert n_msgs == n_refs == count, f"{n_msgs} messages stored, {n_refs} distinct, {count} sent"
-    states = delivery_states(engine)
-    assert states == {"done": count}, states
     return {
         "zaken": len(zaken),
         "documents": len(docs),
@@ -264,7 +265,7 @@ def log_lines(path: Path) -> list[dict[str, Any]]:
 @contextmanager
 def postgres() -> Iterator[Any]:
     """A PostgreSQL 15 cluster of our own on a free port (``tests.integration.openzaak_server.Postgres``),
-    removed afterwards. Its ``url`` is a fresh database on it."""
+    removed afterwards. ``new_database(pg)`` gives the URL of a fresh database on it."""
     import shutil
 
     from tests.integration.openzaak_server import DB_USER, Postgres
@@ -277,12 +278,17 @@ def postgres() -> Iterator[Any]:
     try:
         pg.init()
         pg.start()
-        pg.psql("CREATE DATABASE proof")
-        pg.url = f"postgresql+psycopg://{DB_USER}@127.0.0.1:{pg.port}/proof"  # type: ignore[attr-defined]
+        pg.user = DB_USER  # type: ignore[attr-defined]
         yield pg
     finally:
         pg.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def new_database(pg: Any) -> str:
+    name = f"proof_{uuid.uuid4().hex[:12]}"
+    pg.psql(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://{pg.user}@127.0.0.1:{pg.port}/{name}"
 
 
 def serve_on(tmp: Path, name: str, db_url: str, zs: Zaaksysteem, **delivery: object) -> Server:
@@ -298,33 +304,49 @@ def serve_on(tmp: Path, name: str, db_url: str, zs: Zaaksysteem, **delivery: obj
 # -- the proofs -----------------------------------------------------------------------------------------------
 
 
-def prove_kill(tmp: Path, messages: int, kills: int = 3, seed: int | None = None, clients: int = 8) -> dict[str, Any]:
+def prove_kill(
+    tmp: Path,
+    messages: int,
+    kills: int = 3,
+    seed: int | None = None,
+    clients: int = 8,
+    workers: int = 2,
+    validate: bool = True,
+) -> dict[str, Any]:
     """``serve`` killed with SIGKILL ``kills`` times at random moments of intake and delivery, restarted each
     time; the loket resends what got no Bv03. Every message is delivered exactly once."""
     seed = random.randrange(1 << 30) if seed is None else seed
     rng = random.Random(seed)
-    zsys = FakeZaaksysteem()
-    srv = make_server(tmp, extra_toml=delivery_toml(zsys.zs, copy_mappings(tmp), workers=2, lease_seconds=5))
+    zsys = FakeZaaksysteem(validate)
+    srv = make_server(tmp, extra_toml=delivery_toml(zsys.zs, copy_mappings(tmp), workers=workers, lease_seconds=5))
     engine = create_engine(srv.db_url)
-    # a kill when intake plus delivery has made that much progress (of 2 * messages): while the loket
-    # posts, while deliveries run behind it, and after the last Bv03
-    moments = sorted(rng.uniform(0.1, 0.9) for _ in range(kills))
+    # the first kill while the loket posts (when that share of the messages is acknowledged), the others
+    # when intake plus delivery has made that much progress (of 2 * messages): while deliveries run
+    # behind the intake, or after the last Bv03
+    first = rng.uniform(0.2, 0.8)
+    later = sorted(rng.uniform(0.5, 0.95) for _ in range(kills - 1))
+    moments: list[Callable[[int, int], bool]] = [lambda acked, _: acked >= first * messages]
+    moments += [lambda acked, done, m=m: (acked + done) / (2 * messages) >= m for m in later]
     killed_at: list[str] = []
     t0 = time.monotonic()
     try:
         srv.start()
         loket = Loket([srv.soap_url], [aanvraag(n) for n in range(messages)], clients=clients).start()
         for moment in moments:
-            while True:
-                done = delivery_states(engine).get("done", 0)
-                if (len(loket.acked) + done) / (2 * messages) >= moment:
-                    break
-                time.sleep(0.05)
+            deadline = time.monotonic() + max(120, messages / 2)
+            while not moment(len(loket.acked), done := delivery_states(engine).get("done", 0)):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"stalled before kill {len(killed_at) + 1}: {loket.summary()}, {done} done")
+                time.sleep(0.02)
             srv.kill9()
             killed_at.append(f"{len(loket.acked)} acknowledged, {done} delivered")
             srv.start()
         loket.join(max(120, messages / 2))
         assert not loket.problems, loket.problems[:3]
+        with engine.connect() as conn:
+            stored = {r[0] for r in conn.execute(text("SELECT referentienummer FROM messages"))}
+        lost = sorted(set(range(messages)) - {int(ref.rsplit("-", 1)[1]) for ref in stored})
+        assert not lost, f"{len(lost)} acknowledged messages not stored, e.g. {lost[:5]}"
         wait_delivered(engine, messages, max(120, messages / 2))
         figures = check_exactly_once(zsys.fake, engine, messages)
         assert len(killed_at) == kills
@@ -342,12 +364,23 @@ def prove_kill(tmp: Path, messages: int, kills: int = 3, seed: int | None = None
 
 
 def prove_zaaksysteem_down(
-    tmp: Path, messages: int, outage: float, backoff: tuple[float, float] = (0.5, 2.0), max_attempts: int = 10
+    tmp: Path,
+    messages: int,
+    outage: float,
+    backoff: tuple[float, float] = (0.5, 2.0),
+    max_attempts: int = 10,
+    workers: int = 2,
+    validate: bool = True,
 ) -> dict[str, Any]:
     """The zaaksysteem refuses connections for ``outage`` seconds while messages keep coming; once it is
     back every one is delivered by the retries alone (no dead, no resend). ``backoff``: (initial, max)."""
-    zsys = FakeZaaksysteem()
-    delivery = {"workers": 2, "backoff_initial": backoff[0], "backoff_max": backoff[1], "max_attempts": max_attempts}
+    zsys = FakeZaaksysteem(validate)
+    delivery = {
+        "workers": workers,
+        "backoff_initial": backoff[0],
+        "backoff_max": backoff[1],
+        "max_attempts": max_attempts,
+    }
     srv = make_server(tmp, extra_toml=delivery_toml(zsys.zs, copy_mappings(tmp), **delivery))
     engine = create_engine(srv.db_url)
     before = max(1, messages // 10)
@@ -365,7 +398,7 @@ def prove_zaaksysteem_down(
         assert remaining > 0, f"intake took {acked_during:.1f} s, longer than the outage of {outage:g} s"
         time.sleep(remaining)
         during = delivery_states(engine)
-        assert during.get("done", 0) == before and "dead" not in during, during
+        assert during.get("done", 0) == before and not set(during) & {"dead", "needs-attention"}, during
         with engine.connect() as conn:
             retried = conn.execute(text("SELECT count(*) FROM deliveries WHERE attempts >= 2")).scalar_one()
         assert retried > 0, "no delivery was tried during the outage"
@@ -388,11 +421,13 @@ def prove_zaaksysteem_down(
         zsys.stop()
 
 
-def prove_two_serves(tmp: Path, messages: int, db_url: str, clients: int = 8) -> dict[str, Any]:
+def prove_two_serves(
+    tmp: Path, messages: int, db_url: str, clients: int = 8, workers: int = 2, validate: bool = True
+) -> dict[str, Any]:
     """Two ``serve`` processes on one PostgreSQL share the messages (each posted to one of them, every tenth
     also to the other) and their delivery: each is delivered exactly once, and both delivered."""
-    zsys = FakeZaaksysteem()
-    servers = [serve_on(tmp, f"serve{i}", db_url, zsys.zs, workers=2) for i in range(2)]
+    zsys = FakeZaaksysteem(validate)
+    servers = [serve_on(tmp, f"serve{i}", db_url, zsys.zs, workers=workers) for i in range(2)]
     engine = create_engine(db_url)
     t0 = time.monotonic()
     try:
@@ -419,14 +454,23 @@ def prove_two_serves(tmp: Path, messages: int, db_url: str, clients: int = 8) ->
 
 
 def prove_postgres_outage(
-    tmp: Path, messages: int, pg: Any, outages: int = 2, outage: float = 3.0, clients: int = 2, interval: float = 0.2
+    tmp: Path,
+    messages: int,
+    pg: Any,
+    outages: int = 2,
+    outage: float = 3.0,
+    clients: int = 2,
+    interval: float = 0.2,
+    workers: int = 2,
+    validate: bool = True,
 ) -> dict[str, Any]:
     """PostgreSQL stopped ``outages`` times for ``outage`` seconds while the loket posts: StUF046 during,
     Bv03 after, the same ``serve`` process throughout, every message delivered once, and the serve log
     holds one line per outage per component that polls the store (no traceback per poll)."""
-    zsys = FakeZaaksysteem()
-    srv = serve_on(tmp, "serve", pg.url, zsys.zs, workers=2, lease_seconds=5)
-    engine = create_engine(pg.url, pool_pre_ping=True)
+    zsys = FakeZaaksysteem(validate)
+    db_url = new_database(pg)
+    srv = serve_on(tmp, "serve", db_url, zsys.zs, workers=workers, lease_seconds=5)
+    engine = create_engine(db_url, pool_pre_ping=True)
     t0 = time.monotonic()
     windows: list[tuple[float, float]] = []
     try:
@@ -503,23 +547,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--messages", type=int, default=600)
     p.add_argument("--outages", type=int, default=2)
     p.add_argument("--outage", type=float, default=30, help="seconds per outage")
+    for sp in (k, z, t, p):
+        sp.add_argument("--workers", type=int, default=2, help="[delivery] workers per serve")
+        sp.add_argument("--no-validate", action="store_true", help="the fake ZGW skips its OpenAPI checks (speed)")
     args = ap.parse_args(argv)
+    opts = {"workers": args.workers, "validate": not args.no_validate}
     tmp = Path(tempfile.mkdtemp(prefix=f"loket-proof-{args.proof}."))
     print(f"{args.proof}: working in {tmp}", flush=True)
     t0 = time.monotonic()
     run: Callable[[], dict[str, Any]]
     if args.proof == "kill":
-        run = lambda: prove_kill(tmp, args.messages, args.kills, args.seed)  # noqa: E731
+        run = lambda: prove_kill(tmp, args.messages, args.kills, args.seed, **opts)  # noqa: E731
     elif args.proof == "zaaksysteem-down":
         run = lambda: prove_zaaksysteem_down(  # noqa: E731
-            tmp, args.messages, args.outage, (args.backoff_initial, args.backoff_max)
+            tmp, args.messages, args.outage, (args.backoff_initial, args.backoff_max), **opts
         )
     else:
         with postgres() as pg:
             if args.proof == "two-serves":
-                figures = prove_two_serves(tmp, args.messages, pg.url)
+                figures = prove_two_serves(tmp, args.messages, new_database(pg), **opts)
             else:
-                figures = prove_postgres_outage(tmp, args.messages, pg, args.outages, args.outage)
+                figures = prove_postgres_outage(tmp, args.messages, pg, args.outages, args.outage, **opts)
         run = lambda: figures  # noqa: E731
     figures = run()
     print(json.dumps(figures, indent=1, default=str))

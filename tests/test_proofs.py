@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.delivery_env import needs_zgw_specs
-from tests.proofs import postgres, prove_kill, prove_postgres_outage, prove_two_serves, prove_zaaksysteem_down
+from tests.proofs import (
+    new_database,
+    postgres,
+    prove_kill,
+    prove_postgres_outage,
+    prove_two_serves,
+    prove_zaaksysteem_down,
+)
 
 pytestmark = [needs_zgw_specs]
 
@@ -33,7 +40,7 @@ def pg() -> Iterator[Any]:
 
 
 def test_two_serves_on_one_postgresql_deliver_each_message_once(tmp_path: Path, pg: Any) -> None:
-    figures = prove_two_serves(tmp_path, messages=60, db_url=pg.url)
+    figures = prove_two_serves(tmp_path, messages=60, db_url=new_database(pg))
     print(figures)
 
 
