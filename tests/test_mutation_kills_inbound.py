@@ -1080,3 +1080,41 @@ def test_a_worker_claims_one_delivery_at_a_time_under_its_own_name(delivering: A
     assert [r.message_id for r in reports] == [first]  # one at a time: the other waits, unclaimed
     assert holders == [box.worker_id] and box.worker_id.endswith(f":{os.getpid()}")
     assert [r.state for r in box.work_once(limit=5)] == ["done"]
+
+
+class RecordingLoket:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, el: Any) -> str:
+        self.sent.append(el)
+        return "REF-1"
+
+
+class ZaakSteps:
+    """Just what ``_koppel_zaak`` reads of a delivery's checkpoints: the zaak made for the verzoek."""
+
+    def __init__(self, zaak: dict[str, str] | None) -> None:
+        self._zaak = zaak
+        self.calls: list[str] = []
+
+    def zaak(self, nummer: str) -> dict[str, str] | None:
+        return self._zaak
+
+    def called(self, what: str) -> None:
+        self.calls.append(what)
+
+
+def test_the_loket_hears_of_the_zaak_only_when_asked_and_only_once_the_zaak_has_an_identificatie(
+    delivering: Any, zs: Any
+) -> None:
+    from adapter.mapping.check import SAMPLE
+
+    loket = RecordingLoket()
+    box = delivering(backoff_initial=0).outbox
+    box.loket = loket
+    assert box._koppel_zaak(SAMPLE, ZaakSteps({"identificatie": "OLO-1"})) == ""  # not asked: a loket hears nothing
+    box.settings = box.settings.model_copy(update={"koppel_zaak_aan_aanvraag": True})
+    for zaak in (None, {"identificatie": ""}, {"url": "https://zs/zaken/1"}):  # no zaak (yet): nothing to couple
+        assert box._koppel_zaak(SAMPLE, ZaakSteps(zaak)) == ""
+    assert loket.sent == []
