@@ -1118,3 +1118,35 @@ def test_the_loket_hears_of_the_zaak_only_when_asked_and_only_once_the_zaak_has_
     for zaak in (None, {"identificatie": ""}, {"url": "https://zs/zaken/1"}):  # no zaak (yet): nothing to couple
         assert box._koppel_zaak(SAMPLE, ZaakSteps(zaak)) == ""
     assert loket.sent == []
+
+
+def test_the_koppeling_is_listed_among_the_calls_of_its_attempt(tmp_path: Path, zs: Any) -> None:
+    """The attempt log (``messages show``) lists every call an attempt made, the loket koppeling too."""
+    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
+    from adapter.simulation.fake_zgw import serve_in_thread
+    from adapter.store.tables import delivery_attempts
+    from tests.delivery_env import copy_mappings, delivery_toml
+    from tests.test_delivery_zgw import receive
+
+    loket = FakeLoket()
+    loket_url, stop_loket = serve_in_thread(loket)
+    url = new_database_url(tmp_path)
+    extra = delivery_toml(zs, copy_mappings(tmp_path), workers=0, koppel_zaak_aan_aanvraag="true") + (
+        f'\n[loket]\nurl = "{loket_url}{ENDPOINT_PATH}"\n'
+        'zender = { organisatie = "00000001002564440000", applicatie = "ZAAKSYSTEEM" }\n'
+        'ontvanger = { organisatie = "00000001800866472000", applicatie = "OLO" }\n'
+    )
+    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, extra)))
+    upgrade(sv.engine)
+    try:
+        receive(sv)
+        assert sv.outbox is not None
+        (report,) = sv.outbox.work_once()
+        assert report.state == "done" and report.detail.endswith("; gekoppeld aan aanvraag 1234567 in het loket")
+        with sv.engine.connect() as conn:
+            (calls,) = conn.execute(select(delivery_attempts.c.calls)).one()
+        assert "koppel:loket: vrgDi01KoppelZaakAanAanvraag 1234567 → OLO-1234567" in json.loads(calls)
+    finally:
+        sv.close()
+        stop_loket()
+        drop_database(url)
