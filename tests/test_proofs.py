@@ -55,3 +55,37 @@ def test_two_serves_on_one_postgresql_deliver_each_message_once(tmp_path: Path, 
 def test_postgresql_stopped_and_started_under_load(tmp_path: Path, pg: Any) -> None:
     figures = prove_postgres_outage(tmp_path, messages=50, pg=pg, outages=2, outage=2)
     print(figures)
+
+
+def test_delivery_workers_log_a_store_outage_once_not_per_poll(delivering: Any, monkeypatch: Any) -> None:
+    """The loop of ``test_postgresql_stopped_and_started_under_load`` in-process and fast: two workers polling
+    every 10 ms through two outages of the store (the SQLite file made read-only: every write is refused)
+    log one warning per outage and one line when it is back, not a traceback per poll."""
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    from adapter.delivery import worker
+
+    sv = delivering(workers=2, poll_interval=0.01)
+    if sv.engine.dialect.name != "sqlite":
+        pytest.skip("makes the SQLite file read-only; the PostgreSQL outage is the proof above")
+    lines: list[tuple[str, str]] = []
+
+    class Recorder:
+        def __getattr__(self, level: str) -> Any:
+            return lambda event, *args, **kw: lines.append((level, event))
+
+    monkeypatch.setattr(worker, "log", Recorder())
+    db = Path(str(make_url(str(sv.engine.url)).database))
+    sv.outbox.start()
+    try:
+        for _ in range(2):
+            db.chmod(0o400)
+            time.sleep(0.5)  # some fifty polls per worker
+            db.chmod(0o600)
+            time.sleep(0.5)
+    finally:
+        db.chmod(0o600)
+        sv.outbox.stop()
+    assert lines == [("warning", worker.STORE_DOWN), ("info", "store available again; delivery resumed")] * 2
