@@ -1150,3 +1150,22 @@ def test_the_koppeling_is_listed_among_the_calls_of_its_attempt(tmp_path: Path, 
         sv.close()
         stop_loket()
         drop_database(url)
+
+
+def test_a_problem_in_the_second_route_or_rule_names_that_line(tmp_path: Path) -> None:
+    from adapter.mapping.check import check_dir
+
+    text = CHECK_BASE.replace(
+        '[[route]]\noin = "00000001002564440000"\ntarget = "zgw"\n',
+        '[[route]]\noin = "00000001002564440000"\ntarget = "zgw"\n\n[[route]]\noin = "00000001002564440001"\n'
+        'target = "elders"\n',
+    ).replace(
+        'activiteiten = ["schuur"]\nzaaktype = "ZT-A"\n',
+        'activiteiten = ["schuur"]\nzaaktype = "ZT-A"\nprofile = "weg"\n',
+    )
+    d = mapping_file(tmp_path, text)
+    f = str(d / "m.toml")
+    assert [str(p) for p in check_dir(d, {"zgw": StubTarget()}, online=False)] == [  # type: ignore[dict-item]
+        f"{f}:{line_of(text, 'elders')}: route[1].target: target 'elders' is not configured ([targets.elders])",
+        f"{f}:{line_of(text, WEG)}: zaaktypen[1].profile: unknown profile 'weg'",
+    ]
