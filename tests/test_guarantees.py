@@ -493,6 +493,7 @@ while not go.exists():
 got = []
 while claimed := outbox.claim(engine, sys.argv[3], timedelta(minutes=5), limit=2):
     got += [c.id for c in claimed]
+    time.sleep(0.002)  # as a worker does some work: SQLite's busy handler would let one process take all
 print(json.dumps(got))
 """
 
