@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -150,4 +151,39 @@ job_runs = Table(
     Column("new", Integer),
     Column("errors", Integer),
     Column("detail", Text),
+)
+
+#: Every file seen in a postbox inbox (SFTP postbus, ``adapter/postbox``): one row per postbox and remote name.
+#: ``state``: stored (in the file store, remote still in the inbox) | processed (moved to the processed
+#: directory after its document was made) | refused (odd name, not a regular file; left where it is) |
+#: expired (an orphan no message claimed in time; removed from the file store).
+postbox_files = Table(
+    "postbox_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("postbox", String(64), nullable=False),
+    Column("remote_name", String(255), nullable=False),
+    Column("aanvraagnummer", String(64)),
+    Column("bestandsnaam", String(255)),
+    Column("state", String(16), nullable=False),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("detail", Text),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("stored_at", DateTime(timezone=True)),
+    Column("matched_at", DateTime(timezone=True)),  # a delivered message used it
+    Column("processed_at", DateTime(timezone=True)),
+    UniqueConstraint("postbox", "remote_name", name="uq_postbox_files_name"),
+)
+Index("ix_postbox_files_aanvraag", postbox_files.c.aanvraagnummer)
+
+#: Per postbox: the last successful session and the last error (``postbox status``).
+postbox_status = Table(
+    "postbox_status",
+    metadata,
+    Column("postbox", String(64), primary_key=True),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False, server_default="0"),
 )
