@@ -246,6 +246,70 @@ class JobSettings(_Section):
     refused_hint_days: float = Field(30.0, gt=0)
 
 
+_REMOTE_DIR = re.compile(r"^/?[^\x00-\x1f]+$")
+_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|rsa-sha2-(256|512)|ssh-rsa) [A-Za-z0-9+/=]+$")
+
+
+class PostboxSettings(_Section):
+    """One SFTP postbus (``[postboxes.NAME]``): where the loket puts files of bijlagen sent without inhoud
+    (``<aanvraagnummer>_<bestandsnaam>``). Picked up by the ``postbox-pickup`` job (``adapter.postbox``)."""
+
+    host: str = Field(..., min_length=1)
+    port: int = Field(22, ge=1, le=65535)
+    user: str = Field(..., min_length=1)
+    #: Private key file (OpenSSH format; relative to the config file). This, ``password`` or both (the key is
+    #: tried first).
+    key_file: str | None = None
+    #: Password (``${ENV}``, never in the file itself), when the postbus has no key login.
+    password: str | None = None
+    #: The server's host key as in ``known_hosts`` without the host: ``"ssh-ed25519 AAAA…"``. Pinned: any
+    #: other key (a changed or unknown server) is refused, naming host and fingerprint; never learnt.
+    host_key: str
+    #: Remote directories: new files, files whose document was made (moved there), files we send (later).
+    inbox: str = "inbox"
+    processed: str = "processed"
+    outbox: str = "outbox"
+    #: Seconds to wait for the TCP connection, the SSH handshake and each SFTP answer.
+    timeout: float = Field(30.0, gt=0, le=600)
+    #: Reconnect after a transient failure (refused, timeout, dropped): first wait, doubling up to the max.
+    reconnect_initial: float = Field(1.0, ge=0)
+    reconnect_max: float = Field(300.0, gt=0)
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str) -> str:
+        parts = value.split()
+        if len(parts) < 2 or not _HOST_KEY.match(" ".join(parts[:2])):
+            raise ValueError("not a public host key: write it as 'ssh-ed25519 AAAA…' (ssh-keyscan, without the host)")
+        return " ".join(parts[:2])
+
+    @field_validator("inbox", "processed", "outbox")
+    @classmethod
+    def _remote_dir(cls, value: str) -> str:
+        if not _REMOTE_DIR.match(value) or ".." in value.split("/"):
+            raise ValueError(f"{value!r} is not a usable remote directory")
+        return value
+
+    @model_validator(mode="after")
+    def _one_login(self) -> PostboxSettings:
+        if not (self.key_file or self.password):
+            raise ValueError("give key_file or password (or both) to log in with")
+        return self
+
+
+class PostbusSettings(_Section):
+    """How postbus files are picked up and matched to bijlagen without inhoud (every postbox)."""
+
+    #: How often ``postbox-pickup`` lists every inbox (once per interval across all adapter processes).
+    pickup_minutes: float = Field(5.0, gt=0)
+    #: A picked-up file no message claims (an orphan) is kept this many hours, then removed from the file
+    #: store (``postbox files`` shows it as ``expired``; the remote file stays in the inbox).
+    orphan_hours: float = Field(168.0, gt=0)
+    #: An aanvraag whose bijlage has not come through the postbus after this many hours stops waiting: its
+    #: delivery goes to needs-attention naming the missing files (it resumes when they arrive).
+    missing_hours: float = Field(24.0, gt=0)
+
+
 #: Days to keep, or ``"forever"``: keeping for ever must be written out, never implied by a missing key or 0.
 RetentionDays = Annotated[int, Field(strict=True, ge=0)] | Literal["forever"]
 
@@ -276,6 +340,10 @@ class Settings(_Section):
     delivery: DeliverySettings = DeliverySettings()
     jobs: JobSettings = JobSettings()
     retention: RetentionSettings = RetentionSettings()
+    #: Pickup of postbus files (every postbox).
+    postbus: PostbusSettings = PostbusSettings()
+    #: SFTP postboxes by name (``[postboxes.NAME]``).
+    postboxes: dict[str, PostboxSettings] = Field(default_factory=dict)
     #: Targets by name; each table has a ``kind`` ("zgw", "stuf-zkn") and that kind's options,
     #: validated by the target plugin when the adapter starts.
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
