@@ -582,10 +582,12 @@ def test_a_verzoek_the_poll_cannot_turn_into_a_notification_is_counted_and_named
     vz = f'<vz:verzoek xmlns:vz="{stam_contract.VERZOEK}"/>'.encode()
     fake.add_verzoek(vz, check_schema=False, verzoeknummer="NR-1", volgnummer=2)  # no doel: Initiëren
     fake.add_verzoek(vz, check_schema=False, verzoeknummer="bad.nr", volgnummer=1)  # not a verzoeknummer
-    fake.add_verzoek(vz, check_schema=False, verzoeknummer="bad.nr2", volgnummer=1)
+    for n in range(2, 7):
+        fake.add_verzoek(vz, check_schema=False, verzoeknummer=f"bad.nr{n}", volgnummer=1)
     result = poll(sv)
-    assert (result.found, result.new, result.errors) == (3, 1, 2)
+    assert (result.found, result.new, result.errors) == (7, 1, 6)
     assert "; bad.nr: not valid against xsd/" in result.detail and "; bad.nr2: not valid" in result.detail
+    assert result.detail.count(": not valid against") == 5  # the first five problems, not all
     (row,) = [r for r in rows(sv) if r.state == "received"]
     assert (row.nummer, row.volgnummer, row.dedup_key) == ("NR-1", 2, "stam|NR-1|2")
     with sv.engine.connect() as conn:
@@ -1169,3 +1171,11 @@ def test_a_problem_in_the_second_route_or_rule_names_that_line(tmp_path: Path) -
         f"{f}:{line_of(text, 'elders')}: route[1].target: target 'elders' is not configured ([targets.elders])",
         f"{f}:{line_of(text, WEG)}: zaaktypen[1].profile: unknown profile 'weg'",
     ]
+
+
+def test_the_configured_depth_limit_applies_to_a_notification(inbound_with: Any) -> None:
+    sv = inbound_with(max_depth=8)
+    deep = "<a>" * 10 + "</a>" * 10
+    raw = NOTIFICATIE.read_bytes().replace(b"</vn:doel>", f"</vn:doel>{deep}".encode(), 1)
+    answer = stam(sv).receive(raw, "c" * 32)
+    assert answer.status == 400 and "deeper than 8 levels" in str(answer.body["detail"])
