@@ -15,6 +15,7 @@ from adapter.delivery.worker import MappingSet, Outbox
 from adapter.errors import ConfigError
 from adapter.loket.lvo_client import LoketClient, LoketOptions
 from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
+from adapter.postbox.bijlagen import PostbusLookup
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine, stop_checkpoints
 from adapter.store.files import FileStore
@@ -58,7 +59,9 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
     if with_outbox:
         services.targets = build_targets(settings)
         mappings = MappingSet(resolve_path(settings, settings.delivery.mappings_dir))
-        sources = Sources(build_werkmap(settings), own_oins(settings), settings.inbound.xml_limits())
+        sources = Sources(
+            build_werkmap(settings), own_oins(settings), settings.inbound.xml_limits(), build_postbus(settings, engine)
+        )
         services.werkmap = sources.werkmap
         services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, sources, build_loket(settings))
     return services
@@ -74,6 +77,14 @@ def build_loket(settings: Settings) -> LoketClient | None:
         return LoketClient(LoketOptions.model_validate(settings.loket))
     except ValidationError as exc:
         raise config_error(exc, settings.source, "loket.") from None
+
+
+def build_postbus(settings: Settings, engine: Engine) -> PostbusLookup | None:
+    """With ``[postboxes.…]``: bijlagen without inhoud wait for their postbus file (``adapter.postbox``)."""
+    if not settings.postboxes:
+        return None
+    files = FileStore(resolve_path(settings, settings.store.files_dir))
+    return PostbusLookup(engine, files, settings.postbus.missing_hours)
 
 
 def own_oins(settings: Settings) -> frozenset[str]:

@@ -23,6 +23,7 @@ from adapter.loket.lvo_parse import parse_verzoek
 from adapter.loket.stam_parse import parse_stam_verzoek, read_stam_verzoek, with_pdf
 from adapter.loket.werkmap import WerkmapClient
 from adapter.model import Verzoek
+from adapter.postbox.bijlagen import PostbusLookup
 from adapter.store.messages import StoredMessage
 from adapter.targets.base import Result, Steps, run_step
 from adapter.xmlsafe import Limits, parse
@@ -99,6 +100,8 @@ class Sources:
     own_oins: frozenset[str]
     #: Stored and fetched XML is parsed again here under the intake's limits, never without them.
     limits: Limits = field(default_factory=Limits)
+    #: With postboxes configured: bijlagen without inhoud get their postbus file, or the delivery waits.
+    postbus: PostbusLookup | None = None
 
     def verzoek_for(self, stored: StoredMessage, steps: Steps) -> Sourced:
         """The verzoek of a stored message; a message that cannot be read is an ``InputError`` (permanent)."""
@@ -117,7 +120,10 @@ class Sources:
             assert body is not None
             message = next(c for c in body if isinstance(c.tag, str))
             ontvanger = (stored.ontvanger or "").split("/")[0] or None
-            return Sourced(parse_verzoek(message, ontvanger))
+            verzoek = parse_verzoek(message, ontvanger)
+            if self.postbus is not None:
+                verzoek = self.postbus.fill(verzoek, stored.received_at, steps)
+            return Sourced(verzoek)
         if stored.channel == "stam":
             return self._from_werkmap(stored, steps)
         raise InputError(f"no verzoek source for channel {stored.channel!r}")

@@ -50,11 +50,20 @@ def _purge(services: Services) -> Any:
     return run(services)
 
 
+def _postbox_pickup(services: Services) -> Any:
+    from adapter.postbox.pickup import run
+
+    return run(services)
+
+
 JOBS: dict[str, Job] = {
     "werkmap-poll": Job(
         "werkmap-poll", _werkmap_poll, lambda s: timedelta(minutes=s.settings.jobs.werkmap_poll_minutes)
     ),
     "purge": Job("purge", _purge, lambda s: timedelta(minutes=s.settings.retention.purge_minutes)),
+    "postbox-pickup": Job(
+        "postbox-pickup", _postbox_pickup, lambda s: timedelta(minutes=s.settings.postbus.pickup_minutes)
+    ),
 }
 
 
