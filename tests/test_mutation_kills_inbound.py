@@ -1052,7 +1052,18 @@ def test_resend_of_several_messages_goes_on_past_one_it_cannot_resend(delivering
     (claimed,) = outbox_store.claim(sv.engine, "other-worker", timedelta(minutes=5))
     assert claimed.message_id == held
     free = receive(sv, body=fixture("omvDi01AanbiedenAanvraag").replace(b">1234567<", b">7654321<"))
-    out = sv.outbox.resend([held + 1000, held, free])
+    box = sv.outbox
+    holders: list[str | None] = []
+    real_run = box.run
+
+    def run(c: Any) -> Any:  # who holds the delivery while the resend runs it
+        with sv.engine.connect() as conn:
+            holders.append(conn.execute(select(deliveries.c.claimed_by).where(deliveries.c.id == c.id)).scalar_one())
+        return real_run(c)
+
+    box.run = run  # type: ignore[method-assign]
+    out = box.resend([held + 1000, held, free])
+    assert holders == [box.worker_id]
     assert out[:2] == [
         f"message {held + 1000}: has no delivery (rejected or unknown)",
         f"message {held}: being delivered by another worker right now; not resent",
