@@ -313,3 +313,14 @@ def in_state(engine: Engine, postbox: str, state: str) -> list[PostbusFile]:
             .order_by(postbox_files.c.id)
         )
         return [_row(r) for r in rows]
+
+
+def waiting(engine: Engine) -> list[tuple[int, str | None, str, str]]:
+    """Deliveries not done whose last error is about postbus files: (message id, nummer, state, error)."""
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(deliveries.c.message_id, deliveries.c.nummer, deliveries.c.state, deliveries.c.last_error)
+            .where(deliveries.c.state != DState.DONE.value, deliveries.c.last_error.like(f"{WAITING_PREFIX}%"))
+            .order_by(deliveries.c.message_id)
+        )
+        return [(int(r[0]), r[1], str(r[2]), str(r[3])) for r in rows]
