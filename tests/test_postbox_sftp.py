@@ -281,3 +281,37 @@ def test_odd_names_are_refused_and_nothing_lands_outside_the_store(
     assert files_in_store(sv) == []
     # judged once: not fetched, counted or logged again
     assert pickup_now(sv).startswith("ok: 7 in inboxes, 0 stored, 0 moved to processed, 0 refused")
+
+
+def _readme_postbus() -> tuple[dict[str, Any], list[list[str]]]:
+    import re
+    import shlex
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- postbus example -->\n```toml\n", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in re.findall(r"^\.venv/bin/loket-adapter (?:postbox|jobs run postbox-pickup).*$", text, flags=re.M):
+        commands.append(shlex.split(line.split("  #")[0])[1:])
+    return tomllib.loads(block), commands
+
+
+def test_the_readme_postbus_example_and_commands_run(adapter: Any, sftp_server: SftpServer) -> None:
+    from adapter.config import PostboxSettings, PostbusSettings
+
+    example, commands = _readme_postbus()
+    PostbusSettings.model_validate(example["postbus"])
+    PostboxSettings.model_validate(example["postboxes"]["olo"])
+    assert len(commands) == 6, commands
+    sv = adapter()
+    sftp_server.put(TEKENING, b"%PDF-1.4 readme")
+    outputs = {}
+    for args in commands:
+        got = CliRunner().invoke(main, ["--config", sv.settings.source, *args])
+        assert got.exit_code == 0, f"{args}: {got.output}"
+        outputs[" ".join(args)] = got.output
+    assert "olo: connected, inbox readable" in outputs["postbox status --check"]
+    assert "postbox-pickup: ok: 1 in inboxes, 1 stored" in outputs["jobs run postbox-pickup"]
+    assert "last success" in CliRunner().invoke(main, ["--config", sv.settings.source, "postbox", "status"]).output
