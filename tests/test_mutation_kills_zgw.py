@@ -1,0 +1,280 @@
+"""Tests written for the mutants of ``adapter/targets/zgw/plugin.py`` that survived the existing tests
+(docs/guarantees.md, "Mutation results"): each asserts a guarantee of the ZGW delivery (exactly once,
+one zaak, one document per bijlage, the right person and type) on the path the mutant broke. In-process,
+against the fake ZGW that validates every request and response against the official OpenAPI files."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.config import load_settings
+from adapter.services import Services, open_services
+from adapter.store.db import upgrade
+from tests import test_zgw_exactly_once
+from tests.conftest import drop_database, new_database_url, write_config
+from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
+from tests.test_catalogus_rules import edit_mapping
+from tests.test_delivery_zgw import drain, receive
+from tests.test_zgw_exactly_once import add_copy, assert_whole_and_unlocked, big_aanvraag, last_error
+
+pytestmark = needs_zgw_specs
+big_services = test_zgw_exactly_once.big_services  # the fixture: bijlagen over 1 KiB go up in bestandsdelen
+
+BSN_INITIATOR = "999993653"  # the initiatiefnemer of omvDi01AanbiedenAanvraag.xml
+BSN_OTHER = "999990032"
+
+
+def fake(zs: Zaaksysteem) -> Any:
+    return zs.fake
+
+
+def first_attempt(sv: Services) -> list[str]:
+    assert sv.outbox is not None
+    return [r.state for r in sv.outbox.work_once()]
+
+
+def test_a_rol_found_after_a_lost_answer_is_adopted_only_for_the_same_person(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The answer to POST /rollen (the initiatiefnemer) is lost, and the rol the zaaksysteem stored now
+    names another person: the retry must not adopt it (same zaak, roltype and toelichting, but not our
+    betrokkene); the zaak ends with a rol for the initiatiefnemer."""
+    fake(zs).fail_next("POST", "/rollen", status=500, after_processing=True)
+    receive(services)
+    assert first_attempt(services) == ["retry"]
+    with fake(zs).store.lock:
+        for r in fake(zs).store.all("rollen"):
+            r["betrokkeneIdentificatie"]["inpBsn"] = BSN_OTHER
+    assert drain(services) == ["done"]
+    personen = [r for r in fake(zs).rollen if r["betrokkeneType"] == "natuurlijk_persoon"]
+    assert sorted(r["betrokkeneIdentificatie"]["inpBsn"] for r in personen) == sorted([BSN_OTHER, BSN_INITIATOR])
+
+
+def test_a_zaak_found_after_a_lost_answer_is_coupled_to_the_aanvraag_by_its_identificatie(
+    tmp_path: Path, zs: Zaaksysteem
+) -> None:
+    """The answer to POST /zaken is lost: the retry finds the zaak by its identificatie and adopts it with
+    that identificatie, so the loket is still told which zaak handles the aanvraag (once)."""
+    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
+    from adapter.simulation.fake_zgw import serve_in_thread
+
+    loket = FakeLoket()
+    loket_url, stop_loket = serve_in_thread(loket)
+    url = new_database_url(tmp_path)
+    extra = delivery_toml(zs, copy_mappings(tmp_path), workers=0, koppel_zaak_aan_aanvraag="true")
+    extra += f"""
+[loket]
+url = "{loket_url}{ENDPOINT_PATH}"
+zender = {{ organisatie = "00000001002564440000", applicatie = "ZAAKSYSTEEM" }}
+ontvanger = {{ organisatie = "00000001800866472000", applicatie = "OLO" }}
+"""
+    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, extra)))
+    upgrade(sv.engine)
+    try:
+        fake(zs).fail_next("POST", "/zaken", status=500, after_processing=True)
+        receive(sv)
+        assert drain(sv) == ["retry", "done"]
+        assert len(fake(zs).zaken) == 1
+        assert [(name, nummer) for name, nummer, _ in loket.received] == [("vrgDi01KoppelZaakAanAanvraag", "1234567")]
+        el = loket.received[0][2]
+        assert el.findtext(".//{http://www.egem.nl/StUF/sector/lvo/0312}zaakidentificatie") == "OLO-1234567"
+    finally:
+        sv.close()
+        stop_loket()
+        drop_database(url)
+
+
+TWO_ZAKEN = """
+[[zaaktypen]]
+activiteiten = ["*"]
+zaaktype = "ZT-MELDING"
+profile = "melding"
+soorten = ["aanvraag"]
+
+[profiles.melding]
+zaak_identificatie = "MLD-{verzoek.nummer}"
+"""
+
+
+@pytest.fixture
+def two_zaken(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
+    """The example aanvraag becomes two zaken (ZT-OMV-REG and ZT-MELDING), with the same persons, locaties
+    and documents on each: what one zaak's find might wrongly adopt from the other."""
+    mappings = copy_mappings(tmp_path)
+    with (mappings / "voorbeeldstad.toml").open("a") as f:
+        f.write(TWO_ZAKEN)
+    url = new_database_url(tmp_path)
+    sv = open_services(
+        load_settings(write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, mappings, workers=0)))
+    )
+    upgrade(sv.engine)
+    yield sv
+    sv.close()
+    drop_database(url)
+
+
+def on_zaak(zs: Zaaksysteem, kind: str, zaak: dict[str, Any]) -> list[dict[str, Any]]:
+    return [x for x in getattr(fake(zs), kind) if x["zaak"] == zaak["url"]]
+
+
+SECOND_ZAAK_CALLS = [
+    ("/zaken", 1),
+    ("/rollen", 2),
+    ("/rollen", 3),
+    ("/zaakobjecten", 2),
+    ("/zaakinformatieobjecten", 2),
+    ("/statussen", 1),
+]
+
+
+@pytest.mark.parametrize(("path", "skip"), SECOND_ZAAK_CALLS, ids=[f"{p}#{n}" for p, n in SECOND_ZAAK_CALLS])
+def test_each_zaak_of_a_verzoek_gets_its_own_objects_when_the_second_zaaks_answer_is_lost(
+    two_zaken: Services, zs: Zaaksysteem, path: str, skip: int
+) -> None:
+    """The answer to a call for the second zaak is lost after the zaaksysteem stored it. The first zaak
+    has an identical rol (same person, same toelichting), zaakobject, status and document link: the
+    retry must adopt only the one on its own zaak, never the first zaak's, and never make a second."""
+    fake(zs).fail_next("POST", path, status=500, skip=skip, after_processing=True)
+    receive(two_zaken)
+    assert drain(two_zaken) == ["retry", "done"]
+    zaken = sorted(fake(zs).zaken, key=lambda z: z["identificatie"])
+    assert [z["identificatie"] for z in zaken] == ["MLD-1234567", "OLO-1234567"]
+    assert len(fake(zs).documenten) == 2  # one document per bijlage, linked to both zaken
+    for zaak in zaken:
+        rollen = on_zaak(zs, "rollen", zaak)
+        assert sorted(r["betrokkeneType"] for r in rollen) == ["natuurlijk_persoon", "vestiging"], rollen
+        assert all(r["roltype"].startswith(fake(zs).base_url) and r["zaak"] == zaak["url"] for r in rollen)
+        assert sorted(o["objectType"] for o in on_zaak(zs, "zaakobjecten", zaak)) == [
+            "adres",
+            "kadastrale_onroerende_zaak",
+        ]
+        assert len(on_zaak(zs, "zaakinformatieobjecten", zaak)) == 2
+        assert len(on_zaak(zs, "statussen", zaak)) == 1
+
+
+def test_another_adres_on_the_zaak_is_not_taken_for_ours_after_a_lost_answer(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The answer to POST /zaakobjecten (the adres) is lost, and before the retry someone adds another
+    address to the zaak: the retry adopts the one with our address's identifying fields, not the other
+    (no Ambiguous, no duplicate)."""
+    fake(zs).fail_next("POST", "/zaakobjecten", status=500, after_processing=True)
+    receive(services)
+    assert first_attempt(services) == ["retry"]
+    store = fake(zs).store
+    with store.lock:
+        ours = next(o for o in store.all("zaakobjecten") if o["objectType"] == "adres")
+        other = copy.deepcopy(ours)
+        for k in ("url", "uuid"):
+            other.pop(k)
+        other["objectIdentificatie"].update(identificatie="0344200000999999", huisnummer=99, postcode="3511ZZ")
+        store.add("zaakobjecten", other)
+    assert drain(services) == ["done"]
+    adressen = [o["objectIdentificatie"]["huisnummer"] for o in fake(zs).zaakobjecten if o["objectType"] == "adres"]
+    assert sorted(adressen) == sorted([ours["objectIdentificatie"]["huisnummer"], 99])
+
+
+def test_two_documents_under_our_identificatie_are_ambiguous_not_adopted(services: Services, zs: Zaaksysteem) -> None:
+    """The answer to POST /enkelvoudiginformatieobjecten is lost, and the zaaksysteem then holds two
+    documents under our identificatie and bronorganisatie: the retry cannot tell which one it made, so it
+    adopts neither and makes no third (needs-attention, naming the identificatie)."""
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    receive(services)
+    assert first_attempt(services) == ["retry"]
+    add_copy(zs, "enkelvoudiginformatieobjecten", lambda d: True)
+    assert drain(services) == ["needs-attention"]
+    assert "2 with this identificatie" in last_error(services)
+    assert len(fake(zs).documenten) == 2
+
+
+def test_a_document_of_another_bronorganisatie_under_the_same_identificatie_is_not_ours(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """A zaaksysteem shared by several organisations: the same verzoek also went to another bevoegd gezag,
+    whose document has the same identificatie (verzoeknummer-bijlageId) under its own bronorganisatie.
+    After a lost answer the retry adopts our document only (identificatie and bronorganisatie)."""
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    receive(services)
+    assert first_attempt(services) == ["retry"]
+    store = fake(zs).store
+    with store.lock:
+        ours = dict(store.all("enkelvoudiginformatieobjecten")[0])
+        for k in ("url", "uuid"):
+            ours.pop(k)
+        store.add("enkelvoudiginformatieobjecten", {**ours, "bronorganisatie": "002220647"})
+    assert drain(services) == ["done"]
+    mine = [d for d in fake(zs).documenten if d["bronorganisatie"] == "002564440"]
+    assert len(mine) == 2
+    zios = {z["informatieobject"] for z in fake(zs).zaakinformatieobjecten}
+    assert zios == {d["url"] for d in mine}
+
+
+def test_a_complete_document_someone_has_locked_is_adopted_and_left_locked(services: Services, zs: Zaaksysteem) -> None:
+    """The answer to POST /enkelvoudiginformatieobjecten is lost, and before the retry a medewerker locks
+    the (complete) document to edit it. A lock without bestandsdelen is not an interrupted upload: the
+    retry adopts the document and leaves the lock alone (no forced unlock, no new lock)."""
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    receive(services)
+    assert first_attempt(services) == ["retry"]
+    store = fake(zs).store
+    with store.lock:
+        doc = store.all("enkelvoudiginformatieobjecten")[0]
+        doc["lock"] = "lock-of-a-medewerker"
+    assert drain(services) == ["done"]
+    assert doc["lock"] == "lock-of-a-medewerker"
+    assert not [r for r in fake(zs).requests if r.path.endswith(("/lock", "/unlock"))]
+    assert len(fake(zs).documenten) == 2
+
+
+def test_an_interrupted_upload_resumes_with_its_own_checkpointed_lock(big_services: Services, zs: Zaaksysteem) -> None:
+    """A bestandsdeel PUT fails; the retry resumes the upload with the lock it checkpointed when it made the
+    document, so it needs no forced unlock: it completes even where the adapter lacks the
+    ``documenten.geforceerd-unlock`` scope, and never takes the lock over."""
+    fake(zs).force_unlock_allowed = False
+    fake(zs).fail_next("PUT", "/bestandsdelen/{uuid}", status=500, skip=1)
+    receive(big_services, body=big_aanvraag())
+    assert drain(big_services) == ["retry", "done"]
+    assert_whole_and_unlocked(zs)
+    assert not [r for r in fake(zs).requests if r.path.endswith("/lock")]
+
+
+def test_an_ambiguous_find_names_every_candidate_for_the_operator(services: Services, zs: Zaaksysteem) -> None:
+    """Two candidates for the rol whose answer was lost: needs-attention at once, and the error names both
+    (their URLs), so an operator can remove the one that is not ours and resend."""
+    fake(zs).fail_next("POST", "/rollen", status=500, after_processing=True)
+    receive(services)
+    assert first_attempt(services) == ["retry"]
+    add_copy(zs, "rollen", lambda r: True)
+    assert drain(services) == ["needs-attention"]
+    error = last_error(services)
+    assert "2 candidates" in error
+    assert all(r["url"] in error for r in fake(zs).rollen), error
+
+
+def test_a_link_adopted_after_a_lost_answer_is_replaced_like_one_the_adapter_made(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The answer to the Bouwtekening's zaakinformatieobject is lost (the retry finds and adopts the link),
+    then the delivery stops on a refused status. After the mapping is fixed and the message resent, the
+    adopted link is unlinked and its document replaced exactly as if the adapter had seen the answer: one
+    Bouwtekening of the new type on the zaak."""
+    fake(zs).fail_next("POST", "/zaakinformatieobjecten", status=500, after_processing=True)
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    mid = receive(services)
+    assert drain(services) == ["retry", "needs-attention"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert services.outbox is not None
+    [report] = services.outbox.resend([mid])
+    assert not isinstance(report, str) and report.state == "done", report
+    tekeningen = [d for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf"]
+    assert len(tekeningen) == 1
+    assert (
+        fake(zs).store.resolve(tekeningen[0]["informatieobjecttype"], "informatieobjecttypen")["omschrijving"]
+        == "Bijlage"
+    )
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
