@@ -236,5 +236,7 @@ class Postbox:
         with self._op(f"move {src} to {dst}") as sftp:
             try:
                 sftp.posix_rename(src, dst)
+            except FileNotFoundError:
+                sftp.lstat(dst)  # moved by an earlier run that stopped before recording it: done
             except OSError:
-                sftp.rename(src, dst)
+                sftp.rename(src, dst)  # a server without the posix-rename extension

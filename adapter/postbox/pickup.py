@@ -21,7 +21,7 @@ from adapter.postbox.client import Postbox, PostboxError, PostboxRefused, Remote
 from adapter.postbox.names import parse_name, safe_for_log
 from adapter.services import Services, resolve_path
 from adapter.store import postbox as store
-from adapter.store.files import FileBusy, FileStore, StoreError
+from adapter.store.files import ContentMismatch, FileBusy, FileStore, StoreError
 
 log = get_logger("adapter.postbox")
 
@@ -61,8 +61,14 @@ class _Changed(StoreError):
 
 
 def _download(pb: Postbox, rf: RemoteFile, files: FileStore) -> tuple[str, int]:
+    def write(chunk: bytes) -> None:
+        try:
+            writer.write(chunk)
+        except OSError as exc:  # our disk, not the postbox: said so, not blamed on the server
+            raise StoreError(f"file store {files.root}: {exc}") from None
+
     with files.writer(None, rf.size) as writer:
-        pb.read_inbox(rf.name, writer.write)
+        pb.read_inbox(rf.name, write)
         after = pb.stat_inbox(rf.name)
         if (after.size, after.mtime) != (rf.size, rf.mtime):
             raise _Changed("changed while it was read (still being written?)")
@@ -106,8 +112,13 @@ def _pickup_one(services: Services, pb: Postbox, files: FileStore, counts: _Coun
             store.record_failure(engine, pb.name, rf.name, f"failed: {exc}")
             log.error("postbus file cannot be picked up", postbox=pb.name, file=shown, reason=str(exc))
             continue
-        except (FileBusy, StoreError) as exc:
+        except (FileBusy, _Changed, ContentMismatch) as exc:  # being written, or by another process now
             log.info("postbus file not picked up this run", postbox=pb.name, file=shown, reason=str(exc))
+            continue
+        except StoreError as exc:  # our file store (disk full, permissions): an operator must look
+            counts.errors += 1
+            problems.append(str(exc))
+            log.error("postbus file cannot be stored", postbox=pb.name, file=shown, reason=str(exc))
             continue
         store.record_stored(engine, pb.name, rf.name, name.aanvraagnummer, name.bestandsnaam, sha256, size)
         counts.new += 1
