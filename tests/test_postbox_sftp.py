@@ -315,3 +315,41 @@ def test_the_readme_postbus_example_and_commands_run(adapter: Any, sftp_server: 
     assert "olo: connected, inbox readable" in outputs["postbox status --check"]
     assert "postbox-pickup: ok: 1 in inboxes, 1 stored" in outputs["jobs run postbox-pickup"]
     assert "last success" in CliRunner().invoke(main, ["--config", sv.settings.source, "postbox", "status"]).output
+
+
+def test_a_broken_download_resumes_from_its_part_file(
+    adapter: Any, sftp_server: SftpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.postbox.client import Postbox, PostboxError
+
+    sv = adapter()
+    data = os.urandom(5_000_000)
+    sftp_server.put(TEKENING, data)
+    real = Postbox.read_inbox
+    offsets: list[int] = []
+
+    def breaks_after_2mb(self: Postbox, name: str, consume: Any, offset: int = 0) -> None:
+        offsets.append(offset)
+        got = 0
+
+        def counting(chunk: bytes) -> None:
+            nonlocal got
+            consume(chunk)
+            got += len(chunk)
+            if not offsets[1:] and got >= 2_000_000:
+                raise PostboxError("postbox olo: read /inbox/x: connection lost (test)")
+
+        real(self, name, counting, offset)
+
+    monkeypatch.setattr(Postbox, "read_inbox", breaks_after_2mb)
+    outcome = pickup_now(sv)
+    assert outcome.startswith("error:") and "connection lost (test)" in outcome, outcome
+    parts = list((Path(sv.settings.source).parent / "var" / "files").glob(".resume-*.part"))
+    assert len(parts) == 1
+    resumed_from = parts[0].stat().st_size
+    assert 2_000_000 <= resumed_from < len(data)
+    assert pickup_now(sv).startswith("ok: 1 in inboxes, 1 stored")
+    assert offsets == [0, resumed_from]  # the second run read only the rest
+    (row,) = store.list_files(sv.engine)
+    assert row.sha256 == hashlib.sha256(data).hexdigest() and row.size == len(data)
+    assert [p.name for p in files_in_store(sv)] == [row.sha256]  # the part is gone, one file

@@ -221,10 +221,12 @@ class Postbox:
             name, int(e.st_size or 0), int(e.st_mtime or 0), e.st_mode is not None and stat.S_ISREG(e.st_mode)
         )
 
-    def read_inbox(self, name: str, consume: Callable[[bytes], None]) -> None:
-        """Stream an inbox file to ``consume`` in chunks (reads pipelined ahead; never whole in memory)."""
+    def read_inbox(self, name: str, consume: Callable[[bytes], None], offset: int = 0) -> None:
+        """Stream an inbox file from ``offset`` to ``consume`` in chunks (reads pipelined ahead; never whole
+        in memory)."""
         path = self._path(self.settings.inbox, name)
         with self._op(f"read {path}") as sftp, sftp.open(path, "rb") as remote:
+            remote.seek(offset)
             remote.prefetch()
             while chunk := remote.read(CHUNK):
                 consume(chunk)

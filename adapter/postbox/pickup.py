@@ -2,7 +2,8 @@
 
 Per postbox, one reused session: list the inbox; refuse odd names and anything but regular files
 (recorded once, left where they are); stream each new file into the content-addressed file store (size
-checked against the listing, and the remote file must not have changed while it was read); wake the
+checked against the listing, and the remote file must not have changed while it was read; a broken
+download resumes from its part file); wake the
 deliveries of its aanvraag that wait for it. A file whose aanvraag's delivery is done (it used the file:
 checkpoint ``postbus:<bijlageId>``) is moved to ``processed``. Files no message claims are orphans: kept
 until ``[postbus] orphan_hours``, then expired (removed from the file store; the remote file stays).
@@ -10,6 +11,7 @@ until ``[postbus] orphan_hours``, then expired (removed from the file store; the
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +69,20 @@ def _download(pb: Postbox, rf: RemoteFile, files: FileStore) -> tuple[str, int]:
         except OSError as exc:  # our disk, not the postbox: said so, not blamed on the server
             raise StoreError(f"file store {files.root}: {exc}") from None
 
-    with files.writer(None, rf.size) as writer:
-        pb.read_inbox(rf.name, write)
+    # a broken download resumes where it stopped, as long as the remote file is the same (name, size, mtime)
+    key = hashlib.sha256(f"{pb.name}\0{rf.name}\0{rf.size}\0{rf.mtime}".encode()).hexdigest()[:32]
+    with files.writer(None, rf.size, resume_key=key) as writer:
+        if writer.offset:
+            log.info("resuming a postbus download", postbox=pb.name, file=safe_for_log(rf.name), offset=writer.offset)
+        try:
+            pb.read_inbox(rf.name, write, writer.offset)
+        except BaseException:
+            if writer.written == 0:
+                writer.discard()  # nothing to resume (e.g. the open was refused): leave no empty part
+            raise
         after = pb.stat_inbox(rf.name)
         if (after.size, after.mtime) != (rf.size, rf.mtime):
+            writer.discard()
             raise _Changed("changed while it was read (still being written?)")
         path = writer.commit()
     return path.name, rf.size

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
+_RESUME_KEY = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 class StoreError(Exception):
@@ -88,21 +89,43 @@ class FileStore:
         """Forget a partial download (e.g. after the server sent corrupt bytes)."""
         self.part_path(sha256).unlink(missing_ok=True)
 
-    def writer(self, expected_sha256: str | None, expected_size: int | None, *, resume: bool = True) -> FileWriter:
+    def writer(
+        self,
+        expected_sha256: str | None,
+        expected_size: int | None,
+        *,
+        resume: bool = True,
+        resume_key: str | None = None,
+    ) -> FileWriter:
         """A writer for one file. With a known sha256 it writes ``<sha>.part`` and, if ``resume``, continues
-        an existing part (see ``FileWriter.offset``); without one it writes a private temp file."""
-        return FileWriter(self, expected_sha256, expected_size, resume=resume)
+        an existing part (see ``FileWriter.offset``); without one it writes a private temp file, or, with a
+        ``resume_key`` (hex, naming the source: e.g. a remote file and its size and mtime), a part of that name
+        that a later writer with the same key continues."""
+        return FileWriter(self, expected_sha256, expected_size, resume=resume, resume_key=resume_key)
+
+    def resume_part(self, resume_key: str) -> Path:
+        """The partial file of a keyed writer without a known sha256 (see ``writer``)."""
+        if not _RESUME_KEY.match(resume_key):
+            raise ValueError(f"not a hex resume key: {resume_key!r}")
+        return self.root / f".resume-{resume_key}.part"
 
 
 class FileWriter:
     """Hashes while writing into a temp file next to the final place; ``commit`` verifies and renames.
 
-    Use as a context manager. Leaving it without ``commit`` keeps a ``<sha>.part`` for a later resume
-    (after a broken connection, say) and removes an anonymous temp file; a mismatch removes the part.
+    Use as a context manager. Leaving it without ``commit`` keeps a ``<sha>.part`` (or a keyed
+    ``.resume-<key>.part``) for a later resume (after a broken connection, say) and removes an anonymous
+    temp file; a mismatch removes the part.
     """
 
     def __init__(
-        self, store: FileStore, expected_sha256: str | None, expected_size: int | None, *, resume: bool = True
+        self,
+        store: FileStore,
+        expected_sha256: str | None,
+        expected_size: int | None,
+        *,
+        resume: bool = True,
+        resume_key: str | None = None,
     ) -> None:
         if expected_size is not None and expected_size < 0:
             raise ValueError(f"negative size: {expected_size}")
@@ -111,8 +134,11 @@ class FileWriter:
         self.expected_size = expected_size
         self._hash = hashlib.sha256()
         self._committed: Path | None = None
+        self.resume_key = resume_key
         if self.expected_sha256:
             self.tmp_path = store.part_path(self.expected_sha256)
+        elif resume_key is not None:
+            self.tmp_path = store.resume_part(resume_key)
         else:
             self.tmp_path = store.root / f".tmp-{uuid.uuid4().hex}.part"
         self.tmp_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -201,7 +227,7 @@ class FileWriter:
         """Stop without committing: keep a resumable ``<sha>.part``, drop an anonymous temp file."""
         if self._committed is not None or self._file.closed:
             return
-        if self.expected_sha256 is None:
+        if self.expected_sha256 is None and self.resume_key is None:
             self.discard()
             return
         with contextlib.suppress(OSError):
