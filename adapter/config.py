@@ -46,11 +46,17 @@ class ServerTlsSettings(_Section):
     #: true: a caller without a valid client certificate fails the handshake. false: it may connect, but an
     #: endpoint in ``[server.allowed_oins]`` still refuses it (403).
     require_client_cert: bool = False
+    #: PEM file with the current CRL of every CA in ``client_ca`` that issues client certificates (e.g.
+    #: PKIoverheid's, fetched daily by cron): a revoked certificate then fails the handshake. With it set,
+    #: a certificate whose issuer has no CRL in the file fails too. Re-read when ``serve`` starts.
+    crlfile: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerTlsSettings:
         if (self.keyfile or self.client_ca) and not self.certfile:
             raise ValueError("keyfile and client_ca need certfile (the server certificate)")
+        if self.crlfile and not self.client_ca:
+            raise ValueError("crlfile needs client_ca (the CAs whose revocations it lists)")
         if self.require_client_cert and not self.client_ca:
             raise ValueError("require_client_cert needs client_ca (the CAs whose client certificates count)")
         return self

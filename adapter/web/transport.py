@@ -46,7 +46,7 @@ def _resolve(settings: Settings, value: str) -> str:
 def tls_files(settings: Settings) -> dict[str, str]:
     """The ``[server.tls]`` files that are set, by key, as absolute paths (relative ones: to the config)."""
     tls = settings.server.tls
-    keys = {"certfile": tls.certfile, "keyfile": tls.keyfile, "client_ca": tls.client_ca}
+    keys = {"certfile": tls.certfile, "keyfile": tls.keyfile, "client_ca": tls.client_ca, "crlfile": tls.crlfile}
     return {key: _resolve(settings, value) for key, value in keys.items() if value}
 
 
@@ -72,6 +72,19 @@ def check_tls(settings: Settings) -> ssl.SSLContext | None:
             context.load_verify_locations(files["client_ca"])
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(f"{settings.source}: server.tls.client_ca: not a PEM CA bundle: {exc}") from None
+    if "crlfile" in files:
+        try:
+            _check_revocations(context, files["crlfile"])
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"{settings.source}: server.tls.crlfile: not a PEM CRL: {exc}") from None
+    return context
+
+
+def _check_revocations(context: ssl.SSLContext, crlfile: str) -> ssl.SSLContext:
+    """Load the CRLs and have every client certificate checked against its issuer's (a revoked PKIoverheid
+    certificate must not pass because it has not expired yet)."""
+    context.load_verify_locations(crlfile)
+    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     return context
 
 
@@ -89,6 +102,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
                 ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL if tls.client_ca else ssl.CERT_NONE
             ),
         }
+        if "crlfile" in files:
+            crlfile = files["crlfile"]
+            options["ssl_context_factory"] = lambda _config, default: _check_revocations(default(), crlfile)
     return options
 
 
