@@ -1190,3 +1190,13 @@ def test_the_configured_depth_limit_applies_to_a_notification(inbound_with: Any)
     raw = NOTIFICATIE.read_bytes().replace(b"</vn:doel>", f"</vn:doel>{deep}".encode(), 1)
     answer = stam(sv).receive(raw, "c" * 32)
     assert answer.status == 400 and "deeper than 8 levels" in str(answer.body["detail"])
+
+
+def test_a_file_with_an_invalid_xpath_is_not_checked_online(tmp_path: Path) -> None:
+    from adapter.mapping.check import check_dir
+
+    d = mapping_file(tmp_path, CHECK_BASE + '\n[xpath]\nprocedure = "//L:aanvraag[["\n')
+    target = StubTarget()
+    problems = check_dir(d, {"zgw": target}, online=True)  # type: ignore[dict-item]
+    assert [(p.key, p.severity) for p in problems] == [("xpath.procedure", "error")]
+    assert target.calls == []  # an error in the file: its catalogus is not asked
