@@ -3,7 +3,10 @@ postbox that refuses connections is a transient error and the next connect waits
 
 from __future__ import annotations
 
+import base64
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +71,19 @@ def test_a_postbox_needs_a_login_and_a_readable_host_key() -> None:
         PostboxSettings(host="h", user="u", password="p", host_key="SHA256:abc")
     with pytest.raises(ValueError, match="not a usable remote directory"):
         PostboxSettings(host="h", user="u", password="p", host_key=HOST_KEY, inbox="../etc")
+
+
+def test_stuf_zkn_sends_the_bytes_of_a_bijlage_from_the_file_store(tmp_path: Path) -> None:
+    """A postbus (or werkmap) file is in the file store, not inline: a StUF-ZKN zaaksysteem gets its bytes."""
+    import adapter.targets.stuf_zkn.messages as m
+    from tests.test_stuf_zkn_target import ctx, opdracht, verzoek
+
+    v = verzoek()
+    d = opdracht(v).documenten[0]
+    path = tmp_path / "file"
+    path.write_bytes(b"postbus bytes")
+    d = replace(d, bijlage=replace(d.bijlage, inhoud=None, bestand=str(path), grootte=13))
+    for dialect in ("zds-1.1", "zds-1.2"):
+        doc = m.voeg_zaakdocument_toe(ctx(dialect), d, v, "DOC-1", ["ZAAK-000001"], "J.A. Berg").body
+        inhoud = doc.find("ZKN:object/ZKN:inhoud", {"ZKN": m.ZKN})
+        assert inhoud is not None and base64.b64decode(inhoud.text or "") == b"postbus bytes"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 from collections.abc import Sequence
+from pathlib import Path
 
 from lxml import etree
 
@@ -210,8 +211,8 @@ def voeg_zaakdocument_toe(
 ) -> Bericht:
     """voegZaakdocumentToe_EdcLk01 / edcLk01: document metadata, base64 inhoud, relevant for ``zaken``.
 
-    A bijlage without bytes (they travel separately) is sent with metadata only: ZDS 1.2 requires an
-    ``inhoud`` element, so it is empty there; ZDS 1.1 leaves it out.
+    Bytes come inline or from the file store (``bestand``: postbus, werkmap). A bijlage without bytes is sent
+    with metadata only: ZDS 1.2 requires an ``inhoud`` element, so it is empty there; ZDS 1.1 leaves it out.
     """
     if not zaken:
         raise ValueError("a zaakdocument needs at least one zaak")
@@ -232,8 +233,11 @@ def voeg_zaakdocument_toe(
     el(obj, ZKN, "taal", "nld")
     el(obj, ZKN, "vertrouwelijkAanduiding", vertrouwelijk_aanduiding(doc.vertrouwelijkheidaanduiding))
     el(obj, ZKN, "auteur", clip(auteur, 200) or "onbekend")
-    if doc.bijlage.inhoud is not None or ctx.dialect == ZDS12:
-        inhoud = el(obj, ZKN, "inhoud", base64.b64encode(doc.bijlage.inhoud or b"").decode("ascii"))
+    data = doc.bijlage.inhoud
+    if data is None and doc.bijlage.bestand is not None:
+        data = Path(doc.bijlage.bestand).read_bytes()  # from the file store (postbus, werkmap): StUF has it inline
+    if data is not None or ctx.dialect == ZDS12:
+        inhoud = el(obj, ZKN, "inhoud", base64.b64encode(data or b"").decode("ascii"))
         inhoud.set(f"{{{XMIME}}}contentType", mime)
         inhoud.set(f"{{{STUF}}}bestandsnaam", (doc.bijlage.bestandsnaam or identificatie)[:255])
     el(obj, STUF, "tijdstipRegistratie", when)

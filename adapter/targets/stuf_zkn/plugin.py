@@ -311,7 +311,7 @@ class _Plan:
         auteur = (self.v.initiatiefnemer.weergavenaam if self.v.initiatiefnemer else "") or "Omgevingsloket"
         for d in documenten:
             self._document(d, zaken, auteur)
-        without = sum(d.bijlage.inhoud is None for d in documenten)
+        without = sum(not d.bijlage.heeft_inhoud for d in documenten)
         self.summary.append(
             f"{len(documenten)} document(en)"
             + (f", {without} zonder inhoud (alleen metadata; inhoud volgt via postbus)" if without else "")
