@@ -152,6 +152,8 @@ def test_files_after_the_message_fill_the_documents_once(
     assert work(sv) == []
     assert_filled_once(zs, sent)
     assert len(files_in_store(sv)) == 2
+    # four pickup runs, one SSH session: the connection is reused
+    assert (sftp_server.workdir / "log").read_text().count("Accepted publickey") == 1
 
 
 def test_files_before_the_message_are_orphans_until_it_arrives(
