@@ -22,6 +22,8 @@ far system refuses) goes to ``needs-attention`` at once, because retrying it onl
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class AdapterError(Exception):
     """Base of the adapter's own errors; its message is one readable line."""
@@ -66,7 +68,12 @@ class TargetError(AdapterError):
 
 
 class WaitingError(TargetError):
-    """The delivery cannot run yet (e.g. an aanvulling whose aanvraag has no zaak yet)."""
+    """The delivery cannot run yet (e.g. an aanvulling whose aanvraag has no zaak yet). ``until``: a wait with
+    a deadline of its own (postbus files: ``missing_hours``) is retried, never made ``dead``, before it."""
+
+    def __init__(self, message: str, *, until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 class TargetRefused(TargetError):

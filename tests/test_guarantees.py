@@ -540,3 +540,30 @@ def test_two_processes_claiming_at_once_never_get_the_same_delivery(tmp_path: Pa
         stop_checkpoints(engine)
         engine.dispose()
         drop_database(url)
+
+
+def test_a_wait_with_its_own_deadline_is_never_dead_before_it(
+    delivering: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery waiting for postbus files (``WaitingError(until=…)``) keeps being retried past
+    ``max_attempts`` until its deadline; a wait without one, or past it, ends dead as any transient failure."""
+    from adapter.errors import WaitingError
+
+    sv = delivering(backoff_initial=0, backoff_max=0.01, max_attempts=2)
+    assert sv.outbox is not None
+    until = [datetime.now(UTC) + timedelta(hours=1)]
+
+    def waiting(*_: object) -> str:
+        raise WaitingError("postbus: waiting for 1 bijlage(n)", until=until[0])
+
+    monkeypatch.setattr(sv.outbox, "_deliver", waiting)
+    mid = receive_aanvraag(sv)
+    states: list[str] = []
+    for _ in range(4):
+        make_due(sv)
+        states += [r.state for r in sv.outbox.work_once(limit=10)]
+    assert states == ["retry"] * 4
+    assert delivery_row(sv, mid).attempts == 4
+    until[0] = datetime.now(UTC) - timedelta(seconds=1)  # the deadline has passed
+    make_due(sv)
+    assert [r.state for r in sv.outbox.work_once(limit=10)] == ["dead"]

@@ -206,7 +206,8 @@ class Outbox:
             # stored and logged: a zaaksysteem may quote a value back (a name it found too long)
             error = redact(str(exc) if expected else f"{type(exc).__name__}: {exc}")
             permanent = not is_transient(exc)
-            dead = attempts >= self.settings.max_attempts
+            waits_until = exc.until if isinstance(exc, WaitingError) else None
+            dead = attempts >= self.settings.max_attempts and not (waits_until and store.now() < waits_until)
             state = DState.NEEDS_ATTENTION if permanent else DState.DEAD if dead else DState.RETRY
             if isinstance(exc, HintNotConfirmed):
                 state = DState.HINT_REFUSED  # kept for the operator; gives its key to the next notification

@@ -67,6 +67,7 @@ class PostbusLookup:
                     f"after the aanvraag: {names}; the delivery resumes by itself when the files arrive"
                 )
             raise WaitingError(
-                f"{store.WAITING_PREFIX} waiting for {len(missing)} bijlage(n) from the postbus: {names}"
+                f"{store.WAITING_PREFIX} waiting for {len(missing)} bijlage(n) from the postbus: {names}",
+                until=store.deadline(received_at, self.missing_hours),
             )
         return replace(verzoek, bijlagen=tuple(filled))

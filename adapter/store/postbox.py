@@ -300,6 +300,12 @@ def statuses(engine: Engine) -> dict[str, PostboxStatus]:
         }
 
 
+def deadline(t: datetime | None, hours: float) -> datetime | None:
+    """``hours`` after ``t`` (aware), or None when ``t`` is unknown."""
+    t = _aware(t)
+    return None if t is None else t + timedelta(hours=hours)
+
+
 def older_than(t: datetime | None, hours: float) -> bool:
     t = _aware(t)
     return t is not None and t < now() - timedelta(hours=hours)
