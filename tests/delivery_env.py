@@ -27,17 +27,25 @@ class Zaaksysteem:
     stop: Callable[[], None]
 
     def target_toml(self, name: str = "zaaksysteem", timeout: float = 5) -> str:
-        b = self.base_url
         catalogus = self.fake.catalogus_url("catalogussen")  # type: ignore[attr-defined]
-        return f"""
+        return zgw_target_toml(self.base_url, SECRET, catalogus=catalogus, name=name, timeout=timeout)
+
+
+def zgw_target_toml(
+    base_url: str, secret: str, *, catalogus: str | None = None, name: str = "zaaksysteem", timeout: float = 5
+) -> str:
+    """A ``[targets.NAME]`` table for a ZGW zaaksysteem at ``base_url`` (its catalogus: the first one)."""
+    b = base_url
+    catalogus = catalogus or f"{b}/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
+    return f"""
 [targets.{name}]
 kind = "zgw"
 zaken_url = "{b}/zaken/api/v1"
 documenten_url = "{b}/documenten/api/v1"
 catalogi_url = "{b}/catalogi/api/v1"
 catalogus = "{catalogus}"
-auth = {{ client_id = "loket-adapter", secret = "{SECRET}" }}
-timeout = {timeout}
+auth = {{ client_id = "loket-adapter", secret = "{secret}" }}
+timeout = {timeout:g}
 """
 
 

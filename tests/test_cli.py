@@ -25,6 +25,7 @@ from adapter.stuf import berichten
 from adapter.stuf.stuurgegevens import Stuurgegevens, Systeem
 from adapter.validation import validate_file
 from tests.conftest import ROOT, drop_database, free_port, make_server, new_database_url, stop_process, write_config
+from tests.delivery_env import zgw_target_toml
 from tests.soap import LVO, SOAP, fixture, post, with_reference
 
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
@@ -579,13 +580,7 @@ port = {port}
 [delivery]
 workers = 0
 mappings_dir = "{mappings}"
-[targets.zaaksysteem]
-kind = "zgw"
-zaken_url = "http://127.0.0.1:9/zaken/api/v1"
-documenten_url = "http://127.0.0.1:9/documenten/api/v1"
-catalogi_url = "http://127.0.0.1:9/catalogi/api/v1"
-catalogus = "http://127.0.0.1:9/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
-auth = {{ client_id = "loket-adapter", secret = "{secret}" }}
+{target}
 [[stuf.ontvangers]]
 organisatie = "00000001002564440000"
 applicatie = "ZAAKSYSTEEM"
@@ -597,7 +592,10 @@ def test_read_only_commands_run_without_the_target_secret_and_sending_ones_name_
     config.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path}/a.db"\n'
         + SECRET_TARGET.format(
-            environment="production", port=free_port(), secret="${LOKET_T_NOT_SET}", mappings=ROOT / "mappings"
+            environment="production",
+            port=free_port(),
+            target=zgw_target_toml("http://127.0.0.1:9", "${LOKET_T_NOT_SET}"),
+            mappings=ROOT / "mappings",
         ),
         encoding="utf-8",
     )
@@ -618,7 +616,10 @@ def test_serve_refuses_a_development_default_secret_in_production_in_one_line(tm
     config.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path}/a.db"\n'
         + SECRET_TARGET.format(
-            environment="production", port=port, secret="${LOKET_T_NOT_SET:-change-me}", mappings=ROOT / "mappings"
+            environment="production",
+            port=port,
+            target=zgw_target_toml("http://127.0.0.1:9", "${LOKET_T_NOT_SET:-change-me}"),
+            mappings=ROOT / "mappings",
         ),
         encoding="utf-8",
     )

@@ -13,21 +13,13 @@ import pytest
 
 from adapter.envsubst import redact_url
 from tests.conftest import ROOT
+from tests.delivery_env import zgw_target_toml
 from tests.test_cli import cli
 
 SECRET = "Zq7!pW@x/9#k%Lm&t=Rv"
 OIN = "00000001002564440000"
 ONTVANGER = f'\n[[stuf.ontvangers]]\norganisatie = "{OIN}"\napplicatie = "ZAAKSYSTEEM"\n'
-ZGW = """
-[targets.zaaksysteem]
-kind = "zgw"
-zaken_url = "http://127.0.0.1:9/zaken/api/v1"
-documenten_url = "http://127.0.0.1:9/documenten/api/v1"
-catalogi_url = "http://127.0.0.1:9/catalogi/api/v1"
-catalogus = "http://127.0.0.1:9/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
-auth = { client_id = "loket-adapter", secret = "${LOKET_T_SECRET}" }
-timeout = 2
-"""
+ZGW = zgw_target_toml("http://127.0.0.1:9", "${LOKET_T_SECRET}", timeout=2)
 
 
 def fragments(secret: str, n: int = 5) -> set[str]:
