@@ -234,6 +234,19 @@ def delivering(tmp_path: Path, zs: object) -> Iterator[object]:
 
 
 @pytest.fixture
+def engine(tmp_path: Path) -> Iterator[object]:
+    """A migrated store of its own (SQLite file, or a new PostgreSQL database) for store-level tests."""
+    from adapter.store.db import make_engine, upgrade
+
+    url = new_database_url(tmp_path)
+    e = make_engine(url, lock_timeout_ms=5000)
+    upgrade(e)
+    yield e
+    e.dispose()
+    drop_database(url)
+
+
+@pytest.fixture
 def inbound(tmp_path: Path) -> Iterator[object]:
     """Store, schemas and group-commit writer in-process (no outbox, no targets): what the inbound channels
     and HTTP endpoints run on."""

@@ -94,8 +94,13 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30, what: str = "conditi
 
 
 def cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli_with(server.config, *args)
+
+
+def cli_with(config: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``loket-adapter --config CONFIG ARGS`` as an operator runs it (text out, two minutes at most)."""
     return subprocess.run(
-        [sys.executable, "-m", "adapter", "--config", str(server.config), *args],
+        [sys.executable, "-m", "adapter", "--config", str(config), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

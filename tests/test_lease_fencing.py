@@ -12,9 +12,8 @@ import copy
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,27 +25,15 @@ from adapter.delivery.worker import LEASE_LOST, Outbox, Report
 from adapter.errors import LeaseLost, StoreUnavailable
 from adapter.services import Services
 from adapter.store import outbox
-from adapter.store.db import make_engine, upgrade
 from adapter.store.lease import Lease
 from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
 from adapter.store.writer import GroupCommitWriter
-from tests.conftest import drop_database, new_database_url
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs, wait_for
 from tests.soap import fixture
 from tests.test_delivery_zgw import assert_one_complete_zaak, receive
 from tests.test_outbox_store import store_message
 
 MINUTES = timedelta(minutes=5)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = new_database_url(tmp_path)
-    e = make_engine(url, lock_timeout_ms=5000)
-    upgrade(e)
-    yield e
-    e.dispose()
-    drop_database(url)
 
 
 def expire_leases(engine: Engine) -> None:

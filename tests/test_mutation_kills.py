@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +26,12 @@ from adapter.errors import AdapterError, StoreUnavailable, TargetError
 from adapter.services import Services
 from adapter.store import messages as message_store
 from adapter.store import outbox
-from adapter.store.db import make_engine, upgrade
 from adapter.store.tables import deliveries, messages
 from adapter.store.writer import GroupCommitWriter
-from tests.conftest import FIXTURES, drop_database, new_database_url
+from tests.conftest import FIXTURES
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs
 from tests.soap import fixture
 from tests.test_delivery_zgw import receive
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = new_database_url(tmp_path)
-    e = make_engine(url, lock_timeout_ms=5000)
-    upgrade(e)
-    yield e
-    e.dispose()
-    drop_database(url)
 
 
 def record(nummer: str = "N1", ref: str | None = None) -> message_store.InboundRecord:

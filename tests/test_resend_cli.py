@@ -4,13 +4,11 @@ of the last 24 hours; each prints the real outcome and exits non-zero while some
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from sqlalchemy import text
 
 from adapter.services import Services
-from tests.conftest import ROOT
-from tests.delivery_env import Zaaksysteem, needs_zgw_specs
+from tests.delivery_env import Zaaksysteem, cli_with, needs_zgw_specs
 from tests.soap import fixture
 from tests.test_delivery_zgw import drain, receive
 
@@ -18,13 +16,7 @@ pytestmark = needs_zgw_specs
 
 
 def loket_adapter(sv: Services, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapter", "--config", sv.settings.source, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli_with(sv.settings.source, *args)
 
 
 def make_dead(sv: Services, zs: Zaaksysteem, n: int) -> list[int]:

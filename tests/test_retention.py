@@ -9,7 +9,6 @@ import hashlib
 import json
 import sqlite3
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,7 @@ from adapter.store.db import upgrade
 from adapter.store.files import FileStore
 from adapter.store.tables import deliveries, delivery_steps, messages
 from tests.conftest import PG_URL, ROOT, drop_database, new_database_url, write_config
-from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
+from tests.delivery_env import Zaaksysteem, cli_with, copy_mappings, delivery_toml, needs_zgw_specs
 from tests.soap import fixture
 from tests.test_delivery_zgw import drain, receive
 
@@ -116,13 +115,7 @@ def snapshot(engine: Engine) -> dict[int, dict[str, Any]]:
 
 
 def loket_adapter(sv: Services, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapter", "--config", sv.settings.source, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli_with(sv.settings.source, *args)
 
 
 @pytest.fixture
