@@ -219,10 +219,12 @@ def delivering(tmp_path: Path, zs: object) -> Iterator[object]:
 
     opened: list[tuple[Any, str]] = []
 
-    def open_(**delivery: object) -> Any:
-        url = new_database_url(tmp_path)
-        toml = delivery_toml(zs, copy_mappings(tmp_path), **{"workers": 0, **delivery})  # type: ignore[arg-type]
-        sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
+    def open_(extra_toml: str = "", **delivery: object) -> Any:
+        home = tmp_path / f"adapter{len(opened)}"  # each its own config, mappings and store
+        home.mkdir()
+        url = new_database_url(home)
+        toml = delivery_toml(zs, copy_mappings(home), **{"workers": 0, **delivery})  # type: ignore[arg-type]
+        sv = open_services(load_settings(write_config(home / "config.toml", url, 8999, toml + extra_toml)))
         upgrade(sv.engine)
         opened.append((sv, url))
         return sv

@@ -30,7 +30,7 @@ from sqlalchemy import exc as sa_exc
 from adapter.app import build_app
 from adapter.config import load_settings
 from adapter.inbound.stuf_lvo import StufLvoChannel
-from adapter.services import Services, open_services
+from adapter.services import Services, open_services, resolve_path
 from adapter.simulation.serving import serving
 from adapter.store import jobs as job_store
 from adapter.store import outbox
@@ -348,7 +348,7 @@ def test_permanent_failure_needs_attention_at_once_and_resend_delivers_it(
     ``needs-attention`` on the first attempt; ``messages resend <id>`` runs it again after the fix."""
     sv = delivering(backoff_initial=0, backoff_max=0.01, max_attempts=5)
     assert sv.outbox is not None
-    mapping = tmp_path / "mappings" / "voorbeeldstad.toml"
+    mapping = resolve_path(sv.settings, sv.settings.delivery.mappings_dir) / "voorbeeldstad.toml"
     good = mapping.read_text(encoding="utf-8")
     routed = f'oin = "{OIN}"\ntarget = "zaaksysteem"'
     assert routed in good

@@ -11,21 +11,19 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from adapter.cli import main
-from adapter.config import load_settings
 from adapter.jobs.scheduler import run_job
 from adapter.postbox import pickup
-from adapter.services import Services, open_services
+from adapter.services import Services
 from adapter.store import postbox as store
-from adapter.store.db import upgrade
-from tests.conftest import FIXTURES, drop_database, new_database_url, write_config
-from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
+from tests.conftest import FIXTURES
+from tests.delivery_env import Zaaksysteem, needs_zgw_specs
 from tests.sftp_server import SftpServer, serve
 from tests.soap import with_reference
 
@@ -50,26 +48,15 @@ def _close_sessions() -> Iterator[None]:
 
 
 @pytest.fixture
-def adapter(tmp_path: Path, zs: Zaaksysteem, sftp_server: SftpServer) -> Iterator[Any]:
+def adapter(delivering: Any, sftp_server: SftpServer) -> Any:
     """A factory: in-process services delivering into the fake ZGW, with the postbox at ``sftp_server``."""
-    opened: list[tuple[Services, str]] = []
 
     def open_(postbus_toml: str | None = None, missing_hours: float = 24) -> Services:
-        home = tmp_path / f"adapter{len(opened)}"
-        home.mkdir()
-        url = new_database_url(home)
-        toml = delivery_toml(zs, copy_mappings(home), workers=0, max_attempts=5)
-        toml += f"\n[postbus]\nmissing_hours = {missing_hours}\norphan_hours = 1\n"
+        toml = f"\n[postbus]\nmissing_hours = {missing_hours}\norphan_hours = 1\n"
         toml += postbus_toml if postbus_toml is not None else sftp_server.toml()
-        sv = open_services(load_settings(write_config(home / "config.toml", url, 8999, toml)))
-        upgrade(sv.engine)
-        opened.append((sv, url))
-        return sv
+        return cast(Services, delivering(extra_toml=toml, max_attempts=5))
 
-    yield open_
-    for sv, url in opened:
-        sv.close()
-        drop_database(url)
+    return open_
 
 
 def receive(sv: Services, body: bytes | None = None) -> int:
