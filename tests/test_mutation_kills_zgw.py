@@ -6,6 +6,7 @@ against the fake ZGW that validates every request and response against the offic
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,96 @@ def test_a_link_adopted_after_a_lost_answer_is_replaced_like_one_the_adapter_mad
         == "Bijlage"
     )
     assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+
+
+def _without_voltooid(answer: Any) -> Any:
+    """An answer as a Documenten API that does not say which bestandsdelen it has (no ``voltooid``)."""
+    if isinstance(answer, list):
+        return [_without_voltooid(x) for x in answer]
+    if isinstance(answer, dict):
+        return {k: _without_voltooid(v) for k, v in answer.items() if k != "voltooid"}
+    return answer
+
+
+def test_where_the_server_does_not_say_which_parts_it_has_the_checkpoints_decide(
+    big_services: Services, zs: Zaaksysteem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Documenten API that leaves ``voltooid`` out of its bestandsdelen: after a failing PUT the retry
+    resumes from the adapter's own part checkpoints. It sends again only the part that failed and those
+    after it (not the one already stored), and the document ends up whole: the right bytes, unlocked."""
+    from adapter.targets.zgw.client import ZgwClient
+
+    request = ZgwClient.request
+    monkeypatch.setattr(ZgwClient, "request", lambda self, *a, **kw: _without_voltooid(request(self, *a, **kw)))
+    fake(zs).fail_next("PUT", "/bestandsdelen/{uuid}", status=500, skip=1)
+    receive(big_services, body=big_aanvraag())
+    assert drain(big_services) == ["retry", "done"]
+    assert_whole_and_unlocked(zs)
+    puts = [r.path for r in fake(zs).requests if r.method == "PUT"]
+    assert len(puts) == 5 and puts[1] == puts[2], puts  # part 1 once; part 2 failed, then sent again
+
+
+def one_attempt(sv: Services) -> list[str]:
+    """Run the outbox until one attempt has been made (a retry comes due after its short backoff)."""
+    import time
+
+    assert sv.outbox is not None
+    for _ in range(100):
+        reports = sv.outbox.work_once()
+        if reports:
+            return [r.state for r in reports]
+        time.sleep(0.06)
+    return []
+
+
+@pytest.mark.parametrize("says_voltooid", [True, False], ids=["server-says-voltooid", "server-does-not-say"])
+def test_a_taken_over_upload_resumes_with_its_new_lock_after_a_second_interruption(
+    big_services: Services, zs: Zaaksysteem, monkeypatch: pytest.MonkeyPatch, says_voltooid: bool
+) -> None:
+    """The create's answer is lost (the retry force-unlocks the document and locks it again), and then a
+    bestandsdeel PUT fails too. The new lock and each part were checkpointed at once: the next retry
+    resumes with that lock, without a second forced unlock (no longer allowed here), sends only what is
+    missing, and the document ends up whole and unlocked, once."""
+    if not says_voltooid:
+        from adapter.targets.zgw.client import ZgwClient
+
+        request = ZgwClient.request
+        monkeypatch.setattr(ZgwClient, "request", lambda self, *a, **kw: _without_voltooid(request(self, *a, **kw)))
+    big = "/enkelvoudiginformatieobjecten"
+    fake(zs).fail_next("POST", big, status=500, after_processing=True)
+    fake(zs).fail_next("PUT", "/bestandsdelen/{uuid}", status=500, skip=1)
+    receive(big_services, body=big_aanvraag())
+    assert one_attempt(big_services) == ["retry"]  # the create's answer lost
+    assert one_attempt(big_services) == ["retry"]  # taken over: forced unlock, new lock; the second part fails
+    assert [r.path for r in fake(zs).requests if r.path.endswith("/lock")], "the lock was not taken over"
+    fake(zs).force_unlock_allowed = False
+    assert drain(big_services) == ["done"], last_error(big_services)
+    assert_whole_and_unlocked(zs)
+    assert len(fake(zs).documenten) == 2
+    puts = [r.path for r in fake(zs).requests if r.method == "PUT"]
+    assert len(puts) == 5 and puts[1] == puts[2], puts  # the first part once; the second failed, then again
+
+
+def test_the_preview_of_a_large_bijlage_shows_its_upload_in_parts_and_sends_nothing(
+    big_services: Services, zs: Zaaksysteem
+) -> None:
+    """``mappings preview`` of an aanvraag whose Bouwtekening is above ``large_file_bytes``: the document
+    is shown as the create of an upload in bestandsdelen, under its step, with its size; nothing is sent."""
+    from adapter.delivery.preview import preview_message
+    from adapter.mapping.engine import build_opdracht
+    from adapter.mapping.loader import load_dir
+    from adapter.services import own_oins, resolve_path
+
+    settings = big_services.settings
+    mappings = load_dir(resolve_path(settings, settings.delivery.mappings_dir))
+    before = len(fake(zs).requests)
+    lines = list(
+        preview_message(big_aanvraag(), settings, mappings, big_services.targets, build_opdracht, own_oins(settings))
+    )
+    assert len(fake(zs).requests) == before
+    [i] = [n for n, line in enumerate(lines) if line.startswith("POST") and "(bestandsdelen)  " in line]
+    assert re.fullmatch(r"POST .*/enkelvoudiginformatieobjecten \(bestandsdelen\)\s+\[document:[^\]]+\]", lines[i]), (
+        lines[i]
+    )
+    assert '"bestandsnaam": "1234567_Bouwtekening.pdf"' in lines[i + 1]
+    assert '"bestandsomvang": ' in lines[i + 1] and '"inhoud"' not in lines[i + 1], lines[i + 1]
