@@ -372,3 +372,58 @@ def test_the_preview_of_a_large_bijlage_shows_its_upload_in_parts_and_sends_noth
     )
     assert '"bestandsnaam": "1234567_Bouwtekening.pdf"' in lines[i + 1]
     assert '"bestandsomvang": ' in lines[i + 1] and '"inhoud"' not in lines[i + 1], lines[i + 1]
+
+
+def test_each_bijlage_is_one_document_under_its_own_identificatie(services: Services, zs: Zaaksysteem) -> None:
+    """Two bijlagen of different informatieobjecttypen on one zaak: one document each, under the
+    identificatie of its bijlage (``<verzoeknummer>-<n>``, what a retry and a later version look for), not
+    numbered as a second type of the same bijlage."""
+    receive(services)
+    assert drain(services) == ["done"]
+    assert sorted(d["identificatie"] for d in fake(zs).documenten) == ["1234567-1", "1234567-2"]
+    assert len({d["informatieobjecttype"] for d in fake(zs).documenten}) == 2
+
+
+@pytest.fixture
+def two_zaken_two_types(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
+    """As ``two_zaken``, but the ZT-MELDING profile maps every bijlage to "Bijlage": the Bouwtekening is
+    a "Tekening" on the one zaak and a "Bijlage" on the other."""
+    mappings = copy_mappings(tmp_path)
+    with (mappings / "voorbeeldstad.toml").open("a") as f:
+        f.write(TWO_ZAKEN + 'informatieobjecttypen = { "*" = "Bijlage" }\n')
+    url = new_database_url(tmp_path)
+    sv = open_services(
+        load_settings(write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, mappings, workers=0)))
+    )
+    upgrade(sv.engine)
+    yield sv
+    sv.close()
+    drop_database(url)
+
+
+def test_a_bijlage_that_two_zaken_need_as_different_types_becomes_one_document_per_type(
+    two_zaken_two_types: Services, zs: Zaaksysteem
+) -> None:
+    """One verzoek, two zaken whose mappings give the Bouwtekening different informatieobjecttypen: one
+    document per type (the second under ``<identificatie>-2``), each zaak linked to the one of its own
+    type, and a retry after a lost answer makes no third."""
+    fake(zs).fail_next("POST", "/zaakinformatieobjecten", status=500, skip=3, after_processing=True)
+    receive(two_zaken_two_types)
+    assert drain(two_zaken_two_types) == ["retry", "done"]
+    store = fake(zs).store
+    tekeningen = sorted(
+        (d for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf"),
+        key=lambda d: d["identificatie"],
+    )
+    ident = tekeningen[0]["identificatie"]
+    assert [d["identificatie"] for d in tekeningen] == [ident, f"{ident}-2"]
+    type_of = {
+        d["url"]: store.resolve(d["informatieobjecttype"], "informatieobjecttypen")["omschrijving"]
+        for d in fake(zs).documenten
+    }
+    for zaak in fake(zs).zaken:
+        linked = [z["informatieobject"] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)]
+        tekening = [u for u in linked if u in {d["url"] for d in tekeningen}]
+        assert len(linked) == 2 and len(tekening) == 1, linked
+        want = "Bijlage" if zaak["identificatie"].startswith("MLD-") else "Tekening"
+        assert type_of[tekening[0]] == want
