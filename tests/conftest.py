@@ -236,6 +236,25 @@ def delivering(tmp_path: Path, zs: object) -> Iterator[object]:
 
 
 @pytest.fixture
+def coupled(delivering: Any) -> Iterator[tuple[Any, Any]]:
+    """In-process services with ``koppel_zaak_aan_aanvraag`` and the fake loket (which validates what it
+    receives against our StUF-LVO schema) as ``[loket]``: (services, fake loket)."""
+    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
+    from adapter.simulation.serving import serve_in_thread
+
+    loket = FakeLoket()
+    url, stop = serve_in_thread(loket)
+    toml = f"""
+[loket]
+url = "{url}{ENDPOINT_PATH}"
+zender = {{ organisatie = "00000001002564440000", applicatie = "ZAAKSYSTEEM" }}
+ontvanger = {{ organisatie = "00000001800866472000", applicatie = "OLO" }}
+"""
+    yield delivering(extra_toml=toml, koppel_zaak_aan_aanvraag="true"), loket
+    stop()
+
+
+@pytest.fixture
 def engine(tmp_path: Path) -> Iterator[object]:
     """A migrated store of its own (SQLite file, or a new PostgreSQL database) for store-level tests."""
     from adapter.store.db import make_engine, upgrade

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from adapter.config import load_settings
 from adapter.services import Services, open_services
+from adapter.simulation.fake_loket import FakeLoket
 from adapter.store.db import upgrade
 from tests.conftest import FIXTURES, drop_database, new_database_url, write_config
 from tests.delivery_env import (
@@ -185,36 +186,17 @@ def test_kill_9_of_the_worker_mid_delivery(tmp_path: Path, zs: Zaaksysteem) -> N
     assert_one_complete_zaak(zs)
 
 
-def test_zaak_is_coupled_to_the_aanvraag_in_the_loket(tmp_path: Path, zs: Zaaksysteem) -> None:
+def test_zaak_is_coupled_to_the_aanvraag_in_the_loket(coupled: tuple[Services, FakeLoket], zs: Zaaksysteem) -> None:
     """With koppel_zaak_aan_aanvraag the loket receives vrgDi01KoppelZaakAanAanvraag (validated by
     the fake loket against our StUF-LVO schema) once the zaak exists, once."""
-    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
-    from adapter.simulation.fake_zgw import serve_in_thread
-
-    loket = FakeLoket()
-    loket_url, stop_loket = serve_in_thread(loket)
-    url = new_database_url(tmp_path)
-    extra = delivery_toml(zs, copy_mappings(tmp_path), workers=0, koppel_zaak_aan_aanvraag="true")
-    extra += f"""
-[loket]
-url = "{loket_url}{ENDPOINT_PATH}"
-zender = {{ organisatie = "00000001002564440000", applicatie = "ZAAKSYSTEEM" }}
-ontvanger = {{ organisatie = "00000001800866472000", applicatie = "OLO" }}
-"""
-    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, extra)))
-    upgrade(sv.engine)
-    try:
-        loket.fail_next(status=500)  # the loket is down once: retried like any step
-        receive(sv)
-        assert drain(sv) == ["retry", "done"]
-        assert [(name, nummer) for name, nummer, _ in loket.received] == [("vrgDi01KoppelZaakAanAanvraag", "1234567")]
-        el = loket.received[0][2]
-        assert el.findtext(".//{http://www.egem.nl/StUF/sector/lvo/0312}zaakidentificatie") == "OLO-1234567"
-        assert len(zs.fake.zaken) == 1  # type: ignore[attr-defined]
-    finally:
-        sv.close()
-        stop_loket()
-        drop_database(url)
+    sv, loket = coupled
+    loket.fail_next(status=500)  # the loket is down once: retried like any step
+    receive(sv)
+    assert drain(sv) == ["retry", "done"]
+    assert [(name, nummer) for name, nummer, _ in loket.received] == [("vrgDi01KoppelZaakAanAanvraag", "1234567")]
+    el = loket.received[0][2]
+    assert el.findtext(".//{http://www.egem.nl/StUF/sector/lvo/0312}zaakidentificatie") == "OLO-1234567"
+    assert len(zs.fake.zaken) == 1  # type: ignore[attr-defined]
 
 
 def test_large_bijlage_goes_up_in_bestandsdelen(tmp_path: Path, zs: Zaaksysteem) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from adapter.config import load_settings
 from adapter.services import Services, open_services
+from adapter.simulation.fake_loket import FakeLoket
 from adapter.store.db import upgrade
 from tests import test_zgw_exactly_once
 from tests.conftest import drop_database, new_database_url, write_config
@@ -57,37 +58,18 @@ def test_a_rol_found_after_a_lost_answer_is_adopted_only_for_the_same_person(
 
 
 def test_a_zaak_found_after_a_lost_answer_is_coupled_to_the_aanvraag_by_its_identificatie(
-    tmp_path: Path, zs: Zaaksysteem
+    coupled: tuple[Services, FakeLoket], zs: Zaaksysteem
 ) -> None:
     """The answer to POST /zaken is lost: the retry finds the zaak by its identificatie and adopts it with
     that identificatie, so the loket is still told which zaak handles the aanvraag (once)."""
-    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
-    from adapter.simulation.fake_zgw import serve_in_thread
-
-    loket = FakeLoket()
-    loket_url, stop_loket = serve_in_thread(loket)
-    url = new_database_url(tmp_path)
-    extra = delivery_toml(zs, copy_mappings(tmp_path), workers=0, koppel_zaak_aan_aanvraag="true")
-    extra += f"""
-[loket]
-url = "{loket_url}{ENDPOINT_PATH}"
-zender = {{ organisatie = "00000001002564440000", applicatie = "ZAAKSYSTEEM" }}
-ontvanger = {{ organisatie = "00000001800866472000", applicatie = "OLO" }}
-"""
-    sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, extra)))
-    upgrade(sv.engine)
-    try:
-        fake(zs).fail_next("POST", "/zaken", status=500, after_processing=True)
-        receive(sv)
-        assert drain(sv) == ["retry", "done"]
-        assert len(fake(zs).zaken) == 1
-        assert [(name, nummer) for name, nummer, _ in loket.received] == [("vrgDi01KoppelZaakAanAanvraag", "1234567")]
-        el = loket.received[0][2]
-        assert el.findtext(".//{http://www.egem.nl/StUF/sector/lvo/0312}zaakidentificatie") == "OLO-1234567"
-    finally:
-        sv.close()
-        stop_loket()
-        drop_database(url)
+    sv, loket = coupled
+    fake(zs).fail_next("POST", "/zaken", status=500, after_processing=True)
+    receive(sv)
+    assert drain(sv) == ["retry", "done"]
+    assert len(fake(zs).zaken) == 1
+    assert [(name, nummer) for name, nummer, _ in loket.received] == [("vrgDi01KoppelZaakAanAanvraag", "1234567")]
+    el = loket.received[0][2]
+    assert el.findtext(".//{http://www.egem.nl/StUF/sector/lvo/0312}zaakidentificatie") == "OLO-1234567"
 
 
 TWO_ZAKEN = """
