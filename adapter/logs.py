@@ -40,6 +40,9 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)(\d{9})(?!\d)")
+#: A token of hex digits this long is an identifier (correlation id, sha256, uuid part), not a BSN holder;
+#: a btw-nummer such as NL999993653B01 (which carries a sole trader's BSN) is not hex and stays masked.
+_HEX_ID = re.compile(r"[0-9a-fA-F]{12,}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: 06-12345678, 0107654321, +31 6 12345678: ten digits from a leading 0 (or +31/0031 and nine); not part of
 #: a longer number or word (an OIN, a uuid, a timestamp).
@@ -60,7 +63,23 @@ def is_bsn(digits: str) -> bool:
 def mask_text(text: str, keep: Collection[str] = ()) -> str:
     """Mask every BSN-shaped number in free text (e.g. an XSD error that quotes a value). ``keep``: numbers
     known not to be a BSN that pass the eleven-test all the same, such as the gemeente's own RSIN."""
-    return _NINE_DIGITS.sub(lambda m: m.group(1) if m.group(1) in keep or not is_bsn(m.group(1)) else "*********", text)
+
+    def masked(m: re.Match[str]) -> str:
+        digits = m.group(1)
+        if digits in keep or not is_bsn(digits) or _in_hex_id(text, m.start(), m.end()):
+            return digits
+        return "*********"
+
+    return _NINE_DIGITS.sub(masked, text)
+
+
+def _in_hex_id(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside a longer token that is an identifier of hex digits."""
+    while start > 0 and text[start - 1].isalnum() and text[start - 1].isascii():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end].isascii():
+        end += 1
+    return end - start > 9 and _HEX_ID.fullmatch(text, start, end) is not None
 
 
 def personal_values(obj: Any) -> set[str]:
@@ -108,10 +127,15 @@ def _mask_value(key: str, value: Any) -> Any:
     return value
 
 
+#: Our own identifiers: never personal, and masking a digit run in one would break tracing a request.
+_OWN_IDS = frozenset({"correlation_id", "run_id", "message_id", "delivery_id"})
+
+
 def mask_personal_data(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the last step before rendering, so nothing escapes it."""
     for key in list(event_dict):
-        event_dict[key] = _mask_value(key, event_dict[key])
+        if key not in _OWN_IDS:
+            event_dict[key] = _mask_value(key, event_dict[key])
     return event_dict
 
 

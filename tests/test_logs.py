@@ -186,3 +186,17 @@ def test_development_lines_are_readable_and_masked(capsys: pytest.CaptureFixture
     assert "correlation_id=abc123" in line
     assert "nummer=1234567" in line
     assert BSN not in line and "Berg" not in line
+
+
+def test_a_correlation_id_with_a_bsn_shaped_digit_run_is_logged_whole(
+    capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    # "099995645" passes the eleven-test; inside a hex id it is no BSN (this masked 1 id in ~100 before)
+    configure_logging("production")
+    cid = "8fb2d5b6431e4568a2fee099995645fe"
+    with correlation(cid):
+        get_logger("tests.logs").info("traced", ref=f"doc-{cid}")
+    (line,) = json_lines(capsys.readouterr().err)
+    assert line["correlation_id"] == cid and line["ref"] == f"doc-{cid}"
+    assert mask_text("bsn 099995645.") == "bsn *********."  # standing alone it is still masked
+    assert mask_text("btw NL099995645B01") == "btw NL*********B01"  # and in a btw-nummer (not hex)
