@@ -72,6 +72,21 @@ def test_a_zaak_found_after_a_lost_answer_is_coupled_to_the_aanvraag_by_its_iden
     assert el.findtext(".//{http://www.egem.nl/StUF/sector/lvo/0312}zaakidentificatie") == "OLO-1234567"
 
 
+def services_with_mapping(tmp_path: Path, zs: Zaaksysteem, extra_mapping: str) -> Iterator[Services]:
+    """In-process services whose example mapping has ``extra_mapping`` appended before they load it."""
+    mappings = copy_mappings(tmp_path)
+    with (mappings / "voorbeeldstad.toml").open("a") as f:
+        f.write(extra_mapping)
+    url = new_database_url(tmp_path)
+    sv = open_services(
+        load_settings(write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, mappings, workers=0)))
+    )
+    upgrade(sv.engine)
+    yield sv
+    sv.close()
+    drop_database(url)
+
+
 TWO_ZAKEN = """
 [[zaaktypen]]
 activiteiten = ["*"]
@@ -88,17 +103,7 @@ zaak_identificatie = "MLD-{verzoek.nummer}"
 def two_zaken(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
     """The example aanvraag becomes two zaken (ZT-OMV-REG and ZT-MELDING), with the same persons, locaties
     and documents on each: what one zaak's find might wrongly adopt from the other."""
-    mappings = copy_mappings(tmp_path)
-    with (mappings / "voorbeeldstad.toml").open("a") as f:
-        f.write(TWO_ZAKEN)
-    url = new_database_url(tmp_path)
-    sv = open_services(
-        load_settings(write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, mappings, workers=0)))
-    )
-    upgrade(sv.engine)
-    yield sv
-    sv.close()
-    drop_database(url)
+    yield from services_with_mapping(tmp_path, zs, TWO_ZAKEN)
 
 
 def on_zaak(zs: Zaaksysteem, kind: str, zaak: dict[str, Any]) -> list[dict[str, Any]]:
@@ -370,17 +375,7 @@ def test_each_bijlage_is_one_document_under_its_own_identificatie(services: Serv
 def two_zaken_two_types(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
     """As ``two_zaken``, but the ZT-MELDING profile maps every bijlage to "Bijlage": the Bouwtekening is
     a "Tekening" on the one zaak and a "Bijlage" on the other."""
-    mappings = copy_mappings(tmp_path)
-    with (mappings / "voorbeeldstad.toml").open("a") as f:
-        f.write(TWO_ZAKEN + 'informatieobjecttypen = { "*" = "Bijlage" }\n')
-    url = new_database_url(tmp_path)
-    sv = open_services(
-        load_settings(write_config(tmp_path / "config.toml", url, 8999, delivery_toml(zs, mappings, workers=0)))
-    )
-    upgrade(sv.engine)
-    yield sv
-    sv.close()
-    drop_database(url)
+    yield from services_with_mapping(tmp_path, zs, TWO_ZAKEN + 'informatieobjecttypen = { "*" = "Bijlage" }\n')
 
 
 def test_a_bijlage_that_two_zaken_need_as_different_types_becomes_one_document_per_type(
