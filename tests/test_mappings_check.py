@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,32 @@ def test_preview_prints_the_calls_and_sends_nothing(env: Env, zs: Zaaksysteem) -
     assert out.count("/enkelvoudiginformatieobjecten") == 2
     assert "999993653" not in out  # the BSN is masked in the preview
     assert len(zs.fake.requests) == before  # type: ignore[attr-defined]
+
+
+def test_preview_names_every_call_with_its_step_and_links_by_step(env: Env) -> None:
+    """An operator reads the preview as the plan of the delivery: every call in order, under the step key
+    its checkpoint will have (what the attempt log shows too), and each reference to an object made
+    earlier in the plan by that object's step."""
+    code, out, err = env.run("mappings", "preview", str(FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml"))
+    assert code == 0, err
+    calls = re.findall(r"^(POST|PUT|PATCH|DELETE) \S+/api/v1/(\S+)\s+\[(.+)\]$", out, re.M)
+    assert calls == [
+        ("POST", "zaken", "zaak:ZT-OMV-REG"),
+        ("POST", "rollen", "rol:initiatiefnemer:ZT-OMV-REG"),
+        ("POST", "rollen", "rol:gemachtigde:ZT-OMV-REG"),
+        ("POST", "zaakobjecten", "zaakobject:adres:ZT-OMV-REG"),
+        ("POST", "zaakobjecten", "zaakobject:perceel:0:ZT-OMV-REG"),
+        ("POST", "enkelvoudiginformatieobjecten", "document:1234567-1"),
+        ("POST", "zaakinformatieobjecten", "zio:ZT-OMV-REG:1234567-1"),
+        ("POST", "enkelvoudiginformatieobjecten", "document:1234567-2"),
+        ("POST", "zaakinformatieobjecten", "zio:ZT-OMV-REG:1234567-2"),
+        ("POST", "statussen", "status:start:ZT-OMV-REG"),
+    ]
+    bodies = [json.loads(line) for line in out.splitlines() if line.startswith("    {")]
+    assert len(bodies) == len(calls)
+    assert all(b["zaak"] == "<zaken zaak:ZT-OMV-REG>" for b in bodies[1:] if "zaak" in b)
+    assert [b["informatieobject"] for b in bodies if "informatieobject" in b] == [
+        "<enkelvoudiginformatieobjecten document:1234567-1>",
+        "<enkelvoudiginformatieobjecten document:1234567-2>",
+    ]
+    assert [b.get("identificatie") for b in bodies if "informatieobjecttype" in b] == ["1234567-1", "1234567-2"]
