@@ -187,3 +187,30 @@ postbox_status = Table(
     Column("last_error", Text),
     Column("failures", Integer, nullable=False, server_default="0"),
 )
+
+#: Files (and batch manifests) mirrored to a postbox's outbox (``adapter/postbox/mirror.py``): one row per
+#: document identity and content per postbox (``ident``), so nothing is uploaded twice. ``state``: pending |
+#: uploading | done | failed (``detail`` says why; tried again every run).
+postbox_uploads = Table(
+    "postbox_uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("postbox", String(64), nullable=False),
+    Column("ident", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # file | manifest
+    Column("batch", String(128)),
+    Column("message_id", BigInteger),
+    Column("remote_name", String(255), nullable=False),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("detail", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True)),
+    UniqueConstraint("postbox", "ident", name="uq_postbox_uploads_ident"),
+    UniqueConstraint("postbox", "remote_name", name="uq_postbox_uploads_name"),
+)
+Index("ix_postbox_uploads_state", postbox_uploads.c.state)
+Index("ix_postbox_uploads_batch", postbox_uploads.c.batch)
