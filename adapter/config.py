@@ -29,6 +29,9 @@ class _Section(BaseModel):
 #: The endpoints that take messages in; each may get its own list of allowed caller OINs
 #: (``[server.allowed_oins]``). A later intake endpoint joins by being listed here.
 INTAKE_ENDPOINTS = ("/soap/stuf-lvo", "/stam/verzoeknotificatie")
+#: The zaaksysteem's endpoints (``adapter.advies.web``): they need ``[advies] api_token`` and may also be
+#: limited to OINs in ``[server.allowed_oins]``.
+ZAAKSYSTEEM_ENDPOINTS = ("/advies/adviesverzoeken", "/advies/intrekken", "/zgw/notificaties")
 _OIN = re.compile(r"^[0-9]{20}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 
@@ -122,8 +125,9 @@ class ServerSettings(_Section):
     @classmethod
     def _oins(cls, allowed: dict[str, list[str]]) -> dict[str, list[str]]:
         for endpoint, oins in allowed.items():
-            if endpoint not in INTAKE_ENDPOINTS:
-                raise ValueError(f"{endpoint!r} is not an intake endpoint ({', '.join(INTAKE_ENDPOINTS)})")
+            if endpoint not in INTAKE_ENDPOINTS + ZAAKSYSTEEM_ENDPOINTS:
+                known = ", ".join(INTAKE_ENDPOINTS + ZAAKSYSTEEM_ENDPOINTS)
+                raise ValueError(f"{endpoint!r} is not an intake endpoint ({known})")
             if not oins:
                 raise ValueError(f"{endpoint}: empty list (leave the endpoint out to accept every caller)")
             for oin in oins:
@@ -316,6 +320,44 @@ class PostbusSettings(_Section):
     missing_hours: float = Field(24.0, gt=0)
 
 
+#: Channels an adviesverzoek can travel by (``[adviseurs.NAME] channel``).
+ADVIES_CHANNELS = ("stuf-lvo", "samenwerken", "postbus")
+
+
+class AdviseurSettings(_Section):
+    """An adviesorganisatie (``[adviseurs.NAME]``): its OIN and the channel our adviesverzoeken take to it
+    (``adapter.advies``)."""
+
+    oin: str = Field(..., pattern=r"^[0-9]{20}$")
+    #: Shown to the loket as adviseur/naam (optional there).
+    naam: str | None = Field(None, min_length=1, max_length=200)
+    #: "stuf-lvo": vrgDi01AanvragenAdvies through [loket]; "samenwerken": a DSO actieverzoek through
+    #: [samenwerken]; "postbus": not available yet (refused at load).
+    channel: Literal["stuf-lvo", "samenwerken", "postbus"] = "stuf-lvo"
+
+    @field_validator("channel")
+    @classmethod
+    def _available(cls, channel: str) -> str:
+        if channel == "postbus":
+            raise ValueError(
+                'channel "postbus" is not available yet: the adviesverzoek relay has no postbox drop '
+                '(adapter.postbox has no mirror to hand it to); use "stuf-lvo" or "samenwerken"'
+            )
+        return channel
+
+
+class AdviesSettings(_Section):
+    """Adviesverzoeken we put out (``loket-adapter advies``, ``/advies/…``, ZGW notification rules)."""
+
+    #: einddatum when a trigger names none: today plus this many days.
+    termijn_dagen: int = Field(28, ge=1, le=3650)
+    #: omschrijving when a trigger names none (``{aanvraagnummer}`` and ``{adviseur}`` are filled in).
+    omschrijving: str = Field("Verzoek om advies over aanvraag {aanvraagnummer}", min_length=1, max_length=1000)
+    #: The zaaksysteem's key to ``/advies/…`` and ``/zgw/notificaties`` (``Authorization: Bearer …``; the
+    #: Notificaties API abonnement's ``auth``). From the environment. Not set: those endpoints answer 403.
+    api_token: str | None = Field(None, min_length=16)
+
+
 #: Days to keep, or ``"forever"``: keeping for ever must be written out, never implied by a missing key or 0.
 RetentionDays = Annotated[int, Field(strict=True, ge=0)] | Literal["forever"]
 
@@ -350,6 +392,10 @@ class Settings(_Section):
     postbus: PostbusSettings = PostbusSettings()
     #: SFTP postboxes by name (``[postboxes.NAME]``).
     postboxes: dict[str, PostboxSettings] = Field(default_factory=dict)
+    #: Adviesverzoeken we put out: defaults and the zaaksysteem's key (``adapter.advies``).
+    advies: AdviesSettings = AdviesSettings()
+    #: Adviesorganisaties by name (``[adviseurs.NAME]``): OIN and channel.
+    adviseurs: dict[str, AdviseurSettings] = Field(default_factory=dict)
     #: Targets by name; each table has a ``kind`` ("zgw", "stuf-zkn") and that kind's options,
     #: validated by the target plugin when the adapter starts.
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
