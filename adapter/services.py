@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from adapter.advies.relay import AdviesRelay
 from adapter.config import Settings, config_error
 from adapter.delivery.sources import Sources
 from adapter.delivery.worker import MappingSet, Outbox
@@ -63,7 +64,9 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
             build_werkmap(settings), own_oins(settings), settings.inbound.xml_limits(), build_postbus(settings, engine)
         )
         services.werkmap = sources.werkmap
-        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, sources, build_loket(settings))
+        loket = build_loket(settings)
+        advies = AdviesRelay(engine, settings, loket)  # adviesverzoeken out, advice in (adapter.advies)
+        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, sources, loket, advies)
     return services
 
 

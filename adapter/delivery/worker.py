@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from adapter.advies.relay import AdviesRelay
 from adapter.config import DeliverySettings
 from adapter.delivery.sources import Sources
 from adapter.errors import (
@@ -42,7 +43,7 @@ from adapter.loket.stam_parse import is_kopiebericht
 from adapter.mapping.engine import build_opdracht
 from adapter.mapping.loader import LoadedMapping, load_dir
 from adapter.mapping.opdracht import Overdracht
-from adapter.model import Verzoek
+from adapter.model import Soort, Verzoek
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store import retention
@@ -135,8 +136,11 @@ class Outbox:
         mappings: MappingSet,
         sources: Sources,
         loket: LoketClient | None = None,
+        advies: AdviesRelay | None = None,
     ) -> None:
         self.engine = engine
+        #: adviesverzoeken: their relay out, and the advice back in (``adapter.advies``)
+        self.advies = advies
         self.settings = settings
         self.targets = targets
         self.mappings = mappings
@@ -185,19 +189,10 @@ class Outbox:
             lease.check()  # claimed in a batch and started late: still ours?
             steps = store.DbSteps(self.engine, c.id, "", lease)
             retention.check_not_purged(row)  # purged while a resend was on its way: needs-attention, saying so
-            sourced = self.sources.verzoek_for(row, steps)
-            redact_values(personal_values(sourced.verzoek))  # masked in this run's log lines and last error
-            lease.check()
-            if row.channel == "stam" and not message_store.confirm_hint(self.engine, c.message_id):
-                raise HintNotConfirmed(
-                    f"a later notification of verzoek {row.nummer} volgnummer {row.volgnummer} took over this "
-                    f"refused hint's duplicate key and delivers it (`messages list --nummer {row.nummer}`)"
-                )
-            if sourced.warnings is not None and sourced.warnings != row.warnings:
-                message_store.set_warnings(self.engine, c.message_id, sourced.warnings)
-            if sourced.warnings:
-                log.warning("verzoek read with warnings", count=len(sourced.warnings), first=sourced.warnings[0])
-            summary = self._deliver(sourced.verzoek, steps)
+            if self.advies is not None and self.advies.handles(row):
+                summary = self.advies.relay(row, steps)  # an adviesverzoek we put out (adapter.advies)
+            else:
+                summary = self._verzoek(c, row, lease, steps)
             target_name = steps.target or None
         except Exception as exc:  # every failure is recorded; only unexpected ones carry a traceback
             if isinstance(exc, LeaseLost):
@@ -255,6 +250,28 @@ class Outbox:
         )
         log.info("delivered", target=target_name, summary=summary, attempt=attempts)
         return Report(c.message_id, c.id, DState.DONE.value, summary)
+
+    def _verzoek(self, c: Claimed, row: message_store.StoredMessage, lease: Lease, steps: store.DbSteps) -> str:
+        """A received message: read it as a verzoek and deliver it."""
+        sourced = self.sources.verzoek_for(row, steps)
+        redact_values(personal_values(sourced.verzoek))  # masked in this run's log lines and last error
+        lease.check()
+        if row.channel == "stam" and not message_store.confirm_hint(self.engine, c.message_id):
+            raise HintNotConfirmed(
+                f"a later notification of verzoek {row.nummer} volgnummer {row.volgnummer} took over this "
+                f"refused hint's duplicate key and delivers it (`messages list --nummer {row.nummer}`)"
+            )
+        if sourced.warnings is not None and sourced.warnings != row.warnings:
+            message_store.set_warnings(self.engine, c.message_id, sourced.warnings)
+        if sourced.warnings:
+            log.warning("verzoek read with warnings", count=len(sourced.warnings), first=sourced.warnings[0])
+        verzoek = sourced.verzoek
+        # an advice answering one of our adviesverzoeken: recorded (gereed) before it goes to the zaak
+        av = self.advies.advies_ontvangen(row, verzoek) if self.advies and verzoek.soort is Soort.ADVIES else None
+        summary = self._deliver(verzoek, steps)
+        if av is not None and self.advies is not None:
+            summary += self.advies.advies_afgeleverd(av, row, verzoek, steps)
+        return summary
 
     def _deliver(self, verzoek: Verzoek, steps: store.DbSteps) -> str:
         """Map and hand to the target; a kopiebericht is only kept, a transfer goes back to the werkmap."""
