@@ -6,7 +6,9 @@ against the fake ZGW that validates every request and response against the offic
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +16,17 @@ from typing import Any
 import pytest
 
 from adapter.config import load_settings
+from adapter.inbound.stam import StamChannel
 from adapter.services import Services, open_services
 from adapter.simulation.fake_loket import FakeLoket
 from adapter.store.db import upgrade
-from tests import test_zgw_exactly_once
+from tests import test_stam_hints, test_zgw_exactly_once
 from tests.conftest import drop_database, new_database_url, write_config
 from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
+from tests.soap import fixture
 from tests.test_catalogus_rules import edit_mapping
-from tests.test_delivery_zgw import drain, receive
+from tests.test_delivery_zgw import drain, inhoud_of, receive
+from tests.test_stam_e2e import STAM, documents_of
 from tests.test_zgw_exactly_once import add_copy, assert_whole_and_unlocked, big_aanvraag, last_error
 
 pytestmark = needs_zgw_specs
@@ -404,3 +409,209 @@ def test_a_bijlage_that_two_zaken_need_as_different_types_becomes_one_document_p
         assert len(linked) == 2 and len(tekening) == 1, linked
         want = "Bijlage" if zaak["identificatie"].startswith("MLD-") else "Tekening"
         assert type_of[tekening[0]] == want
+
+
+# -- _document: inline or in parts, identificaties, adopted documents, later STAM versions ----------------
+
+
+def content_calls(zs: Zaaksysteem) -> list[str]:
+    """Every call that sent a document's content in parts or took or released its lock."""
+    return [r.path for r in fake(zs).requests if r.method == "PUT" or r.path.endswith(("/lock", "/unlock"))]
+
+
+def test_a_small_bijlage_is_one_inline_create_and_one_without_content_is_never_locked(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """A bijlage at or below ``large_file_bytes`` whose bytes the message holds goes up in one create with
+    base64 ``inhoud`` (README: bestandsdelen only above ``large_file_bytes``), and a bijlage without content
+    (postbus, none configured) is one create without content: no bestandsdelen, no lock, no unlock for
+    either, and the Bouwtekening has its bytes."""
+    receive(services)
+    assert drain(services) == ["done"]
+    creates = [r for r in fake(zs).requests if r.method == "POST" and r.path.endswith("/enkelvoudiginformatieobjecten")]
+    assert [r.status for r in creates] == [201, 201]
+    assert content_calls(zs) == []
+    docs = {d["bestandsnaam"]: d for d in fake(zs).documenten}
+    assert docs["1234567_Bouwtekening.pdf"]["bytes"] == inhoud_of("1234567-1")
+    assert docs["1234567_Foto_voorgevel.jpg"]["bytes"] is None
+    assert not any(d["locked"] for d in docs.values())
+
+
+def aanvraag_with(nummer: str, bijlage_ids: dict[str, str]) -> bytes:
+    """The example aanvraag under aanvraagnummer ``nummer``, its bijlagen renamed (old bijlageId → new)."""
+    body = fixture("omvDi01AanbiedenAanvraag")
+    body = body.replace(b"<LVO:aanvraagnummer>1234567<", f"<LVO:aanvraagnummer>{nummer}<".encode())
+    for old, new in bijlage_ids.items():
+        body = body.replace(f"<LVO:bijlageId>{old}<".encode(), f"<LVO:bijlageId>{new}<".encode())
+    return body
+
+
+def test_bijlage_ids_need_be_unique_only_within_their_verzoek(services: Services, zs: Zaaksysteem) -> None:
+    """Two aanvragen whose bijlagen are both numbered "1" and "2" (ids that do not start with the
+    verzoeknummer): each bijlage becomes a document under ``<verzoeknummer>-<bijlageId>``, so the second
+    aanvraag's documents are neither refused as duplicates nor taken for the first's; each zaak links its own."""
+    for nummer in ("1234567", "7654321"):
+        receive(services, body=aanvraag_with(nummer, {"1234567-1": "1", "1234567-2": "2"}))
+    assert drain(services) == ["done", "done"]
+    docs = {d["url"]: d["identificatie"] for d in fake(zs).documenten}
+    assert sorted(docs.values()) == ["1234567-1", "1234567-2", "7654321-1", "7654321-2"]
+    for zaak in fake(zs).zaken:
+        nummer = zaak["identificatie"].removeprefix("OLO-")
+        linked = [docs[z["informatieobject"]] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)]
+        assert sorted(linked) == [f"{nummer}-1", f"{nummer}-2"]
+
+
+def tekeningen(zs: Zaaksysteem) -> list[dict[str, Any]]:
+    return [d for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf"]
+
+
+def type_of(zs: Zaaksysteem, doc: dict[str, Any]) -> str:
+    return str(fake(zs).store.resolve(doc["informatieobjecttype"], "informatieobjecttypen")["omschrijving"])
+
+
+def resend(sv: Services, mid: int) -> str:
+    assert sv.outbox is not None
+    [report] = sv.outbox.resend([mid])
+    assert not isinstance(report, str), report
+    return report.state
+
+
+LONG_ID = "bouwtekening-gevel-noord-schaal-1-op-100"  # 40 characters, not starting with the verzoeknummer
+
+
+def test_a_long_bijlage_id_is_found_again_under_its_40_character_identificatie(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """A bijlageId of 40 characters: ``<verzoeknummer>-<bijlageId>`` is cut to the 40 characters the
+    Documenten API allows, and every find looks for exactly what was sent. The create's answer is lost: the
+    retry adopts the document. Then, after a mapping fix and a resend, the replacement's answer (``…-<6 hex>``,
+    again within 40) is lost too: that retry adopts the replacement. One Bouwtekening, of the new type, on
+    the zaak; nothing refused as a duplicate."""
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    mid = receive(services, body=aanvraag_with("1234567", {"1234567-1": LONG_ID}))
+    assert drain(services) == ["retry", "needs-attention"]
+    assert "/statussen" in last_error(services)  # the document was adopted; the refused status stopped it
+    [first] = tekeningen(zs)
+    assert first["identificatie"] == f"1234567-{LONG_ID}"[:40]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    assert resend(services, mid) == "retry"
+    assert drain(services) == ["done"]
+    [tekening] = tekeningen(zs)
+    assert type_of(zs, tekening) == "Bijlage"
+    assert re.fullmatch(re.escape(first["identificatie"][:33]) + "-[0-9a-f]{6}", tekening["identificatie"])
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+
+
+def test_a_document_adopted_after_a_lost_answer_is_replaced_after_a_mapping_fix(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The answer to the Bouwtekening's create is lost (the retry adopts the document), then the delivery
+    stops on a refused status. After the mapping is fixed and the message resent, the adopted document is
+    known to be of the old type: it is replaced exactly as one the adapter saw made (one Bouwtekening, of
+    the new type, on the zaak)."""
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    mid = receive(services)
+    assert drain(services) == ["retry", "needs-attention"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    [tekening] = tekeningen(zs)
+    assert type_of(zs, tekening) == "Bijlage"
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+
+
+def fixed_twice(sv: Services, zs: Zaaksysteem) -> None:
+    """Deliver the example aanvraag (stopped by a refused status), fix the Bouwtekening's type to "Bijlage"
+    and resend (stopped again), fix it to "Aanvraag" and resend (done)."""
+    fake(zs).fail_next("POST", "/statussen", status=400, times=2)
+    mid = receive(sv)
+    assert drain(sv) == ["needs-attention"]
+    edit_mapping(sv, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(sv, mid) == "needs-attention"
+    edit_mapping(sv, 'Bouwtekening = "Bijlage"', 'Bouwtekening = "Aanvraag"')
+    assert resend(sv, mid) == "done"
+
+
+def test_a_second_mapping_fix_makes_a_document_of_the_latest_type(services: Services, zs: Zaaksysteem) -> None:
+    """The mapping is fixed twice (Tekening → Bijlage → Aanvraag), with a resend after each: the second
+    resend makes a document of the latest type, under an identificatie of its own (``…-<6 hex>`` of that
+    type, not the first replacement's), and links it to the zaak once."""
+    fixed_twice(services, zs)
+    by_type = {type_of(zs, d): d for d in tekeningen(zs)}
+    latest = by_type["Aanvraag"]
+    assert re.fullmatch(r"1234567-1-[0-9a-f]{6}", latest["identificatie"])
+    assert latest["identificatie"] != by_type["Bijlage"]["identificatie"]
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(latest["url"]) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="plugin._link unlinks only the document the first link named")
+def test_after_a_second_mapping_fix_the_zaak_has_one_bouwtekening(services: Services, zs: Zaaksysteem) -> None:
+    """After two mapping fixes (Tekening → Bijlage → Aanvraag) the zaak has one Bouwtekening, of the latest
+    type: the first replacement is unlinked and deleted like the original. Fails today: the second resend
+    compares with the link of the *first* attempt (the original, already removed), so the first
+    replacement ("Bijlage") stays linked next to the new one."""
+    fixed_twice(services, zs)
+    [tekening] = tekeningen(zs)
+    assert type_of(zs, tekening) == "Aanvraag"
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+
+
+stam_services = test_stam_hints.stam_services  # the fixture: store, outbox, ZGW target and the fake werkmap
+STAM_NUMMER = "2026112300123"  # verzoek-initieren.xml and verzoek-aanvullen.xml
+
+
+def stam_version(sv: Services, werkmap: Any, name: str, documents: dict[str, int] | None = None) -> list[str]:
+    """Put ``verzoek-NAME.xml`` into the werkmap, hand the adapter its verzoeknotificatie and deliver it."""
+    werkmap.add_verzoek((STAM / f"verzoek-{name}.xml").read_bytes(), documents)
+    channel = StamChannel(sv.settings, sv.writer, sv.schemas)
+    assert channel.receive(werkmap.notificatie(STAM_NUMMER), uuid.uuid4().hex).status == 202
+    return drain(sv)
+
+
+def werkmap_documents(zs: Zaaksysteem) -> dict[str, dict[str, Any]]:
+    """The documents made from werkmap documents (not the verzoek PDFs), by documentId."""
+    prefix = f"{STAM_NUMMER}-"
+    docs = [d for d in fake(zs).documenten if not d["identificatie"].startswith(f"{prefix}pdf-")]
+    assert all(d["identificatie"].startswith(prefix) for d in docs), docs
+    return {d["identificatie"].removeprefix(prefix): d for d in docs}
+
+
+def test_a_later_stam_version_makes_only_its_new_documents(
+    stam_services: tuple[Services, Any], zs: Zaaksysteem
+) -> None:
+    """STAM lists every document so far in each version: the Aanvullen (volgnummer 2) names the Initiëren's
+    two documents and a new one. Each werkmap document becomes one document under
+    ``<verzoeknummer>-<documentId>`` (the documentId lacks the nummer), whole (the werkmap's bytes, small
+    files too) and unlocked; the aanvulling makes only the new one (no create refused as a duplicate) and
+    the zaak links all three."""
+    sv, werkmap = stam_services
+    assert stam_version(sv, werkmap, "initieren") == ["done"]
+    assert stam_version(sv, werkmap, "aanvullen") == ["done"]
+    docs = werkmap_documents(zs)
+    assert sorted(docs) == sorted(set(documents_of("initieren") + documents_of("aanvullen")))
+    for doc_id, d in docs.items():
+        assert not d["locked"] and d["bytes"] is not None, d
+        assert hashlib.sha256(d["bytes"]).hexdigest() == werkmap.document_sha256(doc_id)
+    creates = [r for r in fake(zs).requests if r.method == "POST" and r.path.endswith("/enkelvoudiginformatieobjecten")]
+    assert [r.status for r in creates] == [201] * len(fake(zs).documenten)
+    [zaak] = fake(zs).zaken
+    urls = {d["url"] for d in docs.values()}
+    linked = [z["informatieobject"] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)]
+    assert sorted(u for u in linked if u in urls) == sorted(urls)  # each once
+
+
+def test_an_empty_werkmap_document_is_adopted_after_a_lost_answer(
+    stam_services: tuple[Services, Any], zs: Zaaksysteem
+) -> None:
+    """A werkmap document of 0 bytes: the answer to its create is lost, and the retry adopts the document it
+    made (its size is checked against the 0 bytes of the bijlage, not refused as another's): done, one
+    document per werkmap document."""
+    sv, werkmap = stam_services
+    first = documents_of("initieren")[0]
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    assert stam_version(sv, werkmap, "initieren", {first: 0}) == ["retry", "done"], last_error(sv)
+    docs = werkmap_documents(zs)
+    assert sorted(docs) == sorted(documents_of("initieren"))
+    assert docs[first]["bestandsomvang"] == 0
