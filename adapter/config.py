@@ -275,7 +275,8 @@ class PostboxSettings(_Section):
     #: The server's host key as in ``known_hosts`` without the host: ``"ssh-ed25519 AAAA…"``. Pinned: any
     #: other key (a changed or unknown server) is refused, naming host and fingerprint; never learnt.
     host_key: str
-    #: Remote directories: new files, files whose document was made (moved there), files we send (later).
+    #: Remote directories: new files, files whose document was made (moved there), files we send (mirroring:
+    #: ``[[mirror]]`` rules in the mappings, and a postbox drop of ``adapter.postbox.mirror``).
     inbox: str = "inbox"
     processed: str = "processed"
     outbox: str = "outbox"
@@ -318,6 +319,9 @@ class PostbusSettings(_Section):
     #: An aanvraag whose bijlage has not come through the postbus after this many hours stops waiting: its
     #: delivery goes to needs-attention naming the missing files (it resumes when they arrive).
     missing_hours: float = Field(24.0, gt=0)
+    #: How often ``postbox-mirror`` uploads the documents mapping rules (``[[mirror]]``) selected to each
+    #: postbox's ``outbox`` (once per interval across all adapter processes).
+    mirror_minutes: float = Field(1.0, gt=0)
 
 
 #: Channels an adviesverzoek can travel by (``[adviseurs.NAME] channel``).

@@ -17,6 +17,7 @@ from adapter.errors import ConfigError
 from adapter.loket.lvo_client import LoketClient, LoketOptions
 from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
 from adapter.postbox.bijlagen import PostbusLookup
+from adapter.postbox.mirror import MirrorPlanner
 from adapter.schemas import SchemaSet
 from adapter.store.db import make_engine, stop_checkpoints
 from adapter.store.files import FileStore
@@ -66,7 +67,16 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
         services.werkmap = sources.werkmap
         loket = build_loket(settings)
         advies = AdviesRelay(engine, settings, loket)  # adviesverzoeken out, advice in (adapter.advies)
-        services.outbox = Outbox(engine, settings.delivery, services.targets, mappings, sources, loket, advies)
+        services.outbox = Outbox(
+            engine,
+            settings.delivery,
+            services.targets,
+            mappings,
+            sources,
+            loket,
+            advies,
+            mirror=build_mirror(settings, engine),
+        )
     return services
 
 
@@ -88,6 +98,13 @@ def build_postbus(settings: Settings, engine: Engine) -> PostbusLookup | None:
         return None
     files = FileStore(resolve_path(settings, settings.store.files_dir))
     return PostbusLookup(engine, files, settings.postbus.missing_hours)
+
+
+def build_mirror(settings: Settings, engine: Engine) -> MirrorPlanner:
+    """``[[mirror]]`` rules of the mappings queue delivered documents for these postboxes (a rule naming
+    another postbox stops the delivery as needs-attention, and ``mappings check`` reports it)."""
+    files = FileStore(resolve_path(settings, settings.store.files_dir))
+    return MirrorPlanner(engine, files, set(settings.postboxes))
 
 
 def own_oins(settings: Settings) -> frozenset[str]:

@@ -88,8 +88,9 @@ def _keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
-def serve() -> Iterator[SftpServer]:
-    """Start sshd (a generator for a fixture: yields the server, then tears everything down)."""
+def serve(password: str | None = None) -> Iterator[SftpServer]:
+    """Start sshd (a generator for a fixture: yields the server, then tears everything down). With
+    ``password`` the test user may also log in with that password (``PasswordAuthentication yes``)."""
     require_sshd()
     work = Path(tempfile.mkdtemp(prefix="sftpd.", dir="/tmp"))
     Path("/srv").mkdir(exist_ok=True)
@@ -105,7 +106,12 @@ def serve() -> Iterator[SftpServer]:
             check=True,
         )
         created_user = True
-        subprocess.run(["usermod", "-p", "*", user], check=True)  # locked ('!') refuses even key login
+        hashed = "*"  # locked ('!') refuses even key login
+        if password is not None:
+            hashed = subprocess.run(
+                ["openssl", "passwd", "-6", "-stdin"], input=password, check=True, capture_output=True, text=True
+            ).stdout.strip()
+        subprocess.run(["usermod", "-p", hashed, user], check=True)
         uid = pwd.getpwnam(user).pw_uid
         for d in ("inbox", "processed"):
             (chroot / d).mkdir()
@@ -128,7 +134,7 @@ PidFile {work / "sshd.pid"}
 AuthorizedKeysFile {keys}/%u
 StrictModes no
 UsePAM no
-PasswordAuthentication no
+PasswordAuthentication {"no" if password is None else "yes"}
 KbdInteractiveAuthentication no
 AllowUsers {user}
 Subsystem sftp internal-sftp

@@ -59,7 +59,7 @@ from adapter.loket.werkmap import WerkmapOptions
 from adapter.mapping.check import SAMPLE, check_offline
 from adapter.mapping.engine import DEFAULTS, build_opdracht, extract_xpaths, informatieobjecttype_from, render
 from adapter.mapping.loader import XPATH_NS, LoadedMapping, load_file
-from adapter.mapping.schema import OverdrachtRegel, ProfielRegels, Route, Triage, ZaaktypeRegel
+from adapter.mapping.schema import MirrorRegel, OverdrachtRegel, ProfielRegels, Route, Triage, ZaaktypeRegel
 from adapter.model import Activiteit, Soort, Verzoek
 from adapter.targets.stuf_zkn.options import StufSysteem, StufZknOptions
 from adapter.targets.zgw.options import ApiAuth, ZgwOptions
@@ -334,6 +334,7 @@ def _default_text(value: Any) -> str | None:
         ("`[[zaaktypen]]`", ZaaktypeRegel),
         ("`[triage]`", Triage),
         ("`[[overdragen]]`", OverdrachtRegel),
+        ("`[[mirror]]`", MirrorRegel),
     ],
 )
 def test_every_key_of_the_mapping_schema_is_in_the_reference(heading: str, model: type[BaseModel]) -> None:

@@ -31,7 +31,7 @@ def mappings() -> None:
 @readable_errors
 def mappings_check(ctx: click.Context, online: bool) -> None:
     """Validate the mapping files; exit 1 on any error (warnings do not fail)."""
-    from adapter.mapping.check import check_dir
+    from adapter.mapping.check import check_dir, check_mirror_dir
     from adapter.services import resolve_path
     from adapter.targets.registry import build_targets
 
@@ -40,6 +40,7 @@ def mappings_check(ctx: click.Context, online: bool) -> None:
         settings.require_env()
     directory = resolve_path(settings, settings.delivery.mappings_dir)
     problems = check_dir(directory, build_targets(settings), online=online)
+    problems += check_mirror_dir(directory, set(settings.postboxes))
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         click.echo(f"{p.severity}: {p}", err=True)

@@ -32,6 +32,7 @@ def postbox_status(ctx: click.Context, check: bool) -> None:
     from adapter.postbox.pickup import postboxes
     from adapter.services import open_services
     from adapter.store.postbox import statuses
+    from adapter.store.uploads import counts
 
     settings = _settings(ctx)
     if not settings.postboxes:
@@ -43,6 +44,7 @@ def postbox_status(ctx: click.Context, check: bool) -> None:
     failing = False
     try:
         known = statuses(services.engine)
+        uploads = counts(services.engine)
         boxes = postboxes(settings) if check else {}
         for name, s in settings.postboxes.items():
             st = known.get(name)
@@ -55,6 +57,10 @@ def postbox_status(ctx: click.Context, check: bool) -> None:
             ):
                 failing = True
                 line += f"; last error {_when(st.last_error_at)} UTC ({st.failures}x): {st.last_error}"
+            if name in uploads:  # mirroring ([[mirror]] rules, postbox drops)
+                n = uploads[name]
+                todo = n.get("pending", 0) + n.get("uploading", 0)
+                line += f"; mirror: {n.get('done', 0)} done, {todo} to do, {n.get('failed', 0)} failed"
             click.echo(line)
             if check:
                 try:
@@ -94,6 +100,30 @@ def postbox_files(ctx: click.Context, state: str | None, limit: int) -> None:
     services = open_services(_settings(ctx), with_outbox=False)
     try:
         _print_files(list_files(services.engine, state, limit))
+    finally:
+        services.close()
+
+
+@postbox.command("uploads")
+@click.option("--state", type=click.Choice(["pending", "uploading", "done", "failed"]), help="Only these.")
+@click.option("--limit", default=200, show_default=True)
+@click.pass_context
+@readable_errors
+def postbox_uploads(ctx: click.Context, state: str | None, limit: int) -> None:
+    """Files mirrored to postbox outboxes, newest first: pending, uploading, done, failed (why; tried again
+    every run of postbox-mirror)."""
+    from adapter.services import open_services
+    from adapter.store.uploads import list_uploads
+
+    services = open_services(_settings(ctx), with_outbox=False)
+    try:
+        click.echo(f"{'ID':>5}  {'POSTBOX':10} {'STATE':10} {'SIZE':>10}  {'BATCH':24} FILE / DETAIL")
+        for u in list_uploads(services.engine, state, limit):
+            size = "-" if u.size is None else str(u.size)
+            detail = f"  {u.detail}" if u.detail else ""
+            click.echo(
+                f"{u.id:>5}  {u.postbox:10} {u.state:10} {size:>10}  {u.batch or '-':24} {u.remote_name}{detail}"
+            )
     finally:
         services.close()
 

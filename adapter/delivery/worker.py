@@ -44,6 +44,7 @@ from adapter.mapping.engine import build_opdracht
 from adapter.mapping.loader import LoadedMapping, load_dir
 from adapter.mapping.opdracht import Overdracht
 from adapter.model import Soort, Verzoek
+from adapter.postbox.mirror import MirrorPlanner
 from adapter.store import messages as message_store
 from adapter.store import outbox as store
 from adapter.store import retention
@@ -137,6 +138,7 @@ class Outbox:
         sources: Sources,
         loket: LoketClient | None = None,
         advies: AdviesRelay | None = None,
+        mirror: MirrorPlanner | None = None,
     ) -> None:
         self.engine = engine
         #: adviesverzoeken: their relay out, and the advice back in (``adapter.advies``)
@@ -146,6 +148,8 @@ class Outbox:
         self.mappings = mappings
         self.sources = sources
         self.loket = loket
+        #: ``[[mirror]]`` rules: documents of a delivered verzoek queued for postboxes (``adapter.postbox.mirror``)
+        self.mirror = mirror
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -268,12 +272,12 @@ class Outbox:
         verzoek = sourced.verzoek
         # an advice answering one of our adviesverzoeken: recorded (gereed) before it goes to the zaak
         av = self.advies.advies_ontvangen(row, verzoek) if self.advies and verzoek.soort is Soort.ADVIES else None
-        summary = self._deliver(verzoek, steps)
+        summary = self._deliver(verzoek, steps, c.message_id)
         if av is not None and self.advies is not None:
             summary += self.advies.advies_afgeleverd(av, row, verzoek, steps)
         return summary
 
-    def _deliver(self, verzoek: Verzoek, steps: store.DbSteps) -> str:
+    def _deliver(self, verzoek: Verzoek, steps: store.DbSteps, message_id: int | None = None) -> str:
         """Map and hand to the target; a kopiebericht is only kept, a transfer goes back to the werkmap."""
         if verzoek.bron == "stam" and is_kopiebericht(verzoek, set(self.sources.own_oins)):
             inst = verzoek.uitvoerende_instantie.oin if verzoek.uitvoerende_instantie else "?"
@@ -285,7 +289,10 @@ class Outbox:
         target = self.targets.get(opdracht.target)
         if target is None:
             raise MappingError(f"mapping routes to target {opdracht.target!r}, which is not configured")
-        return target.deliver(opdracht, steps) + self._koppel_zaak(verzoek, steps)
+        summary = target.deliver(opdracht, steps) + self._koppel_zaak(verzoek, steps)
+        if self.mirror is not None:
+            summary += self.mirror.plan(self.mappings.get(), opdracht, steps, message_id)
+        return summary
 
     def _overdragen(self, verzoek: Verzoek, overdracht: Overdracht, steps: store.DbSteps) -> str:
         werkmap = self.sources.werkmap

@@ -50,6 +50,12 @@ def _purge(services: Services) -> Any:
     return run(services)
 
 
+def _postbox_mirror(services: Services) -> Any:
+    from adapter.postbox.mirror import run
+
+    return run(services)
+
+
 def _postbox_pickup(services: Services) -> Any:
     from adapter.postbox.pickup import run
 
@@ -63,6 +69,9 @@ JOBS: dict[str, Job] = {
     "purge": Job("purge", _purge, lambda s: timedelta(minutes=s.settings.retention.purge_minutes)),
     "postbox-pickup": Job(
         "postbox-pickup", _postbox_pickup, lambda s: timedelta(minutes=s.settings.postbus.pickup_minutes)
+    ),
+    "postbox-mirror": Job(
+        "postbox-mirror", _postbox_mirror, lambda s: timedelta(minutes=s.settings.postbus.mirror_minutes)
     ),
 }
 

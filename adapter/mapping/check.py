@@ -129,6 +129,30 @@ def check_offline(m: LoadedMapping, target_names: set[str]) -> list[Problem]:
     return out
 
 
+def check_mirror(m: LoadedMapping, postboxes: set[str]) -> list[Problem]:
+    """``[[mirror]]`` rules naming a postbox the configuration does not have (``[postboxes.NAME]``)."""
+    return [
+        Problem(
+            str(m.path),
+            f"mirror[{i}].postbox",
+            m.line_of("mirror", i, "postbox"),
+            f"postbox {r.postbox!r} is not configured ([postboxes.{r.postbox}])",
+        )
+        for i, r in enumerate(m.mapping.mirror)
+        if r.postbox not in postboxes
+    ]
+
+
+def check_mirror_dir(directory: Path, postboxes: set[str]) -> list[Problem]:
+    """``check_mirror`` for every mapping file that loads (load problems are ``check_dir``'s to report)."""
+    out: list[Problem] = []
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        loaded, _ = load_file(path)
+        if loaded is not None:
+            out += check_mirror(loaded, postboxes)
+    return out
+
+
 def _documenttypes(m: LoadedMapping, profile: str | None) -> list[str | None]:
     """Every documenttype a mapping names for this profile, and None for "any other" (the fallback)."""
     prof = m.mapping.profiles.get(profile or "")

@@ -144,6 +144,31 @@ class OverdrachtRegel(_Strict):
     toelichting: str = "Overgedragen door loket-adapter volgens mapping"
 
 
+class MirrorRegel(_Strict):
+    """Copies of delivered documents to an SFTP postbox's ``outbox`` (``adapter.postbox.mirror``): every bijlage
+    of a delivered verzoek that matches each key given (a list matches any of its values; a key left out
+    matches everything) is uploaded once, verified, under ``<nummer>_<bestandsnaam>``."""
+
+    #: A ``[postboxes.NAME]`` of the configuration (``mappings check`` reports an unknown one).
+    postbox: str = Field(..., min_length=1)
+    #: Zaaktypen (identificatie) of the zaken the delivery made or found for the verzoek.
+    zaaktypen: list[str] | None = Field(None, min_length=1)
+    #: Documenttypes of the bijlagen (as in the verzoek, before ``[values.informatieobjecttype]``).
+    documenttypen: list[str] | None = Field(None, min_length=1)
+    #: OINs of adviseurs: only the documents of an advies (vrgDi01VoegAdviesToe) from one of them.
+    adviseurs: list[str] | None = Field(None, min_length=1)
+    #: Upload ``<nummer>-<message id>.manifest.json`` (name, size, sha256 of each file) after the batch.
+    manifest: bool = False
+
+    @field_validator("adviseurs")
+    @classmethod
+    def _oins(cls, v: list[str] | None) -> list[str] | None:
+        for oin in v or []:
+            if not (len(oin) == 20 and oin.isdigit()):
+                raise ValueError(f"{oin!r} is not an OIN (20 digits)")
+        return v
+
+
 class Waarden(_Strict):
     informatieobjecttype: dict[str, str] = Field(default_factory=dict)
     vertrouwelijkheid: dict[Literal["true", "false"], str] = Field(default_factory=dict)
@@ -158,6 +183,8 @@ class MappingFile(_Strict):
     overdragen: list[OverdrachtRegel] = Field(default_factory=list)
     values: Waarden = Waarden()
     xpath: dict[str, str] = Field(default_factory=dict)
+    #: Documents copied to SFTP postboxes once delivered (``adapter.postbox.mirror``).
+    mirror: list[MirrorRegel] = Field(default_factory=list)
 
     @field_validator("defaults")
     @classmethod

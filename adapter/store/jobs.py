@@ -4,6 +4,8 @@ interval, and a crashed holder's lock expires."""
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +34,30 @@ def try_lock(engine: Engine, name: str, holder: str, *, hold: timedelta, interva
         got = conn.execute(
             update(job_locks).where(*cond).values(holder=holder, locked_until=t + hold, last_started_at=t)
         ).rowcount
+        if got == 0:
+            # a holder on this host whose process is gone (kill -9, a crash) holds nothing: its lock would
+            # otherwise block the job until ``hold`` runs out (30 min), e.g. a restarted serve's pickup
+            dead = conn.execute(select(job_locks.c.holder).where(job_locks.c.name == name)).scalar()
+            if dead and dead != holder and _gone(dead):
+                cond[1] = job_locks.c.holder == dead
+                got = conn.execute(
+                    update(job_locks).where(*cond).values(holder=holder, locked_until=t + hold, last_started_at=t)
+                ).rowcount
     return got == 1
+
+
+def _gone(holder: str) -> bool:
+    """The holder (``host:pid``) ran on this host and its process no longer exists."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def unlock(engine: Engine, name: str, holder: str) -> None:
