@@ -1200,3 +1200,53 @@ def test_a_file_with_an_invalid_xpath_is_not_checked_online(tmp_path: Path) -> N
     problems = check_dir(d, {"zgw": target}, online=True)  # type: ignore[dict-item]
     assert [(p.key, p.severity) for p in problems] == [("xpath.procedure", "error")]
     assert target.calls == []  # an error in the file: its catalogus is not asked
+
+
+def test_a_route_to_a_target_that_is_not_configured_does_not_stop_the_online_check_of_the_others(
+    tmp_path: Path,
+) -> None:
+    from adapter.mapping.check import check_dir
+
+    # two routes; the unconfigured target sorts first, the configured one is still asked about every zaaktype
+    text = CHECK_BASE.replace(
+        'target = "zgw"\n', 'target = "zgw"\n\n[[route]]\noin = "00000001001234567000"\ntarget = "archief"\n', 1
+    )
+    d = mapping_file(tmp_path, text)
+    f = str(d / "m.toml")
+    target = StubTarget({"ZT-B": ["zaaktype 'ZT-B' does not exist"]})
+    problems = [str(p) for p in check_dir(d, {"zgw": target}, online=True)]  # type: ignore[dict-item]
+    assert problems == [
+        f"{f}:{line_of(text, 'archief')}: route[1].target: target 'archief' is not configured ([targets.archief])",
+        f"{f}:{line_of(text, 'ZT-B')}: zaaktypen.2.zaaktype: zaaktype 'ZT-B' does not exist",
+    ], problems
+    assert sorted({c[0] for c in target.calls}) == ["ZT-A", "ZT-B"]
+
+
+def test_a_documenttype_problem_of_the_built_in_fallback_is_named_on_the_rule(tmp_path: Path) -> None:
+    from adapter.mapping.check import check_dir
+
+    # no "*" and no default informatieobjecttype: the fallback is the built-in "Bijlage", which no mapping key
+    # names, so its online problem is reported on the zaaktype rule it was checked for
+    text = CHECK_BASE.replace('"*" = "Bijlage"\n', "")
+    d = mapping_file(tmp_path, text)
+    f = str(d / "m.toml")
+    target = StubTarget({"ZT-B/Bijlage": ["documenttype None → informatieobjecttype 'Bijlage': not allowed"]})
+    problems = [str(p) for p in check_dir(d, {"zgw": target}, online=True)]  # type: ignore[dict-item]
+    assert problems == [
+        f"{f}:{line_of(text, VALUES)}: values.informatieobjecttype: documenttypes not listed fall back to 'Bijlage'; "
+        'add "*" to say so',
+        f"{f}:{line_of(text, 'ZT-B')}: zaaktypen.2.zaaktype: zaaktype ZT-B: documenttype None → informatieobjecttype "
+        "'Bijlage': not allowed",
+    ], problems
+
+
+def test_a_template_error_in_a_profile_names_the_profile_key_and_its_line(tmp_path: Path) -> None:
+    from adapter.mapping.check import check_dir
+
+    text = CHECK_BASE.replace("[profiles.beperkt]\n", '[profiles.beperkt]\nomschrijving = "{verzoek.titel}"\n')
+    d = mapping_file(tmp_path, text)
+    problems = [str(p) for p in check_dir(d, {"zgw": StubTarget()}, online=False)]  # type: ignore[dict-item]
+    assert problems == [
+        f"{d / 'm.toml'}:{line_of(text, 'omschrijving')}: profiles.beperkt.omschrijving: template field "
+        "'verzoek.titel' does not exist"
+    ], problems
