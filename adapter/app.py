@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapter.advies.web import routes as advies_routes
 from adapter.errors import StoreUnavailable
 from adapter.inbound.intake import Intake
 from adapter.inbound.soap import build_wsgi
@@ -137,6 +138,7 @@ def build_app(services: Services) -> Starlette:
                 ),
                 methods=["POST"],
             ),
+            *advies_routes(services, intake),  # the zaaksysteem's: adviesverzoeken, ZGW notifications
             Route("/xsd/{path:path}", _xsd, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

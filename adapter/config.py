@@ -335,8 +335,8 @@ class AdviseurSettings(_Section):
     oin: str = Field(..., pattern=r"^[0-9]{20}$")
     #: Shown to the loket as adviseur/naam (optional there).
     naam: str | None = Field(None, min_length=1, max_length=200)
-    #: "stuf-lvo": vrgDi01AanvragenAdvies through [loket]; "samenwerken": a DSO actieverzoek through
-    #: [samenwerken]; "postbus": not available yet (refused at load).
+    #: "stuf-lvo": vrgDi01AanvragenAdvies through [loket]. "samenwerken" (a DSO actieverzoek) and "postbus"
+    #: (a postbox drop) are not available yet: refused at load, naming the channel.
     channel: Literal["stuf-lvo", "samenwerken", "postbus"] = "stuf-lvo"
 
     @field_validator("channel")
@@ -344,8 +344,12 @@ class AdviseurSettings(_Section):
     def _available(cls, channel: str) -> str:
         if channel == "postbus":
             raise ValueError(
-                'channel "postbus" is not available yet: the adviesverzoek relay has no postbox drop '
-                '(adapter.postbox has no mirror to hand it to); use "stuf-lvo" or "samenwerken"'
+                'channel "postbus" is not available yet: the adviesverzoek relay has no postbox drop; use "stuf-lvo"'
+            )
+        if channel == "samenwerken":
+            raise ValueError(
+                'channel "samenwerken" is not available yet: the adviesverzoek relay has no DSO samenwerken client; '
+                'use "stuf-lvo"'
             )
         return channel
 

@@ -58,6 +58,18 @@ channel = "stuf-lvo"
 """
 
 
+#: A ZGW notification rule (tests/test_advies_http.py): a status "Ontvangen" asks welstand for advice.
+ADVIES_RULE = """
+[[adviesverzoeken]]
+kanaal = "zaken"
+resource = "status"
+actie = "create"
+statustype = "Ontvangen"
+adviseur = "welstand"
+omschrijving = "Welstandsadvies (regel)"
+"""
+
+
 @dataclass
 class Env:
     server: Server
@@ -84,13 +96,16 @@ class Env:
         return done.stdout
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def start_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """The adapter (serve, with the notification rule), the fake ZGW, the fake loket; the aanvraag delivered."""
     zs = start_zaaksysteem()
     loket = FakeLoket()
     loket_url, stop_loket = serve_in_thread(loket)
     home = tmp_path_factory.mktemp("advies")
-    toml = delivery_toml(zs, copy_mappings(home), max_attempts=3) + adviseurs_toml(loket_url)
+    mappings = copy_mappings(home)
+    with (mappings / "voorbeeldstad.toml").open("a", encoding="utf-8") as f:
+        f.write(ADVIES_RULE)
+    toml = delivery_toml(zs, mappings, max_attempts=3) + adviseurs_toml(loket_url)
     server = make_server(home, extra_toml=toml)
     server.start()
     db = create_engine(server.db_url)
@@ -105,6 +120,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     stop_loket()
     zs.stop()
     drop_database(server.db_url)
+
+
+env_fixture = pytest.fixture(scope="module", name="env")(start_env)
 
 
 def _id(out: str) -> str:

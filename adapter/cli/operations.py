@@ -39,7 +39,8 @@ def mappings_check(ctx: click.Context, online: bool) -> None:
     if online:
         settings.require_env()
     directory = resolve_path(settings, settings.delivery.mappings_dir)
-    problems = check_dir(directory, build_targets(settings), online=online)
+    adviseurs = set(settings.adviseurs) | {a.oin for a in settings.adviseurs.values()}
+    problems = check_dir(directory, build_targets(settings), online=online, adviseurs=adviseurs)
     problems += check_mirror_dir(directory, set(settings.postboxes))
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:

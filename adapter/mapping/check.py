@@ -63,9 +63,20 @@ def _profiles(m: LoadedMapping) -> list[tuple[tuple[str, ...], ProfielRegels]]:
     return [(("defaults",), m.mapping.defaults)] + [(("profiles", n), p) for n, p in m.mapping.profiles.items()]
 
 
-def check_offline(m: LoadedMapping, target_names: set[str]) -> list[Problem]:
+def check_offline(m: LoadedMapping, target_names: set[str], adviseurs: set[str] | None = None) -> list[Problem]:
+    """``adviseurs``: the names and OINs of ``[adviseurs.NAME]`` (None: not checked)."""
     f, mp = str(m.path), m.mapping
     out: list[Problem] = []
+    for i, a in enumerate(mp.adviesverzoeken):
+        if adviseurs is not None and a.adviseur not in adviseurs:
+            out.append(
+                Problem(
+                    f,
+                    f"adviesverzoeken[{i}].adviseur",
+                    m.line_of("adviesverzoeken", i, "adviseur"),
+                    f"adviseur {a.adviseur!r} is not configured ([adviseurs.NAME], by name or oin)",
+                )
+            )
     for i, r in enumerate(mp.route):
         if r.target not in target_names:
             out.append(
@@ -202,7 +213,9 @@ def check_online(m: LoadedMapping, targets: dict[str, Target], on: date | None =
     return out
 
 
-def check_dir(directory: Path, targets: dict[str, Target], *, online: bool) -> list[Problem]:
+def check_dir(
+    directory: Path, targets: dict[str, Target], *, online: bool, adviseurs: set[str] | None = None
+) -> list[Problem]:
     if not directory.is_dir():
         return [Problem(str(directory), "", None, "mapping directory does not exist")]
     files = sorted(directory.glob("*.toml"))
@@ -214,7 +227,7 @@ def check_dir(directory: Path, targets: dict[str, Target], *, online: bool) -> l
         problems += found
         if loaded is None:
             continue
-        problems += check_offline(loaded, set(targets))
+        problems += check_offline(loaded, set(targets), adviseurs)
         if online and not any(p.severity == "error" for p in found):
             problems += check_online(loaded, targets)
     return problems

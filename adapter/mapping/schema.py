@@ -144,6 +144,34 @@ class OverdrachtRegel(_Strict):
     toelichting: str = "Overgedragen door loket-adapter volgens mapping"
 
 
+class AdviesRegel(_Strict):
+    """A ZGW notification (``POST /zgw/notificaties``, Notificaties API 1.0) that asks for advice: when one
+    matches, an adviesverzoek for the notification's zaak (``hoofdObject``) goes to ``adviseur``
+    (``adapter.advies``). Every given key must match; ``statustype`` looks the status up in the target."""
+
+    kanaal: str = Field("zaken", min_length=1)
+    resource: str = Field("status", min_length=1)
+    actie: str = Field("create", min_length=1)
+    #: Notification kenmerken that must have these values (e.g. ``zaaktype = "https://…/zaaktypen/…"``).
+    kenmerken: dict[str, str] = Field(default_factory=dict)
+    #: The status's statustype (URL, or its omschrijving): read from the ZGW target (``resource = "status"``).
+    statustype: str | None = Field(None, min_length=1)
+    #: An ``[adviseurs.NAME]`` of the configuration, by name or OIN.
+    adviseur: str = Field(..., min_length=1)
+    #: Default: ``[advies] omschrijving``.
+    omschrijving: str | None = Field(None, min_length=1, max_length=1000)
+    #: einddatum = the notification's day + this many days. Default: ``[advies] termijn_dagen``.
+    termijn_dagen: int | None = Field(None, ge=1, le=3650)
+    #: "alle": every bijlage of the aanvraag (and its aanvullingen) goes with it; "geen": none.
+    bijlagen: Literal["alle", "geen"] = "alle"
+
+    @model_validator(mode="after")
+    def _statustype_of_a_status(self) -> AdviesRegel:
+        if self.statustype is not None and self.resource != "status":
+            raise ValueError('statustype needs resource = "status"')
+        return self
+
+
 class MirrorRegel(_Strict):
     """Copies of delivered documents to an SFTP postbox's ``outbox`` (``adapter.postbox.mirror``): every bijlage
     of a delivered verzoek that matches each key given (a list matches any of its values; a key left out
@@ -185,6 +213,8 @@ class MappingFile(_Strict):
     xpath: dict[str, str] = Field(default_factory=dict)
     #: Documents copied to SFTP postboxes once delivered (``adapter.postbox.mirror``).
     mirror: list[MirrorRegel] = Field(default_factory=list)
+    #: ZGW notifications that put out an adviesverzoek (``adapter.advies``).
+    adviesverzoeken: list[AdviesRegel] = Field(default_factory=list)
 
     @field_validator("defaults")
     @classmethod
