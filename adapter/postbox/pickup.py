@@ -15,15 +15,18 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapter.config import PostboxSettings, Settings
 from adapter.errors import AdapterError
 from adapter.logs import get_logger
 from adapter.postbox.client import Postbox, PostboxError, PostboxRefused, RemoteFile
 from adapter.postbox.names import parse_name, safe_for_log
-from adapter.services import Services, resolve_path
 from adapter.store import postbox as store
 from adapter.store.files import ContentMismatch, FileBusy, FileStore, StoreError
+
+if TYPE_CHECKING:  # the services import everything (targets, lxml, …): not needed to move a file
+    from adapter.services import Services
 
 log = get_logger("adapter.postbox")
 
@@ -47,6 +50,8 @@ def postboxes(settings: Settings) -> dict[str, Postbox]:
 
 
 def _key_path(settings: Settings, s: PostboxSettings) -> Path | None:
+    from adapter.services import resolve_path
+
     return resolve_path(settings, s.key_file) if s.key_file else None
 
 
@@ -170,6 +175,8 @@ def _expire_orphans(services: Services, files: FileStore) -> int:
 
 
 def run(services: Services) -> PickupResult:
+    from adapter.services import resolve_path
+
     settings = services.settings
     files = FileStore(resolve_path(settings, settings.store.files_dir))
     counts = _Counts()
