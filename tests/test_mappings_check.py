@@ -178,3 +178,26 @@ def test_preview_names_every_call_with_its_step_and_links_by_step(env: Env) -> N
         "<enkelvoudiginformatieobjecten document:1234567-2>",
     ]
     assert [b.get("identificatie") for b in bodies if "informatieobjecttype" in b] == ["1234567-1", "1234567-2"]
+
+
+@pytest.mark.parametrize(
+    ("drop", "objects"),
+    [
+        ("kadastraalPerceel", ["zaakobject:adres:ZT-OMV-REG"]),
+        ("adres", ["zaakobject:perceel:0:ZT-OMV-REG"]),
+        ("both", ["zaakobject:punt:ZT-OMV-REG"]),
+    ],
+)
+def test_a_point_becomes_a_zaakobject_only_for_a_locatie_without_adres_and_perceel(
+    env: Env, tmp_path: Path, drop: str, objects: list[str]
+) -> None:
+    """The puntRD of a locatie only places the zaak; it becomes a zaakobject of its own only when the
+    locatie has nothing better to point at (no adres, no perceel)."""
+    body = (FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml").read_text()
+    for element in ("kadastraalPerceel", "adres") if drop == "both" else (drop,):
+        body = re.sub(rf"<LVO:{element}>.*?</LVO:{element}>", "", body, flags=re.S)
+    message = tmp_path / "locatie.xml"
+    message.write_text(body)
+    code, out, err = env.run("mappings", "preview", str(message))
+    assert code == 0, err
+    assert re.findall(r"^POST \S+/zaakobjecten\s+\[(.+)\]$", out, re.M) == objects

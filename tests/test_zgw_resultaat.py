@@ -58,6 +58,7 @@ def test_a_lost_resultaat_answer_is_adopted_and_the_eindstatus_follows(services:
     zaak = the_zaak(zs)
     [resultaat] = resultaten_of(zs, zaak)
     assert resultaat["resultaattype"] == resultaattype(zs, zaak, "Ingetrokken")
+    assert resultaat["toelichting"].startswith("Ingetrokken (bericht ")  # names the message that set it
     assert einddatum(zs, zaak) is not None
     assert len(fake(zs).zaken) == 1
 
