@@ -1250,3 +1250,45 @@ def test_a_template_error_in_a_profile_names_the_profile_key_and_its_line(tmp_pa
         f"{d / 'm.toml'}:{line_of(text, 'omschrijving')}: profiles.beperkt.omschrijving: template field "
         "'verzoek.titel' does not exist"
     ], problems
+
+
+def test_an_idle_worker_waits_the_poll_interval_between_claims(
+    delivering: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from adapter.store import outbox as outbox_store
+
+    sv = delivering(workers=1, poll_interval=0.2)
+    claims: list[float] = []
+    real_claim = outbox_store.claim
+
+    def counting_claim(*a: Any, **k: Any) -> Any:
+        claims.append(time.monotonic())
+        return real_claim(*a, **k)
+
+    monkeypatch.setattr(outbox_store, "claim", counting_claim)
+    sv.outbox.start()
+    try:
+        time.sleep(0.5)  # nothing to deliver: about three claims, not one after the other
+    finally:
+        sv.outbox.stop(timeout=30)
+    assert 1 <= len(claims) <= 4, len(claims)
+
+
+def test_a_configured_zender_administratie_must_match(inbound: Services) -> None:
+    stuf = inbound.settings.stuf
+    zender = stuf.ontvangers[0].model_copy(
+        update={"organisatie": SENDER.split("/")[0], "applicatie": "OLO", "administratie": "ADM"}
+    )
+    settings = inbound.settings.model_copy(update={"stuf": stuf.model_copy(update={"zenders": [zender]})})
+    channel = StufLvoChannel(settings, inbound.writer, inbound.schemas)
+    olo = b"<StUF:applicatie>OLO</StUF:applicatie>"
+
+    def sent(ref: str, adm: bytes) -> bytes:
+        return intrekken(ref).replace(olo, olo + b"<StUF:administratie>" + adm + b"</StUF:administratie>")
+
+    assert channel.accept(channel.receive(sent("R-ADM", b"ADM"), "c" * 32)).tag == f"{{{STUF}}}Bv03Bericht"
+    with pytest.raises(Rejected) as info:
+        channel.receive(sent("R-OTHER", b"ANDERS"), "c" * 32)
+    assert info.value.fout.fout.code == "StUF013"
