@@ -254,6 +254,8 @@ class JobSettings(_Section):
     #: A verzoeknotificatie the werkmap refused (403/404, state ``hint-refused``) stays in the message log this
     #: many days with its reason, then ``werkmap-poll`` removes it (message, delivery, attempts).
     refused_hint_days: float = Field(30.0, gt=0)
+    #: Advice of the DSO era: every N minutes fetch the samenwerken notifications (``samenwerken-poll``).
+    samenwerken_poll_minutes: float = Field(5.0, gt=0)
 
 
 _REMOTE_DIR = re.compile(r"^/?[^\x00-\x1f]+$")
@@ -335,8 +337,8 @@ class AdviseurSettings(_Section):
     oin: str = Field(..., pattern=r"^[0-9]{20}$")
     #: Shown to the loket as adviseur/naam (optional there).
     naam: str | None = Field(None, min_length=1, max_length=200)
-    #: "stuf-lvo": vrgDi01AanvragenAdvies through [loket]. "samenwerken" (a DSO actieverzoek) and "postbus"
-    #: (a postbox drop) are not available yet: refused at load, naming the channel.
+    #: "stuf-lvo": vrgDi01AanvragenAdvies through [loket]. "samenwerken": a DSO actieverzoek through
+    #: [samenwerken]. "postbus" (a postbox drop) is not available yet: refused at load, naming the channel.
     channel: Literal["stuf-lvo", "samenwerken", "postbus"] = "stuf-lvo"
 
     @field_validator("channel")
@@ -345,11 +347,6 @@ class AdviseurSettings(_Section):
         if channel == "postbus":
             raise ValueError(
                 'channel "postbus" is not available yet: the adviesverzoek relay has no postbox drop; use "stuf-lvo"'
-            )
-        if channel == "samenwerken":
-            raise ValueError(
-                'channel "samenwerken" is not available yet: the adviesverzoek relay has no DSO samenwerken client; '
-                'use "stuf-lvo"'
             )
         return channel
 
@@ -411,8 +408,17 @@ class Settings(_Section):
     loket: dict[str, Any] = Field(default_factory=dict)
     #: The DSO werkmap ("Verzoek afhandelen") for STAM (validated by ``adapter.loket.werkmap``).
     werkmap: dict[str, Any] = Field(default_factory=dict)
+    #: DSO samenwerken, for adviesverzoeken with channel "samenwerken" (validated by ``adapter.loket.samenwerken``).
+    samenwerken: dict[str, Any] = Field(default_factory=dict)
     source: str = Field("<defaults>", exclude=True)
     _env: Report = PrivateAttr(default_factory=Report)
+
+    @model_validator(mode="after")
+    def _adviseur_channels(self) -> Settings:
+        for name, a in self.adviseurs.items():
+            if a.channel == "samenwerken" and not self.samenwerken:
+                raise ValueError(f'adviseurs.{name}.channel: "samenwerken" needs a [samenwerken] table (base_url, oin)')
+        return self
 
     def require_env(self) -> None:
         """Before anything is sent: every variable set, no development default for a secret in production."""

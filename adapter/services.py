@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from adapter.advies.relay import AdviesRelay
+from adapter.advies.samenwerken import SamenwerkenSender, read_advies
 from adapter.config import Settings, config_error
 from adapter.delivery.sources import Sources
 from adapter.delivery.worker import MappingSet, Outbox
 from adapter.errors import ConfigError
 from adapter.loket.lvo_client import LoketClient, LoketOptions
+from adapter.loket.samenwerken import SamenwerkenClient, SamenwerkenOptions
 from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
 from adapter.postbox.bijlagen import PostbusLookup
 from adapter.postbox.mirror import MirrorPlanner
@@ -35,6 +38,8 @@ class Services:
     targets: dict[str, Target] = field(default_factory=dict)
     outbox: Outbox | None = None
     werkmap: WerkmapClient | None = None
+    #: DSO samenwerken (``[samenwerken]``): adviesverzoeken out, their notifications in (``samenwerken-poll``).
+    samenwerken: SamenwerkenClient | None = None
     #: The job scheduler, once ``serve`` started it (``/readyz`` reports a stopped one).
     scheduler: Any = None
 
@@ -61,12 +66,24 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
     if with_outbox:
         services.targets = build_targets(settings)
         mappings = MappingSet(resolve_path(settings, settings.delivery.mappings_dir))
+        samenwerken = services.samenwerken = build_samenwerken(settings)
+        others = {}
+        senders: dict[str, Any] = {}
+        if samenwerken is not None:
+            others["samenwerken"] = partial(read_advies, engine, samenwerken, samenwerken.options.oin)
+            files = FileStore(resolve_path(settings, settings.store.files_dir))
+            limits = settings.inbound.xml_limits()
+            senders["samenwerken"] = SamenwerkenSender(engine, settings, samenwerken, files, limits)
         sources = Sources(
-            build_werkmap(settings), own_oins(settings), settings.inbound.xml_limits(), build_postbus(settings, engine)
+            build_werkmap(settings),
+            own_oins(settings),
+            settings.inbound.xml_limits(),
+            build_postbus(settings, engine),
+            others,
         )
         services.werkmap = sources.werkmap
         loket = build_loket(settings)
-        advies = AdviesRelay(engine, settings, loket)  # adviesverzoeken out, advice in (adapter.advies)
+        advies = AdviesRelay(engine, settings, loket, senders)  # adviesverzoeken out, advice in (adapter.advies)
         services.outbox = Outbox(
             engine,
             settings.delivery,
@@ -90,6 +107,17 @@ def build_loket(settings: Settings) -> LoketClient | None:
         return LoketClient(LoketOptions.model_validate(settings.loket))
     except ValidationError as exc:
         raise config_error(exc, settings.source, "loket.") from None
+
+
+def build_samenwerken(settings: Settings) -> SamenwerkenClient | None:
+    """The DSO samenwerken client, when ``[samenwerken]`` is configured (validated here: errors name the key)."""
+    if not settings.samenwerken:
+        return None
+    try:
+        options = SamenwerkenOptions.model_validate(settings.samenwerken)
+    except ValidationError as exc:
+        raise config_error(exc, settings.source, "samenwerken.") from None
+    return SamenwerkenClient(options, FileStore(resolve_path(settings, settings.store.files_dir)))
 
 
 def build_postbus(settings: Settings, engine: Engine) -> PostbusLookup | None:

@@ -20,7 +20,7 @@ from tests.conftest import ROOT, write_config
 STUF = {"ontvangers": [{"organisatie": "00000001002564440000", "applicatie": "ZAAKSYSTEEM"}]}
 
 
-@pytest.mark.parametrize("channel", ["postbus", "samenwerken"])
+@pytest.mark.parametrize("channel", ["postbus"])
 def test_channels_not_built_are_refused_at_load(tmp_path: Path, channel: str) -> None:
     from adapter.config import load_settings
 
@@ -28,6 +28,18 @@ def test_channels_not_built_are_refused_at_load(tmp_path: Path, channel: str) ->
     path = write_config(tmp_path / "config.toml", "sqlite:///x.db", 8999, toml)
     with pytest.raises(ConfigError, match=f'adviseurs.welstand.channel: channel "{channel}" is not available yet'):
         load_settings(path)
+
+
+def test_the_samenwerken_channel_needs_a_samenwerken_table(tmp_path: Path) -> None:
+    from adapter.config import load_settings
+
+    toml = '[adviseurs.welstand]\noin = "00000001823288444000"\nchannel = "samenwerken"\n'
+    path = write_config(tmp_path / "config.toml", "sqlite:///x.db", 8999, toml)
+    with pytest.raises(ConfigError, match=r'adviseurs.welstand.channel: "samenwerken" needs a \[samenwerken\] table'):
+        load_settings(path)
+    toml += '[samenwerken]\nbase_url = "http://127.0.0.1:1/sw"\noin = "00000001002564440000"\n'
+    path = write_config(tmp_path / "config2.toml", "sqlite:///x.db", 8999, toml)
+    assert load_settings(path).adviseurs["welstand"].channel == "samenwerken"
 
 
 def test_an_adviseur_needs_an_oin() -> None:

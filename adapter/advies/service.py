@@ -11,9 +11,10 @@ from datetime import date, timedelta
 from sqlalchemy import Engine
 
 from adapter.advies import store
+from adapter.advies.documenten import resolve
 from adapter.advies.relay import INTREKKEN_STUF_LVO, adviseur_by_oin
 from adapter.config import Settings
-from adapter.errors import AdapterError
+from adapter.errors import AdapterError, InputError
 
 #: A bijlageId as the loket knows it (``LVO:Kenmerk``).
 _KENMERK_MAX = 40
@@ -60,6 +61,8 @@ def aanvragen(
             raise AanvraagInvalid(
                 f"document {long[0]!r}: by StUF-LVO a document is a bijlageId the loket knows (1..40 characters)"
             )
+    if adviseur.channel in FILE_CHANNELS:
+        _check_documents(settings, engine, nummer, a.documents, adviseur.channel)
     today = date.today()
     einddatum = a.einddatum or today + timedelta(days=settings.advies.termijn_dagen)
     if einddatum < today:
@@ -81,6 +84,24 @@ def aanvragen(
         trigger_key=trigger_key,
     )
     return store.create(engine, new)
+
+
+#: Channels that carry the documents' bytes themselves (``adapter.advies.documenten``).
+FILE_CHANNELS = ("samenwerken", "postbus")
+
+
+def _check_documents(settings: Settings, engine: Engine, nummer: str, documents: tuple[str, ...], channel: str) -> None:
+    """Every document must be one the adapter received for the aanvraag, with its bytes: refused now,
+    rather than the relay stopping later."""
+    from adapter.services import resolve_path
+    from adapter.store.files import FileStore
+
+    files = FileStore(resolve_path(settings, settings.store.files_dir))
+    for d in documents:
+        try:
+            resolve(engine, files, settings.inbound.xml_limits(), nummer, d.strip())
+        except InputError as exc:
+            raise AanvraagInvalid(f"{exc} (channel {channel} sends the file itself)") from None
 
 
 def intrekken(settings: Settings, engine: Engine, av_id: str) -> tuple[store.Adviesverzoek, str]:

@@ -42,8 +42,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
         services.outbox.mappings.get()  # a broken mapping stops the start with one line
         services.outbox.start()
     scheduler = None
-    # the scheduled jobs need something to work on: the werkmap (poll) or a postbox (pickup, mirror)
-    if settings.jobs.enabled and (services.werkmap is not None or settings.postboxes):
+    # the scheduled jobs need something to work on: the werkmap (poll), a postbox (pickup, mirror), samenwerken
+    if settings.jobs.enabled and (services.werkmap is not None or settings.postboxes or services.samenwerken):
         from adapter.jobs.scheduler import start as start_scheduler
 
         scheduler = services.scheduler = start_scheduler(services)

@@ -102,6 +102,8 @@ class Sources:
     limits: Limits = field(default_factory=Limits)
     #: With postboxes configured: bijlagen without inhoud get their postbus file, or the delivery waits.
     postbus: PostbusLookup | None = None
+    #: Channels read elsewhere (``samenwerken``: an advice notification, ``adapter.advies.samenwerken``).
+    others: Mapping[str, Callable[[StoredMessage, Steps], Verzoek]] = field(default_factory=dict)
 
     def verzoek_for(self, stored: StoredMessage, steps: Steps) -> Sourced:
         """The verzoek of a stored message; a message that cannot be read is an ``InputError`` (permanent)."""
@@ -126,6 +128,8 @@ class Sources:
             return Sourced(verzoek)
         if stored.channel == "stam":
             return self._from_werkmap(stored, steps)
+        if stored.channel in self.others:
+            return Sourced(self.others[stored.channel](stored, steps))
         raise InputError(f"no verzoek source for channel {stored.channel!r}")
 
     def _from_werkmap(self, stored: StoredMessage, steps: Steps) -> Sourced:

@@ -62,6 +62,12 @@ def _postbox_pickup(services: Services) -> Any:
     return run(services)
 
 
+def _samenwerken_poll(services: Services) -> Any:
+    from adapter.jobs.samenwerken_poll import poll
+
+    return poll(services)
+
+
 JOBS: dict[str, Job] = {
     "werkmap-poll": Job(
         "werkmap-poll", _werkmap_poll, lambda s: timedelta(minutes=s.settings.jobs.werkmap_poll_minutes)
@@ -72,6 +78,9 @@ JOBS: dict[str, Job] = {
     ),
     "postbox-mirror": Job(
         "postbox-mirror", _postbox_mirror, lambda s: timedelta(minutes=s.settings.postbus.mirror_minutes)
+    ),
+    "samenwerken-poll": Job(
+        "samenwerken-poll", _samenwerken_poll, lambda s: timedelta(minutes=s.settings.jobs.samenwerken_poll_minutes)
     ),
 }
 
