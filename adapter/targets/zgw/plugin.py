@@ -30,6 +30,8 @@ from adapter.targets.zgw.client import ZgwClient
 from adapter.targets.zgw.options import ZgwOptions
 
 CACHE_SECONDS = 600
+#: checkpoint prefix of a link or document this delivery removed (a replaced one): ``deleted:<url>``
+_DELETED = "deleted:"
 log = get_logger("adapter.targets.zgw")
 
 
@@ -285,21 +287,26 @@ class _Plan:
             )
 
     def _link(self, zaak_url: str, key: str, eio: Made, titel: str) -> None:
-        """The zaakinformatieobject (zaak + document is unique: a precise find). When a resend made a new
-        document in place of the one linked before (the mapping changed its type), the old link is removed
-        first, and the old document deleted, so the zaak does not keep the wrongly typed one."""
-        earlier = self.steps.result(key)
-        if earlier is not None and earlier.get("informatieobject") not in (None, eio["url"]):
-            old = str(earlier["informatieobject"])
-            run_step(self.steps, f"{key}:unlink:{earlier['url']}", lambda: self._delete(key, str(earlier["url"])))
-            run_step(self.steps, f"{key}:delete:{old}", lambda: self._delete(key, old))
-            key = f"{key}@{eio['url'].rstrip('/').rsplit('/', 1)[-1]}"
-            self.summary.append(f"document {earlier.get('identificatie') or old} vervangen door {eio['identificatie']}")
+        """The zaakinformatieobject (zaak + document is unique: a precise find). The link the zaak has now
+        for this bijlage is checkpointed under ``<key>:current`` once a resend has replaced one (before
+        that it is the one under ``key``). When a resend made a new document in place of the one linked
+        now (the mapping changed its type: once, again, or back), the new one is linked, then the current
+        link removed and its document deleted, and only then is the new link the current one. A retry after
+        a failure or crash anywhere in between compares with the same current link, so it finishes the
+        same replacement (each step checkpointed, a DELETE of what is gone counts as done), and the next
+        fix replaces the latest document, never one already removed."""
+        current = self.steps.result(f"{key}:current") or self.steps.result(key)
+        replaces = current is not None and current.get("informatieobject") not in (None, eio["url"])
+        first = self.steps.result(key)
+        link_key = key
+        if first is not None and first.get("informatieobject") not in (None, eio["url"]):
+            link_key = f"{key}@{eio['url'].rstrip('/').rsplit('/', 1)[-1]}"
+        link_key = self._live_key(link_key)  # a link removed before (its document wanted back) is made again
 
         # the link's result names the document it links (url and identificatie), for a later replacement
         def create() -> Made:
             body = bodies.zaakinformatieobject(zaak_url, eio["url"], titel)
-            made = self._post(key, "zaken", "zaakinformatieobjecten", body)
+            made = self._post(link_key, "zaken", "zaakinformatieobjecten", body)
             return {**made, "identificatie": eio["identificatie"], "informatieobject": eio["url"]}
 
         def find() -> Made | None:
@@ -307,7 +314,17 @@ class _Plan:
             return {**found, "identificatie": eio["identificatie"], "informatieobject": eio["url"]} if found else None
 
         # a later version of a verzoek reuses its documents, which are already on the zaak
-        run_step(self.steps, key, create, find, look_first=not self.v.soort.creates_zaak)
+        made = run_step(self.steps, link_key, create, find, look_first=not self.v.soort.creates_zaak)
+        if not replaces:
+            return
+        assert current is not None
+        # the new link is made first: the zaak never goes without the bijlage, and the old document, no longer
+        # linked, can be deleted (the Documenten API refuses while a link remains)
+        old_link, old = str(current["url"]), str(current["informatieobject"])
+        run_step(self.steps, f"{key}:unlink:{old_link}", lambda: self._remove(key, old_link))
+        run_step(self.steps, f"{key}:delete:{old}", lambda: self._remove(key, old))
+        self.summary.append(f"document {current.get('identificatie') or old} vervangen door {eio['identificatie']}")
+        self.steps.done(f"{key}:current", made, recoverable=True)
 
     def _delete(self, key: str, url: str) -> Result:
         if not self.dry:
@@ -318,6 +335,27 @@ class _Plan:
                 log.warning("could not delete a replaced object", url=url, reason=str(exc))
                 return {"kept": str(exc)}
         return {}
+
+    def _remove(self, key: str, url: str) -> Result:
+        """Delete a replaced link or document; once it is gone (not kept, e.g. for another zaak) that is
+        checkpointed under its URL, so a later fix back to its type makes it again instead of reusing it."""
+        result = self._delete(key, url)
+        if not self.dry and "kept" not in result:
+            self.steps.done(f"{_DELETED}{url}", {"url": url})
+        return result
+
+    def _live_key(self, key: str) -> str:
+        """``key``; or, when the object its checkpoint names was removed since (replaced, then wanted again
+        after another mapping fix), the first ``key#<n>`` whose checkpoint names nothing removed: the key
+        under which the object is made again. Deterministic, so a retry arrives at the same key."""
+        k, n = key, 1
+        while (made := self.steps.result(k)) is not None and self._removed(str(made.get("url"))):
+            n += 1
+            k = f"{key}#{n}"
+        return k
+
+    def _removed(self, url: str) -> bool:
+        return self.steps.result(f"{_DELETED}{url}") is not None
 
     def _document(self, d: DocumentOpdracht, p: Profiel, zt_url: str) -> Made:
         """The document once per verzoek, bijlage and informatieobjecttype: one document even when it goes
@@ -339,6 +377,9 @@ class _Plan:
             # change in the Documenten API, so a new one is made under a key and identificatie of its own
             tag = hashlib.sha256(iot_url.encode()).hexdigest()[:6]
             key, identificatie = f"{key}@{tag}", f"{identificatie[:33]}-{tag}"
+        # deleted as replaced, and now this type again (a fix went back): made again, under the identificatie
+        # it had (free again once deleted) and a key of its own
+        key = self._live_key(key)
         # inline base64 only for bytes we hold and that are small; files from the werkmap stream in parts
         inline = d.bijlage.inhoud is not None and size <= self.t.options.large_file_bytes
         body = bodies.document(

