@@ -273,3 +273,19 @@ def test_the_fake_refuses_what_the_contract_does_not_allow(env: Env) -> None:
     listed = httpx.get(f"{root}/samenwerkingen/{sid}/documenten", headers=h).json()
     assert listed[0]["documentId"] == r.json()["documentId"]  # newest first
     assert listed[0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_the_readme_samenwerken_example_loads() -> None:
+    import tomllib
+
+    from adapter.config import Settings
+    from adapter.loket.samenwerken import SamenwerkenOptions
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- samenwerken example -->\n```toml\n", 1)[1].split("\n```", 1)[0]
+    data = tomllib.loads(block)
+    stuf = {"ontvangers": [{"organisatie": OIN, "applicatie": "ZAAKSYSTEEM"}]}
+    settings = Settings.model_validate({**data, "stuf": stuf})
+    assert settings.adviseurs["brandweer"].channel == "samenwerken"
+    assert SamenwerkenOptions.model_validate(settings.samenwerken).oin == OIN
