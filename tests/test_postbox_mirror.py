@@ -36,6 +36,7 @@ from tests.soap import with_reference
 AANVRAAG = FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml"
 ADVIES = FIXTURES / "stuf-lvo" / "vrgDi01VoegAdviesToe.xml"
 TEKENING, FOTO = "1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"
+pytestmark = needs_zgw_specs  # the delivering fixture runs the fake ZGW on the official OpenAPI files
 
 
 def _outbox(srv: SftpServer) -> Path:
@@ -109,10 +110,6 @@ def cli(sv: Services, *args: str) -> Any:
     return CliRunner().invoke(main, ["--config", sv.settings.source, *args])
 
 
-pytestmark_zgw = needs_zgw_specs
-
-
-@needs_zgw_specs
 def test_selected_documents_are_uploaded_once_verified_with_the_manifest_last(
     adapter: Any, zs: Zaaksysteem, sftp_server: SftpServer
 ) -> None:
@@ -210,7 +207,6 @@ manifest = true
         mirror.MirrorPlanner(cast(Any, None), cast(Any, None), {"odrn"}).selected(loaded, aanvraag, {"ZT-OMV-REG"})
 
 
-@needs_zgw_specs
 def test_mappings_check_names_an_unknown_postbox(tmp_path: Path, zs: Zaaksysteem) -> None:
     from tests.conftest import write_config
     from tests.delivery_env import copy_mappings, delivery_toml
@@ -372,9 +368,7 @@ def _big_file(path: Path) -> str:
 def _serve_with_postbox(tmp_path: Path, srv: SftpServer) -> Any:
     _outbox(srv)
     toml = (
-        NO_DELIVERY
-        + "[postbus]\npickup_minutes = 0.02\nmirror_minutes = 0.02\n"
-        + srv.toml(outbox="/outbox")
+        NO_DELIVERY + "[postbus]\npickup_minutes = 0.02\nmirror_minutes = 0.02\n" + srv.toml(outbox="/outbox")
     )  # the file store: var/files beside the config (the default)
     return make_server(tmp_path, toml)
 
@@ -463,3 +457,38 @@ def test_kill_9_of_serve_during_a_200mb_mirror_upload_then_restart_completes_it(
             got.update(chunk)
     assert got.hexdigest() == digest
     assert "resuming a postbox upload" in srv.log_text()
+
+
+def _readme_mirror() -> tuple[str, list[list[str]]]:
+    import shlex
+
+    from tests.conftest import ROOT
+
+    text_ = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text_.split("<!-- mirror example -->\n```toml\n", 1)[1]
+    block, rest = after.split("```", 1)
+    bash = rest.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line.split("  #")[0])[1:] for line in bash.splitlines() if line.strip()]
+    return block, commands
+
+
+def test_the_readme_mirror_example_and_commands_run(adapter: Any, zs: Zaaksysteem, sftp_server: SftpServer) -> None:
+    block, commands = _readme_mirror()
+    assert [c[:3] for c in commands] == [["postbox", "uploads"], ["jobs", "run", "postbox-mirror"]], commands
+    sv = adapter()
+    rules(sv, block)
+    sftp_server.put(f"1234567_{FOTO}", b"\xff\xd8\xff readme")
+    run_job(sv, "postbox-pickup", force=True)
+    mid = receive(sv)
+    (report,) = work(sv)
+    assert "mirrored to olo (2 new)" in report, report  # the zaaktype rule; the adviseur rule: no advies
+    outputs = {}
+    for args in commands:
+        got = cli(sv, *args)
+        assert got.exit_code == 0, f"{args}: {got.output}"
+        outputs[args[0]] = got.output
+    assert "postbox-mirror: ok: 3 to upload, 3 uploaded, 0 failed" in outputs["jobs"], outputs["jobs"]
+    assert "pending" in outputs["postbox"] and f"1234567-{mid}.manifest.json" in outputs["postbox"]
+    assert sorted(p.name for p in _outbox(sftp_server).iterdir()) == sorted(
+        [TEKENING, FOTO, f"1234567-{mid}.manifest.json"]
+    )

@@ -293,7 +293,7 @@ def test_the_readme_postbus_example_and_commands_run(adapter: Any, sftp_server: 
     example, commands = _readme_postbus()
     PostbusSettings.model_validate(example["postbus"])
     PostboxSettings.model_validate(example["postboxes"]["olo"])
-    assert len(commands) == 6, commands
+    assert len(commands) == 7, commands  # the seventh, `postbox uploads`: mirroring (tests/test_postbox_mirror.py)
     sv = adapter()
     sftp_server.put(TEKENING, b"%PDF-1.4 readme")
     outputs = {}
