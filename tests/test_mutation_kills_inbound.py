@@ -1297,3 +1297,13 @@ def test_a_configured_zender_administratie_must_match(inbound: Services) -> None
     with pytest.raises(Rejected) as info:
         channel.receive(sent("R-OTHER", b"ANDERS"), "c" * 32)
     assert info.value.fout.fout.code == "StUF013"
+
+
+def test_a_stuf016_rejection_is_filed_with_its_message_type_and_aanvraagnummer(inbound: Services) -> None:
+    raw = with_reference(fixture("omvDi01AanbiedenAanvraag"), "R-016B")
+    send(inbound, raw)
+    refused(inbound, raw.replace(b"Plaatsen van een dakkapel", b"Plaatsen van twee dakkapellen"))
+    first, rejected = rows(inbound)
+    assert (rejected.state, rejected.error_code) == ("rejected", "StUF016")
+    assert (rejected.message_type, rejected.nummer) == ("omvDi01AanbiedenAanvraag", first.nummer) and first.nummer
+    assert rejected.sha256 != first.sha256  # the hash of its own content, as for an accepted message
