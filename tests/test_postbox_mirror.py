@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from adapter.cli import main
 from adapter.jobs.scheduler import run_job
 from adapter.postbox import mirror, pickup
+from adapter.postbox.client import Postbox
 from adapter.services import Services
 from adapter.store import postbox as pickup_store
 from adapter.store import uploads as store
@@ -223,13 +224,21 @@ def test_mappings_check_names_an_unknown_postbox(tmp_path: Path, zs: Zaaksysteem
     assert f"voorbeeldstad.toml:{line}: mirror[0].postbox: postbox 'archief' is not configured" in got.output
 
 
-def test_a_partial_upload_resumes_and_a_bad_prefix_restarts(adapter: Any, sftp_server: SftpServer) -> None:
+def test_a_partial_upload_resumes_and_a_bad_prefix_restarts(
+    adapter: Any, sftp_server: SftpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sv = adapter()
     files = FileStore(Path(sv.settings.source).parent / "var" / "files")
     data = os.urandom(3_000_000)
-    (row,) = [
-        r for r in mirror.drop_batch(sv.engine, files, "olo", "B1", [mirror.DropFile("x.bin", data)], manifest=False)
-    ]
+    (row,) = mirror.drop_batch(sv.engine, files, "olo", "B1", [mirror.DropFile("x.bin", data)], manifest=False)
+    offsets: list[int] = []
+    real_write = Postbox.write_outbox
+
+    def write(self: Postbox, name: str, source: Any, offset: int, size: int) -> None:
+        offsets.append(offset)
+        real_write(self, name, source, offset, size)
+
+    monkeypatch.setattr(Postbox, "write_outbox", write)
     outbox = _outbox(sftp_server)
     part = outbox / mirror.temp_name(row)
     part.write_bytes(data[:1_000_000])  # an earlier run stopped here
@@ -237,6 +246,7 @@ def test_a_partial_upload_resumes_and_a_bad_prefix_restarts(adapter: Any, sftp_s
     os.chown(part, uid, uid)
     assert mirror_now(sv) == "ok: 1 to upload, 1 uploaded, 0 failed"
     assert (outbox / "x.bin").read_bytes() == data and not part.exists()
+    assert offsets == [1_000_000]  # appended to what was there, not sent again
     log_ = store.get(sv.engine, row.id)
     assert log_ is not None and log_.state == "done" and log_.attempts == 1
 
@@ -248,6 +258,7 @@ def test_a_partial_upload_resumes_and_a_bad_prefix_restarts(adapter: Any, sftp_s
     os.chown(part2, uid, uid)
     assert mirror_now(sv) == "ok: 1 to upload, 1 uploaded, 0 failed"
     assert (outbox / "y.bin").read_bytes() == data[::-1] and not part2.exists()
+    assert offsets == [1_000_000, 500_000, 0]  # resumed, did not verify, sent whole
     assert mirror.batch_state(sv.engine, "olo", "B2") == "done"
     # the same batch again: nothing new
     assert mirror.drop_batch(sv.engine, files, "olo", "B2", [mirror.DropFile("y.bin", data[::-1])], manifest=False)
@@ -344,6 +355,28 @@ def test_an_orphan_expires_after_orphan_hours_and_stays_visible(adapter: Any, sf
         Path(sv.settings.source).parent / "var" / "files" / (orphan.sha256 or "")[:2] / (orphan.sha256 or "")
     ).exists()
     assert (sftp_server.inbox / "7654321_Tekening.pdf").exists()  # the remote file stays
+
+
+def test_a_job_lock_held_by_a_dead_process_on_this_host_is_taken_over(engine: Any) -> None:
+    """After ``kill -9`` of serve mid-pickup its lock would hold the job for 30 minutes (``Job.hold``)."""
+    import socket
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from adapter.store import jobs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+    hold = timedelta(minutes=30)
+    here = socket.gethostname()
+    assert jobs.try_lock(engine, "postbox-mirror", f"{here}:{gone.pid}", hold=hold, interval=None)
+    assert jobs.try_lock(engine, "postbox-mirror", f"{here}:{os.getpid()}", hold=hold, interval=None)
+    # a live holder, or one on another host (whose processes we cannot see), keeps its lock
+    assert not jobs.try_lock(engine, "postbox-mirror", f"{here}:1", hold=hold, interval=None)
+    jobs.unlock(engine, "postbox-mirror", f"{here}:{os.getpid()}")
+    assert jobs.try_lock(engine, "postbox-mirror", f"elsewhere:{gone.pid}", hold=hold, interval=None)
+    assert not jobs.try_lock(engine, "postbox-mirror", f"{here}:{os.getpid()}", hold=hold, interval=None)
 
 
 # -- kill -9 of serve mid-transfer (200 MB) -----------------------------------------------------------------
