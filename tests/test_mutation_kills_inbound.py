@@ -1307,3 +1307,13 @@ def test_a_stuf016_rejection_is_filed_with_its_message_type_and_aanvraagnummer(i
     assert (rejected.state, rejected.error_code) == ("rejected", "StUF016")
     assert (rejected.message_type, rejected.nummer) == ("omvDi01AanbiedenAanvraag", first.nummer) and first.nummer
     assert rejected.sha256 != first.sha256  # the hash of its own content, as for an accepted message
+
+
+def test_a_rejected_notification_is_stored_cut_to_the_configured_size(inbound: Services) -> None:
+    """README: a rejected body is stored cut to ``rejected_body_max_bytes``, STAM as StUF-LVO."""
+    retention = inbound.settings.retention.model_copy(update={"rejected_body_max_bytes": 100})
+    settings = inbound.settings.model_copy(update={"retention": retention})
+    raw = NOTIFICATIE.read_bytes().replace(b"<vn:volgnummer>1</vn:volgnummer>", b"<vn:volgnummer>x</vn:volgnummer>")
+    assert StamChannel(settings, inbound.writer, inbound.schemas).receive(raw, "c" * 32).status == 400
+    (row,) = rows(inbound)
+    assert (bytes(row.body), row.body_truncated, row.size) == (raw[:100], True, len(raw))
