@@ -53,6 +53,7 @@ from adapter.config import (
 from adapter.loket.lvo import INCOMING
 from adapter.loket.lvo_client import LoketOptions, LoketSysteem
 from adapter.loket.lvo_parse import parse_verzoek
+from adapter.loket.samenwerken import SamenwerkenOptions
 from adapter.loket.stam import DOEL_SOORT
 from adapter.loket.stam_parse import read_stam_verzoek, with_pdf
 from adapter.loket.werkmap import WerkmapOptions
@@ -511,6 +512,7 @@ SETTING_TABLES: list[tuple[tuple[str | int, ...], type[BaseModel]]] = [
     (("werkmap",), WerkmapOptions),
     (("loket",), LoketOptions),
     (("loket", "zender"), LoketSysteem),
+    (("samenwerken",), SamenwerkenOptions),
 ]
 #: settings the example sets to something else than the default, each saying so in its comment
 NOT_DEFAULT: dict[tuple[str | int, ...], str] = {("store", "url"): "sqlite:///loket-adapter.db"}
