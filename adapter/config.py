@@ -338,17 +338,10 @@ class AdviseurSettings(_Section):
     #: Shown to the loket as adviseur/naam (optional there).
     naam: str | None = Field(None, min_length=1, max_length=200)
     #: "stuf-lvo": vrgDi01AanvragenAdvies through [loket]. "samenwerken": a DSO actieverzoek through
-    #: [samenwerken]. "postbus" (a postbox drop) is not available yet: refused at load, naming the channel.
+    #: [samenwerken]. "postbus": the documents and a manifest dropped in ``postbox``'s outbox.
     channel: Literal["stuf-lvo", "samenwerken", "postbus"] = "stuf-lvo"
-
-    @field_validator("channel")
-    @classmethod
-    def _available(cls, channel: str) -> str:
-        if channel == "postbus":
-            raise ValueError(
-                'channel "postbus" is not available yet: the adviesverzoek relay has no postbox drop; use "stuf-lvo"'
-            )
-        return channel
+    #: For channel "postbus": the ``[postboxes.NAME]`` the adviesverzoeken are dropped in.
+    postbox: str | None = Field(None, min_length=1, max_length=64)
 
 
 class AdviesSettings(_Section):
@@ -418,6 +411,16 @@ class Settings(_Section):
         for name, a in self.adviseurs.items():
             if a.channel == "samenwerken" and not self.samenwerken:
                 raise ValueError(f'adviseurs.{name}.channel: "samenwerken" needs a [samenwerken] table (base_url, oin)')
+            if a.channel == "postbus" and a.postbox is None:
+                raise ValueError(f'adviseurs.{name}.postbox: channel "postbus" needs postbox = "NAME" ([postboxes.…])')
+            if a.postbox is not None and a.channel != "postbus":
+                raise ValueError(f'adviseurs.{name}.postbox: only for channel "postbus" (channel is "{a.channel}")')
+            if a.postbox is not None and a.postbox not in self.postboxes:
+                known = ", ".join(sorted(self.postboxes)) or "none configured"
+                raise ValueError(
+                    f"adviseurs.{name}.postbox: postbox {a.postbox!r} is not configured ([postboxes.{a.postbox}]; "
+                    f"known: {known})"
+                )
         return self
 
     def require_env(self) -> None:

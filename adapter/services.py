@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from adapter.advies.postbus import PostbusSender
 from adapter.advies.relay import AdviesRelay
 from adapter.advies.samenwerken import SamenwerkenSender, read_advies
 from adapter.config import Settings, config_error
@@ -74,6 +75,9 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
             files = FileStore(resolve_path(settings, settings.store.files_dir))
             limits = settings.inbound.xml_limits()
             senders["samenwerken"] = SamenwerkenSender(engine, settings, samenwerken, files, limits)
+        if settings.postboxes:
+            files = FileStore(resolve_path(settings, settings.store.files_dir))
+            senders["postbus"] = PostbusSender(engine, settings, files, settings.inbound.xml_limits())
         sources = Sources(
             build_werkmap(settings),
             own_oins(settings),

@@ -47,12 +47,14 @@ uploaded **last**, after every file of the batch: ``{"batch", "postbox", "create
 
 **For other code** (the adviesverzoek's postbox channel)::
 
-    drop_batch(engine, files, postbox, batch, documents, *, manifest=True, message_id=None) -> list[Upload]
+    drop_batch(engine, files, postbox, batch, documents, *, manifest=True, message_id=None, meta=None) -> list[Upload]
 
 queues ``documents`` (``DropFile(name, data=bytes | path=Path, ident=None)``; ``name`` is the remote name,
 made safe; ``ident`` defaults to ``<batch>:<name>``, the sha256 is appended) for ``postbox`` under
 ``batch`` (+ manifest), durably and idempotently (calling it again with the same batch adds nothing), and
-returns the batch's rows. ``batch_state(engine, postbox, batch)`` says ``pending`` / ``done`` /
+returns the batch's rows; ``meta`` adds fields to the manifest, which is then built at once. Once a
+batch's manifest is uploaded, a delivery waiting for it (a ``postbus:`` wait of a message whose ``nummer``
+is the batch: the adviesverzoek relay) is woken. ``batch_state(engine, postbox, batch)`` says ``pending`` / ``done`` /
 ``failed: <reason>``. The ``postbox-mirror`` job uploads them; ``upload_now(services, postbox)`` does it
 at once (what the job does for one postbox), e.g. from a CLI command.
 """
@@ -150,11 +152,13 @@ def _into_store(files: FileStore, data: bytes | None, path: Path | None, sha256:
 
 def _enqueue(
     engine: Engine,
+    files: FileStore | None,
     postbox: str,
     batch: str,
     message_id: int | None,
     items: list[tuple[str, str, str, int]],  # (ident without sha, remote name, sha256, size)
     manifest: bool,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[int, list[Upload]]:
     """Rows for these files (and the manifest) unless planned before; returns (new files, the batch's rows)."""
     new = 0
@@ -180,8 +184,11 @@ def _enqueue(
         ):
             new += 1
     rows = store.batch_rows(engine, postbox, batch)
-    if manifest and any(r.kind == store.FILE for r in rows):
+    if manifest and (meta is not None or any(r.kind == store.FILE for r in rows)):
         if store.by_ident(engine, postbox, f"manifest:{batch}") is None:
+            content: tuple[str, int] | tuple[None, None] = (None, None)  # built when its batch is uploaded
+            if meta is not None and files is not None:  # a caller's batch: complete now, with its fields
+                content = _into_store(files, _manifest_content(postbox, batch, rows, meta), None, None)
             store.add(
                 engine,
                 postbox=postbox,
@@ -190,8 +197,8 @@ def _enqueue(
                 batch=batch,
                 message_id=message_id,
                 remote_name=safe_name(f"{batch}.manifest.json"),
-                sha256=None,
-                size=None,
+                sha256=content[0],
+                size=content[1],
             )
         rows = store.batch_rows(engine, postbox, batch)
     return new, rows
@@ -206,9 +213,11 @@ def drop_batch(
     *,
     manifest: bool = True,
     message_id: int | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> list[Upload]:
     """Queue ``documents`` for ``postbox``'s outbox as ``batch`` (+ a manifest, uploaded last); durable and
-    idempotent. The ``postbox-mirror`` job (or ``upload_now``) uploads them. Returns the batch's rows."""
+    idempotent. The ``postbox-mirror`` job (or ``upload_now``) uploads them. Returns the batch's rows.
+    ``meta``: more fields for the manifest (its own keys win), which is then built now."""
     batch = safe_name(batch)
     items = []
     for d in documents:
@@ -217,7 +226,7 @@ def drop_batch(
         sha, size = _into_store(files, d.data, d.path, None)
         name = safe_name(d.name)
         items.append((d.ident or f"{batch}:{name}", name, sha, size))
-    return _enqueue(engine, postbox, batch, message_id, items, manifest)[1]
+    return _enqueue(engine, files, postbox, batch, message_id, items, manifest, meta)[1]
 
 
 def batch_state(engine: Engine, postbox: str, batch: str) -> str:
@@ -285,7 +294,7 @@ class MirrorPlanner:
                     items.append((f"doc:{verzoek.nummer}:{b.id}", name, sha, size))
                 if items:
                     batch = safe_name(f"{verzoek.nummer}-{message_id}")
-                    planned[postbox] = _enqueue(self.engine, postbox, batch, message_id, items, manifest)[0]
+                    planned[postbox] = _enqueue(self.engine, None, postbox, batch, message_id, items, manifest)[0]
             return {"planned": planned, "without_bytes": skipped}
 
         result = run_step(steps, STEP, plan)
@@ -302,13 +311,14 @@ class _Failed(AdapterError):
     """This upload cannot succeed as things are (name taken, content gone): failed, tried again next run."""
 
 
-def _manifest_content(postbox: str, batch: str, rows: list[Upload]) -> bytes:
+def _manifest_content(postbox: str, batch: str, rows: list[Upload], meta: dict[str, Any] | None = None) -> bytes:
     files_ = sorted(
         ({"name": r.remote_name, "size": r.size, "sha256": r.sha256} for r in rows if r.kind == store.FILE),
         key=lambda f: str(f["name"]),
     )
-    created = min(r.created_at for r in rows).strftime("%Y-%m-%dT%H:%M:%SZ")
-    doc = {"batch": batch, "postbox": postbox, "created": created, "files": files_}
+    first = min((r.created_at for r in rows), default=None) or store.now()
+    created = first.strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc = {**(meta or {}), "batch": batch, "postbox": postbox, "created": created, "files": files_}
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -397,6 +407,8 @@ def _mirror_one(engine: Engine, pb: Postbox, files: FileStore, result: MirrorRes
         store.mark(engine, u.id, store.DONE)
         result.new += 1
         _release(engine, files, u)
+        if u.kind == store.MANIFEST and u.batch:  # a relay waiting for its batch (adviesverzoek: nummer = batch)
+            status_store.wake_waiting(engine, u.batch)
         log.info("postbox upload done", postbox=pb.name, file=shown, size=u.size, sha256=u.sha256, how=how)
     return problems
 
