@@ -482,7 +482,7 @@ LONG_ID = "bouwtekening-gevel-noord-schaal-1-op-100"  # 40 characters, not start
 def test_a_long_bijlage_id_is_found_again_under_its_40_character_identificatie(
     services: Services, zs: Zaaksysteem
 ) -> None:
-    """A bijlageId of 40 characters: ``<verzoeknummer>-<bijlageId>`` is cut to the 40 characters the
+    """A bijlageId of 40 characters: ``<verzoeknummer>-<bijlageId>`` is made to fit the 40 characters the
     Documenten API allows, and every find looks for exactly what was sent. The create's answer is lost: the
     retry adopts the document. Then, after a mapping fix and a resend, the replacement's answer (``…-<6 hex>``,
     again within 40) is lost too: that retry adopts the replacement. One Bouwtekening, of the new type, on
@@ -493,7 +493,8 @@ def test_a_long_bijlage_id_is_found_again_under_its_40_character_identificatie(
     assert drain(services) == ["retry", "needs-attention"]
     assert "/statussen" in last_error(services)  # the document was adopted; the refused status stopped it
     [first] = tekeningen(zs)
-    assert first["identificatie"] == f"1234567-{LONG_ID}"[:40]
+    whole = f"1234567-{LONG_ID}"  # 48 characters: its first 33 and a hash of all of it (plugin.document_identificatie)
+    assert first["identificatie"] == f"{whole[:33]}-{hashlib.sha256(whole.encode()).hexdigest()[:6]}"
     edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
     fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
     assert resend(services, mid) == "retry"

@@ -2,12 +2,12 @@
 
 Exactly once: every create step has a *find* that recognises what an earlier, uncertain attempt of
 *this* delivery made, by identity, never by type alone — a zaak by its deterministic ``identificatie``
-(mapping ``zaak_identificatie``); a document by its ``identificatie`` (``<nummer>-<bijlageId>``) and only
-when complete (an interrupted upload is resumed); a rol by the betrokkene's identity and a toelichting
-naming the message; a status by type and that toelichting; a zaakobject by its identifying fields; a
-zaakinformatieobject by zaak + document. Several candidates raise ``Ambiguous``. Without a configured
-zaak identificatie the zaaksysteem picks one and a retry after a lost answer could not be recognised;
-``mappings check`` warns about that.
+(mapping ``zaak_identificatie``); a document by its ``identificatie`` (``<nummer>-<bijlageId>``, see
+``document_identificatie``) and only when complete (an interrupted upload is resumed); a rol by the
+betrokkene's identity and a toelichting naming the message; a status by type and that toelichting; a
+zaakobject by its identifying fields; a zaakinformatieobject by zaak + document. Several candidates raise
+``Ambiguous``. Without a configured zaak identificatie the zaaksysteem picks one and a retry after a lost
+answer could not be recognised; ``mappings check`` warns about that.
 """
 
 from __future__ import annotations
@@ -33,6 +33,45 @@ CACHE_SECONDS = 600
 #: checkpoint prefix of a link or document this delivery removed (a replaced one): ``deleted:<url>``
 _DELETED = "deleted:"
 log = get_logger("adapter.targets.zgw")
+
+
+#: Documenten API: an identificatie is at most 40 characters and unique per bronorganisatie. One that does
+#: not fit keeps its first 33 characters (readable) and "-" and 6 hex of a hash of all it stands for.
+ID_MAX, ID_PREFIX = 40, 33
+
+
+def _hash6(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:6]
+
+
+def document_identificatie(base: str, n: int = 0, replaced_by: str | None = None) -> str:
+    """The identificatie of the document of bijlage ``base`` (``<verzoeknummer>-<bijlageId>``, whole) for the
+    ``n``-th informatieobjecttype a delivery needs for it (0: the first; more when zaken of one verzoek need
+    different types), or, with ``replaced_by`` (an informatieobjecttype URL), of the document that replaces
+    it after a mapping fix. Deterministic (a retry and a later verzoek version compute the same one, which
+    is how a document whose create answer was lost is found), unique per bijlage and type, and at most
+    40 characters: ``<base>``, ``<base>-<n+1>`` and ``<identificatie>-<6 hex of the type>`` as long as the
+    whole fits (the forms already in production), otherwise the first 33 characters and a hash of the whole
+    base, n and type, so two long ids that agree in their first 40 characters never share one."""
+    if n == 0:
+        ident = base if len(base) <= ID_MAX else f"{base[:ID_PREFIX]}-{_hash6(base)}"
+    else:
+        ident = f"{base}-{n + 1}" if len(base) <= ID_MAX - 4 else f"{base[:ID_PREFIX]}-{_hash6(base, str(n + 1))}"
+    if replaced_by is None:
+        return ident
+    if len(ident) <= ID_PREFIX:
+        return f"{ident}-{hashlib.sha256(replaced_by.encode()).hexdigest()[:6]}"
+    return f"{ident[:ID_PREFIX]}-{_hash6(base, str(n + 1), replaced_by)}"
+
+
+def _legacy_identificatie(base: str, n: int = 0, replaced_by: str | None = None) -> str:
+    """The identificatie releases before 2 December 2026 gave (cut to 40 characters; two long ids could share
+    it, and the second type's could equal the first's): still looked for, so a document one of them made is
+    found again, and adopted only when it is this bijlage's (same type and bestandsnaam)."""
+    ident = (base if n == 0 else f"{base[:36]}-{n + 1}")[:ID_MAX]
+    if replaced_by is None:
+        return ident
+    return f"{ident[:ID_PREFIX]}-{hashlib.sha256(replaced_by.encode()).hexdigest()[:6]}"
 
 
 def _open_bytes(bijlage: Bijlage) -> BinaryIO:
@@ -360,7 +399,7 @@ class _Plan:
     def _document(self, d: DocumentOpdracht, p: Profiel, zt_url: str) -> Made:
         """The document once per verzoek, bijlage and informatieobjecttype: one document even when it goes
         onto several zaken, unless their zaaktypen need different types (then one per type, the second
-        with identificatie ``…-2``)."""
+        with identificatie ``…-2``; ``document_identificatie``)."""
         bid = d.bijlage.id
         types = self._types.setdefault(bid, [])
         if d.informatieobjecttype not in types:
@@ -368,15 +407,16 @@ class _Plan:
         n = types.index(d.informatieobjecttype)
         key = f"document:{bid}" + (f":{d.informatieobjecttype}" if n else "")
         base = bid if bid.startswith(self.v.nummer) else f"{self.v.nummer}-{bid}"
-        identificatie = (base if n == 0 else f"{base[:36]}-{n + 1}")[:40]
+        replaced_by: str | None = None
         size = d.bijlage.omvang or 0
         iot_url = self._iot(zt_url, d.informatieobjecttype)
         earlier = self.steps.result(key)
         if earlier is not None and earlier.get("informatieobjecttype") not in (None, iot_url):
             # made before under another type (the mapping was fixed, then resent): a document's type cannot
             # change in the Documenten API, so a new one is made under a key and identificatie of its own
-            tag = hashlib.sha256(iot_url.encode()).hexdigest()[:6]
-            key, identificatie = f"{key}@{tag}", f"{identificatie[:33]}-{tag}"
+            key, replaced_by = f"{key}@{hashlib.sha256(iot_url.encode()).hexdigest()[:6]}", iot_url
+        identificatie = document_identificatie(base, n, replaced_by)
+        legacy = _legacy_identificatie(base, n, replaced_by)
         # deleted as replaced, and now this type again (a fix went back): made again, under the identificatie
         # it had (free again once deleted) and a key of its own
         key = self._live_key(key)
@@ -399,8 +439,23 @@ class _Plan:
                 made = self._upload_in_parts(key, body, d.bijlage)
             return {**made, "informatieobjecttype": iot_url}
 
+        def of_this_type(eio: dict[str, Any]) -> bool:
+            return eio.get("informatieobjecttype") == iot_url
+
+        def this_bijlage(eio: dict[str, Any]) -> bool:
+            return of_this_type(eio) and eio.get("bestandsnaam") == body["bestandsnaam"]
+
         def find() -> Made | None:
-            found = self._find_document(key, identificatie, p.bronorganisatie, d.bijlage, expected_size=size or None)
+            # a further type's or a replacement's identificatie names its type: another's is not ours (a short
+            # id's "<base>-2" may be a bijlage "<base>-2"); the zaaksysteem then refuses the create as a duplicate
+            ours = of_this_type if n or replaced_by else None
+            found = self._find_document(
+                key, identificatie, p.bronorganisatie, d.bijlage, expected_size=size or None, ours=ours
+            )
+            if found is None and legacy != identificatie:
+                found = self._find_document(
+                    key, legacy, p.bronorganisatie, d.bijlage, expected_size=size or None, ours=this_bijlage
+                )
             return {**found, "informatieobjecttype": iot_url} if found else None
 
         if not self.v.soort.creates_zaak and self.steps.result(key) is None:
@@ -412,16 +467,25 @@ class _Plan:
         return run_step(self.steps, key, create, find)
 
     def _find_document(
-        self, key: str, identificatie: str, bronorganisatie: str, bijlage: Bijlage, expected_size: int | None
+        self,
+        key: str,
+        identificatie: str,
+        bronorganisatie: str,
+        bijlage: Bijlage,
+        expected_size: int | None,
+        ours: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Made | None:
-        """By identificatie and bronorganisatie (unique in the Documenten API), and adopted only when
-        complete: an upload in bestandsdelen that stopped half-way (still locked, parts missing) is
-        resumed, never adopted; a document of another size is not ours and is refused."""
+        """By identificatie and bronorganisatie (unique in the Documenten API; ``ours`` where the identificatie
+        alone may be another bijlage's), and adopted only when complete: an upload in bestandsdelen that
+        stopped half-way (still locked, parts missing) is resumed, never adopted; a document of another size
+        is not ours and is refused."""
         if self.dry:
             return None
         found = self.t.client.find_all(
             "documenten", "enkelvoudiginformatieobjecten", identificatie=identificatie, bronorganisatie=bronorganisatie
         )
+        if ours is not None:
+            found = [eio for eio in found if ours(eio)]
         if not found:
             return None
         if len(found) > 1:
