@@ -28,9 +28,12 @@ from tests.test_mutation_kills_zgw import (
     fake,
     on_zaak,
     resend,
+    stam_version,
     tekeningen,
     type_of,
+    werkmap_documents,
 )
+from tests.test_stam_e2e import documents_of
 from tests.test_zgw_exactly_once import last_error
 
 pytestmark = needs_zgw_specs
@@ -279,3 +282,32 @@ def test_a_document_made_under_the_old_cut_identificatie_is_found_again(services
     [tekening] = tekeningen(zs)
     assert tekening["identificatie"] == long_id[:40]
     assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+
+
+# -- 3. an empty werkmap or postbus file: complete on its create, never unlocked ----------------------------
+
+
+@pytest.mark.parametrize("after_processing", [None, True], ids=["answered", "lost-answer-after-commit"])
+def test_an_empty_werkmap_document_is_one_create_without_lock_or_unlock(
+    stam_services: tuple[Services, Any], zs: Zaaksysteem, after_processing: bool | None
+) -> None:
+    """A werkmap document of 0 bytes (a postbus file arrives as the same kind of bijlage: a file in the
+    store, its size known), where the adapter lacks the ``documenten.geforceerd-unlock`` scope: one create
+    with bestandsomvang 0, which Open Zaak stores complete and unlocked (no bestandsdelen, no lock in its
+    answer); no lock, no unlock, so nothing that would be a forced unlock. Done, also when the create's
+    answer is lost (the retry adopts the document)."""
+    sv, werkmap = stam_services
+    fake(zs).force_unlock_allowed = False
+    first = documents_of("initieren")[0]
+    if after_processing:
+        fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    want = ["retry", "done"] if after_processing else ["done"]
+    assert stam_version(sv, werkmap, "initieren", {first: 0}) == want, last_error(sv)
+    docs = werkmap_documents(zs)
+    empty = docs[first]["url"].rsplit("/", 1)[-1]
+    assert not [r.path for r in fake(zs).requests if empty in r.path and r.method != "GET"]  # no lock, no unlock
+    assert not [r for r in fake(zs).requests if r.status == 403]
+    assert sorted(docs) == sorted(documents_of("initieren"))
+    assert docs[first]["bestandsomvang"] == 0 and not docs[first]["locked"]
+    [zaak] = fake(zs).zaken
+    assert docs[first]["url"] in {z["informatieobject"] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)}

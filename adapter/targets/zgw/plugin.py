@@ -433,7 +433,10 @@ class _Plan:
         )
 
         def create() -> Made:
-            if inline or not d.bijlage.heeft_inhoud:
+            # an empty file (werkmap, postbus: bestandsomvang 0, no inhoud) is complete on its create: the
+            # Documenten API (Open Zaak) stores it unlocked, with an empty inhoud and no bestandsdelen, so it
+            # has no upload in parts and no lock to release
+            if inline or not d.bijlage.heeft_inhoud or d.bijlage.omvang == 0:
                 made = self._post(key, "documenten", "enkelvoudiginformatieobjecten", body)
             else:
                 made = self._upload_in_parts(key, body, d.bijlage)
@@ -536,7 +539,13 @@ class _Plan:
 
     def _put_parts(self, key: str, eio: dict[str, Any], bijlage: Bijlage, lock: str) -> Made:
         """PUT every bestandsdeel the server does not have yet (``voltooid``; our checkpoint where the
-        server does not say), each checkpointed, then unlock."""
+        server does not say), each checkpointed, then unlock — only with a lock we hold: an unlock without
+        one is a forced unlock (scope ``documenten.geforceerd-unlock``), never what an upload means."""
+        if not lock:
+            raise TargetRefused(
+                f"document {eio.get('identificatie')}: the zaaksysteem created it for an upload in bestandsdelen "
+                f"of {bijlage.omvang} bytes but answered without a lock; check the document and its content"
+            )
         offset = 0
         with _open_bytes(bijlage) as source:
             for deel in sorted(eio.get("bestandsdelen") or [], key=lambda d: d["volgnummer"]):
