@@ -7,6 +7,7 @@ Plain frozen dataclasses: cheap, hashable, easy to print in ``mappings preview``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -166,9 +167,23 @@ class Verzoek:
     specificaties: tuple[Specificatie, ...] = ()
     bijlagen: tuple[Bijlage, ...] = ()
     reden: str | None = None  # intrekking
+    #: The advies (soort advies); for an adviesaanvraag the adviesverzoek we are asked to answer (its
+    #: ``adviesverzoek_id`` is the StUF crossRefnummer) with ourselves as adviseur.
     advies: Advies | None = None
     #: The message element as received, for a mapping's XPath escape hatch only.
     bron_xml: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def zaak_sleutel(self) -> str:
+        """The key its zaken are linked under (``zaak_links.nummer``): the nummer, and for an adviesaanvraag
+        one per adviesverzoek, ``<nummer>#<adviesverzoek>`` (two advice requests on one aanvraag are two zaken
+        of one zaaktype; at most 64 characters, a longer one ends in a hash)."""
+        if self.soort is not Soort.ADVIESAANVRAAG or not self.advies or not self.advies.adviesverzoek_id:
+            return self.nummer
+        key = f"{self.nummer}#{self.advies.adviesverzoek_id}"
+        if len(key) <= 64:
+            return key
+        return f"{key[:47]}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
     @property
     def hoofdlocatie(self) -> Locatie | None:

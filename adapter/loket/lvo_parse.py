@@ -164,6 +164,9 @@ def parse_verzoek(message: etree._Element, ontvanger_oin: str | None = None) -> 
             datum=_datum(_t(content, "L:adviesdatum")),
             strekking=_t(content, "L:strekking"),
         )
+    elif soort is Soort.ADVIESAANVRAAG:  # we are the adviseur; crossRefnummer = the requester's adviesverzoek
+        cross_ref = (message.findtext(f"L:stuurgegevens/{{{STUF}}}crossRefnummer", namespaces=_NS) or "").strip()
+        advies = Advies(adviesverzoek_id=cross_ref, adviseur=Organisatie(ontvanger_oin or ""))
     return Verzoek(
         bron="stuf-lvo",
         bericht=name,

@@ -30,6 +30,7 @@ from adapter.mapping.schema import ProfielRegels
 from adapter.model import (
     Activiteit,
     Adres,
+    Advies,
     Bijlage,
     KadastraalPerceel,
     Locatie,
@@ -98,6 +99,8 @@ def check_offline(m: LoadedMapping, target_names: set[str], adviseurs: set[str] 
         out.append(
             Problem(f, "triage.profile", m.line_of("triage", "profile"), f"unknown profile {mp.triage.profile!r}")
         )
+    if mp.adviseur is not None:
+        out += _check_adviseur(m)
     extra = {name: "x" for name in mp.xpath}
     for loc, prof in _profiles(m):
         for key, value in prof.model_dump().items():
@@ -135,6 +138,46 @@ def check_offline(m: LoadedMapping, target_names: set[str], adviseurs: set[str] 
                 "not set: the zaaksysteem picks the identificatie, so a retry after a lost answer cannot recognise "
                 'the zaak it made (set e.g. "OLO-{verzoek.nummer}")',
                 "warning",
+            )
+        )
+    return out
+
+
+#: An adviesaanvraag for the offline template check (crossRefnummer: the requester's adviesverzoek).
+ADVIESAANVRAAG = replace(
+    SAMPLE,
+    bericht="omvDu01LeverenAanvraag",
+    soort=Soort.ADVIESAANVRAAG,
+    advies=Advies("ZS-ADV-2026-0057", Organisatie("00000001002564440000")),
+)
+
+
+def _check_adviseur(m: LoadedMapping) -> list[Problem]:
+    """``[adviseur]``: a known profile, and an identificatie template that works and names the adviesverzoek
+    (else a second advice request on one aanvraag would find the first one's zaak)."""
+    f, regel = str(m.path), m.mapping.adviseur
+    assert regel is not None
+    out: list[Problem] = []
+    if regel.profile and regel.profile not in m.mapping.profiles:
+        out.append(
+            Problem(f, "adviseur.profile", m.line_of("adviseur", "profile"), f"unknown profile {regel.profile!r}")
+        )
+    extra = {name: "x" for name in m.mapping.xpath}
+    try:
+        one = render(regel.zaak_identificatie, ADVIESAANVRAAG, extra)
+        other = render(
+            regel.zaak_identificatie, replace(ADVIESAANVRAAG, advies=Advies("ZS-ADV-2", Organisatie(""))), extra
+        )
+    except (TemplateError, ValueError) as exc:
+        return [*out, Problem(f, "adviseur.zaak_identificatie", m.line_of("adviseur", "zaak_identificatie"), str(exc))]
+    if one == other:
+        out.append(
+            Problem(
+                f,
+                "adviseur.zaak_identificatie",
+                m.line_of("adviseur", "zaak_identificatie"),
+                "does not name the adviesverzoek: two advice requests on one aanvraag would get one zaak "
+                '(include "{verzoek.advies.adviesverzoek_id}")',
             )
         )
     return out
@@ -183,6 +226,8 @@ def check_online(m: LoadedMapping, targets: dict[str, Target], on: date | None =
         rule_loc.setdefault(z.zaaktype, ("zaaktypen", i, "zaaktype"))
     if mp.triage:
         rule_loc.setdefault(mp.triage.zaaktype, ("triage", "zaaktype"))
+    if mp.adviseur:
+        rule_loc.setdefault(mp.adviseur.zaaktype, ("adviseur", "zaaktype"))
     for target_name in sorted({r.target for r in mp.route}):
         target = targets.get(target_name)
         if target is None:

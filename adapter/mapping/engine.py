@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lxml import etree
@@ -147,8 +148,40 @@ def zaak_opdracht(
     return ZaakOpdracht(zaaktype, profiel, triage, _documenten(m, verzoek, profiel, profile))
 
 
+#: A ZGW identificatie is at most 40 characters.
+_ID_MAX, _ID_PREFIX = 40, 33
+
+
+def bounded_identificatie(ident: str) -> str:
+    """``ident`` when it fits in 40 characters, else its first 33 and ``-`` and 6 hex of a hash of all of
+    it: deterministic (a retry finds its zaak by it) and never shared by two that agree in a prefix."""
+    if len(ident) <= _ID_MAX:
+        return ident
+    return f"{ident[:_ID_PREFIX]}-{hashlib.sha256(ident.encode()).hexdigest()[:6]}"
+
+
+def adviseur_zaak(m: LoadedMapping, verzoek: Verzoek, extra: dict[str, str]) -> ZaakOpdracht:
+    """An adviesaanvraag under ``[adviseur]``: a zaak of its zaaktype per adviesverzoek, identificatie from
+    its template, and documents of their own (bijlage ``<bijlageId>-<adviesverzoek>``: the same bijlage of a
+    second adviesverzoek on the aanvraag is another document, on the other zaak)."""
+    regel = m.mapping.adviseur
+    assert regel is not None
+    av = verzoek.advies.adviesverzoek_id if verzoek.advies else ""
+    if not av:
+        raise MappingError(
+            f"adviesaanvraag {verzoek.nummer} names no adviesverzoek (crossRefnummer): no zaak of its own"
+        )
+    zo = zaak_opdracht(m, regel.zaaktype, regel.profile, verzoek, extra)
+    ident = bounded_identificatie(render(regel.zaak_identificatie, verzoek, extra))
+    documenten = tuple(replace(d, bijlage=replace(d.bijlage, id=f"{d.bijlage.id}-{av}"[:200])) for d in zo.documenten)
+    return replace(zo, profiel=replace(zo.profiel, zaak_identificatie=ident), documenten=documenten)
+
+
 def _zaken(m: LoadedMapping, verzoek: Verzoek, extra: dict[str, str]) -> tuple[ZaakOpdracht, ...]:
-    """Every rule that matches (``"*"`` matches always); a fallback rule only when none did; then triage."""
+    """Every rule that matches (``"*"`` matches always); a fallback rule only when none did; then triage.
+    An adviesaanvraag under ``[adviseur]``: its one zaak."""
+    if verzoek.soort is Soort.ADVIESAANVRAAG and m.mapping.adviseur is not None:
+        return (adviseur_zaak(m, verzoek, extra),)
     codes = {a.code for a in verzoek.activiteiten}
     chosen: dict[str, str | None] = {}
     fallback: dict[str, str | None] = {}
@@ -231,6 +264,8 @@ def zaaktype_profiles(m: LoadedMapping) -> dict[str, str | None]:
         out.setdefault(regel.zaaktype, regel.profile)
     if m.mapping.triage:
         out.setdefault(m.mapping.triage.zaaktype, m.mapping.triage.profile)
+    if m.mapping.adviseur:
+        out.setdefault(m.mapping.adviseur.zaaktype, m.mapping.adviseur.profile)
     return out
 
 

@@ -20,6 +20,9 @@ Example (see ``mappings/voorbeeldstad.toml``)::
     [triage]                        # unmapped activiteiten land here (counted, visible)
     zaaktype = "ZT-TRIAGE"
 
+    [adviseur]                      # omvDu01LeverenAanvraag (we are adviseur): a zaak per adviesverzoek
+    zaaktype = "ZT-ADVIES"
+
     [values.informatieobjecttype]   # documenttype → informatieobjecttype
     Bouwtekening = "Tekening"
 
@@ -135,6 +138,22 @@ class Triage(_Strict):
     profile: str | None = None
 
 
+#: The default ``[adviseur] zaak_identificatie``: one per adviesverzoek (the requester's, its crossRefnummer).
+ADVISEUR_IDENTIFICATIE = "ADV-{verzoek.nummer}-{verzoek.advies.adviesverzoek_id}"
+
+
+class AdviseurRegel(_Strict):
+    """``omvDu01LeverenAanvraag``: we are the adviseur (soort ``adviesaanvraag``). Each adviesverzoek (the
+    message's crossRefnummer) becomes a zaak of its own of ``zaaktype``, linked to the aanvraagnummer; two
+    advice requests on one aanvraag are two zaken, each with its own documents. Instead of the
+    ``[[zaaktypen]]`` rules and ``[triage]``."""
+
+    zaaktype: str = Field(..., min_length=1)
+    profile: str | None = None
+    #: A template naming the adviesverzoek (at most 40 characters are used; a longer one ends in a hash).
+    zaak_identificatie: str = Field(ADVISEUR_IDENTIFICATIE, min_length=1)
+
+
 class OverdrachtRegel(_Strict):
     """STAM verzoeken with one of these activiteiten are handed to another organisation (werkmap)."""
 
@@ -208,6 +227,8 @@ class MappingFile(_Strict):
     profiles: dict[str, ProfielRegels] = Field(default_factory=dict)
     zaaktypen: list[ZaaktypeRegel] = Field(default_factory=list)
     triage: Triage | None = None
+    #: Adviesaanvragen (we are the adviseur): a zaak per adviesverzoek.
+    adviseur: AdviseurRegel | None = None
     overdragen: list[OverdrachtRegel] = Field(default_factory=list)
     values: Waarden = Waarden()
     xpath: dict[str, str] = Field(default_factory=dict)

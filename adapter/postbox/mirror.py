@@ -76,7 +76,7 @@ from adapter.logs import get_logger
 from adapter.mapping.engine import route
 from adapter.mapping.loader import LoadedMapping
 from adapter.mapping.opdracht import Opdracht
-from adapter.model import Bijlage, Verzoek
+from adapter.model import Bijlage, Soort, Verzoek
 from adapter.postbox.client import Postbox, PostboxError, PostboxRefused
 from adapter.postbox.names import safe_for_log
 from adapter.store import postbox as status_store
@@ -252,7 +252,8 @@ class MirrorPlanner:
     ) -> dict[str, tuple[bool, list[Bijlage]]]:
         """Per postbox: (manifest?, the bijlagen its rules select), in bijlage order."""
         out: dict[str, tuple[bool, list[Bijlage]]] = {}
-        adviseur = verzoek.advies.adviseur.oin if verzoek.advies else None
+        advies = verzoek.advies if verzoek.soort is Soort.ADVIES else None  # an adviesaanvraag's adviseur is us
+        adviseur = advies.adviseur.oin if advies else None
         for i, rule in enumerate(mapping.mapping.mirror):
             if rule.postbox not in self.postboxes:
                 raise MappingError(

@@ -40,6 +40,8 @@ DEFAULT_SEED: dict[str, Any] = {
         },
         {"identificatie": "ZT-MELDING", "omschrijving": "Melding"},
         {"identificatie": "ZT-VOOROVERLEG", "omschrijving": "Vooroverleg"},
+        # adviesaanvragen we get as adviseur (omvDu01LeverenAanvraag): a zaak per adviesverzoek
+        {"identificatie": "ZT-ADVIES", "omschrijving": "Advies aan een ander bevoegd gezag"},
         # a zaaktype that allows only some document types
         {"identificatie": "ZT-TRIAGE", "omschrijving": "Triage", "informatieobjecttypen": ["Aanvraag", "Bijlage"]},
     ],

@@ -298,7 +298,8 @@ class _Plan:
 
         zaak = run_step(self.steps, key, create, find)
         if not self.dry:
-            self.steps.link_zaak(self.v.nummer, zt, url=zaak["identificatie"], identificatie=zaak["identificatie"])
+            ident = zaak["identificatie"]
+            self.steps.link_zaak(self.v.zaak_sleutel, zt, url=ident, identificatie=ident)
         self.summary.append(f"zaak {zaak['identificatie']} ({zt}{', triage' if zo.triage else ''})")
         return zaak["identificatie"]
 

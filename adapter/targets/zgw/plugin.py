@@ -241,7 +241,7 @@ class _Plan:
             else None,
         )
         if not self.dry:
-            self.steps.link_zaak(self.v.nummer, zt, zaak["url"], zaak.get("identificatie"))
+            self.steps.link_zaak(self.v.zaak_sleutel, zt, zaak["url"], zaak.get("identificatie"))
         self.summary.append(f"zaak {zaak.get('identificatie') or zaak['url']} ({zt}{', triage' if zo.triage else ''})")
         if self.v.initiatiefnemer:
             self._rol(zaak["url"], zt, zt_url, p.roltype_initiator, self.v.initiatiefnemer, "initiatiefnemer")
