@@ -1317,3 +1317,23 @@ def test_a_rejected_notification_is_stored_cut_to_the_configured_size(inbound: S
     assert StamChannel(settings, inbound.writer, inbound.schemas).receive(raw, "c" * 32).status == 400
     (row,) = rows(inbound)
     assert (bytes(row.body), row.body_truncated, row.size) == (raw[:100], True, len(raw))
+
+
+def test_resend_of_several_messages_goes_on_past_a_purged_one(delivering: Any, zs: Any) -> None:
+    """``messages resend A B``: a message whose body the retention purged is named, the next one still runs."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from adapter.delivery.worker import Report
+    from tests.test_delivery_zgw import receive
+
+    sv = delivering(backoff_initial=0)
+    purged = receive(sv)
+    free = receive(sv, body=fixture("omvDi01AanbiedenAanvraag").replace(b">1234567<", b">7654321<"))
+    with sv.engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == purged).values(body=b"", body_purged_at=datetime.now(UTC)))
+    out = sv.outbox.resend([purged, free])
+    assert len(out) == 2, out
+    assert isinstance(out[0], str) and out[0].startswith(f"message {purged}: not resent: body purged on "), out
+    assert isinstance(out[1], Report) and (out[1].message_id, out[1].state) == (free, "done"), out
