@@ -111,6 +111,9 @@ class MemorySteps:
                 return link
         return None
 
+    def zaken(self, nummer: str) -> list[Result]:
+        return [link for (n, _), link in self.links.items() if n == nummer]
+
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
         self.links.setdefault((nummer, zaaktype), {"url": url, "identificatie": identificatie, "zaaktype": zaaktype})
 

@@ -369,15 +369,21 @@ class DbSteps:
         self._pending.clear()
 
     def zaak(self, nummer: str, zaaktype: str | None = None) -> dict[str, Any] | None:
+        """The oldest zaak linked under ``nummer`` (of ``zaaktype``, when given)."""
+        found = self.zaken(nummer, zaaktype)
+        return found[0] if found else None
+
+    def zaken(self, nummer: str, zaaktype: str | None = None) -> list[dict[str, Any]]:
+        """Every zaak linked under exactly ``nummer`` (an adviesaanvraag's zaken, under
+        ``<nummer>#<adviesverzoek>``, are not among them), in the order they were made (the order of the
+        verzoek's zaken in its aanvraag), ties by zaaktype: a follow-up walks them in this order."""
         self.check()
         q = select(zaak_links).where(zaak_links.c.target == self.target, zaak_links.c.nummer == nummer)
         if zaaktype:
             q = q.where(zaak_links.c.zaaktype == zaaktype)
         with reading(self.engine) as conn:
-            row = conn.execute(q.order_by(zaak_links.c.created_at)).first()
-        if row is None:
-            return None
-        return {"url": row.zaak_url, "identificatie": row.zaak_identificatie, "zaaktype": row.zaaktype}
+            rows = conn.execute(q.order_by(zaak_links.c.created_at, zaak_links.c.zaaktype)).all()
+        return [{"url": r.zaak_url, "identificatie": r.zaak_identificatie, "zaaktype": r.zaaktype} for r in rows]
 
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
         with transaction(self.engine) as conn:

@@ -416,38 +416,55 @@ class _Plan:
         run_step(self.steps, key, create, find)
         self.summary.append(f"status {nr} op zaak {zaak_id}")
 
-    # -- follow-ups on the existing zaak ----------------------------------------------------------------
+    # -- follow-ups on the zaken of the verzoek -----------------------------------------------------------
     def _follow_up(self) -> None:
-        zaak = self.steps.zaak(self.v.nummer)
-        if zaak is None:
+        """An aanvulling, advies, intrekking or wijziging gemachtigde reaches every zaak its verzoek made,
+        in the order they were made: the intrekking status and the new gemachtigde on each zaak as its own
+        zaaktype's profile says, the bijlagen as one document per bijlage relevant for all of them (as in
+        the aanvraag: ZDS relates a document to several zaken; its type is that of the first zaak's
+        profile). Not the advice zaken we made as adviseur (``<nummer>#<adviesverzoek>``).
+
+        Step keys: the first zaak keeps the keys a follow-up always had (``status:intrekking``,
+        ``rol:gemachtigde``), so a delivery interrupted before this change finishes without a second status
+        or rol; every further zaak's keys end in ``:<zaaktype>``."""
+        zaken = self.steps.zaken(self.v.nummer)
+        if not zaken:
             raise WaitingError(f"no zaak known yet for verzoek {self.v.nummer}: waiting for its aanvraag")
-        # what the mapping says for the existing zaak's own zaaktype (its profile and document types)
-        plan = self.o.vervolg.get(zaak["zaaktype"])
-        p: Profiel | None = plan.profiel if plan else self.o.profiel
-        documenten = plan.documenten if plan else self.o.documenten
-        zaak_id = zaak.get("identificatie") or zaak["url"]
         soort = self.v.soort
+        ids = [str(z.get("identificatie") or z["url"]) for z in zaken]
+        first_plan = self.o.vervolg.get(str(zaken[0]["zaaktype"]))
+        documenten = first_plan.documenten if first_plan else self.o.documenten
         if soort is Soort.INTREKKING:
-            if p is not None and p.statustype_intrekking:
-                self._status(
-                    "status:intrekking",
-                    zaak_id,
-                    zaak["zaaktype"],
-                    p.statustype_intrekking,
-                    self.v.reden or "Ingetrokken via het Omgevingsloket",
-                )
-            else:
-                self.summary.append("geen statustype_intrekking in de mapping: geen status gezet")
-            self.summary.insert(0, f"intrekking op zaak {zaak_id}")
-            self._documenten([zaak_id], documenten)
+            for n, (zaak, zaak_id) in enumerate(zip(zaken, ids, strict=True)):
+                zt = str(zaak["zaaktype"])
+                p = self._vervolg_profiel(zt)
+                self.summary.append(f"intrekking op zaak {zaak_id}")
+                if p is not None and p.statustype_intrekking:
+                    self._status(
+                        "status:intrekking" + (f":{zt}" if n else ""),
+                        zaak_id,
+                        zt,
+                        p.statustype_intrekking,
+                        self.v.reden or "Ingetrokken via het Omgevingsloket",
+                    )
+                else:
+                    self.summary.append("geen statustype_intrekking in de mapping: geen status gezet")
+            self._documenten(ids, documenten)
             return
-        self._documenten([zaak_id], documenten)
-        self.summary.insert(0, f"{soort} bij zaak {zaak_id}")
+        self.summary.extend(f"{soort} bij zaak {zaak_id}" for zaak_id in ids)
+        self._documenten(ids, documenten)
         if soort is Soort.WIJZIGING_GEMACHTIGDE:
             if self.v.gemachtigde is None:
                 self.summary.append("geen gemachtigde in het bericht: niets bijgewerkt")
-            else:
-                self._gemachtigde("rol:gemachtigde", zaak_id, self.v.gemachtigde)
+                return
+            for n, (zaak, zaak_id) in enumerate(zip(zaken, ids, strict=True)):
+                key = "rol:gemachtigde" + (f":{zaak['zaaktype']}" if n else "")
+                self._gemachtigde(key, zaak_id, self.v.gemachtigde)
+
+    def _vervolg_profiel(self, zaaktype: str) -> Profiel | None:
+        """The profile of a zaak of ``zaaktype`` (the mapping's for that zaaktype, else its defaults)."""
+        plan = self.o.vervolg.get(zaaktype)
+        return plan.profiel if plan else self.o.profiel
 
     def _gemachtigde(self, key: str, zaak_id: str, persoon: Persoon) -> None:
         """updateZaak adds the new gemachtigde; the relation's toelichting names this message, so a

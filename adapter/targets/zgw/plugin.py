@@ -604,31 +604,42 @@ class _Plan:
         what = f"status {body['statustoelichting']!r}"
         return self._find_exact("zaken", "statussen", ours, what, zaak=body["zaak"], statustype=body["statustype"])
 
-    # -- follow-ups on the existing zaak ----------------------------------------------------------------
+    # -- follow-ups on the zaken of the verzoek -----------------------------------------------------------
     def _follow_up(self) -> None:
-        zaak = self.steps.zaak(self.v.nummer)
-        if zaak is None:
+        """An aanvulling, advies, intrekking or wijziging gemachtigde reaches every zaak its verzoek made
+        (one per zaaktype), in the order they were made, each as its own zaaktype's profile says. Every
+        step key names the zaaktype, so a retry after a failure on the second zaak redoes nothing on the
+        first. Not the advice zaken we made as adviseur (linked under ``<nummer>#<adviesverzoek>``): a
+        follow-up of the aanvraag goes to its bevoegd gezag, not to us."""
+        zaken = self.steps.zaken(self.v.nummer)
+        if not zaken:
             raise WaitingError(f"no zaak known yet for verzoek {self.v.nummer}: waiting for its aanvraag")
-        zt = zaak["zaaktype"]
-        # what the mapping says for the existing zaak's own zaaktype (its profile and document types)
+        for zaak in zaken:
+            self._follow_up_on(zaak)
+
+    def _follow_up_on(self, zaak: Result) -> None:
+        zt = str(zaak["zaaktype"])
+        # what the mapping says for this zaak's own zaaktype (its profile and document types)
         plan = self.o.vervolg.get(zt)
         p = plan.profiel if plan else self.o.profiel
         documenten = plan.documenten if plan else self.o.documenten
         assert p is not None
-        zt_url = self._zaak_zaaktype(zaak["url"], zt)
-        label = zaak.get("identificatie") or zaak["url"]
+        zaak_url = str(zaak["url"])
+        zt_url = self._zaak_zaaktype(zaak_url, zt)
+        label = zaak.get("identificatie") or zaak_url
         soort = self.v.soort
         if soort in (Soort.AANVULLING, Soort.ADVIES):
-            self._documenten(zaak["url"], zt, zt_url, documenten, p)
-            self.summary.insert(0, f"{soort} bij zaak {label}")
+            first = len(self.summary)
+            self._documenten(zaak_url, zt, zt_url, documenten, p)
+            self.summary.insert(first, f"{soort} bij zaak {label}")
         elif soort is Soort.INTREKKING:
             if p.statustype_intrekking is not None:
                 tag = f"intrekking:{self.v.datum}"
-                self._status(zaak["url"], zt, zt_url, p.statustype_intrekking, tag, self.v.reden or "", p)
+                self._status(zaak_url, zt, zt_url, p.statustype_intrekking, tag, self.v.reden or "", p)
             self.summary.append(f"intrekking op zaak {label}")
         elif soort is Soort.WIJZIGING_GEMACHTIGDE and self.v.gemachtigde:
             self._rol(
-                zaak["url"], zt, zt_url, p.roltype_gemachtigde, self.v.gemachtigde, "gemachtigde", f":{self.v.datum}"
+                zaak_url, zt, zt_url, p.roltype_gemachtigde, self.v.gemachtigde, "gemachtigde", f":{self.v.datum}"
             )
             self.summary.append(f"gemachtigde gewijzigd op zaak {label}")
 
