@@ -178,6 +178,7 @@ def test_preview_names_every_call_with_its_step_and_links_by_step(env: Env) -> N
         "<enkelvoudiginformatieobjecten document:1234567-2>",
     ]
     assert [b.get("identificatie") for b in bodies if "informatieobjecttype" in b] == ["1234567-1", "1234567-2"]
+    assert bodies[-1]["statustoelichting"] == "Ontvangen via het Omgevingsloket (bericht OLO-2026-000000123)"
 
 
 @pytest.mark.parametrize(
@@ -201,3 +202,28 @@ def test_a_point_becomes_a_zaakobject_only_for_a_locatie_without_adres_and_perce
     code, out, err = env.run("mappings", "preview", str(message))
     assert code == 0, err
     assert re.findall(r"^POST \S+/zaakobjecten\s+\[(.+)\]$", out, re.M) == objects
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ('roltype_initiator = "initiator"', 'roltype_initiator = "initiatorx"', "roltype 'initiatorx' does not exist"),
+        ('roltype_gemachtigde = "Gemachtigde"', 'roltype_gemachtigde = "Gemachtigdex"', "roltype 'Gemachtigdex'"),
+        ("statustype_start = 1 ", "statustype_start = 9 ", "statustype 9 does not exist"),
+        ('statustype_intrekking = "Ingetrokken"', 'statustype_intrekking = "Weg"', "statustype 'Weg' does not exist"),
+    ],
+    ids=["roltype_initiator", "roltype_gemachtigde", "statustype_start", "statustype_intrekking"],
+)
+def test_each_roltype_and_statustype_of_a_profile_is_checked_online_and_named(
+    env: Env, old: str, new: str, problem: str
+) -> None:
+    """Every roltype and statustype a delivery will look up is looked up by `mappings check --online`
+    first: a wrong one is an error on the rule's zaaktype line naming the setting, not a delivery that
+    stops later."""
+    env.file.write_text(env.good.replace(old, new))
+    assert env.run("mappings", "check")[0] == 0  # offline it cannot know
+    code, _, err = env.run("mappings", "check", "--online")
+    assert code == 1
+    key = new.split(" =")[0]
+    line = env.line_of('zaaktype = "ZT-OMV-REG"')
+    assert f"voorbeeldstad.toml:{line}: zaaktypen.0.zaaktype: {key}: {problem}" in err, err
