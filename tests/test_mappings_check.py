@@ -227,3 +227,16 @@ def test_each_roltype_and_statustype_of_a_profile_is_checked_online_and_named(
     key = new.split(" =")[0]
     line = env.line_of('zaaktype = "ZT-OMV-REG"')
     assert f"voorbeeldstad.toml:{line}: zaaktypen.0.zaaktype: {key}: {problem}" in err, err
+
+
+def test_an_intrekking_to_the_eindstatus_without_a_resultaattype_is_found_online(env: Env) -> None:
+    """The Zaken API closes a zaak only with a resultaat: an intrekking statustype that is the eindstatus
+    needs resultaattype_intrekking, and the online check says so before any delivery stops on it."""
+    env.file.write_text(
+        env.good.replace('statustype_intrekking = "Ingetrokken"', 'statustype_intrekking = "Afgehandeld"')
+    )
+    code, _, err = env.run("mappings", "check", "--online")
+    assert code == 1
+    line = env.line_of('zaaktype = "ZT-OMV-REG"')
+    assert f"voorbeeldstad.toml:{line}: zaaktypen.0.zaaktype: statustype_intrekking: " in err, err
+    assert "resultaattype_intrekking" in err
