@@ -9,6 +9,7 @@ through the real outbox against the fake ZDS zaaksysteem (official XSDs)."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,85 @@ def test_stuf_zkn_an_aanvulling_and_a_wijziging_reach_every_zaak(zkn_two: tuple[
     for zaak in fk.zaken.values():
         wie = [g["vestigingsnummer"] or g["bsn"] for g in zaak["gemachtigden"]]
         assert wie == ["000012345678", BSN_GEMACHTIGDE], zaak["identificatie"]
+
+
+# -- a zaak_identificatie longer than the Zaken API's 40 characters -------------------------------------------
+
+LONG = "OLO-{verzoek.nummer}-een-melding-met-een-lange-identificatie"
+LONG_1234567 = LONG.replace("{verzoek.nummer}", "1234567")
+LONG_ZAAK = f"""
+[[zaaktypen]]
+activiteiten = ["*"]
+zaaktype = "ZT-MELDING"
+profile = "lang"
+soorten = ["aanvraag"]
+
+[profiles.lang]
+zaak_identificatie = "{LONG}"
+"""
+
+
+@pytest.fixture
+def long_ident(tmp_path: Path, zs: Zaaksysteem) -> Iterator[Services]:
+    """The example aanvraag becomes OLO-1234567 (ZT-OMV-REG) and a ZT-MELDING zaak whose mapped
+    identificatie has 60 characters."""
+    yield from services_with_mapping(tmp_path, zs, LONG_ZAAK)
+
+
+def assert_complete(zs: Zaaksysteem, zaak: dict[str, Any]) -> None:
+    """Everything the aanvraag puts on a zaak, once: two rollen, two zaakobjecten, two documents, a status."""
+    for kind, n in (("rollen", 2), ("zaakobjecten", 2), ("zaakinformatieobjecten", 2), ("statussen", 1)):
+        assert len(on(zs, kind, zaak)) == n, (kind, zaak["identificatie"])
+
+
+@pytest.mark.parametrize("after_processing", [False, True], ids=["500-before", "lost-answer-after-commit"])
+def test_a_long_zaak_identificatie_is_sent_and_looked_for_bounded_so_a_retry_finds_its_zaak(
+    long_ident: Services, zs: Zaaksysteem, after_processing: bool
+) -> None:
+    """The answer to POST /zaken of the long one is lost (or a 500 before): the zaak is made under the
+    bounded identificatie (first 33 characters, "-", 6 hex of a hash of all of it) and the retry looks for
+    that same one, so it adopts the zaak instead of making a second (or being refused one)."""
+    from adapter.mapping.engine import bounded_identificatie
+
+    want = bounded_identificatie(LONG_1234567)
+    assert len(LONG_1234567) > 40 and len(want) == 40 and want.startswith(LONG_1234567[:33] + "-")
+    fake(zs).fail_next("POST", "/zaken", status=500, skip=1, after_processing=after_processing)
+    receive(long_ident)
+    assert drain(long_ident) == ["retry", "done"]
+    z = zaken(zs)
+    assert sorted(z) == sorted(["OLO-1234567", want])
+    for zaak in z.values():
+        assert_complete(zs, zaak)
+
+
+@pytest.mark.parametrize("kenmerk", ["1234567", "7654321"], ids=["ours", "another-verzoek"])
+def test_a_zaak_an_earlier_release_made_under_the_cut_identificatie_is_adopted_only_when_ours(
+    long_ident: Services, zs: Zaaksysteem, kenmerk: str
+) -> None:
+    """Releases before this one sent the first 40 characters of a long identificatie. A delivery they
+    started (POST /zaken sent, no answer) and this release retries finds that zaak under the cut
+    identificatie and adopts it when it carries this verzoek's kenmerk and zaaktype; another verzoek's zaak
+    under it is left alone and ours is made under the bounded identificatie."""
+    from adapter.mapping.engine import bounded_identificatie
+
+    t: Any = long_ident.targets["zaaksysteem"]
+    cut = LONG_1234567[:40]
+    zt_url = t.catalogus.zaaktype("ZT-MELDING", datetime.date(2026, 11, 23))
+    body = {
+        "bronorganisatie": "002564440",
+        "zaaktype": zt_url,
+        "verantwoordelijkeOrganisatie": "002564440",
+        "startdatum": "2026-11-23",
+        "identificatie": cut,
+        "kenmerken": [{"kenmerk": kenmerk, "bron": "Omgevingsloket"}],
+    }
+    t.client.post(t.client.url("zaken", "zaken"), body)
+    fake(zs).fail_next("POST", "/zaken", status=500, skip=1)  # the delivery's own POST /zaken of ZT-MELDING
+    receive(long_ident)
+    assert drain(long_ident) == ["retry", "done"]
+    z = zaken(zs)
+    ours = cut if kenmerk == "1234567" else bounded_identificatie(LONG_1234567)
+    assert sorted(z) == sorted({"OLO-1234567", cut, ours})
+    assert_complete(zs, z[ours])
+    if ours != cut:
+        assert on(zs, "rollen", z[cut]) == []

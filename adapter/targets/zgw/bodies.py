@@ -8,8 +8,24 @@ from typing import Any
 
 from pyproj import Transformer
 
+from adapter.mapping.engine import bounded_identificatie
 from adapter.mapping.opdracht import DocumentOpdracht, Profiel
 from adapter.model import Adres, KadastraalPerceel, Persoon, PuntRD, Verzoek
+
+
+def zaak_identificatie(profiel: Profiel) -> str | None:
+    """The zaak's identificatie, the same in the create and in the find that recognises it after a lost
+    answer: the mapping's ``zaak_identificatie`` when it fits the Zaken API's 40 characters, else its first
+    33, ``-`` and 6 hex of a hash of all of it (as document identificaties): deterministic, and never shared
+    by two long ones that agree in their first 40 characters."""
+    return bounded_identificatie(profiel.zaak_identificatie) if profiel.zaak_identificatie else None
+
+
+def legacy_zaak_identificatie(profiel: Profiel) -> str | None:
+    """What releases before 2 December 2026 sent for a long ``zaak_identificatie`` (its first 40 characters,
+    while they looked for the whole): still looked for, so a zaak one of them made is found again."""
+    ident = profiel.zaak_identificatie
+    return ident[:40] if ident and zaak_identificatie(profiel) != ident else None
 
 
 def zaak(profiel: Profiel, verzoek: Verzoek, zaaktype_url: str, today: date) -> dict[str, Any]:
@@ -24,8 +40,8 @@ def zaak(profiel: Profiel, verzoek: Verzoek, zaaktype_url: str, today: date) -> 
         "vertrouwelijkheidaanduiding": profiel.vertrouwelijkheidaanduiding,
         "kenmerken": [{"kenmerk": verzoek.nummer[:40], "bron": profiel.kenmerk_bron[:40]}],
     }
-    if profiel.zaak_identificatie:
-        body["identificatie"] = profiel.zaak_identificatie[:40]
+    if ident := zaak_identificatie(profiel):
+        body["identificatie"] = ident
     punt = verzoek.hoofdlocatie.punt_rd if verzoek.hoofdlocatie else None
     if punt is not None:
         body["zaakgeometrie"] = zaakgeometrie(punt)

@@ -232,13 +232,7 @@ class _Plan:
             self.steps,
             f"zaak:{zt}",
             lambda: self._post(f"zaak:{zt}", "zaken", "zaken", bodies.zaak(p, self.v, zt_url, self.today)),
-            (
-                lambda: self._find_one(
-                    "zaken", "zaken", identificatie=p.zaak_identificatie, bronorganisatie=p.bronorganisatie
-                )
-            )
-            if p.zaak_identificatie
-            else None,
+            (lambda: self._find_zaak(p, zt_url)) if p.zaak_identificatie else None,
         )
         if not self.dry:
             self.steps.link_zaak(self.v.zaak_sleutel, zt, zaak["url"], zaak.get("identificatie"))
@@ -251,6 +245,25 @@ class _Plan:
         self._documenten(zaak["url"], zt, zt_url, zo.documenten, p)
         if p.statustype_start is not None:
             self._status(zaak["url"], zt, zt_url, p.statustype_start, "start", "Ontvangen via het Omgevingsloket", p)
+
+    def _find_zaak(self, p: Profiel, zt_url: str) -> Made | None:
+        """By identificatie and bronorganisatie (unique in the Zaken API), the identificatie the create sent
+        (``bodies.zaak_identificatie``). Then under the cut one an earlier release sent for a long
+        identificatie, adopted only when it is this verzoek's zaak of this zaaktype (two long identificaties
+        that agree in their first 40 characters shared it)."""
+        found = self._find_one(
+            "zaken", "zaken", identificatie=bodies.zaak_identificatie(p), bronorganisatie=p.bronorganisatie
+        )
+        legacy = bodies.legacy_zaak_identificatie(p)
+        if found is not None or legacy is None:
+            return found
+
+        def ours(z: dict[str, Any]) -> bool:
+            kenmerken = {k.get("kenmerk") for k in z.get("kenmerken") or []}
+            return z.get("zaaktype") == zt_url and self.v.nummer[:40] in kenmerken
+
+        what = f"zaak {legacy}"
+        return self._find_exact("zaken", "zaken", ours, what, identificatie=legacy, bronorganisatie=p.bronorganisatie)
 
     def _rol(
         self, zaak_url: str, zt: str, zt_url: str, generiek: str, persoon: Persoon, wie: str, tag: str = ""
