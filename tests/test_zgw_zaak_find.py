@@ -68,3 +68,23 @@ def test_without_a_zaak_identificatie_a_retry_never_adopts_another_zaak(services
     [ours] = [z for z in zaken(zs) if z["url"] != theirs["url"]]
     assert "1234567" in kenmerk(ours) and len(rollen_on(zs, ours)) == 2
     assert "1234567" not in kenmerk(theirs) and len(rollen_on(zs, theirs)) == 2
+
+
+def test_a_zaaktype_of_the_same_identificatie_in_another_catalogus_is_never_chosen(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """One Open Zaak holds the catalogi of several organisations, often with the same zaaktype
+    identificaties: the delivery chooses only in the configured catalogus."""
+    store = fake(zs).store
+    [ours] = [c for c in store.all("catalogussen")]
+    other = store.add(
+        "catalogussen", {**{k: v for k, v in ours.items() if k not in ("url", "uuid")}, "rsin": "999999999"}
+    )
+    current = [z for z in store.all("zaaktypen") if z["identificatie"] == "ZT-OMV-REG" and not z.get("concept")]
+    copy = {k: v for k, v in max(current, key=lambda z: z["beginGeldigheid"]).items() if k not in ("url", "uuid")}
+    theirs = store.add("zaaktypen", {**copy, "catalogus": other["url"]})
+    receive(services)
+    assert drain(services) == ["done"]
+    [zaak] = zaken(zs)
+    assert zaak["zaaktype"] != theirs["url"]
+    assert store.resolve(zaak["zaaktype"], "zaaktypen")["catalogus"] == ours["url"]
