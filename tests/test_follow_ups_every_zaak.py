@@ -21,6 +21,7 @@ from adapter.services import Services
 from tests.conftest import SHARED
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs
 from tests.soap import fixture
+from tests.test_catalogus_rules import edit_mapping
 from tests.test_delivery_zgw import drain, receive, volgnummer
 from tests.test_mutation_kills_zgw import TWO_ZAKEN, services_with_mapping
 
@@ -474,3 +475,37 @@ def test_a_zaak_an_earlier_release_made_under_the_cut_identificatie_is_adopted_o
     assert_complete(zs, z[ours])
     if ours != cut:
         assert on(zs, "rollen", z[cut]) == []
+
+
+# -- one zaak whose zaaktype's profile is not the default ---------------------------------------------------
+
+
+def test_follow_ups_on_a_triage_zaak_use_the_triage_profile_not_the_defaults(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The verzoek made one zaak, of ZT-TRIAGE (no activiteit mapped), whose profile differs from
+    ``[defaults]`` in everything a follow-up uses. The aanvulling's Bouwtekening is a "Bijlage" (the default
+    map's "Tekening" is not allowed for ZT-TRIAGE), the intrekking sets "In behandeling" (2, not the
+    default "Ingetrokken", 3) with the reden and the message in its toelichting, the new gemachtigde is a
+    "Belanghebbende" (not "Gemachtigde") whose roltoelichting names "gemachtigde" and the message."""
+    edit_mapping(
+        services,
+        'informatieobjecttypen = { "*" = "Bijlage" }   # its own map',
+        'statustype_intrekking = "In behandeling"\nroltype_gemachtigde = "Belanghebbende"\n'
+        'informatieobjecttypen = { "*" = "Bijlage" }   # its own map',
+    )
+    receive(services, body=fixture("omvDi01AanbiedenAanvraag").replace(b"dakkapel-plaatsen", b"iets-onbekends"))
+    assert drain(services) == ["done"]
+    (zaak,) = fake(zs).zaken
+    assert zaak["zaaktype"] == fake(zs).catalogus_url("zaaktypen", identificatie="ZT-TRIAGE")
+    receive(services, "vrgDi01IndienenAanvulling")
+    ref_intrekking = referentie(services, receive(services, "vrgDi01IntrekkenAanvraag"))
+    ref_wijziging = referentie(services, receive(services, "vrgDi01WijzigGemachtigde"))
+    assert drain(services) == ["done", "done", "done"]
+    assert documents_on(zs, zaak)["1234567_Bouwtekening_v2.pdf"] == "Bijlage"
+    statussen = on(zs, "statussen", zaak)
+    assert [volgnummer(zs, s["statustype"]) for s in statussen] == [1, 2]
+    assert statussen[1]["statustoelichting"] == f"{REDEN} (bericht {ref_intrekking})"
+    (rol,) = gemachtigden(zs, zaak, f"gemachtigde (bericht {ref_wijziging})")
+    assert rol["omschrijving"] == "Belanghebbende"
+    assert rol["betrokkeneIdentificatie"]["inpBsn"] == BSN_GEMACHTIGDE
