@@ -140,6 +140,23 @@ class Advies:
     datum: date | None = None
     strekking: str | None = None
 
+    def beschrijving(self, max_len: int = 1000) -> str:
+        """What the advice document says in the zaaksysteem (ZGW ``beschrijving``, ZDS EDC ``beschrijving``,
+        both at most 1000 characters), so a behandelaar sees who advised and the strekking on the document:
+        ``Advies van <naam> (OIN <oin>): strekking <strekking>``. Pure (a retry sends the same text), whitespace
+        collapsed, at most ``max_len`` characters (a long naam is cut first, the strekking kept)."""
+        naam = " ".join((self.adviseur.naam or "").split())
+        oin = self.adviseur.oin.strip()
+        strekking = " ".join((self.strekking or "").split())
+        tail = f": strekking {strekking}" if strekking else ": geen strekking opgegeven"
+        if naam and oin:
+            room = max_len - len(f"Advies van  (OIN {oin}){tail}")
+            if len(naam) > room:
+                naam = naam[: room - 1].rstrip() + "…" if room > 1 else ""
+        wie = f"{naam} (OIN {oin})" if naam and oin else naam or (f"OIN {oin}" if oin else "onbekende adviseur")
+        text = f"Advies van {wie}{tail}"
+        return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Verzoek:

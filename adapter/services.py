@@ -71,7 +71,8 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
         others = {}
         senders: dict[str, Any] = {}
         if samenwerken is not None:
-            others["samenwerken"] = partial(read_advies, engine, samenwerken, samenwerken.options.oin)
+            namen = {n: a.naam for n, a in settings.adviseurs.items() if a.naam}
+            others["samenwerken"] = partial(read_advies, engine, samenwerken, samenwerken.options.oin, namen=namen)
             files = FileStore(resolve_path(settings, settings.store.files_dir))
             limits = settings.inbound.xml_limits()
             senders["samenwerken"] = SamenwerkenSender(engine, settings, samenwerken, files, limits)

@@ -181,6 +181,10 @@ def test_stuf_advice_round_trip(env: Env) -> None:
     docs = env.zs.fake.documenten  # type: ignore[attr-defined]
     assert len(docs) == documents_before + 1
     assert docs[-1]["bestandsnaam"] == "1234567_Advies_welstand.pdf"
+    # a behandelaar sees who advised and the strekking on the document itself (Documenten API beschrijving)
+    assert docs[-1]["beschrijving"] == (
+        "Advies van Omgevingsdienst Voorbeeldregio (OIN 00000001823288444000): strekking positief"
+    )
     shown = env.advies("show", av_id)
     assert "state: gereed" in shown, shown
     assert "strekking positief" in shown and f"advies: message {advice}" in shown

@@ -175,6 +175,10 @@ def test_samenwerken_round_trip(env: Env) -> None:
     docs = env.zs.fake.documenten  # type: ignore[attr-defined]
     assert len(docs) == documents_before + 1
     assert docs[-1]["bestandsnaam"] == "advies-brandweer.pdf"
+    # the strekking (from the actieverzoek) and the configured adviseur's naam on the document itself
+    assert docs[-1]["beschrijving"] == (
+        f"Advies van Veiligheidsregio Voorbeeld (OIN {ADVISEUR}): strekking positief met voorwaarden"
+    )
     shown = env.advies("show", av_id)
     assert "state: gereed" in shown and "strekking positief met voorwaarden" in shown, shown
     assert docs[-1]["url"] in shown

@@ -329,6 +329,22 @@ def test_deterministic_zaak_identificatie_is_adopted_after_a_lost_answer(tmp_pat
     assert_exactly_once(zkn.fake, AANVRAAG)
 
 
+def test_the_advice_document_says_who_advised_and_the_strekking(tmp_path: Path, zkn: Zkn) -> None:
+    """A vrgDi01VoegAdviesToe's document carries the adviseur and strekking in the EDC's ``beschrijving``
+    (ZDS Toelichting, at most 1000 characters; the fake validates against the schema), and its lost answer
+    is still recognised by the document's identificatie: one document, the same text."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        zkn.fake.fail_next("voegZaakdocumentToe", status=500, after_processing=True)
+        receive(sv, ADVIES)
+        assert drain(sv) == ["retry", "done"]
+    (advies,) = [d for d in zkn.fake.documenten.values() if d["titel"] == "1234567_Advies_welstand.pdf"]
+    assert advies["beschrijving"] == (
+        "Advies van Omgevingsdienst Voorbeeldregio (OIN 00000001823288444000): strekking positief"
+    )
+    assert_exactly_once(zkn.fake, AANVRAAG, ADVIES)
+
+
 # -- a retry adopts only what this delivery made ---------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -155,9 +156,16 @@ def record_for(n: sw.Notificatie, av: store.Adviesverzoek | None, correlation_id
 
 
 def read_advies(
-    engine: Engine, client: sw.SamenwerkenClient, own_oin: str, row: StoredMessage, steps: Steps
+    engine: Engine,
+    client: sw.SamenwerkenClient,
+    own_oin: str,
+    row: StoredMessage,
+    steps: Steps,
+    namen: Mapping[str, str] | None = None,
 ) -> Verzoek:
-    """The advice of a stored ACTIEVERZOEK_GEREED notification as a ``Verzoek`` (soort advies)."""
+    """The advice of a stored ACTIEVERZOEK_GEREED notification as a ``Verzoek`` (soort advies). The adviseur
+    is named as ``namen`` (``[adviseurs.NAME]`` → its naam) says, else by its NAME: with the strekking it
+    goes onto the advice document (``Advies.beschrijving``)."""
     n = sw.read_notificatie(json.loads(row.body))
     if n["type"] != sw.ACTIEVERZOEK_GEREED:
         raise InputError(f"samenwerken notificatie {n['notificatieId']} of type {n['type']}: nothing to deliver")
@@ -206,7 +214,7 @@ def read_advies(
         )
     afgerond = _datum(a.get("afgerondOp"))
     strekking = str(a["strekking"]) if a.get("strekking") else None
-    adviseur = Organisatie(av.adviseur_oin)
+    adviseur = Organisatie(av.adviseur_oin, (namen or {}).get(av.adviseur) or av.adviseur or None)
     ons = Organisatie(own_oin)
     return Verzoek(
         bron=CHANNEL,

@@ -400,6 +400,7 @@ class FakeZkn:
             "zaken": zaken,
             "titel": _text(obj, "titel"),
             "dct.omschrijving": _text(obj, "dct.omschrijving"),
+            "beschrijving": _text(obj, "beschrijving"),
             "formaat": _text(obj, "formaat"),
             "taal": _text(obj, "taal"),
             "vertrouwelijkAanduiding": _text(obj, "vertrouwelijkAanduiding"),

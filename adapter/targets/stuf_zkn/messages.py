@@ -21,7 +21,7 @@ from pathlib import Path
 from lxml import etree
 
 from adapter.mapping.opdracht import DocumentOpdracht, ZaakOpdracht
-from adapter.model import Persoon, Verzoek
+from adapter.model import Persoon, Soort, Verzoek
 from adapter.stuf.stuurgegevens import tijdstip
 from adapter.targets.stuf_zkn.zds import (
     BG,
@@ -228,7 +228,9 @@ def voeg_zaakdocument_toe(
     el(obj, ZKN, "creatiedatum", stuf_datum(verzoek.datum) if verzoek.datum else today)
     el(obj, ZKN, "ontvangstdatum", stuf_datum(verzoek.datum) if verzoek.datum else today)
     el(obj, ZKN, "titel", clip(doc.titel, 200) or clip(doc.bijlage.bestandsnaam, 200) or identificatie)
-    opt(obj, ZKN, "beschrijving", clip(doc.bijlage.documenttype, 1000))
+    # an advice document says who advised and the strekking (ZDS Toelichting: at most 1000 characters)
+    advies = verzoek.advies.beschrijving() if verzoek.soort is Soort.ADVIES and verzoek.advies else None
+    opt(obj, ZKN, "beschrijving", clip(advies or doc.bijlage.documenttype, 1000))
     el(obj, ZKN, "formaat", mime[:85])
     el(obj, ZKN, "taal", "nld")
     el(obj, ZKN, "vertrouwelijkAanduiding", vertrouwelijk_aanduiding(doc.vertrouwelijkheidaanduiding))

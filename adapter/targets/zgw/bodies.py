@@ -198,7 +198,10 @@ def document(
     auteur: str,
     today: date,
     inline: bool,
+    beschrijving: str | None = None,
 ) -> dict[str, Any]:
+    """An enkelvoudiginformatieobject; ``beschrijving`` (an advice document's ``Advies.beschrijving``) is
+    what a behandelaar reads on it (Documenten API: at most 1000 characters; never part of a find)."""
     b = d.bijlage
     body: dict[str, Any] = {
         "identificatie": identificatie[:40],
@@ -213,6 +216,8 @@ def document(
         "informatieobjecttype": iot_url,
         "indicatieGebruiksrecht": False,
     }
+    if beschrijving:
+        body["beschrijving"] = beschrijving[:1000]
     if b.omvang is not None:
         body["bestandsomvang"] = b.omvang
         if inline and b.inhoud is not None:

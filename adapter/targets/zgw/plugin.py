@@ -443,6 +443,7 @@ class _Plan:
             auteur=self.t.options.auteur,
             today=self.today,
             inline=inline,
+            beschrijving=self.v.advies.beschrijving() if self.v.soort is Soort.ADVIES and self.v.advies else None,
         )
 
         def create() -> Made:
