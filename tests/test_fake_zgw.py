@@ -141,8 +141,9 @@ def test_seeded_catalogus_is_listable_and_filterable(served: Served) -> None:
     catalogus = http.get(f"{C}/catalogussen", params={"rsin": RSIN}).json()["results"][0]
     everything = http.get(f"{C}/zaaktypen", params={"catalogus": catalogus["url"]}).json()
     # published versions only (status=definitief is the default): the concept of ZT-OMV-REG is left out
-    assert everything["count"] == 5 and everything["next"] is None and everything["previous"] is None
+    assert everything["count"] == 6 and everything["next"] is None and everything["previous"] is None
     assert sorted(z["identificatie"] for z in everything["results"]) == [
+        "ZT-ADVIES",
         "ZT-MELDING",
         "ZT-OMV-REG",
         "ZT-OMV-REG",
