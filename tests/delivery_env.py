@@ -3,17 +3,22 @@ on a real port, mapping files, and a config that points an adapter at them."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
 
-from tests.conftest import ROOT, SHARED, Server, make_server
+from tests.conftest import ROOT, SHARED, Server, drop_database, make_server
+from tests.soap import LVO, fixture, post, with_reference
 
 ZGW_SPECS = SHARED / "reference" / "zgw"
 needs_zgw_specs = pytest.mark.skipif(not ZGW_SPECS.is_dir(), reason="../shared/reference/zgw (official OpenAPI) absent")
@@ -106,3 +111,66 @@ def cli_with(config: str | Path, *args: str) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=120,
     )
+
+
+@dataclass
+class AdviesEnv:
+    """An adapter (``serve``, with delivery) against the fake ZGW, with the contract's aanvraag delivered: the
+    part the adviesverzoek round trips share (tests/test_advies_stuf_lvo.py, tests/test_samenwerken.py)."""
+
+    server: Server
+    zs: Zaaksysteem
+    db: Engine
+
+    def delivered(self, message_id: int) -> bool:
+        with self.db.connect() as conn:
+            state = conn.execute(text("SELECT state FROM deliveries WHERE message_id = :m"), {"m": message_id}).scalar()
+        return state == "done"
+
+    def last_message_id(self) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(text("SELECT max(id) FROM messages")).scalar_one())
+
+    def advies(self, *args: str) -> str:
+        done = cli(self.server, "advies", *args)
+        assert done.returncode == 0, done.stderr + done.stdout
+        return done.stdout
+
+
+@contextmanager
+def serving_with_aanvraag(
+    home: Path, zs: Zaaksysteem, extra_toml: str, *, max_attempts: int, mappings: Path | None = None
+) -> Iterator[AdviesEnv]:
+    """A started adapter in HOME delivering to ZS (mappings: a copy of ours unless given), EXTRA_TOML appended,
+    the contract's omvDi01AanbiedenAanvraag delivered (its zaak exists); stopped and its database dropped after."""
+    toml = delivery_toml(zs, mappings or copy_mappings(home), max_attempts=max_attempts) + extra_toml
+    server = make_server(home, extra_toml=toml)
+    server.start()
+    db = create_engine(server.db_url)
+    e = AdviesEnv(server, zs, db)
+    answer = post(
+        server.soap_url,
+        with_reference(fixture("omvDi01AanbiedenAanvraag"), uuid.uuid4().hex[:30]),
+        f'"{LVO}/omvDi01AanbiedenAanvraag"',
+    )
+    assert answer.status == 200, answer.body.decode()
+    aanvraag = e.last_message_id()
+    wait_for(lambda: e.delivered(aanvraag), what="the aanvraag's zaak")
+    yield e
+    server.stop()
+    db.dispose()
+    drop_database(server.db_url)
+
+
+def adviesverzoek_id(out: str) -> str:
+    """The ADV-… id in the output of ``advies aanvragen``."""
+    m = re.search(r"adviesverzoek (ADV-\d{8}-[0-9a-f]{10})", out)
+    assert m, out
+    return m.group(1)
+
+
+def relay_message(out: str) -> int:
+    """The message id of the relay in the output of ``advies aanvragen``."""
+    m = re.search(r"relay: message (\d+)", out)
+    assert m, out
+    return int(m.group(1))

@@ -8,7 +8,6 @@ is the workers' job; the advice comes back as ``vrgDi01VoegAdviesToe`` on the SO
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,17 +16,19 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 
 from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
 from adapter.simulation.serving import serve_in_thread
-from tests.conftest import ROOT, Server, drop_database, make_server
+from tests.conftest import ROOT
 from tests.delivery_env import (
-    Zaaksysteem,
+    AdviesEnv,
+    adviesverzoek_id,
     cli,
     copy_mappings,
-    delivery_toml,
     needs_zgw_specs,
+    relay_message,
+    serving_with_aanvraag,
     start_zaaksysteem,
     wait_for,
 )
@@ -71,29 +72,12 @@ omschrijving = "Welstandsadvies (regel)"
 
 
 @dataclass
-class Env:
-    server: Server
-    zs: Zaaksysteem
+class Env(AdviesEnv):
     loket: FakeLoket
-    db: Engine
 
     def soap(self, body: bytes, name: str) -> None:
         answer = post(self.server.soap_url, with_reference(body, uuid.uuid4().hex[:30]), f'"{LVO}/{name}"')
         assert answer.status == 200, answer.body.decode()
-
-    def delivered(self, message_id: int) -> bool:
-        with self.db.connect() as conn:
-            state = conn.execute(text("SELECT state FROM deliveries WHERE message_id = :m"), {"m": message_id}).scalar()
-        return state == "done"
-
-    def last_message_id(self) -> int:
-        with self.db.connect() as conn:
-            return int(conn.execute(text("SELECT max(id) FROM messages")).scalar_one())
-
-    def advies(self, *args: str) -> str:
-        done = cli(self.server, "advies", *args)
-        assert done.returncode == 0, done.stderr + done.stdout
-        return done.stdout
 
 
 def start_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
@@ -105,36 +89,13 @@ def start_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     mappings = copy_mappings(home)
     with (mappings / "voorbeeldstad.toml").open("a", encoding="utf-8") as f:
         f.write(ADVIES_RULE)
-    toml = delivery_toml(zs, mappings, max_attempts=3) + adviseurs_toml(loket_url)
-    server = make_server(home, extra_toml=toml)
-    server.start()
-    db = create_engine(server.db_url)
-    e = Env(server, zs, loket, db)
-    # the aanvraag whose zaak the advice is for
-    e.soap(fixture("omvDi01AanbiedenAanvraag"), "omvDi01AanbiedenAanvraag")
-    aanvraag = e.last_message_id()
-    wait_for(lambda: e.delivered(aanvraag), what="the aanvraag's zaak")
-    yield e
-    server.stop()
-    db.dispose()
+    with serving_with_aanvraag(home, zs, adviseurs_toml(loket_url), max_attempts=3, mappings=mappings) as e:
+        yield Env(e.server, e.zs, e.db, loket)
     stop_loket()
     zs.stop()
-    drop_database(server.db_url)
 
 
 env_fixture = pytest.fixture(scope="module", name="env")(start_env)
-
-
-def _id(out: str) -> str:
-    m = re.search(r"adviesverzoek (ADV-\d{8}-[0-9a-f]{10})", out)
-    assert m, out
-    return m.group(1)
-
-
-def _relay_message(out: str) -> int:
-    m = re.search(r"relay: message (\d+)", out)
-    assert m, out
-    return int(m.group(1))
 
 
 def advies_toe(av_id: str, strekking: str = "positief") -> bytes:
@@ -158,7 +119,7 @@ def test_stuf_advice_round_trip(env: Env) -> None:
         "aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR, "--document", "1234567-1",
         "--omschrijving", "Welstandsadvies dakkapel",
     )  # fmt: skip
-    av_id = _id(out)
+    av_id = adviesverzoek_id(out)
     assert "uitgezet" in out and "aanvraag 1234567" in out
     wait_for(lambda: len(sent_requests(env.loket, av_id)) == 1, what="vrgDi01AanvragenAdvies at the loket")
     el = sent_requests(env.loket, av_id)[0]  # the fake accepted it: valid against xsd/lvo, right SOAPAction
@@ -170,7 +131,7 @@ def test_stuf_advice_round_trip(env: Env) -> None:
     assert content.findtext(f"{L}omschrijving") == "Welstandsadvies dakkapel"
     assert content.findtext(f"{L}einddatum") == (date.today() + timedelta(days=14)).strftime("%Y%m%d")
     assert [b.text for b in content.iter(f"{L}bijlageId")] == ["1234567-1"]
-    wait_for(lambda: env.delivered(_relay_message(out)), what="the relay done")
+    wait_for(lambda: env.delivered(relay_message(out)), what="the relay done")
     shown = env.advies("show", av_id)
     assert "state: uitgezet" in shown and "relay: message" in shown and ": done after 1 attempt" in shown
 
@@ -204,7 +165,7 @@ def test_an_advice_for_an_unknown_adviesverzoek_is_delivered_with_a_warning(env:
 def test_loket_failure_is_retried_then_dead_and_resendable(env: Env) -> None:
     env.loket.fail_next(status=503, times=3)  # max_attempts = 3
     out = env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR)
-    av_id, relay = _id(out), _relay_message(out)
+    av_id, relay = adviesverzoek_id(out), relay_message(out)
 
     def dead() -> bool:
         with env.db.connect() as conn:
@@ -223,7 +184,7 @@ def test_loket_failure_is_retried_then_dead_and_resendable(env: Env) -> None:
 
 def test_past_its_einddatum_without_an_advice_it_shows_verlopen(env: Env) -> None:
     out = env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", "welstand", "--einddatum", str(date.today()))
-    av_id = _id(out)
+    av_id = adviesverzoek_id(out)
     assert av_id not in env.advies("list", "--state", "verlopen")
     with env.db.begin() as conn:  # time passes
         conn.execute(
@@ -237,7 +198,7 @@ def test_past_its_einddatum_without_an_advice_it_shows_verlopen(env: Env) -> Non
 
 
 def test_intrekken_through_stuf_lvo_says_the_loket_is_not_told(env: Env) -> None:
-    av_id = _id(env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR))
+    av_id = adviesverzoek_id(env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR))
     out = env.advies("intrekken", av_id)
     assert f"adviesverzoek {av_id}: ingetrokken; the StUF-LVO contract has no message" in out
     assert "state: ingetrokken" in env.advies("show", av_id)
@@ -253,7 +214,7 @@ def test_cli_refuses_an_unknown_adviseur_and_a_zaak_it_cannot_place(env: Env) ->
 
 def test_the_adviesverzoek_is_stored_with_its_relay_in_one_transaction(env: Env, tmp_path: Path) -> None:
     """The row, its relay message and the delivery exist together (the relay message names it)."""
-    av_id = _id(env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR))
+    av_id = adviesverzoek_id(env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR))
     with env.db.connect() as conn:
         row = conn.execute(
             text(

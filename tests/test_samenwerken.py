@@ -10,29 +10,27 @@ acknowledges; its delivery puts the advice on the zaak.
 from __future__ import annotations
 
 import hashlib
-import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 
 from adapter.errors import StoreUnavailable
 from adapter.simulation.fake_samenwerken import FakeSamenwerken
 from adapter.simulation.serving import serve_in_thread
-from tests.conftest import Server, drop_database, make_server
 from tests.delivery_env import (
-    Zaaksysteem,
+    AdviesEnv,
+    adviesverzoek_id,
     cli,
-    copy_mappings,
-    delivery_toml,
     needs_zgw_specs,
+    relay_message,
+    serving_with_aanvraag,
     start_zaaksysteem,
     wait_for,
 )
-from tests.soap import LVO, fixture, post, with_reference
+from tests.soap import LVO, fixture
 
 pytestmark = needs_zgw_specs
 
@@ -55,21 +53,8 @@ channel = "samenwerken"
 
 
 @dataclass
-class Env:
-    server: Server
-    zs: Zaaksysteem
+class Env(AdviesEnv):
     fake: FakeSamenwerken
-    db: Engine
-
-    def delivered(self, message_id: int) -> bool:
-        with self.db.connect() as conn:
-            state = conn.execute(text("SELECT state FROM deliveries WHERE message_id = :m"), {"m": message_id}).scalar()
-        return state == "done"
-
-    def advies(self, *args: str) -> str:
-        done = cli(self.server, "advies", *args)
-        assert done.returncode == 0, done.stderr + done.stdout
-        return done.stdout
 
     def messages(self, channel: str) -> list[Any]:
         with self.db.connect() as conn:
@@ -85,38 +70,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     fake = FakeSamenwerken(oin=OIN)
     url, stop_fake = serve_in_thread(fake.app)
     home = tmp_path_factory.mktemp("samenwerken")
-    toml = delivery_toml(zs, copy_mappings(home), max_attempts=4) + samenwerken_toml(url)
-    server = make_server(home, extra_toml=toml)
-    server.start()
-    db = create_engine(server.db_url)
-    e = Env(server, zs, fake, db)
-    answer = post(
-        server.soap_url,
-        with_reference(fixture("omvDi01AanbiedenAanvraag"), uuid.uuid4().hex[:30]),
-        f'"{LVO}/omvDi01AanbiedenAanvraag"',
-    )
-    assert answer.status == 200, answer.body.decode()
-    with db.connect() as conn:
-        aanvraag = int(conn.execute(text("SELECT max(id) FROM messages")).scalar_one())
-    wait_for(lambda: e.delivered(aanvraag), what="the aanvraag's zaak")
-    yield e
-    server.stop()
-    db.dispose()
+    with serving_with_aanvraag(home, zs, samenwerken_toml(url), max_attempts=4) as e:
+        yield Env(e.server, e.zs, e.db, fake)
     stop_fake()
     zs.stop()
-    drop_database(server.db_url)
-
-
-def _id(out: str) -> str:
-    m = re.search(r"adviesverzoek (ADV-\d{8}-[0-9a-f]{10})", out)
-    assert m, out
-    return m.group(1)
-
-
-def _relay(out: str) -> int:
-    m = re.search(r"relay: message (\d+)", out)
-    assert m, out
-    return int(m.group(1))
 
 
 def _ours(fake: FakeSamenwerken, av_id: str) -> list[tuple[str, Any]]:
@@ -146,7 +103,7 @@ def test_samenwerken_round_trip(env: Env) -> None:
         "aanvragen", "--zaak", "OLO-1234567", "--adviseur", "brandweer", "--document", "1234567-1",
         "--omschrijving", "Advies brandveiligheid",
     )  # fmt: skip
-    av_id, relay = _id(out), _relay(out)
+    av_id, relay = adviesverzoek_id(out), relay_message(out)
     wait_for(lambda: env.delivered(relay), what="the relay done")
     made = _ours(env.fake, av_id)
     assert len(made) == 1, made  # one actieverzoek, despite the lost answers
@@ -207,7 +164,7 @@ def test_a_notification_is_acknowledged_only_after_it_is_stored(env: Env) -> Non
     from adapter.jobs.samenwerken_poll import poll
     from adapter.services import open_services
 
-    av_id = _id(env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR))
+    av_id = adviesverzoek_id(env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", ADVISEUR))
     wait_for(lambda: len(_ours(env.fake, av_id)) == 1, what="the actieverzoek")
     _, a = _ours(env.fake, av_id)[0]
     n = env.fake.complete(a.actieverzoek_id, "negatief", "advies.pdf", b"%PDF-1.4 negatief\n")
@@ -237,8 +194,8 @@ def test_a_notification_is_acknowledged_only_after_it_is_stored(env: Env) -> Non
 
 def test_intrekken_withdraws_the_actieverzoek(env: Env) -> None:
     out = env.advies("aanvragen", "--zaak", "OLO-1234567", "--adviseur", "brandweer")
-    av_id = _id(out)
-    wait_for(lambda: env.delivered(_relay(out)), what="the relay done")
+    av_id = adviesverzoek_id(out)
+    wait_for(lambda: env.delivered(relay_message(out)), what="the relay done")
     out = env.advies("intrekken", av_id)
     assert "the adviseur is told through samenwerken" in out
     wait_for(lambda: _ours(env.fake, av_id)[0][1].status == "INGETROKKEN", what="the actieverzoek withdrawn")
