@@ -12,8 +12,6 @@ import json
 import os
 import pwd
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,10 +27,11 @@ from adapter.services import Services
 from adapter.store import postbox as pickup_store
 from adapter.store import uploads as store
 from adapter.store.files import FileStore
+from tests import postbox_env
 from tests.conftest import FIXTURES, NO_DELIVERY, make_server
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs
+from tests.postbox_env import receive_lvo, work
 from tests.sftp_server import SftpServer, serve
-from tests.soap import with_reference
 
 AANVRAAG = FIXTURES / "stuf-lvo" / "omvDi01AanbiedenAanvraag.xml"
 ADVIES = FIXTURES / "stuf-lvo" / "vrgDi01VoegAdviesToe.xml"
@@ -49,17 +48,7 @@ def _outbox(srv: SftpServer) -> Path:
     return path
 
 
-@pytest.fixture
-def sftp_server() -> Iterator[SftpServer]:
-    yield from serve()
-
-
-@pytest.fixture(autouse=True)
-def _close_sessions() -> Iterator[None]:
-    yield
-    for pb in list(pickup._cache.values()):
-        pb.close()
-    pickup._cache.clear()
+sftp_server, _close_sessions = postbox_env.sftp_server, postbox_env._close_sessions
 
 
 def rules(sv: Services, toml: str) -> None:
@@ -80,17 +69,7 @@ def adapter(delivering: Any, sftp_server: SftpServer) -> Any:
 
 
 def receive(sv: Services, path: Path = AANVRAAG) -> int:
-    from adapter.inbound.stuf_lvo import StufLvoChannel
-
-    channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
-    channel.accept(channel.receive(with_reference(path.read_bytes(), uuid.uuid4().hex[:30]), uuid.uuid4().hex))
-    with sv.engine.connect() as conn:
-        return int(conn.execute(text("SELECT max(id) FROM messages")).scalar_one())
-
-
-def work(sv: Services) -> list[str]:
-    assert sv.outbox is not None
-    return [f"{r.state}: {r.detail}" for r in sv.outbox.work_once(limit=10)]
+    return receive_lvo(sv, path.read_bytes())
 
 
 def mirror_now(sv: Services) -> str:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,13 +17,13 @@ from sqlalchemy import text
 
 from adapter.cli import main
 from adapter.jobs.scheduler import run_job
-from adapter.postbox import pickup
 from adapter.services import Services
 from adapter.store import postbox as store
+from tests import postbox_env
 from tests.conftest import FIXTURES
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs
-from tests.sftp_server import SftpServer, serve
-from tests.soap import with_reference
+from tests.postbox_env import receive_lvo, work
+from tests.sftp_server import SftpServer
 
 pytestmark = needs_zgw_specs
 
@@ -34,17 +32,7 @@ TEKENING = "1234567_Bouwtekening.pdf"  # the bestandsnaam already starts with th
 FOTO = "1234567_1234567_Foto_voorgevel.jpg"  # <aanvraagnummer>_<bestandsnaam>
 
 
-@pytest.fixture
-def sftp_server() -> Iterator[SftpServer]:
-    yield from serve()
-
-
-@pytest.fixture(autouse=True)
-def _close_sessions() -> Iterator[None]:
-    yield
-    for pb in list(pickup._cache.values()):
-        pb.close()
-    pickup._cache.clear()
+sftp_server, _close_sessions = postbox_env.sftp_server, postbox_env._close_sessions
 
 
 @pytest.fixture
@@ -60,18 +48,7 @@ def adapter(delivering: Any, sftp_server: SftpServer) -> Any:
 
 
 def receive(sv: Services, body: bytes | None = None) -> int:
-    from adapter.inbound.stuf_lvo import StufLvoChannel
-
-    channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
-    raw = with_reference(body or AANVRAAG.read_bytes(), uuid.uuid4().hex[:30])
-    channel.accept(channel.receive(raw, uuid.uuid4().hex))
-    with sv.engine.connect() as conn:
-        return int(conn.execute(text("SELECT max(id) FROM messages")).scalar_one())
-
-
-def work(sv: Services) -> list[str]:
-    assert sv.outbox is not None
-    return [f"{r.state}: {r.detail}" for r in sv.outbox.work_once(limit=10)]
+    return receive_lvo(sv, body or AANVRAAG.read_bytes())
 
 
 def pickup_now(sv: Services) -> str:
