@@ -12,12 +12,12 @@ found as a duplicate and acknowledged then. Its delivery puts the advice on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from adapter.advies import samenwerken as channel
 from adapter.errors import AdapterError
+from adapter.jobs import PollResult
 from adapter.logs import get_logger, new_correlation_id
 from adapter.loket import samenwerken as sw
 from adapter.store import messages
@@ -26,14 +26,6 @@ if TYPE_CHECKING:
     from adapter.services import Services
 
 log = get_logger("adapter.jobs.samenwerken_poll")
-
-
-@dataclass(frozen=True)
-class PollResult:
-    found: int
-    new: int
-    errors: int
-    detail: str
 
 
 def poll(services: Services) -> PollResult:

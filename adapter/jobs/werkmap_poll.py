@@ -10,25 +10,17 @@ than ``[jobs] refused_hint_days``: they block nothing, but nobody needs them for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
 from adapter.inbound.stam import StamChannel
+from adapter.jobs import PollResult
 from adapter.logs import get_logger, new_correlation_id
 from adapter.loket import stam
 from adapter.services import Services
 from adapter.store import messages
 
 log = get_logger("adapter.jobs.werkmap_poll")
-
-
-@dataclass(frozen=True)
-class PollResult:
-    found: int
-    new: int
-    errors: int
-    detail: str
 
 
 def notificatie_xml(hit: dict[str, object], bevoegd_gezag_oin: str) -> bytes:
