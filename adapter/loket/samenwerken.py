@@ -46,13 +46,13 @@ from urllib.parse import quote
 
 import certifi
 import httpx
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field
 
 from adapter.envsubst import redact_url
 from adapter.errors import Ambiguous, TargetError, TargetRefused, http_failure
 from adapter.logs import get_logger
+from adapter.loket.dso_api import DsoApiOptions, one_line
 from adapter.store.files import ContentMismatch, FileStore
-from adapter.tls import TlsClientOptions
 
 log = get_logger(__name__)
 
@@ -160,37 +160,22 @@ def notificatie_body(n: Notificatie) -> bytes:
 # -- client -------------------------------------------------------------------------------------------------
 
 
-class SamenwerkenOptions(TlsClientOptions):
-    """``[samenwerken]``: where the samenwerken API is and as whom we call it."""
+class SamenwerkenOptions(DsoApiOptions):
+    """``[samenwerken]``: where the samenwerken API is and as whom we call it, e.g. base_url
+    ``https://pkio.service.pre.omgevingswet.overheid.nl/overheid/samenwerken/api/behandelen/v4``; our OIN
+    is also the OIN the advice is routed for in the mappings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: e.g. ``https://pkio.service.pre.omgevingswet.overheid.nl/overheid/samenwerken/api/behandelen/v4``
-    base_url: str = Field(..., min_length=1)
-    #: Our OIN (20 digits), sent as ``X-Oin``; also the OIN the advice is routed for in the mappings.
-    oin: str = Field(..., pattern=r"^\d{20}$")
-    timeout: float = Field(30.0, gt=0)
     #: ``samenwerken-poll`` asks for notifications of the last this many days (unacknowledged ones stay).
     lookback_days: float = Field(30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> SamenwerkenOptions:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"not an http(s) URL: {redact_url(self.base_url)!r}")
-        return self
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _error_text(r: httpx.Response) -> str:
     try:
         problem = r.json()
     except ValueError:
-        return _one_line(r.text[:300])
+        return one_line(r.text[:300])
     if isinstance(problem, dict):
-        return _one_line(": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k)))[:300]
+        return one_line(": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k)))[:300]
     return ""
 
 
@@ -211,7 +196,7 @@ class SamenwerkenClient:
                     if o.client_cert:
                         ctx.load_cert_chain(o.client_cert, o.client_key)
                 except (OSError, ssl.SSLError) as exc:
-                    raise TargetError(_one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
+                    raise TargetError(one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
                 self._http = httpx.Client(
                     verify=ctx, timeout=httpx.Timeout(o.timeout), headers={OIN_HEADER: o.oin}, follow_redirects=False
                 )
@@ -230,7 +215,7 @@ class SamenwerkenClient:
         except httpx.TimeoutException:
             raise TargetError(f"{what}: timeout: no answer within {self.options.timeout:g} s") from None
         except httpx.TransportError as exc:
-            raise TargetError(_one_line(f"{what}: connection error: {type(exc).__name__}: {exc}")) from None
+            raise TargetError(one_line(f"{what}: connection error: {type(exc).__name__}: {exc}")) from None
         if r.status_code >= 400:
             body = _error_text(r)
             raise http_failure(r.status_code, f"{what}: HTTP {r.status_code}" + (f": {body}" if body else ""))
@@ -380,4 +365,4 @@ class SamenwerkenClient:
         except ContentMismatch as exc:
             raise TargetError(f"{what}: {exc}") from None
         except httpx.TransportError as exc:
-            raise TargetError(_one_line(f"{what}: connection error: {type(exc).__name__}: {exc}")) from None
+            raise TargetError(one_line(f"{what}: connection error: {type(exc).__name__}: {exc}")) from None

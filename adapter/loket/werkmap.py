@@ -32,14 +32,14 @@ from urllib.parse import urlsplit
 import certifi
 import httpx
 from lxml import etree
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field
 
 from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused
 from adapter.logs import get_logger
 from adapter.loket import stam
+from adapter.loket.dso_api import DsoApiOptions, one_line
 from adapter.store.files import ContentMismatch, FileBusy, FileStore
-from adapter.tls import TlsClientOptions
 from adapter.xmlsafe import XmlRejected, parse
 
 log = get_logger(__name__)
@@ -48,27 +48,14 @@ T = TypeVar("T")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class WerkmapOptions(TlsClientOptions):
-    """Where the werkmap is and as whom we fetch (OIN header + client certificate)."""
+class WerkmapOptions(DsoApiOptions):
+    """Where the werkmap is and as whom we fetch (OIN header + client certificate), e.g. base_url
+    ``https://pkio.service.pre.omgevingswet.overheid.nl/overheid/verzoeken/api/afhandelen/v2``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: e.g. ``https://pkio.service.pre.omgevingswet.overheid.nl/overheid/verzoeken/api/afhandelen/v2``
-    base_url: str = Field(..., min_length=1)
-    #: Our OIN (20 digits), sent as ``X-Oin``.
-    oin: str = Field(..., pattern=r"^\d{20}$")
-    #: Seconds for connect, each read and each write (not for a whole download).
-    timeout: float = Field(30.0, gt=0)
     #: Extra attempts after the first for transient failures.
     retries: int = Field(3, ge=0, le=20)
     backoff_initial: float = Field(1.0, ge=0)
     backoff_max: float = Field(30.0, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> WerkmapOptions:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"not an http(s) URL: {redact_url(self.base_url)!r}")
-        return self
 
 
 class _Transient(Exception):
@@ -77,10 +64,6 @@ class _Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _tls_reason(exc: BaseException) -> str | None:
@@ -114,8 +97,8 @@ def _error_text(r: httpx.Response, limit: int = 300) -> str:
         problem = None
     if isinstance(problem, dict) and (problem.get("title") or problem.get("detail")):
         parts = [str(problem[k]) for k in ("title", "detail") if problem.get(k)]
-        return _one_line(": ".join(parts))[:limit]
-    return _one_line(data[:limit].decode("utf-8", "replace"))
+        return one_line(": ".join(parts))[:limit]
+    return one_line(data[:limit].decode("utf-8", "replace"))
 
 
 def _retry_after(r: httpx.Response) -> float | None:
@@ -173,7 +156,7 @@ class WerkmapClient:
             if o.client_cert:
                 ctx.load_cert_chain(o.client_cert, o.client_key)
         except (OSError, ssl.SSLError) as exc:
-            raise TargetError(_one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
+            raise TargetError(one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
         return httpx.Client(
             verify=ctx,
             timeout=httpx.Timeout(o.timeout),
@@ -215,10 +198,10 @@ class WerkmapClient:
                 reason = str(exc)
                 if attempt == attempts:
                     tries = f" ({attempts} attempts)" if attempts > 1 else ""
-                    raise TargetError(_one_line(f"{what}: {reason}{tries}")[:600]) from None
+                    raise TargetError(one_line(f"{what}: {reason}{tries}")[:600]) from None
                 wait = min(max(delay, exc.retry_after or 0.0), o.backoff_max)
                 log.warning("werkmap call failed, retrying", call=what, attempt=attempt, of=attempts,
-                            reason=_one_line(reason)[:300], wait_s=round(wait, 3))  # fmt: skip
+                            reason=one_line(reason)[:300], wait_s=round(wait, 3))  # fmt: skip
                 time.sleep(wait)
                 delay = min(delay * 2, o.backoff_max)
         raise AssertionError("unreachable")
@@ -264,7 +247,7 @@ class WerkmapClient:
         try:
             return r.json()
         except ValueError as exc:
-            raise TargetRefused(_one_line(f"{what}: HTTP {r.status_code}: not JSON: {exc}")) from None
+            raise TargetRefused(one_line(f"{what}: HTTP {r.status_code}: not JSON: {exc}")) from None
 
     # -- the API -----------------------------------------------------------------------------------------
 
@@ -300,7 +283,7 @@ class WerkmapClient:
         try:
             root = parse(data)
         except XmlRejected as exc:
-            raise TargetRefused(_one_line(f"{what}: STAM verzoek rejected: {exc}")) from None
+            raise TargetRefused(one_line(f"{what}: STAM verzoek rejected: {exc}")) from None
         if etree.QName(root).localname != "verzoek":
             raise TargetRefused(f"{what}: expected a STAM verzoek, got <{root.tag}>")
         return data
@@ -326,7 +309,7 @@ class WerkmapClient:
         try:
             return self._retrying(what, once)
         except OSError as exc:
-            raise TargetError(_one_line(f"{what}: storing failed: {type(exc).__name__}: {exc}")) from None
+            raise TargetError(one_line(f"{what}: storing failed: {type(exc).__name__}: {exc}")) from None
 
     def download(self, doc: stam.WerkmapDocument) -> Path:
         """Store one document of the verzoekreferenties in the FileStore and return its path.
@@ -345,12 +328,12 @@ class WerkmapClient:
             except ContentMismatch as exc:
                 self.files.discard_partial(sha)
                 if round_ == 2:
-                    raise TargetError(_one_line(f"{what}: corrupt download, also when fetched again: {exc}")) from None
-                log.warning("werkmap document corrupt, fetching again", call=what, reason=_one_line(str(exc)))
+                    raise TargetError(one_line(f"{what}: corrupt download, also when fetched again: {exc}")) from None
+                log.warning("werkmap document corrupt, fetching again", call=what, reason=one_line(str(exc)))
             except FileBusy as exc:
                 raise TargetError(f"{what}: {exc}") from None
             except OSError as exc:
-                raise TargetError(_one_line(f"{what}: storing failed: {type(exc).__name__}: {exc}")) from None
+                raise TargetError(one_line(f"{what}: storing failed: {type(exc).__name__}: {exc}")) from None
         raise AssertionError("unreachable")
 
     def _download_once(self, what: str, url: str, sha: str, size: int) -> Path:
