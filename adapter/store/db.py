@@ -12,6 +12,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ from sqlalchemy.engine import make_url
 from adapter.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def aware(t: datetime | None) -> datetime | None:
+    """T as UTC-aware (SQLite hands back naive UTC); None stays None."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 def is_sqlite(engine: Engine) -> bool:

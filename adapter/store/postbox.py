@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, insert, select, update
 from sqlalchemy import exc as sa_exc
 
-from adapter.store.db import reading, transaction
+from adapter.store.db import aware, reading, transaction
 from adapter.store.outbox import MESSAGE_STATE, DState, now
 from adapter.store.tables import deliveries, delivery_steps, messages, postbox_files, postbox_status
 
@@ -25,10 +25,6 @@ STORED, PROCESSED, REFUSED, EXPIRED = "stored", "processed", "refused", "expired
 #: The prefix of a delivery error that waits for (or misses) postbus files: a new file wakes such deliveries.
 WAITING_PREFIX = "postbus:"
 STEP_PREFIX = "postbus:"
-
-
-def _aware(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 @dataclass(frozen=True)
@@ -59,10 +55,10 @@ def _row(r: Any) -> PostbusFile:
         r.sha256,
         r.size,
         r.detail,
-        _aware(r.first_seen_at) or now(),
-        _aware(r.stored_at),
-        _aware(r.matched_at),
-        _aware(r.processed_at),
+        aware(r.first_seen_at) or now(),
+        aware(r.stored_at),
+        aware(r.matched_at),
+        aware(r.processed_at),
     )
 
 
@@ -294,7 +290,7 @@ def statuses(engine: Engine) -> dict[str, PostboxStatus]:
         rows = conn.execute(select(postbox_status))
         return {
             r.postbox: PostboxStatus(
-                r.postbox, _aware(r.last_success_at), _aware(r.last_error_at), r.last_error, int(r.failures)
+                r.postbox, aware(r.last_success_at), aware(r.last_error_at), r.last_error, int(r.failures)
             )
             for r in rows
         }
@@ -302,12 +298,12 @@ def statuses(engine: Engine) -> dict[str, PostboxStatus]:
 
 def deadline(t: datetime | None, hours: float) -> datetime | None:
     """``hours`` after ``t`` (aware), or None when ``t`` is unknown."""
-    t = _aware(t)
+    t = aware(t)
     return None if t is None else t + timedelta(hours=hours)
 
 
 def older_than(t: datetime | None, hours: float) -> bool:
-    t = _aware(t)
+    t = aware(t)
     return t is not None and t < now() - timedelta(hours=hours)
 
 

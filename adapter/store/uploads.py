@@ -8,22 +8,18 @@ is unique per postbox too, so two different files never land under one name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
-from adapter.store.db import reading, transaction
+from adapter.store.db import aware, reading, transaction
 from adapter.store.outbox import now
 from adapter.store.tables import delivery_steps, postbox_files, postbox_uploads, zaak_links
 
 PENDING, UPLOADING, DONE, FAILED = "pending", "uploading", "done", "failed"
 FILE, MANIFEST = "file", "manifest"
-
-
-def _aware(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 @dataclass(frozen=True)
@@ -58,8 +54,8 @@ def _row(r: Any) -> Upload:
         r.state,
         int(r.attempts),
         r.detail,
-        _aware(r.created_at) or now(),
-        _aware(r.done_at),
+        aware(r.created_at) or now(),
+        aware(r.done_at),
     )
 
 
