@@ -74,6 +74,10 @@ def _legacy_identificatie(base: str, n: int = 0, replaced_by: str | None = None)
     return f"{ident[:ID_PREFIX]}-{hashlib.sha256(replaced_by.encode()).hexdigest()[:6]}"
 
 
+def _of_type(iot_url: str, eio: dict[str, Any]) -> bool:
+    return eio.get("informatieobjecttype") == iot_url
+
+
 def _open_bytes(bijlage: Bijlage) -> BinaryIO:
     if bijlage.bestand is not None:
         return open(bijlage.bestand, "rb")
@@ -475,9 +479,39 @@ class _Plan:
                 )
             return {**found, "informatieobjecttype": iot_url} if found else None
 
-        if not self.v.soort.creates_zaak and self.steps.result(key) is None:
+        def find_listed_again() -> Made | None:
+            # a later version of a verzoek lists a bijlage an earlier delivery made (STAM lists every document
+            # so far; a StUF-LVO follow-up may carry the same bijlageId): its document now may be a
+            # replacement a mapping fix and resend made (``<identificatie>-<6 hex of its type>``; the original
+            # is deleted) and that delivery's checkpoints are not ours. So look under the identificatie of
+            # every type it may have been replaced by (the catalogus's informatieobjecttypen), each adopted
+            # only when of that type; the original's too. One candidate is the bijlage's document; more
+            # cannot be told apart (an operator must look): Ambiguous, never a guess, never another copy.
+            candidates = [found] if (found := find()) is not None else []
+            types = [iot_url] + [
+                str(t["url"]) for t in self.t.catalogus.informatieobjecttypen() if str(t["url"]) != iot_url
+            ]
+            for t in types:
+                got = self._find_document(
+                    key,
+                    document_identificatie(base, n, t),
+                    p.bronorganisatie,
+                    d.bijlage,
+                    expected_size=size or None,
+                    ours=partial(_of_type, t),
+                )
+                if got is not None:
+                    candidates.append({**got, "informatieobjecttype": t})
+            if len(candidates) > 1:
+                ids = ", ".join(f"{c.get('identificatie')} ({c['url']})" for c in candidates)
+                raise Ambiguous(
+                    f"bijlage {bid}: {len(candidates)} documents in the zaaksysteem ({ids}); which is its own?"
+                )
+            return candidates[0] if candidates else None
+
+        if not self.v.soort.creates_zaak and self.steps.result(key) is None and not self.dry:
             # a later version of a verzoek (STAM lists every document so far): reuse what exists
-            existing = find()
+            existing = find_listed_again()
             if existing is not None:
                 self.steps.done(key, existing, recoverable=True)
                 return existing
