@@ -73,11 +73,11 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
         if samenwerken is not None:
             namen = {n: a.naam for n, a in settings.adviseurs.items() if a.naam}
             others["samenwerken"] = partial(read_advies, engine, samenwerken, samenwerken.options.oin, namen=namen)
-            files = FileStore(resolve_path(settings, settings.store.files_dir))
+            files = file_store(settings)
             limits = settings.inbound.xml_limits()
             senders["samenwerken"] = SamenwerkenSender(engine, settings, samenwerken, files, limits)
         if settings.postboxes:
-            files = FileStore(resolve_path(settings, settings.store.files_dir))
+            files = file_store(settings)
             senders["postbus"] = PostbusSender(engine, settings, files, settings.inbound.xml_limits())
         sources = Sources(
             build_werkmap(settings),
@@ -122,21 +122,21 @@ def build_samenwerken(settings: Settings) -> SamenwerkenClient | None:
         options = SamenwerkenOptions.model_validate(settings.samenwerken)
     except ValidationError as exc:
         raise config_error(exc, settings.source, "samenwerken.") from None
-    return SamenwerkenClient(options, FileStore(resolve_path(settings, settings.store.files_dir)))
+    return SamenwerkenClient(options, file_store(settings))
 
 
 def build_postbus(settings: Settings, engine: Engine) -> PostbusLookup | None:
     """With ``[postboxes.…]``: bijlagen without inhoud wait for their postbus file (``adapter.postbox``)."""
     if not settings.postboxes:
         return None
-    files = FileStore(resolve_path(settings, settings.store.files_dir))
+    files = file_store(settings)
     return PostbusLookup(engine, files, settings.postbus.missing_hours)
 
 
 def build_mirror(settings: Settings, engine: Engine) -> MirrorPlanner:
     """``[[mirror]]`` rules of the mappings queue delivered documents for these postboxes (a rule naming
     another postbox stops the delivery as needs-attention, and ``mappings check`` reports it)."""
-    files = FileStore(resolve_path(settings, settings.store.files_dir))
+    files = file_store(settings)
     return MirrorPlanner(engine, files, set(settings.postboxes))
 
 
@@ -152,7 +152,12 @@ def build_werkmap(settings: Settings) -> WerkmapClient | None:
         options = WerkmapOptions.model_validate(settings.werkmap)
     except ValidationError as exc:
         raise config_error(exc, settings.source, "werkmap.") from None
-    return WerkmapClient(options, FileStore(resolve_path(settings, settings.store.files_dir)))
+    return WerkmapClient(options, file_store(settings))
+
+
+def file_store(settings: Settings) -> FileStore:
+    """The file store of ``[store] files_dir`` (werkmap downloads, postbus files, advice documents)."""
+    return FileStore(resolve_path(settings, settings.store.files_dir))
 
 
 def resolve_path(settings: Settings, value: str) -> Path:
