@@ -1,0 +1,70 @@
+"""The part of run.py that runs inside the scratch clone's venv, where mutmut is importable.
+
+    _inner.py stats                  generate the mutants and trace the selected test files once, then stop
+    _inner.py run ORDER.json N       run the listed mutants with N children, in the listed order
+    _inner.py summary ORDER.json     verdicts per function of the listed mutants
+
+What is changed in mutmut for ``run``, and why: the clean-suite check is skipped (the selection was just run in
+the stats pass; the whole suite in mutmut's order is slower than the mutants it guards); the traced test lists
+are not re-collected (run.py replaced them with the selection); a mutant's tests run cheapest first with ``-x``;
+mutants run in ORDER.json's order (text-only last), so a deadline cuts the least useful ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import mutmut.__main__ as M
+from mutmut.runners import harness
+from mutmut.stats import status_by_exit_code
+from mutmut.workers import isolation
+
+
+def stats() -> None:
+    def stop(*_: object, **__: object) -> None:
+        print("mutants generated and tests traced; stopping before the mutant run", flush=True)
+        sys.exit(0)
+
+    M._check_test_to_mutant_associations = stop
+    sys.argv = ["mutmut", "run", "--max-children", "1"]
+    M.cli()
+
+
+def run(order_file: str, children: str) -> None:
+    names = json.loads(Path(order_file).read_text())["names"]
+    position = {n: i for i, n in enumerate(names)}
+    durations = json.loads(Path("mutants/mutmut-stats.json").read_text())["duration_by_test"]
+    regular = harness.PytestRunner._pytest_args_regular_run
+
+    def cheapest_first(self: object, tests: list[str]) -> list[str]:
+        return regular(self, sorted(tests, key=lambda t: (durations.get(t, 99.0), t)))
+
+    harness.PytestRunner._pytest_args_regular_run = cheapest_first
+    for cls in (isolation.ForkRunner, isolation.ForkServerRunner):
+        cls.run_clean_tests = lambda self, tests: 0
+    harness.ListAllTestsResult.new_tests = lambda self: set()
+    harness.ListAllTestsResult.clear_out_obsolete_test_names = lambda self: None
+    M.estimated_worst_case_time = lambda name: position.get(name, 10**9)
+    sys.argv = ["mutmut", "run", "--max-children", children, *names]
+    M.cli()
+
+
+def summary(order_file: str) -> None:
+    order = json.loads(Path(order_file).read_text())
+    listed, texts = set(order["names"]), set(order["text_only"])
+    per: dict[str, dict[str, list[int]]] = {}
+    for meta in Path("mutants").rglob("*.py.meta"):
+        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if key in listed:
+                name, _, n = key.rpartition("__mutmut_")
+                verdict = status_by_exit_code[code] + (" (text only)" if key in texts else "")
+                per.setdefault(name.rpartition(".")[2], {}).setdefault(verdict, []).append(int(n))
+    for function, verdicts in sorted(per.items()):
+        print(function, {k: sorted(v) for k, v in sorted(verdicts.items())})
+
+
+if __name__ == "__main__":
+    phase, *rest = sys.argv[1:]
+    {"stats": stats, "run": run, "summary": summary}[phase](*rest)

@@ -1,0 +1,191 @@
+"""Run mutmut over one module of the adapter, in a scratch clone, with a fixed test selection.
+
+Why not plain ``mutmut run``: mutmut learns which tests reach a function by tracing them in its own process, so
+it misses the tests that drive a ``serve`` or CLI subprocess and attributes every in-process delivery test to
+nearly every function (each survivor then runs ~70 tests). The selection per module and function lives in
+``selections.toml`` beside this file. Mutants that change only a string's text run last, so a deadline cuts
+those first. mutmut writes a ``mutants/`` copy and may rewrite sources: never run it in the tree you commit from.
+
+    python tools/mutation/run.py --clone /tmp/mut-lease adapter/store/lease.py
+    python tools/mutation/run.py --clone /tmp/mut-zgw adapter/targets/zgw/plugin.py \\
+        --functions _Plan._document,_Plan._link --children 1 --stop-at 10:20
+
+Afterwards: ``python tools/mutation/ledger.py CLONE`` records the verdicts in docs/mutation-ledger.json;
+``mutmut show NAME`` (in the clone) prints a survivor's diff; ``killcheck.py`` checks a new test against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, mutant_function
+
+HERE = Path(__file__).resolve().parent
+MUTMUT = "mutmut==3.8.1"
+ALSO_COPY = ["fixtures/", "mappings/", "xsd/", "config.example.toml", "docs/", "README.md"]
+
+
+def sh(*args: str | Path, cwd: Path | None = None) -> None:
+    subprocess.run([str(a) for a in args], cwd=cwd, check=True)
+
+
+def prepare(clone: Path) -> Path:
+    """A clone of this repository at its HEAD with its own venv and mutmut; reused when it exists."""
+    python = clone / ".venv" / "bin" / "python"
+    if not clone.exists():
+        sh("git", "clone", "-q", ROOT, clone)
+        shared = ROOT.parent / "shared"
+        if shared.exists():
+            (clone / "shared").symlink_to(shared)  # the tests look for ../shared; mutmut runs them in mutants/
+    if not python.exists():
+        sh(sys.executable, "-m", "venv", clone / ".venv")
+        sh(python, "-m", "pip", "install", "-q", "-c", "constraints.txt", "-e", ".[dev]", MUTMUT, cwd=clone)
+    return python
+
+
+def selection(module: str) -> dict[str, list[str]]:
+    """``{"*": module default, "Class.method": its own tests}`` from selections.toml."""
+    data = tomllib.loads((HERE / "selections.toml").read_text())
+    try:
+        entry = data["modules"][module]
+    except KeyError:
+        sys.exit(f'selections.toml has no [modules."{module}"]: add the tests that exercise it')
+    return {"*": entry["tests"], **entry.get("functions", {})}
+
+
+def configure(clone: Path, module: str, tests: list[str]) -> None:
+    """The clone's ``[tool.mutmut]``: this module only, the stats pass over the selected test files only."""
+    files = sorted({t.split("::")[0] for t in tests})
+    table = "\n".join(
+        [
+            "[tool.mutmut]",
+            'source_paths = ["adapter/"]',
+            f"only_mutate = {json.dumps([module])}",
+            f"also_copy = {json.dumps(ALSO_COPY)}",
+            'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "-p", "no:unraisableexception",'
+            ' "--timeout=60"]',
+            f"pytest_add_cli_args_test_selection = {json.dumps(files)}",
+            "timeout_multiplier = 2.0",
+            "timeout_constant = 20.0",
+            'process_isolation = "forkserver"',
+            "",
+        ]
+    )
+    path = clone / "pyproject.toml"
+    text = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", path.read_text())
+    path.write_text(text.rstrip("\n") + "\n\n" + table)
+
+
+def matching(spec: str, known: list[str]) -> list[str]:
+    """Test ids a selection entry names: a file, a test, or a test with all its parameter cases."""
+    hits = [t for t in known if t == spec or t.startswith(spec + "[") or t.startswith(spec + "::")]
+    if not hits:
+        sys.exit(f"selections.toml: no collected test matches {spec!r}")
+    return hits
+
+
+def curate(clone: Path, module: str, sel: dict[str, list[str]]) -> None:
+    """Replace mutmut's traced test lists by the selection: the function's own, else the module default."""
+    path = clone / "mutants" / "mutmut-stats.json"
+    stats = json.loads(path.read_text())
+    known = sorted(stats["duration_by_test"])
+    tests = stats["tests_by_mangled_function_name"]
+    for name in function_names(clone, module):
+        _, function, _ = mutant_function(name + "__mutmut_1")
+        ids: list[str] = []
+        for spec in sel.get(function, sel["*"]):
+            ids += [t for t in matching(spec, known) if t not in ids]
+        tests[name] = ids
+    path.write_text(json.dumps(stats))
+
+
+def function_names(clone: Path, module: str) -> list[str]:
+    """mutmut's mangled names (``adapter.x.xǁClassǁm``) of the module's mutated functions."""
+    meta = json.loads((clone / "mutants" / (module + ".meta")).read_text())["exit_code_by_key"]
+    return sorted({k.rpartition("__mutmut_")[0] for k in meta})
+
+
+def text_only(clone: Path, module: str) -> set[str]:
+    """Mutants whose function equals the original once every string constant is blanked: they change a text."""
+
+    class Blank(ast.NodeTransformer):
+        def visit_Constant(self, node: ast.Constant) -> ast.AST:
+            return ast.Constant("") if isinstance(node.value, str) else node
+
+    out: set[str] = set()
+    prefix = module.removesuffix(".py").replace("/", ".")
+    originals: dict[str, str] = {}
+    mutants: dict[str, str] = {}
+    for node in ast.walk(ast.parse((clone / "mutants" / module).read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name:
+            base, _, n = node.name.rpartition("__mutmut_")
+            node.name = "f"
+            text = ast.dump(Blank().visit(node))
+            (originals if n == "orig" else mutants)[f"{base}__mutmut_{n}"] = text
+    for key, text in mutants.items():
+        base = key.rpartition("__mutmut_")[0]
+        if originals.get(f"{base}__mutmut_orig") == text:
+            out.add(f"{prefix}.{key}")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("module", help="e.g. adapter/store/lease.py")
+    ap.add_argument("--clone", type=Path, required=True, help="scratch clone (made if missing)")
+    ap.add_argument("--functions", default="", help="only these functions (Class.method,function)")
+    ap.add_argument("--children", type=int, default=2)
+    ap.add_argument("--stop-at", help="HH:MM (UTC, local clock): stop the run then, whatever it reached")
+    ap.add_argument("--skip-text", action="store_true", help="leave out mutants that change only a text")
+    args = ap.parse_args()
+    if args.clone.resolve() == ROOT:
+        sys.exit("refusing to run mutmut in the working tree: give a scratch --clone")
+    python = prepare(args.clone)
+    sel = selection(args.module)
+    configure(args.clone, args.module, [t for ts in sel.values() for t in ts])
+    inner = [python, HERE / "_inner.py"]
+    if not (args.clone / "mutants" / "mutmut-stats.json").exists():
+        sh(*inner, "stats", cwd=args.clone)
+    curate(args.clone, args.module, sel)
+    wanted = set(filter(None, args.functions.split(",")))
+    meta = json.loads((args.clone / "mutants" / (args.module + ".meta")).read_text())["exit_code_by_key"]
+    names = [k for k in meta if meta[k] is None and (not wanted or mutant_function(k)[1] in wanted)]
+    texts = text_only(args.clone, args.module)
+    if args.skip_text:
+        names = [n for n in names if n not in texts]
+    names.sort(key=lambda n: (n in texts, mutant_function(n)[1], mutant_function(n)[2]))
+    order = args.clone / "mutants" / "run-order.json"
+    order.write_text(json.dumps({"names": names, "text_only": sorted(texts)}))
+    print(f"{len(names)} mutants to run ({sum(n in texts for n in names)} text-only, last)", flush=True)
+    proc = subprocess.Popen(
+        [*map(str, inner), "run", str(order), str(args.children)],
+        cwd=args.clone,
+        env={**os.environ, "LOKET_SKIP_OPENZAAK": "1"},
+    )
+    deadline = None
+    if args.stop_at:
+        h, m = map(int, args.stop_at.split(":"))
+        deadline = datetime.now().replace(hour=h, minute=m, second=0).timestamp()
+    while proc.poll() is None:
+        if deadline and time.time() > deadline:
+            proc.terminate()
+            proc.wait(30)
+            print(f"stopped at {args.stop_at}", flush=True)
+        time.sleep(5)
+    sh(*inner, "summary", str(order), cwd=args.clone)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
