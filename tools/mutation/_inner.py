@@ -7,7 +7,7 @@
 What is changed in mutmut for ``run``, and why: the clean-suite check is skipped (the selection was just run in
 the stats pass; the whole suite in mutmut's order is slower than the mutants it guards); the traced test lists
 are not re-collected (run.py replaced them with the selection); a mutant's tests run cheapest first with ``-x``;
-mutants run in ORDER.json's order (text-only last), so a deadline cuts the least useful ones.
+mutants run in ORDER.json's order (string-only last), so a deadline cuts the least useful ones.
 """
 
 from __future__ import annotations
@@ -53,13 +53,13 @@ def run(order_file: str, children: str) -> None:
 
 def summary(order_file: str) -> None:
     order = json.loads(Path(order_file).read_text())
-    listed, texts = set(order["names"]), set(order["text_only"])
+    listed, texts = set(order["names"]), set(order["string_only"])
     per: dict[str, dict[str, list[int]]] = {}
     for meta in Path("mutants").rglob("*.py.meta"):
         for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             if key in listed:
                 name, _, n = key.rpartition("__mutmut_")
-                verdict = status_by_exit_code[code] + (" (text only)" if key in texts else "")
+                verdict = status_by_exit_code[code] + (" (string only)" if key in texts else "")
                 per.setdefault(name.rpartition(".")[2], {}).setdefault(verdict, []).append(int(n))
     for function, verdicts in sorted(per.items()):
         print(function, {k: sorted(v) for k, v in sorted(verdicts.items())})

@@ -2,8 +2,9 @@
 
 A mutation result is only worth something for the code it was run against, and a run lives in a scratch
 clone that does not outlast the machine. This keeps, in ``docs/mutation-ledger.json``, for every function a
-run reached: the sha256 of the function's source, the commit, and mutmut's verdict per mutant number. The
-status script then tells, for the code of any later commit, which functions still have a valid result.
+run reached: the sha256 of the function's source, the last commit that changed its module before the run, the
+day of the run, and mutmut's verdict per mutant number. The status script then tells, for the code of any
+later commit, which functions still have a valid result.
 
     python tools/mutation/ledger.py /tmp/mutclone [more clones]   # merge their results into the ledger
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,23 +40,28 @@ def git(clone: Path, *args: str) -> str:
 
 def clone_entries(clone: Path) -> list[dict]:
     """One entry per (module, function) of the clone's mutants directory."""
-    commit = git(clone, "rev-parse", "--short=7", "HEAD").strip()
+    rev = "HEAD"
     # a scratch commit of the mutmut configuration on top of main: the adapter code is its parent's
     if git(clone, "log", "-1", "--format=%s").startswith("mutmut config"):
-        commit = git(clone, "rev-parse", "--short=7", "HEAD~1").strip()
-    date = git(clone, "log", "-1", "--format=%cs", commit).strip()
+        rev = "HEAD~1"
     verdict = verdicts()
     per: dict[tuple[str, str], dict[int, object]] = {}
+    run_date: dict[str, str] = {}
     for meta in sorted((clone / "mutants").rglob("*.py.meta")):
+        day = datetime.fromtimestamp(meta.stat().st_mtime, UTC).date().isoformat()
         for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            run_date[mutant_function(key)[0]] = day
             module, function, number = mutant_function(key)
             per.setdefault((module, function), {})[number] = code
     out = []
     sources: dict[str, dict[str, str]] = {}
+    commits: dict[str, str] = {}
     for (module, function), codes in sorted(per.items()):
         path = module.replace(".", "/") + ".py"
         if path not in sources:
-            sources[path] = function_sources(git(clone, "show", f"{commit}:{path}"))
+            sources[path] = function_sources(git(clone, "show", f"{rev}:{path}"))
+            # the module's code as of its last change: a commit that is on main (the clone's own HEAD may not be)
+            commits[path] = git(clone, "log", "-1", "--format=%h", "--abbrev=7", rev, "--", path).strip()
         src = sources[path].get(function)
         if src is None:
             continue
@@ -68,8 +75,8 @@ def clone_entries(clone: Path) -> list[dict]:
                 "module": module,
                 "function": function,
                 "source_sha256": source_sha(src),
-                "commit": commit,
-                "date": date,
+                "commit": commits[path],
+                "run": run_date[module],
                 "mutants": len(codes),
                 "verdicts": {k: ranges(v) for k, v in sorted(by.items())},
             }

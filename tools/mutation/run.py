@@ -3,8 +3,9 @@
 Why not plain ``mutmut run``: mutmut learns which tests reach a function by tracing them in its own process, so
 it misses the tests that drive a ``serve`` or CLI subprocess and attributes every in-process delivery test to
 nearly every function (each survivor then runs ~70 tests). The selection per module and function lives in
-``selections.toml`` beside this file. Mutants that change only a string's text run last, so a deadline cuts
-those first. mutmut writes a ``mutants/`` copy and may rewrite sources: never run it in the tree you commit from.
+``selections.toml`` beside this file. Mutants that change only a string constant (mostly texts; but also dict
+keys, so they do run) come last, so a deadline cuts those first. mutmut writes a ``mutants/`` copy and may
+rewrite sources: never run it in the tree you commit from.
 
     python tools/mutation/run.py --clone /tmp/mut-lease adapter/store/lease.py
     python tools/mutation/run.py --clone /tmp/mut-zgw adapter/targets/zgw/plugin.py \\
@@ -116,8 +117,8 @@ def function_names(clone: Path, module: str) -> list[str]:
     return sorted({k.rpartition("__mutmut_")[0] for k in meta})
 
 
-def text_only(clone: Path, module: str) -> set[str]:
-    """Mutants whose function equals the original once every string constant is blanked: they change a text."""
+def string_only(clone: Path, module: str) -> set[str]:
+    """Mutants whose function equals the original once every string constant is blanked."""
 
     class Blank(ast.NodeTransformer):
         def visit_Constant(self, node: ast.Constant) -> ast.AST:
@@ -147,7 +148,7 @@ def main() -> int:
     ap.add_argument("--functions", default="", help="only these functions (Class.method,function)")
     ap.add_argument("--children", type=int, default=2)
     ap.add_argument("--stop-at", help="HH:MM (UTC, local clock): stop the run then, whatever it reached")
-    ap.add_argument("--skip-text", action="store_true", help="leave out mutants that change only a text")
+    ap.add_argument("--skip-strings", action="store_true", help="leave out mutants that change only a string constant")
     args = ap.parse_args()
     if args.clone.resolve() == ROOT:
         sys.exit("refusing to run mutmut in the working tree: give a scratch --clone")
@@ -161,13 +162,13 @@ def main() -> int:
     wanted = set(filter(None, args.functions.split(",")))
     meta = json.loads((args.clone / "mutants" / (args.module + ".meta")).read_text())["exit_code_by_key"]
     names = [k for k in meta if meta[k] is None and (not wanted or mutant_function(k)[1] in wanted)]
-    texts = text_only(args.clone, args.module)
-    if args.skip_text:
+    texts = string_only(args.clone, args.module)
+    if args.skip_strings:
         names = [n for n in names if n not in texts]
     names.sort(key=lambda n: (n in texts, mutant_function(n)[1], mutant_function(n)[2]))
     order = args.clone / "mutants" / "run-order.json"
-    order.write_text(json.dumps({"names": names, "text_only": sorted(texts)}))
-    print(f"{len(names)} mutants to run ({sum(n in texts for n in names)} text-only, last)", flush=True)
+    order.write_text(json.dumps({"names": names, "string_only": sorted(texts)}))
+    print(f"{len(names)} mutants to run ({sum(n in texts for n in names)} string-only, last)", flush=True)
     proc = subprocess.Popen(
         [*map(str, inner), "run", str(order), str(args.children)],
         cwd=args.clone,
