@@ -1,0 +1,83 @@
+"""Tests written for the survivors of the fourth mutation run over the stores (docs/guarantees.md, run 4).
+
+The job lock (README: one werkmap poll per interval across processes; a crashed holder's lock expires) was
+tested on its ordinary path; these pin the takeover of a dead holder's lock and the release of a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from adapter.store import jobs
+
+HOLD = timedelta(minutes=30)
+INTERVAL = timedelta(minutes=15)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
+    """Move the job store's clock forward by an offset from now."""
+    real = jobs.now
+    offset = {"by": timedelta(0)}
+    monkeypatch.setattr(jobs, "now", lambda: real() + offset["by"])
+    return lambda by: offset.update(by=by)
+
+
+def dead_holder() -> str:
+    """``host:pid`` of a process on this host that has exited (and been reaped): it holds nothing."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return f"{socket.gethostname()}:{gone.pid}"
+
+
+def test_a_lock_taken_over_from_a_dead_holder_counts_as_this_intervals_run(
+    engine: Any, clock: Callable[[timedelta], None]
+) -> None:
+    """After serve was killed mid-poll, the restarted one takes the poll over at once; that takeover is the
+    interval's run: once it is done, no other process polls again before the interval is over."""
+    here = f"{socket.gethostname()}:1"  # pid 1 lives: a holder that is not gone
+    assert jobs.try_lock(engine, "werkmap-poll", dead_holder(), hold=HOLD, interval=INTERVAL)
+    clock(timedelta(minutes=20))  # the next interval; the dead holder's lock has not expired yet
+    restarted = f"{socket.gethostname()}:{os.getpid()}"
+    assert jobs.try_lock(engine, "werkmap-poll", restarted, hold=HOLD, interval=INTERVAL)
+    jobs.unlock(engine, "werkmap-poll", restarted)  # its run finished quickly
+    clock(timedelta(minutes=25))  # 5 minutes after the takeover: still the same interval
+    assert not jobs.try_lock(engine, "werkmap-poll", here, hold=HOLD, interval=INTERVAL)
+    clock(timedelta(minutes=20) + INTERVAL + timedelta(seconds=1))
+    assert jobs.try_lock(engine, "werkmap-poll", here, hold=HOLD, interval=INTERVAL)
+
+
+def test_a_lock_taken_over_from_a_dead_holder_is_held_for_its_own_hold_time(
+    engine: Any, clock: Callable[[timedelta], None]
+) -> None:
+    """The takeover holds the lock for ``hold`` from the takeover, not for what was left of the dead one's."""
+    mine = f"{socket.gethostname()}:{os.getpid()}"
+    assert jobs.try_lock(engine, "postbox-mirror", dead_holder(), hold=HOLD, interval=None)
+    clock(timedelta(minutes=20))
+    assert jobs.try_lock(engine, "postbox-mirror", mine, hold=HOLD, interval=None)
+    clock(timedelta(minutes=35))  # the dead holder's lock would have run out; ours has not
+    assert not jobs.try_lock(engine, "postbox-mirror", "elsewhere:7", hold=HOLD, interval=None)
+    clock(timedelta(minutes=51))
+    assert jobs.try_lock(engine, "postbox-mirror", "elsewhere:7", hold=HOLD, interval=None)
+
+
+def test_unlock_releases_only_that_job_and_only_for_its_holder(engine: Any, clock: Callable[[timedelta], None]) -> None:
+    """One process runs several jobs: ending one leaves the others locked; and a holder whose lock expired and
+    was taken over cannot release the new holder's lock when its own late run ends."""
+    assert jobs.try_lock(engine, "werkmap-poll", "A:1", hold=HOLD, interval=None)
+    assert jobs.try_lock(engine, "postbox-mirror", "A:1", hold=HOLD, interval=None)
+    jobs.unlock(engine, "werkmap-poll", "A:1")
+    assert not jobs.try_lock(engine, "postbox-mirror", "B:2", hold=HOLD, interval=None)
+    assert jobs.try_lock(engine, "werkmap-poll", "B:2", hold=HOLD, interval=None)
+    clock(HOLD + timedelta(seconds=1))  # A's mirror lock runs out; C takes it over
+    assert jobs.try_lock(engine, "postbox-mirror", "C:3", hold=HOLD, interval=None)
+    jobs.unlock(engine, "postbox-mirror", "A:1")  # A's late run ends
+    assert not jobs.try_lock(engine, "postbox-mirror", "B:2", hold=HOLD, interval=None)
