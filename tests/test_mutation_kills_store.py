@@ -81,3 +81,18 @@ def test_unlock_releases_only_that_job_and_only_for_its_holder(engine: Any, cloc
     assert jobs.try_lock(engine, "postbox-mirror", "C:3", hold=HOLD, interval=None)
     jobs.unlock(engine, "postbox-mirror", "A:1")  # A's late run ends
     assert not jobs.try_lock(engine, "postbox-mirror", "B:2", hold=HOLD, interval=None)
+
+
+def test_a_holder_whose_process_belongs_to_another_user_is_not_taken_for_gone(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``os.kill(pid, 0)`` is refused for a live process of another user: that holder is alive, its lock stays."""
+    other_user = f"{socket.gethostname()}:4242"
+
+    def refused(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    assert jobs.try_lock(engine, "postbox-pickup", other_user, hold=HOLD, interval=None)
+    monkeypatch.setattr(jobs.os, "kill", refused)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    assert not jobs.try_lock(engine, "postbox-pickup", me, hold=HOLD, interval=None)
