@@ -3,16 +3,39 @@ from them, so a wrong answer there would misreport which code has a mutation res
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools" / "mutation"))
+TOOLS = ROOT / "tools" / "mutation"
 
-from common import GUARANTEE_MODULES, function_sources, mutant_function, numbers, ranges, source_sha  # noqa: E402
-from status import status  # noqa: E402
+
+def _load(name: str) -> ModuleType:
+    """A script of tools/mutation under a name of its own (they import ``mutation_common`` from beside them)."""
+    if str(TOOLS) not in sys.path:
+        sys.path.append(str(TOOLS))
+    spec = importlib.util.spec_from_file_location(f"mutation_{name}", TOOLS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+common, runner, ledger = _load("mutation_common"), _load("run"), _load("ledger")
+status = _load("status").status
+GUARANTEE_MODULES, function_sources, mutant_function = (
+    common.GUARANTEE_MODULES,
+    common.function_sources,
+    common.mutant_function,
+)
+numbers, ranges, source_sha = common.numbers, common.ranges, common.source_sha
 
 
 def test_mutant_names_map_to_their_function_and_number() -> None:
@@ -58,3 +81,78 @@ def test_the_status_script_lists_every_guarantee_module() -> None:
         assert f"| `{path}` |" in out.stdout
     ledger = json.loads((ROOT / "docs" / "mutation-ledger.json").read_text())["functions"]
     assert ledger and all(e["source_sha256"] and e["verdicts"] for e in ledger)
+
+
+def test_the_runner_writes_its_own_mutmut_table_and_keeps_the_rest(tmp_path: Path) -> None:
+    import tomllib
+
+    configure = runner.configure
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.mutmut]\nonly_mutate = ["old"]\n\n[tool.ruff]\nx = 1\n'
+    )
+    configure(tmp_path, "adapter/store/lease.py", ["tests/a.py::t", "tests/b.py", "tests/a.py::u"])
+    data = tomllib.loads((tmp_path / "pyproject.toml").read_text())
+    assert data["project"] == {"name": "x"} and data["tool"]["ruff"] == {"x": 1}
+    assert data["tool"]["mutmut"]["only_mutate"] == ["adapter/store/lease.py"]
+    assert data["tool"]["mutmut"]["pytest_add_cli_args_test_selection"] == ["tests/a.py", "tests/b.py"]
+
+
+def test_a_selection_entry_names_a_file_a_test_or_all_cases_of_a_test() -> None:
+    matching = runner.matching
+
+    known = ["tests/a.py::t[1]", "tests/a.py::t[2]", "tests/a.py::tt", "tests/b.py::u"]
+    assert matching("tests/a.py::t", known) == ["tests/a.py::t[1]", "tests/a.py::t[2]"]
+    assert matching("tests/a.py", known) == ["tests/a.py::t[1]", "tests/a.py::t[2]", "tests/a.py::tt"]
+    assert matching("tests/b.py::u", known) == ["tests/b.py::u"]
+    with pytest.raises(SystemExit, match="no collected test matches"):
+        matching("tests/c.py", known)
+
+
+def test_string_only_mutants_are_told_apart_from_the_others(tmp_path: Path) -> None:
+    string_only = runner.string_only
+
+    module = tmp_path / "mutants" / "adapter" / "m.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        "def x_f__mutmut_orig(a):\n    return {'key': a + 1}\n"
+        "def x_f__mutmut_1(a):\n    return {'XXkeyXX': a + 1}\n"
+        "def x_f__mutmut_2(a):\n    return {'key': a - 1}\n"
+    )
+    assert string_only(tmp_path, "adapter/m.py") == {"adapter.m.x_f__mutmut_1"}
+
+
+def test_the_runner_gives_each_function_its_own_selection_or_the_module_default(tmp_path: Path) -> None:
+    curate = runner.curate
+
+    (tmp_path / "mutants" / "adapter").mkdir(parents=True)
+    meta = {"adapter.m.x_f__mutmut_1": None, "adapter.m.xǁCǁg__mutmut_1": None}
+    (tmp_path / "mutants" / "adapter" / "m.py.meta").write_text(json.dumps({"exit_code_by_key": meta}))
+    durations = {t: 0.1 for t in ("tests/a.py::t[1]", "tests/a.py::t[2]", "tests/b.py::u")}
+    stats = {"duration_by_test": durations, "tests_by_mangled_function_name": {"adapter.m.x_f": ["traced"]}}
+    (tmp_path / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    curate(tmp_path, "adapter/m.py", {"*": ["tests/b.py"], "C.g": ["tests/a.py::t", "tests/b.py::u"]})
+    tests = json.loads((tmp_path / "mutants" / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
+    assert tests == {
+        "adapter.m.x_f": ["tests/b.py::u"],
+        "adapter.m.xǁCǁg": ["tests/a.py::t[1]", "tests/a.py::t[2]", "tests/b.py::u"],
+    }
+
+
+def test_the_ledger_keeps_verdicts_under_the_functions_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clone = tmp_path / "clone"
+    (clone / "adapter").mkdir(parents=True)
+    source = "def f(a):\n    return a + 1\n\n\ndef g():\n    return 2\n"
+    (clone / "adapter" / "m.py").write_text(source)
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(clone)], check=True)
+    subprocess.run([*git, "add", "adapter/m.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "m"], check=True)
+    (clone / "mutants" / "adapter").mkdir(parents=True)
+    meta = {"adapter.m.x_f__mutmut_1": 1, "adapter.m.x_f__mutmut_2": 0, "adapter.m.x_g__mutmut_1": None}
+    (clone / "mutants" / "adapter" / "m.py.meta").write_text(json.dumps({"exit_code_by_key": meta}))
+    monkeypatch.setattr(ledger, "verdicts", lambda: {1: "killed", 0: "survived", None: "not checked"})
+    [entry] = ledger.clone_entries(clone)  # g: nothing ran, no entry
+    f_source = function_sources(source)["f"]
+    assert entry["function"] == "f" and entry["source_sha256"] == source_sha(f_source)
+    assert entry["verdicts"] == {"killed": "1", "survived": "2"} and entry["mutants"] == 2

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LEDGER, function_sources, mutant_function, numbers, ranges, source_sha
+from mutation_common import LEDGER, function_sources, mutant_function, numbers, ranges, source_sha
 
 
 def verdicts() -> dict[object, str]:

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, mutant_function
+from mutation_common import ROOT, mutant_function
 
 HERE = Path(__file__).resolve().parent
 MUTMUT = "mutmut==3.8.1"

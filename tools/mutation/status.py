@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import GUARANTEE_MODULES, LEDGER, ROOT, function_sources, mutant_function, numbers, source_sha
+from mutation_common import GUARANTEE_MODULES, LEDGER, ROOT, function_sources, mutant_function, numbers, source_sha
 
 
 def mutant_counts(mutants: Path | None) -> dict[tuple[str, str], int]:
