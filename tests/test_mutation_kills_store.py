@@ -96,3 +96,65 @@ def test_a_holder_whose_process_belongs_to_another_user_is_not_taken_for_gone(
     monkeypatch.setattr(jobs.os, "kill", refused)
     me = f"{socket.gethostname()}:{os.getpid()}"
     assert not jobs.try_lock(engine, "postbox-pickup", me, hold=HOLD, interval=None)
+
+
+def test_the_outcome_an_operator_reads_is_that_of_the_last_successful_run(engine: Any) -> None:
+    """``messages show`` prints the delivery's outcome (the zaak it made): written by a successful run, kept
+    through a later failed one (a resend that hit an outage), replaced by the next success."""
+    from adapter.store import outbox
+    from adapter.store.writer import GroupCommitWriter
+    from tests.test_outbox_store import store_message
+
+    writer = GroupCommitWriter(engine)
+    message_id = store_message(writer, "1234567")
+    writer.close()
+    lease = timedelta(minutes=5)
+
+    def outcome() -> str | None:
+        shown = outbox.delivery_of_message(engine, message_id)
+        assert shown is not None
+        return shown["delivery"].outcome  # type: ignore[no-any-return]
+
+    def run(state: outbox.DState, **kw: Any) -> None:
+        [c] = outbox.claim(engine, "w", lease, limit=1) or outbox.claim_ids(engine, [delivery], "w", lease)
+        outbox.finish(engine, c, state=state, attempts=1, **kw)
+
+    shown = outbox.delivery_of_message(engine, message_id)
+    assert shown is not None
+    delivery = shown["delivery"].id
+    run(outbox.DState.DONE, outcome="zaak ZAAK-1 aangemaakt")
+    assert outcome() == "zaak ZAAK-1 aangemaakt"
+    run(outbox.DState.NEEDS_ATTENTION, error="zaaksysteem refused")
+    assert outcome() == "zaak ZAAK-1 aangemaakt"
+    run(outbox.DState.DONE, outcome="zaak ZAAK-1: niets nieuws")
+    assert outcome() == "zaak ZAAK-1: niets nieuws"
+
+
+def test_the_zaken_of_a_verzoek_come_in_the_order_they_were_made_ties_by_zaaktype(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up walks the zaken in the order the aanvraag made them, and ``zaak()`` (the zaak the loket is
+    told about) is the first one made — not the first zaaktype in the alphabet. Two made in the same instant
+    come in zaaktype order, so every retry walks them alike."""
+    from datetime import UTC, datetime
+
+    from adapter.store import outbox
+    from adapter.store.writer import GroupCommitWriter
+    from tests.test_outbox_store import store_message
+
+    writer = GroupCommitWriter(engine)
+    store_message(writer, "1234567")
+    writer.close()
+    [claimed] = outbox.claim(engine, "w", timedelta(minutes=5), limit=1)
+    steps = outbox.DbSteps(engine, claimed.id, "zgw")
+    clock = iter([datetime(2026, 12, 2, 9, 0, s, tzinfo=UTC) for s in (1, 2, 2)])
+    monkeypatch.setattr(outbox, "now", lambda: next(clock))
+    steps.link_zaak("1234567", "zt-omgevingsvergunning", "https://zs/zaken/1", "Z-1")
+    steps.link_zaak("1234567", "zt-waterwet", "https://zs/zaken/3", "Z-3")
+    steps.link_zaak("1234567", "zt-bouw", "https://zs/zaken/2", "Z-2")
+    assert [z["identificatie"] for z in steps.zaken("1234567")] == ["Z-1", "Z-2", "Z-3"]
+    assert steps.zaak("1234567") == {
+        "url": "https://zs/zaken/1",
+        "identificatie": "Z-1",
+        "zaaktype": "zt-omgevingsvergunning",
+    }
