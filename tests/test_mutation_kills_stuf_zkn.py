@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from adapter.inbound.stuf_lvo import StufLvoChannel
 from adapter.services import Services
 from tests import test_stuf_zkn_exactly_once as zx
 from tests.conftest import needs_shared
+from tests.soap import fixture, with_reference
 from tests.test_follow_ups_every_zaak import ZKN_SECOND
 from tests.test_stuf_zkn_exactly_once import (
     AANVRAAG,
@@ -107,6 +110,26 @@ def test_a_follow_ups_documents_take_the_types_of_the_zaaks_own_profile(
     }
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a StUF-ZKN document's identificatie is generated per delivery, so a later verzoek version that"
+    " lists a bijlage an earlier delivery made (STAM lists every document so far) makes a second document",
+)
+def test_a_bijlage_a_later_message_lists_again_stays_one_document(tmp_path: Path, zkn: Zkn) -> None:
+    """An aanvulling that lists the aanvraag's Bouwtekening (bijlageId 1234567-1) again, as every later
+    STAM version lists all documents so far: the zaak keeps one document for that bijlage (the ZGW target
+    finds it under its deterministic identificatie and adopts it)."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        raw = with_reference(fixture(AANVULLING), "TNOGMAALS000000000001")
+        raw = raw.replace(b"1234567-3", b"1234567-1").replace(b"Bouwtekening_v2.pdf", b"Bouwtekening.pdf")
+        channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+        channel.accept(channel.receive(raw, "nogmaals"))
+        assert drain(sv) == ["done"]
+    titels = sorted(d["titel"] for d in zkn.fake.documenten.values())
+    assert titels == ["1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"], titels
+
+
 # -- status: recognised by its toelichting or its datumStatusGezet, never guessed ----------------------------
 
 
@@ -138,6 +161,33 @@ def test_our_status_beside_one_without_datum_or_toelichting_is_ambiguous(tmp_pat
         assert "has 2 statuses that may be the one" in d.last_error, d.last_error
         assert re.search(r"status 1 gezet \? \(zonder toelichting\)", d.last_error), d.last_error
     assert z.fake.count("actualiseerZaakstatus") == 1 and len(z.fake.statussen) == 2
+
+
+def test_an_intrekking_without_reden_names_the_omgevingsloket_and_the_message(tmp_path: Path, zkn: Zkn) -> None:
+    """An intrekking whose message gives a blank reden: the status toelichting says it came through the
+    Omgevingsloket and names the message (never empty, never "None")."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        raw = with_reference(fixture(INTREKKING), "TZONDERREDEN0000000001")
+        raw = re.sub(rb"<LVO:reden>[^<]*</LVO:reden>", b"<LVO:reden> </LVO:reden>", raw)
+        channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+        channel.accept(channel.receive(raw, "zonder-reden"))
+        assert drain(sv) == ["done"]
+    assert [(s["volgnummer"], s["toelichting"]) for s in zkn.fake.statussen][1:] == [
+        (3, "Ingetrokken via het Omgevingsloket (bericht TZONDERREDEN0000000001)")
+    ]
+
+
+def test_an_intrekking_on_a_zaaktype_without_statustype_intrekking_sets_no_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mapping names no statustype_intrekking: the intrekking is delivered (done) and sets no status;
+    it is not a mapping error and nothing is guessed."""
+    monkeypatch.setattr(zx, "MAPPING", zx.MAPPING.replace("statustype_intrekking = 3\n", ""))
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG, INTREKKING)
+    assert [s["volgnummer"] for s in z.fake.statussen] == [1]
+    assert z.fake.count("actualiseerZaakstatus") == 1
 
 
 # -- follow-ups: every zaak, under step keys an interrupted earlier delivery recognises -----------------------
@@ -176,3 +226,35 @@ def test_follow_ups_on_two_zaken_keep_the_first_zaaks_old_step_keys(
             "rol:gemachtigde:ZT-MELD:gepland",
             "rol:gemachtigde:gepland",
         ]
+
+
+def test_an_intrekking_with_a_bijlage_puts_it_on_every_zaak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An intrekking that carries a bijlage (STAM can; the StUF-LVO message cannot): its status on each of
+    the two zaken and one document for the bijlage, relevant for both, of the type the first zaak's own
+    profile gives it ("Bijlage", not the defaults' "Tekening")."""
+    from dataclasses import replace
+
+    from lxml import etree
+
+    from adapter.loket.lvo import INCOMING
+    from adapter.loket.lvo_parse import parse_verzoek
+    from adapter.mapping.engine import build_opdracht
+    from adapter.mapping.loader import load_dir
+    from tests.test_follow_ups_every_zaak import LinkedSteps
+
+    def verzoek_of(name: str) -> Any:
+        root = etree.fromstring(fixture(name))
+        el = next(e for e in root.iter() if isinstance(e.tag, str) and etree.QName(e).localname in INCOMING)
+        return parse_verzoek(el, "00000001002564440000")
+
+    mapping = zx.MAPPING.replace('zaaktype = "ZT-OMV-REG"\n', 'zaaktype = "ZT-OMV-REG"\nprofile = "eigen"\n')
+    monkeypatch.setattr(zx, "MAPPING", mapping + OWN_TYPES + ZKN_SECOND)
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        intrekking = replace(verzoek_of(INTREKKING), bijlagen=verzoek_of(AANVULLING).bijlagen)
+        opdracht = build_opdracht(load_dir(Path(sv.settings.delivery.mappings_dir)), intrekking)
+        links = [{"url": i, "identificatie": i, "zaaktype": zk["zaaktype"]} for i, zk in z.fake.zaken.items()]
+        sv.targets["zaaksysteem"].deliver(opdracht, LinkedSteps(links))  # type: ignore[arg-type]
+    assert sorted(s["volgnummer"] for s in z.fake.statussen) == [1, 1, 2, 3]
+    (doc,) = [d for d in z.fake.documenten.values() if d["titel"] == "1234567_Bouwtekening_v2.pdf"]
+    assert sorted(doc["zaken"]) == sorted(z.fake.zaken) and doc["dct.omschrijving"] == "Bijlage"
