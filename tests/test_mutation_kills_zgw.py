@@ -5,6 +5,7 @@ against the fake ZGW that validates every request and response against the offic
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import re
@@ -616,3 +617,107 @@ def test_an_empty_werkmap_document_is_adopted_after_a_lost_answer(
     docs = werkmap_documents(zs)
     assert sorted(docs) == sorted(documents_of("initieren"))
     assert docs[first]["bestandsomvang"] == 0
+
+
+# -- the functions changed since e474aac (run of 2 December 2026, helper G) ---------------------------------
+
+
+SCHAAL_100 = "bouwtekening-gevel-noord-schaal-1-op-100"  # 1234567-<this> is 48 characters: a hashed identificatie
+
+
+def test_a_replacement_an_earlier_release_made_under_its_old_identificatie_is_found_again(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """A long bijlageId, its document replaced after a mapping fix; the replacement's create answer is lost,
+    and the replacement carries the identificatie the release before this one gave it (the first 33
+    characters of the old cut id and the type's 6 hex). The retry finds it under that identificatie (it is
+    this bijlage's: the new type and its bestandsnaam) and makes no second one: one Bouwtekening, of the new
+    type, linked once."""
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    mid = receive(services, body=aanvraag_with("1234567", {"1234567-1": SCHAAL_100}))
+    assert drain(services) == ["needs-attention"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    assert resend(services, mid) == "retry"
+    store = fake(zs).store
+    with store.lock:  # named as the release before this one named a replacement
+        [new] = [d for d in tekeningen(zs) if type_of(zs, d) == "Bijlage"]
+        tag = hashlib.sha256(new["informatieobjecttype"].encode()).hexdigest()[:6]
+        old_form = f"{f'1234567-{SCHAAL_100}'[:40][:33]}-{tag}"
+        [rec] = [d for d in store.all("enkelvoudiginformatieobjecten") if new["url"].endswith(d["uuid"])]
+        rec["identificatie"] = old_form
+    assert drain(services) == ["done"], last_error(services)
+    [tekening] = tekeningen(zs)
+    assert tekening["identificatie"] == old_form and type_of(zs, tekening) == "Bijlage"
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(tekening["url"]) == 1
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+
+
+def test_a_bijlage_of_exactly_large_file_bytes_is_one_inline_create(big_services: Services, zs: Zaaksysteem) -> None:
+    """``large_file_bytes`` is the largest bijlage sent inline (README: bestandsdelen only above it): one of
+    exactly 1024 bytes is one create with its base64 ``inhoud``, no bestandsdelen, lock or unlock."""
+    exact = bytes(range(256)) * 4
+    body = fixture("omvDi01AanbiedenAanvraag").replace(test_zgw_exactly_once.TEKENING_B64, base64.b64encode(exact))
+    receive(big_services, body=body)
+    assert drain(big_services) == ["done"]
+    assert content_calls(zs) == []
+    [doc] = tekeningen(zs)
+    assert doc["bytes"] == exact and not doc["locked"]
+
+
+def test_a_first_types_document_under_the_second_types_old_identificatie_is_not_adopted(
+    two_zaken_two_types: Services, zs: Zaaksysteem
+) -> None:
+    """A bijlageId of 38 characters ending in ``-2``, needed as two types by two zaken: the second type's
+    identificatie in the release before this one (``<first 36>-2``) is the first type's document's own. The
+    second type's create fails before the zaaksysteem stores it; the retry, looking under that old
+    identificatie too, finds the first type's document (same bestandsnaam, other type) and must not adopt
+    it: one document per type, each zaak linked to the one of its own type."""
+    ends_in_2 = "1234567-bouwtekening-gevelaanzicht-v-2"
+    sv = two_zaken_two_types
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, skip=2)
+    receive(sv, body=aanvraag_with("1234567", {"1234567-1": ends_in_2}))
+    assert drain(sv) == ["retry", "done"], last_error(sv)
+    docs = tekeningen(zs)
+    assert sorted(type_of(zs, d) for d in docs) == ["Bijlage", "Tekening"]
+    for zaak in fake(zs).zaken:
+        linked = {z["informatieobject"] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)}
+        [tekening] = [d for d in docs if d["url"] in linked]
+        assert type_of(zs, tekening) == ("Bijlage" if zaak["identificatie"].startswith("MLD-") else "Tekening")
+
+
+def test_another_bijlages_document_under_a_second_types_identificatie_is_refused_not_adopted(
+    two_zaken_two_types: Services, zs: Zaaksysteem
+) -> None:
+    """The clash kept on purpose (``document_identificatie``): the Bouwtekening (``1234567-1``) is needed as a
+    second type, whose identificatie ``1234567-1-2`` is the Foto's own, a bijlage with that very id. The
+    second type's create fails before the zaaksysteem stores it; the retry finds the Foto's document under that
+    identificatie, of another type, and must not take it for the Bouwtekening: the create is refused as a
+    duplicate and an operator is told, nothing filed under the wrong bijlage."""
+    sv = two_zaken_two_types
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, skip=2)
+    receive(sv, body=aanvraag_with("1234567", {"1234567-2": "1234567-1-2"}))
+    assert drain(sv) == ["retry", "needs-attention"]
+    assert "identificatie-niet-uniek" in last_error(sv)
+    foto = [d["url"] for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Foto_voorgevel.jpg"]
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(foto[0]) == 1
+
+
+def test_a_mapping_fix_between_a_lost_answer_and_its_retry_gives_a_document_of_the_new_type(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The Bouwtekening's create answer is lost, and the mapping is fixed (Tekening → Bijlage) before the retry.
+    The retry finds the document it made, of the type of before: it is replaced at once, like after a resend
+    (a document's type cannot change), and the one it made, linked nowhere, deleted. One Bouwtekening, of the
+    new type, on the zaak; a resend changes nothing."""
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    mid = receive(services)
+    assert first_attempt(services) == ["retry"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert drain(services) == ["done"], last_error(services)
+    [tekening] = tekeningen(zs)
+    assert type_of(zs, tekening) == "Bijlage"
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(tekening["url"]) == 1
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
+    assert resend(services, mid) == "done"
+    assert tekeningen(zs) == [tekening] and len(fake(zs).zaakinformatieobjecten) == 2

@@ -477,7 +477,10 @@ class _Plan:
                 found = self._find_document(
                     key, legacy, p.bronorganisatie, d.bijlage, expected_size=size or None, ours=this_bijlage
                 )
-            return {**found, "informatieobjecttype": iot_url} if found else None
+            # the type it has: a mapping fix between a lost answer and the retry leaves one of the type before
+            if found is None:
+                return None
+            return {**found, "informatieobjecttype": found.get("informatieobjecttype") or iot_url}
 
         def find_listed_again() -> Made | None:
             # a later version of a verzoek lists a bijlage an earlier delivery made (STAM lists every document
@@ -515,7 +518,15 @@ class _Plan:
             if existing is not None:
                 self.steps.done(key, existing, recoverable=True)
                 return existing
-        return run_step(self.steps, key, create, find)
+        made = run_step(self.steps, key, create, find)
+        if made.get("informatieobjecttype") not in (None, iot_url):
+            # adopted after a lost answer, but made under the type of before a mapping fix: replaced now, as a
+            # resend would (a document's type cannot change), and the one adopted (linked nowhere) deleted
+            replacement = self._document(d, p, zt_url)
+            old = str(made["url"])
+            run_step(self.steps, f"{key}:delete:{old}", lambda: self._remove(key, old))
+            return replacement
+        return made
 
     def _find_document(
         self,
@@ -552,7 +563,10 @@ class _Plan:
                 f"document {identificatie} exists with bestandsomvang {eio.get('bestandsomvang')}, "
                 f"not the {expected_size} bytes of bijlage {bijlage.id}: not made by this delivery; check it"
             )
-        return {"url": eio["url"], "identificatie": eio.get("identificatie")}
+        made: Made = {"url": eio["url"], "identificatie": eio.get("identificatie")}
+        if eio.get("informatieobjecttype"):  # the type it has (a mapping fix may have come since it was made)
+            made["informatieobjecttype"] = str(eio["informatieobjecttype"])
+        return made
 
     def _upload_in_parts(self, key: str, body: dict[str, Any], bijlage: Bijlage) -> Made:
         """Documenten API large files: create with bestandsomvang (the answer holds the lock and the
