@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,72 @@ def test_an_intrekking_on_a_zaaktype_without_statustype_intrekking_sets_no_statu
     assert z.fake.count("actualiseerZaakstatus") == 1
 
 
+def test_a_long_reden_is_cut_so_the_toelichting_keeps_the_message_and_fits_1000_characters(
+    tmp_path: Path, zkn: Zkn
+) -> None:
+    """A reden of 1000 characters (the most the message allows): the status toelichting (ZKN: at most 1000)
+    is the reden cut to fit, then the marker naming this message, exactly 1000 characters."""
+    reden = ("Aanvrager ziet af van het plan. " * 40)[:1000]
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        raw = with_reference(fixture(INTREKKING), "TLANGEREDEN0000000001")
+        raw = re.sub(rb"<LVO:reden>[^<]*</LVO:reden>", f"<LVO:reden>{reden}</LVO:reden>".encode(), raw)
+        channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+        channel.accept(channel.receive(raw, "lange-reden"))
+        assert drain(sv) == ["done"]
+    toelichting = zkn.fake.statussen[1]["toelichting"]
+    marker = " (bericht TLANGEREDEN0000000001)"
+    assert len(toelichting) == 1000 and toelichting.endswith(marker), (len(toelichting), toelichting[-40:])
+    assert toelichting == " ".join(reden.split())[: 1000 - len(marker)] + marker
+
+
+def test_statuses_set_after_the_lost_answer_do_not_hide_ours(tmp_path: Path, zkn: Zkn) -> None:
+    """The answer to our start status is lost; before the retry a behandelaar sets status 2 and another
+    status 1 with a toelichting of his own (both newer than ours, so listed before it). The retry still
+    finds ours by its toelichting and adopts it: one status 1 of ours, none sent twice."""
+    with adapter(tmp_path, zkn) as sv:
+        zkn.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert sv.outbox is not None
+        assert [r.state for r in sv.outbox.work_once()] == ["retry"]
+        [ours] = zkn.fake.statussen
+        assert re.fullmatch(r"Ontvangen via het Omgevingsloket \(bericht T\w+\)", ours["toelichting"]), ours
+        zkn.fake.add_status(ours["zaak"], 2, "20991231235959", "In behandeling genomen")
+        zkn.fake.add_status(ours["zaak"], 1, "20991231235958", "Ontvangen, handmatig gezet")
+        assert drain(sv) == ["done"]
+    assert zkn.fake.count("actualiseerZaakstatus") == 1
+    assert [s["toelichting"] for s in zkn.fake.statussen].count(ours["toelichting"]) == 1
+
+
+def test_a_resent_status_keeps_the_datum_checkpointed_before_the_first_send(tmp_path: Path) -> None:
+    """A zaaksysteem without toelichting, kept to the second. The first actualiseerZaakstatus fails before
+    the zaaksysteem stored it; the second (ten seconds later by the adapter's clock) is stored but its answer
+    is lost. The resend carried the datumStatusGezet checkpointed before the first send, so the third
+    attempt recognises the status by it and adopts it: one status, not a second."""
+    start = datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC)
+    runs = iter(range(100))
+    with zaaksysteem(keeps_toelichting=False) as z, adapter(tmp_path, z) as sv:
+        t: Any = sv.targets["zaaksysteem"]
+        real = t.context
+        t.context = lambda: replace(real(), now=start + timedelta(seconds=10 * next(runs)))
+        z.fake.fail_next("actualiseerZaakstatus", status=500)
+        z.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert drain(sv) == ["retry", "retry", "done"]
+    assert z.fake.count("actualiseerZaakstatus") == 2
+    assert [s["datumStatusGezet"] for s in z.fake.statussen] == ["20261202090000"]
+
+
+def test_the_status_names_the_configured_medewerker(tmp_path: Path) -> None:
+    """``medewerker`` in the target's options is who set the status (isGezetDoor) in actualiseerZaakstatus."""
+    from tests.test_stuf_zkn_target import opdracht, target, verzoek
+
+    calls = target("zds-1.2", "http://127.0.0.1:9/zds", medewerker="BEH0042").preview(opdracht(verzoek()))
+    (status,) = [c for c in calls if c.step.startswith("status:")]
+    assert "BEH0042" in status.body
+    assert all("BEH0042" not in c.body for c in calls if c is not status)
+
+
 # -- follow-ups: every zaak, under step keys an interrupted earlier delivery recognises -----------------------
 
 
@@ -232,8 +300,6 @@ def test_an_intrekking_with_a_bijlage_puts_it_on_every_zaak(tmp_path: Path, monk
     """An intrekking that carries a bijlage (STAM can; the StUF-LVO message cannot): its status on each of
     the two zaken and one document for the bijlage, relevant for both, of the type the first zaak's own
     profile gives it ("Bijlage", not the defaults' "Tekening")."""
-    from dataclasses import replace
-
     from lxml import etree
 
     from adapter.loket.lvo import INCOMING
