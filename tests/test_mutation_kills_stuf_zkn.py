@@ -8,6 +8,7 @@ a real database, the fake ZDS zaaksysteem checking every request against the off
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from adapter.inbound.stuf_lvo import StufLvoChannel
 from adapter.services import Services
+from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from tests import test_stuf_zkn_exactly_once as zx
 from tests.conftest import needs_shared
 from tests.soap import fixture, with_reference
@@ -39,6 +42,7 @@ from tests.test_stuf_zkn_exactly_once import (
     receive,
     zaaksysteem,
 )
+from tests.test_stuf_zkn_target import SOAP
 
 pytestmark = needs_shared
 
@@ -162,6 +166,7 @@ def test_our_status_beside_one_without_datum_or_toelichting_is_ambiguous(tmp_pat
         [d] = deliveries(sv)
         assert "has 2 statuses that may be the one" in d.last_error, d.last_error
         assert re.search(r"status 1 gezet \? \(zonder toelichting\)", d.last_error), d.last_error
+        assert re.search(r"status 1 gezet \d{14} \(Ontvangen via het Omgevingsloket \(bericht T\w+\)\)", d.last_error)
     assert z.fake.count("actualiseerZaakstatus") == 1 and len(z.fake.statussen) == 2
 
 
@@ -256,6 +261,80 @@ def test_the_status_names_the_configured_medewerker(tmp_path: Path) -> None:
     (status,) = [c for c in calls if c.step.startswith("status:")]
     assert "BEH0042" in status.body
     assert all("BEH0042" not in c.body for c in calls if c is not status)
+
+
+KVK_ONLY = b"""<LVO:nietNatuurlijkPersoon>
+            <LVO:kvkNummer>87654321</LVO:kvkNummer>
+            <LVO:naam>Vergunningen Snel B.V.</LVO:naam>
+          </LVO:nietNatuurlijkPersoon>"""
+
+
+def test_a_gemachtigde_known_only_by_kvk_makes_every_relation_without_toelichting_a_candidate(
+    tmp_path: Path,
+) -> None:
+    """The new gemachtigde has only a KvK-nummer, which StUF-ZKN cannot carry, and the zaaksysteem keeps no
+    toelichting: after a lost answer any gemachtigde relation may be the one we added, the aanvraag's
+    vestiging too. Ambiguous naming both, nothing adopted or resent."""
+    with zaaksysteem(keeps_toelichting=False) as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        raw = with_reference(fixture(WIJZIGING), "TALLEENKVK00000000001")
+        raw = re.sub(rb"<LVO:natuurlijkPersoon>.*?</LVO:natuurlijkPersoon>", KVK_ONLY, raw, flags=re.S)
+        z.fake.fail_next("updateZaak", status=500, after_processing=True)
+        channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+        channel.accept(channel.receive(raw, "alleen-kvk"))
+        assert drain(sv) == ["retry", "needs-attention"]
+        d = deliveries(sv)[-1]
+        assert "has 2 gemachtigden that may be the one" in d.last_error, d.last_error
+        assert "gemachtigde vestiging:000012345678 (zonder toelichting)" in d.last_error, d.last_error
+    assert z.fake.count("updateZaak") == 1
+
+
+# -- the attempt log and the vragen -------------------------------------------------------------------------
+
+
+def test_each_call_of_a_delivery_is_listed_in_its_attempt(tmp_path: Path, zkn: Zkn) -> None:
+    """The attempt log lists every call the delivery made, by step, in order (what an operator reads)."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        with sv.engine.connect() as conn:
+            [calls] = conn.execute(text("SELECT calls FROM delivery_attempts")).scalars()
+    steps = ["zaakid:ZT-OMV-REG", "zaak:ZT-OMV-REG", "docid:1234567-1", "document:1234567-1"]
+    steps += ["docid:1234567-2", "document:1234567-2", "status:start:ZT-OMV-REG"]
+    assert json.loads(calls) == [f"{step}: POST {zkn.url}" for step in steps]
+
+
+def soap_fault(code: str, plek: str) -> str:
+    return (
+        f'<s:Envelope xmlns:s="{SOAP}"><s:Body><s:Fault><faultcode>s:{"Client" if plek == "client" else "Server"}'
+        '</faultcode><faultstring>x</faultstring><detail><Fo02Bericht xmlns="http://www.egem.nl/StUF/StUF0301">'
+        f"<stuurgegevens><berichtcode>Fo02</berichtcode></stuurgegevens><body><code>{code}</code><plek>{plek}</plek>"
+        "<omschrijving>fout</omschrijving></body></Fo02Bericht></detail></s:Fault></s:Body></s:Envelope>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "plek", "offered"),
+    [("StUF058", "server", None), ("StUF025", "server", False), ("StUF055", "client", False)],
+    ids=["transient", "not-offered", "blames-the-vraag"],
+)
+def test_a_vraag_that_fails_transiently_is_asked_again_not_taken_as_unanswerable(
+    code: str, plek: str, offered: bool | None
+) -> None:
+    """geefZaakdetails answered with a fault: StUF025 (not offered) or a fault that blames the vraag means
+    the zaaksysteem cannot answer it (asked is False); a transient server fault is raised, so the delivery
+    asks again later instead of treating a status or gemachtigde as unknowable."""
+    from adapter.targets.stuf_zkn.plugin import _Plan
+    from tests.test_stuf_zkn_target import MemorySteps, opdracht, target, verzoek
+
+    t = target("zds-1.2", "http://zaaksysteem.test/zds")
+    t.client = StufZknClient(t.options, httpx.MockTransport(lambda r: httpx.Response(500, text=soap_fault(code, plek))))
+    plan = _Plan(t, opdracht(verzoek()), MemorySteps(), dry_run=False)
+    if offered is None:
+        with pytest.raises(StufFault) as exc:
+            plan._zaakdetails("status:start:ZT-OMV", "ZAAK-000001")
+        assert exc.value.transient and exc.value.code == code
+    else:
+        assert plan._zaakdetails("status:start:ZT-OMV", "ZAAK-000001") == (False, None)
 
 
 # -- follow-ups: every zaak, under step keys an interrupted earlier delivery recognises -----------------------
