@@ -721,3 +721,136 @@ def test_a_mapping_fix_between_a_lost_answer_and_its_retry_gives_a_document_of_t
     assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2
     assert resend(services, mid) == "done"
     assert tekeningen(zs) == [tekening] and len(fake(zs).zaakinformatieobjecten) == 2
+
+
+@pytest.mark.parametrize("other", ["bronorganisatie", "bestandsnaam", "bestandsomvang"])
+def test_under_the_old_cut_identificatie_only_this_bijlages_own_document_is_adopted(
+    services: Services, zs: Zaaksysteem, other: str
+) -> None:
+    """A long bijlageId whose create answer is lost; under the identificatie the release before this one gave
+    it (cut to 40 characters) sits a document that is not this bijlage's: of another bronorganisatie, of another
+    bestandsnaam, or of another size. Another aanvraag's Bouwtekening (same bestandsnaam and type, under its own
+    identificatie) is in the zaaksysteem too. Neither is adopted: the first two are passed over (the bijlage gets
+    a document of its own, the foreign one stays unlinked), the one of another size is refused, naming its size."""
+    receive(services)  # aanvraag 1234567: its Bouwtekening under identificatie 1234567-1
+    assert drain(services) == ["done"]
+    long_id = f"7654321-{SCHAAL_100}"
+    fake(zs).fail_next("POST", "/enkelvoudiginformatieobjecten", status=500, after_processing=True)
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    receive(services, body=aanvraag_with("7654321", {"1234567-1": SCHAAL_100}))
+    assert first_attempt(services) == ["retry"]
+    store = fake(zs).store
+    with store.lock:  # named as the release before this one named it, and not this bijlage's
+        [rec] = [d for d in store.all("enkelvoudiginformatieobjecten") if d["identificatie"].startswith("7654321-b")]
+        rec["identificatie"] = long_id[:40]
+        rec[other] = {"bronorganisatie": "123456782", "bestandsnaam": "7654321_Andere.pdf"}.get(other) or (
+            rec["bestandsomvang"] + 1
+        )
+    drain(services)
+    if other == "bestandsomvang":
+        assert "exists with bestandsomvang" in last_error(services)
+        return
+    assert "/statussen" in last_error(services)  # the document step is done; the refused status stopped it
+    [zaak] = [z for z in fake(zs).zaken if z["identificatie"] == "OLO-7654321"]
+    linked = {z["informatieobject"] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)}
+    [tekening] = [d for d in tekeningen(zs) if d["url"] in linked]
+    assert tekening["identificatie"].startswith(long_id[:33]) and tekening["identificatie"] != long_id[:40]
+
+
+def test_a_replaced_bijlage_listed_again_after_a_further_fix_without_resend_stays_one_document(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The Bouwtekening is replaced after a fix (Tekening → Bijlage) and a resend; the mapping is then fixed
+    again (→ Aanvraag) but not resent, and an aanvulling lists the Bouwtekening again. Its current document is
+    of neither the aanvulling's type nor the original's: it is looked for under every type's replacement
+    identificatie, so it is found and reused; no second Bouwtekening, nothing linked twice."""
+    from tests.test_zgw_replaced_then_listed_again import aanvulling_listing_the_bouwtekening
+
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    [replacement] = tekeningen(zs)
+    edit_mapping(services, 'Bouwtekening = "Bijlage"', 'Bouwtekening = "Aanvraag"')
+    receive(services, body=aanvulling_listing_the_bouwtekening())
+    assert drain(services) == ["done"], last_error(services)
+    assert tekeningen(zs) == [replacement]
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(replacement["url"]) == 1
+
+
+@pytest.mark.parametrize("other", ["bronorganisatie", "bestandsomvang"])
+def test_a_replacement_of_another_bronorganisatie_or_size_is_not_reused_by_a_later_version(
+    services: Services, zs: Zaaksysteem, other: str
+) -> None:
+    """The Bouwtekening is replaced after a mapping fix and a resend; then an aanvulling lists it again. The
+    document under the replacement's identificatie is not this bijlage's any more: of another bronorganisatie
+    (passed over: the aanvulling makes the bijlage's document again) or of another size (refused, naming the
+    size). Never reused."""
+    from tests.test_zgw_replaced_then_listed_again import aanvulling_listing_the_bouwtekening
+
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    [replacement] = tekeningen(zs)
+    store = fake(zs).store
+    with store.lock:
+        [rec] = [d for d in store.all("enkelvoudiginformatieobjecten") if replacement["url"].endswith(d["uuid"])]
+        rec[other] = "123456782" if other == "bronorganisatie" else rec["bestandsomvang"] + 1
+    receive(services, body=aanvulling_listing_the_bouwtekening())
+    drain(services)
+    if other == "bestandsomvang":
+        assert "exists with bestandsomvang" in last_error(services)
+        return
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(replacement["url"]) == 1
+    [again] = [d for d in tekeningen(zs) if d["url"] != replacement["url"]]
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(again["url"]) == 1
+
+
+def test_two_documents_a_later_version_could_reuse_for_a_bijlage_are_ambiguous(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The Bouwtekening is replaced after a mapping fix and a resend; then someone puts a copy of the replacement
+    under the original's identificatie (free since the original was deleted), and an aanvulling lists the
+    Bouwtekening again. Two documents could be the bijlage's: the aanvulling stops for an operator, naming
+    both, and reuses neither."""
+    from tests.test_zgw_replaced_then_listed_again import aanvulling_listing_the_bouwtekening
+
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    [replacement] = tekeningen(zs)
+    store = fake(zs).store
+    with store.lock:
+        [rec] = [d for d in store.all("enkelvoudiginformatieobjecten") if replacement["url"].endswith(d["uuid"])]
+        copy_ = {k: v for k, v in rec.items() if k not in ("url", "uuid")}
+        copy_["identificatie"] = "1234567-1"
+        store.add("enkelvoudiginformatieobjecten", copy_)
+    links = len(fake(zs).zaakinformatieobjecten)
+    receive(services, body=aanvulling_listing_the_bouwtekening())
+    assert drain(services) == ["needs-attention"]
+    assert "2 documents" in last_error(services) and replacement["identificatie"] in last_error(services)
+    assert len(fake(zs).zaakinformatieobjecten) == links
+
+
+def test_an_aanvulling_resent_after_a_mapping_fix_reuses_the_replacement_once(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The aanvraag is delivered, then an aanvulling listing its Bouwtekening again; the mapping is fixed
+    (Tekening → Bijlage) and both are resent. The aanvulling's resend finds the aanvraag's replacement under its
+    identificatie, which is both the one it looks for and the new type's: one document, not two candidates (it
+    used to stop as ambiguous, naming the same document twice). Done; one Bouwtekening, linked once."""
+    from tests.test_zgw_replaced_then_listed_again import aanvulling_listing_the_bouwtekening
+
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    later = receive(services, body=aanvulling_listing_the_bouwtekening())
+    assert drain(services) == ["done"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    assert resend(services, later) == "done", last_error(services)
+    [tekening] = tekeningen(zs)
+    assert type_of(zs, tekening) == "Bijlage"
+    assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(tekening["url"]) == 1
+    assert len(fake(zs).zaakinformatieobjecten) == len(fake(zs).documenten) == 2

@@ -503,7 +503,8 @@ class _Plan:
                     expected_size=size or None,
                     ours=partial(_of_type, t),
                 )
-                if got is not None:
+                # the current type's replacement identificatie is also what find() looked under: once, not twice
+                if got is not None and all(c["url"] != got["url"] for c in candidates):
                     candidates.append({**got, "informatieobjecttype": t})
             if len(candidates) > 1:
                 ids = ", ".join(f"{c.get('identificatie')} ({c['url']})" for c in candidates)
