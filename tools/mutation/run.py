@@ -148,6 +148,7 @@ def main() -> int:
     ap.add_argument("--functions", default="", help="only these functions (Class.method,function)")
     ap.add_argument("--children", type=int, default=2)
     ap.add_argument("--stop-at", help="HH:MM (UTC, local clock): stop the run then, whatever it reached")
+    ap.add_argument("--survivors", action="store_true", help="run the survivors again too (after adding tests)")
     ap.add_argument("--skip-strings", action="store_true", help="leave out mutants that change only a string constant")
     args = ap.parse_args()
     if args.clone.resolve() == ROOT:
@@ -156,12 +157,17 @@ def main() -> int:
     sel = selection(args.module)
     configure(args.clone, args.module, [t for ts in sel.values() for t in ts])
     inner = [python, HERE / "_inner.py"]
-    if not (args.clone / "mutants" / "mutmut-stats.json").exists():
+    stats = args.clone / "mutants" / "mutmut-stats.json"
+    files = {t.split("::")[0] for ts in sel.values() for t in ts}
+    if stats.exists() and not files <= {t.split("::")[0] for t in json.loads(stats.read_text())["duration_by_test"]}:
+        stats.unlink()  # the selection names a test file the tracing pass did not run: trace again
+    if not stats.exists():
         sh(*inner, "stats", cwd=args.clone)
     curate(args.clone, args.module, sel)
     wanted = set(filter(None, args.functions.split(",")))
     meta = json.loads((args.clone / "mutants" / (args.module + ".meta")).read_text())["exit_code_by_key"]
-    names = [k for k in meta if meta[k] is None and (not wanted or mutant_function(k)[1] in wanted)]
+    todo = (None, 0) if args.survivors else (None,)
+    names = [k for k in meta if meta[k] in todo and (not wanted or mutant_function(k)[1] in wanted)]
     texts = string_only(args.clone, args.module)
     if args.skip_strings:
         names = [n for n in names if n not in texts]
