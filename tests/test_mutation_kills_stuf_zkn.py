@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from adapter.inbound.stuf_lvo import StufLvoChannel
+from adapter.mapping.opdracht import ZaakOpdracht
 from adapter.services import Services
 from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from tests import test_stuf_zkn_exactly_once as zx
@@ -289,6 +290,65 @@ def test_a_gemachtigde_known_only_by_kvk_makes_every_relation_without_toelichtin
     assert z.fake.count("updateZaak") == 1
 
 
+def test_a_status_kept_to_the_day_is_recognised_by_its_toelichting(tmp_path: Path) -> None:
+    """A zaaksysteem that keeps datumStatusGezet only to the day but does keep the toelichting: after a
+    lost answer the retry recognises its status by the toelichting naming this message and adopts it, even
+    beside another status 1 of the same day with a toelichting of its own."""
+    with zaaksysteem(tijdstip_digits=8) as z, adapter(tmp_path, z) as sv:
+        z.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
+        receive(sv, AANVRAAG)
+        assert sv.outbox is not None
+        assert [r.state for r in sv.outbox.work_once()] == ["retry"]
+        [ours] = z.fake.statussen
+        z.fake.add_status(ours["zaak"], 1, ours["datumStatusGezet"], "Ontvangen, handmatig gezet")
+        assert drain(sv) == ["done"]
+    assert z.fake.count("actualiseerZaakstatus") == 1 and len(z.fake.statussen) == 2
+
+
+LA01 = """<La01 xmlns="http://www.egem.nl/StUF/sector/zkn/0310" xmlns:StUF="http://www.egem.nl/StUF/StUF0301"
+  xmlns:BG="http://www.egem.nl/StUF/sector/bg/0310"><antwoord>
+  <!-- a comment, as some zaaksystemen write -->
+  <object><identificatie>ZAAK-2</identificatie><kenmerk><kenmerk>7654321</kenmerk></kenmerk></object>
+  <object><identificatie> ZAAK-1 </identificatie>
+    <kenmerk><kenmerk>1234567</kenmerk><bron>Omgevingsloket</bron></kenmerk>
+    <isVan><gerelateerde><code>ZT-OMV</code><omschrijving>omschrijving</omschrijving></gerelateerde></isVan>
+    <heeft><gerelateerde><volgnummer>0003</volgnummer></gerelateerde><toelichting>ingetrokken</toelichting>
+      <datumStatusGezet>20261202090000</datumStatusGezet></heeft>
+    <heeft><gerelateerde><omschrijving>zonder volgnummer</omschrijving></gerelateerde></heeft>
+    <heeft><gerelateerde><volgnummer>x1</volgnummer></gerelateerde></heeft>
+    <heeftAlsGemachtigde><gerelateerde><natuurlijkPersoon><BG:inp.bsn>999990032</BG:inp.bsn></natuurlijkPersoon>
+      </gerelateerde><toelichting>gemachtigde (bericht T1)</toelichting></heeftAlsGemachtigde>
+    <heeftAlsGemachtigde><gerelateerde><vestiging><vestigingsNummer>000012345678</vestigingsNummer></vestiging>
+      </gerelateerde></heeftAlsGemachtigde>
+    <heeftAlsGemachtigde><gerelateerde><nietNatuurlijkPersoon><naam>B.V.</naam></nietNatuurlijkPersoon>
+      </gerelateerde></heeftAlsGemachtigde>
+  </object></antwoord></La01>"""
+
+
+def test_geef_zaakdetails_is_read_for_the_zaak_asked_and_tolerates_what_it_cannot_use() -> None:
+    """The La01 is read for the object with the identificatie asked (not the first object), whatever the
+    whitespace; a status without a (numeric) volgnummer and a gemachtigde without BSN or vestiging are kept
+    as unknown rather than failing the delivery; comments are skipped."""
+    from lxml import etree
+
+    from adapter.targets.stuf_zkn.plugin import _Rol, _Status, _ZaakDetails
+
+    details = _ZaakDetails.of(etree.fromstring(LA01), "ZAAK-1")
+    assert details is not None
+    assert set(details.kenmerken) == {"1234567"} and details.zaaktypen == ["ZT-OMV"]
+    assert details.statussen == [
+        _Status(3, "20261202090000", "ingetrokken"),
+        _Status(None, None, None),
+        _Status(None, None, None),
+    ]
+    assert details.gemachtigden == [
+        _Rol("bsn:999990032", "gemachtigde (bericht T1)"),
+        _Rol("vestiging:000012345678", None),
+        _Rol(None, None),
+    ]
+    assert _ZaakDetails.of(etree.fromstring(LA01), "ZAAK-3") is None
+
+
 # -- the attempt log and the vragen -------------------------------------------------------------------------
 
 
@@ -403,3 +463,25 @@ def test_an_intrekking_with_a_bijlage_puts_it_on_every_zaak(tmp_path: Path, monk
     assert sorted(s["volgnummer"] for s in z.fake.statussen) == [1, 1, 2, 3]
     (doc,) = [d for d in z.fake.documenten.values() if d["titel"] == "1234567_Bouwtekening_v2.pdf"]
     assert sorted(doc["zaken"]) == sorted(z.fake.zaken) and doc["dct.omschrijving"] == "Bijlage"
+
+
+# -- mappings check --online -----------------------------------------------------------------------------------
+
+
+def test_check_zaak_reports_a_zaaktype_or_statustype_no_zds_message_can_carry() -> None:
+    """``mappings check --online`` for a StUF-ZKN zaak: a zaaktype code over 10 characters and a start or
+    intrekking statustype that is not a volgnummer 1..9999 are named; a sound zaak gives nothing."""
+    from tests.test_stuf_zkn_target import profiel, target
+
+    t = target("zds-1.2", "http://zaaksysteem.test/zds")
+    on = datetime(2026, 12, 2, tzinfo=UTC).date()
+    assert t.check_zaak(ZaakOpdracht("ZT-OMV", profiel(statustype_start=1, statustype_intrekking=3)), on) == []
+    assert t.check_zaak(ZaakOpdracht("ZT-OMV", profiel(statustype_start=None, statustype_intrekking=None)), on) == []
+    bad = t.check_zaak(
+        ZaakOpdracht("ZT-VEEL-TE-LANG", profiel(statustype_start="Ontvangen", statustype_intrekking=0)), on
+    )
+    assert bad == [
+        "zaaktype 'ZT-VEEL-TE-LANG': a StUF-ZKN zaaktype code has 1..10 characters",
+        "statustype '0': a StUF-ZKN statustype is a volgnummer 1..9999",
+        "statustype 'Ontvangen': a StUF-ZKN statustype is a volgnummer 1..9999",
+    ]
