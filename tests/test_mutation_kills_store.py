@@ -158,3 +158,26 @@ def test_the_zaken_of_a_verzoek_come_in_the_order_they_were_made_ties_by_zaaktyp
         "identificatie": "Z-1",
         "zaaktype": "zt-omgevingsvergunning",
     }
+
+
+def test_a_rejected_body_is_flagged_truncated_only_when_it_was_cut(engine: Any) -> None:
+    """``messages show`` says a rejected body was cut; one of exactly ``rejected_body_max_bytes`` is whole."""
+    from sqlalchemy import select
+
+    from adapter.store import messages as message_store
+    from adapter.store.tables import messages
+    from adapter.store.writer import GroupCommitWriter
+
+    def record(body: bytes) -> message_store.InboundRecord:
+        return message_store.InboundRecord(
+            correlation_id="c" * 32, channel="stam", message_type="verzoeknotificatie", body=body, sha256="0" * 64
+        )
+
+    writer = GroupCommitWriter(engine)
+    whole = message_store.reject(writer, record(b"x" * 8), "{}", "400", "bad", max_body_bytes=8)
+    cut = message_store.reject(writer, record(b"x" * 9), "{}", "400", "bad", max_body_bytes=8)
+    writer.close()
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(messages.c.id, messages.c.body, messages.c.body_truncated))}
+    assert (bytes(rows[whole].body), bool(rows[whole].body_truncated)) == (b"x" * 8, False)
+    assert (bytes(rows[cut].body), bool(rows[cut].body_truncated)) == (b"x" * 8, True)
