@@ -20,9 +20,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from adapter.errors import TargetError, TargetRefused
 from adapter.inbound.stuf_lvo import StufLvoChannel
 from adapter.mapping.opdracht import ZaakOpdracht
 from adapter.services import Services
+from adapter.targets.stuf_zkn import messages as msg
 from adapter.targets.stuf_zkn.client import StufFault, StufZknClient
 from tests import test_stuf_zkn_exactly_once as zx
 from tests.conftest import needs_shared
@@ -397,6 +399,48 @@ def test_a_vraag_that_fails_transiently_is_asked_again_not_taken_as_unanswerable
         assert plan._zaakdetails("status:start:ZT-OMV", "ZAAK-000001") == (False, None)
 
 
+def test_a_new_gemachtigde_vestiging_is_adopted_after_a_lost_answer(tmp_path: Path, zkn: Zkn) -> None:
+    """The wijziging names a vestiging as gemachtigde; the answer to updateZaak is lost. The retry finds the
+    relation by its toelichting and vestigingsnummer and adopts it: one relation, not a second."""
+    vestiging = KVK_ONLY.replace(
+        b"<LVO:naam>", b"<LVO:vestigingsnummer>000087654321</LVO:vestigingsnummer>\n            <LVO:naam>"
+    )
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        raw = with_reference(fixture(WIJZIGING), "TVESTIGING00000000001")
+        raw = re.sub(rb"<LVO:natuurlijkPersoon>.*?</LVO:natuurlijkPersoon>", vestiging, raw, flags=re.S)
+        zkn.fake.fail_next("updateZaak", status=500, after_processing=True)
+        channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+        channel.accept(channel.receive(raw, "vestiging"))
+        assert drain(sv) == ["retry", "done"]
+    [zaak] = zkn.fake.zaken.values()
+    assert [g["vestigingsnummer"] for g in zaak["gemachtigden"]] == ["000012345678", "000087654321"]
+
+
+def test_every_message_names_the_configured_zender_and_ontvanger() -> None:
+    """The stuurgegevens of every message carry the configured zender and ontvanger in full (organisatie,
+    applicatie, administratie, gebruiker), each in its own place: how the zaaksysteem knows who sends and
+    whether the message is meant for it."""
+    from lxml import etree
+
+    from tests.test_stuf_zkn_target import opdracht, target, verzoek
+
+    zender = {"organisatie": "00000001002564440000", "applicatie": "LOKETADAPTER", "administratie": "LA1"}
+    ontvanger = {"organisatie": "1234", "applicatie": "ZAAKSYS", "administratie": "ZKN", "gebruiker": "koppeling"}
+    t = target("zds-1.2", "http://127.0.0.1:9/zds", zender={**zender, "gebruiker": "adapter"}, ontvanger=ontvanger)
+    calls = t.preview(opdracht(verzoek()))
+    assert len(calls) == 7
+    for c in calls:
+        root = etree.fromstring(c.body.encode())
+        sg = next(e for e in root.iter() if isinstance(e.tag, str) and etree.QName(e).localname == "stuurgegevens")
+        got = {
+            etree.QName(party).localname: {etree.QName(f).localname: f.text for f in party}
+            for party in sg
+            if etree.QName(party).localname in ("zender", "ontvanger")
+        }
+        assert got == {"zender": {**zender, "gebruiker": "adapter"}, "ontvanger": ontvanger}, (c.step, got)
+
+
 # -- follow-ups: every zaak, under step keys an interrupted earlier delivery recognises -----------------------
 
 
@@ -485,3 +529,72 @@ def test_check_zaak_reports_a_zaaktype_or_statustype_no_zds_message_can_carry() 
         "statustype '0': a StUF-ZKN statustype is a volgnummer 1..9999",
         "statustype 'Ontvangen': a StUF-ZKN statustype is a volgnummer 1..9999",
     ]
+
+
+def test_missing_in_catalogus_names_exactly_the_codes_outside_the_zds_limits() -> None:
+    """A zaaktype code has 1..10 characters and a statustype is a volgnummer 1..9999: the bounds themselves
+    pass, one past them is named; a check with only one kind of reference works too."""
+    from tests.test_stuf_zkn_target import target
+
+    t = target("zds-1.2", "http://zaaksysteem.test/zds")
+    zaaktypen = {"Z", "ZT-1234567", "ZT-12345678", ""}
+    statustypen = {"1", "9999", "0", "10000", "x1"}
+    assert t.missing_in_catalogus({"zaaktype": zaaktypen, "statustype": statustypen}) == [
+        "zaaktype '': a StUF-ZKN zaaktype code has 1..10 characters",
+        "zaaktype 'ZT-12345678': a StUF-ZKN zaaktype code has 1..10 characters",
+        "statustype '0': a StUF-ZKN statustype is a volgnummer 1..9999",
+        "statustype '10000': a StUF-ZKN statustype is a volgnummer 1..9999",
+        "statustype 'x1': a StUF-ZKN statustype is a volgnummer 1..9999",
+    ]
+    assert t.missing_in_catalogus({"statustype": {"3"}}) == []
+    assert t.missing_in_catalogus({"zaaktype": {"ZT-OMV"}}) == []
+
+
+# -- the client: transient or refused ----------------------------------------------------------------------------
+
+FO03_SERVER = (
+    f'<s:Envelope xmlns:s="{SOAP}"><s:Body><StUF:Fo03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301">'
+    "<StUF:body><StUF:code>StUF058</StUF:code><StUF:plek>server</StUF:plek><StUF:omschrijving>Opslaan mislukt"
+    "</StUF:omschrijving><StUF:details>database</StUF:details></StUF:body></StUF:Fo03Bericht></s:Body></s:Envelope>"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "transient"),
+    [
+        (500, soap_fault("StUF058", "server"), StufFault, True),
+        (500, soap_fault("StUF055", "client"), StufFault, False),
+        (200, FO03_SERVER, StufFault, True),
+        (
+            500,
+            f'<s:Envelope xmlns:s="{SOAP}"><s:Body><s:Fault><faultcode>s:Server</faultcode>'
+            "<faultstring>Interne fout</faultstring></s:Fault></s:Body></s:Envelope>",
+            StufFault,
+            True,
+        ),
+        (503, "Service Unavailable", TargetError, True),
+        (400, "Bad Request", TargetRefused, False),
+        (300, "Multiple Choices", TargetRefused, False),
+    ],
+    ids=["fault-server", "fault-client", "fo03-in-200", "fault-without-stuf-code", "http-503", "http-400", "http-300"],
+)
+def test_the_client_tells_a_transient_failure_from_a_refusal(
+    status: int, body: str, kind: type[TargetError], transient: bool
+) -> None:
+    """What the worker retries: a fault that blames the server and a 5xx are transient; a fault that
+    blames our request, a 4xx and an unfollowed 3xx are not. A fault keeps its StUF code, omschrijving and
+    details for the operator."""
+    from tests.test_stuf_zkn_target import _client, ctx
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, text=body)
+
+    with pytest.raises(TargetError) as exc:
+        _client(answer).send(msg.genereer_zaak_identificatie(ctx("zds-1.2")), ("Du02",))
+    assert type(exc.value) is kind and exc.value.transient is transient, exc.value
+    if isinstance(exc.value, StufFault) and status == 200:
+        assert (exc.value.code, exc.value.omschrijving, exc.value.details) == ("StUF058", "Opslaan mislukt", "database")
+    assert seen[0].headers["Content-Type"] == "text/xml; charset=utf-8"
