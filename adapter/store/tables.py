@@ -113,6 +113,20 @@ zaak_links = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+#: (verzoeknummer, zaak, bijlage) → the document a target made for it, across deliveries: a later message of
+#: the verzoek that lists the bijlage again adopts it (StUF-ZKN's document identificatie is per delivery).
+document_links = Table(
+    "document_links",
+    metadata,
+    Column("target", String(64), primary_key=True),
+    Column("nummer", String(64), primary_key=True),
+    Column("zaak", String(1000), primary_key=True),
+    Column("bijlage", String(200), primary_key=True),
+    Column("document_identificatie", String(100), nullable=False),
+    Column("omvang", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 #: Every delivery attempt: what was called, how it ended, how long it took.
 delivery_attempts = Table(
     "delivery_attempts",
