@@ -32,7 +32,20 @@ def stats() -> None:
     M.cli()
 
 
+def plain_tracebacks() -> None:
+    """structlog's rich tracebacks read and highlight the source of every frame; in a mutated module (megabytes:
+    every mutant is a copy of its function) one logged retry then took ~10 s, and tests ran into their timeout
+    (false kills). The forked children inherit this; it changes log rendering only."""
+    import structlog.dev
+
+    if hasattr(structlog.dev, "RichTracebackFormatter"):
+        structlog.dev.RichTracebackFormatter.__call__ = lambda self, sio, exc_info: structlog.dev.plain_traceback(
+            sio, exc_info
+        )
+
+
 def run(order_file: str, children: str) -> None:
+    plain_tracebacks()
     names = json.loads(Path(order_file).read_text())["names"]
     position = {n: i for i, n in enumerate(names)}
     durations = json.loads(Path("mutants/mutmut-stats.json").read_text())["duration_by_test"]
