@@ -146,6 +146,12 @@ class LinkedSteps:
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
         raise AssertionError("a follow-up makes no zaak")
 
+    def document(self, nummer: str, zaak: str, bijlage: str) -> Any:
+        return None  # the verzoek's documents made before are not this test's subject
+
+    def link_document(self, nummer: str, zaken: Any, bijlage: str, identificatie: str, omvang: int | None) -> None:
+        pass
+
     def called(self, call: str) -> None:
         pass
 

@@ -119,11 +119,6 @@ def test_a_follow_ups_documents_take_the_types_of_the_zaaks_own_profile(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a StUF-ZKN document's identificatie is generated per delivery, so a later verzoek version that"
-    " lists a bijlage an earlier delivery made (STAM lists every document so far) makes a second document",
-)
 def test_a_bijlage_a_later_message_lists_again_stays_one_document(tmp_path: Path, zkn: Zkn) -> None:
     """An aanvulling that lists the aanvraag's Bouwtekening (bijlageId 1234567-1) again, as every later
     STAM version lists all documents so far: the zaak keeps one document for that bijlage (the ZGW target

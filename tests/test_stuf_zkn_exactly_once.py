@@ -15,7 +15,9 @@ the middle of a delivery and resumes without a duplicate.
 
 from __future__ import annotations
 
+import base64
 import re
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,10 +174,13 @@ timeout = {timeout}
 
 
 @contextmanager
-def adapter(tmp_path: Path, zkn: Zkn, *, zaak_identificatie: bool = False, **options: Any) -> Iterator[Services]:
-    """The adapter's parts in-process (store, mappings, outbox, StUF-ZKN target), no web server."""
+def adapter(
+    tmp_path: Path, zkn: Zkn, *, zaak_identificatie: bool = False, extra_toml: str = "", **options: Any
+) -> Iterator[Services]:
+    """The adapter's parts in-process (store, mappings, outbox, StUF-ZKN target), no web server;
+    ``extra_toml`` adds sections (a werkmap, for STAM)."""
     url = new_database_url(tmp_path)
-    toml = config_toml(zkn, mappings(tmp_path, zaak_identificatie=zaak_identificatie), **options)
+    toml = config_toml(zkn, mappings(tmp_path, zaak_identificatie=zaak_identificatie), **options) + extra_toml
     sv = open_services(load_settings(write_config(tmp_path / "config.toml", url, 8999, toml)))
     upgrade(sv.engine)
     try:
@@ -559,3 +564,120 @@ def test_kill_9_of_serve_mid_delivery(tmp_path: Path, zkn: Zkn) -> None:
     # the resumed run looked for what its lost checkpoints held: the zaak, then the documents
     assert zkn.fake.count("geefZaakdetails") >= 1 and zkn.fake.count("geefLijstZaakdocumenten") >= 1
     assert len(zkn.fake.received.issued["zaak"]) == 1 and len(zkn.fake.received.issued["document"]) == 2
+
+
+# -- a later message that lists a bijlage again: the document an earlier delivery made is adopted ----------
+
+
+def accept(sv: Services, raw: bytes) -> None:
+    """Accept a StUF-LVO message as given through the real inbound channel."""
+    from adapter.inbound.stuf_lvo import StufLvoChannel
+
+    channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
+    channel.accept(channel.receive(raw, uuid.uuid4().hex))
+
+
+def aanvulling_listing_the_bouwtekening_again(inhoud: bytes | None = None) -> bytes:
+    """The aanvulling with the aanvraag's Bouwtekening (bijlageId 1234567-1, as the aanvraag had it, or with
+    ``inhoud`` instead) before its own new one (1234567-3), as a later version lists every document so far."""
+    [bouwtekening] = [
+        b for b in re.findall(rb"<LVO:bijlage>.*?</LVO:bijlage>", fixture(AANVRAAG), re.S) if b"1234567-1<" in b
+    ]
+    if inhoud is not None:
+        encoded = base64.b64encode(inhoud)
+        bouwtekening = re.sub(
+            rb"<LVO:inhoud>[^<]*</LVO:inhoud>", b"<LVO:inhoud>" + encoded + b"</LVO:inhoud>", bouwtekening
+        )
+    raw = fixture(AANVULLING).replace(b"<LVO:bijlagen>", b"<LVO:bijlagen>" + bouwtekening, 1)
+    return with_reference(raw, f"T{uuid.uuid4().hex[:20]}")
+
+
+def document_links(sv: Services) -> dict[str, str]:
+    """bijlage → document identificatie, as recorded across deliveries."""
+    with sv.engine.connect() as conn:
+        rows = conn.execute(text("SELECT bijlage, document_identificatie FROM document_links")).all()
+    return {bijlage: doc for bijlage, doc in rows}
+
+
+def test_a_later_message_listing_a_bijlage_again_retried_after_a_lost_answer_makes_only_its_new_document(
+    tmp_path: Path, zkn: Zkn
+) -> None:
+    """The aanvulling lists the aanvraag's Bouwtekening again and a new one; the answer to the new one's
+    voegZaakdocumentToe is lost. The Bouwtekening is the aanvraag's document (recorded across deliveries:
+    no identificatie generated, nothing sent), the retry finds the new one it made: three documents, each
+    sent once, each recorded."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        zkn.fake.fail_next("voegZaakdocumentToe", status=500, after_processing=True)
+        accept(sv, aanvulling_listing_the_bouwtekening_again())
+        assert drain(sv) == ["retry", "done"]
+        links = document_links(sv)
+    titels = sorted(d["titel"] for d in zkn.fake.documenten.values())
+    assert titels == ["1234567_Bouwtekening.pdf", "1234567_Bouwtekening_v2.pdf", "1234567_Foto_voorgevel.jpg"]
+    assert zkn.fake.count("voegZaakdocumentToe") == 3 and len(zkn.fake.received.issued["document"]) == 3
+    assert sorted(links) == ["1234567-1", "1234567-2", "1234567-3"]
+    assert set(links.values()) == set(zkn.fake.documenten)
+
+
+def test_a_bijlage_listed_again_with_other_content_is_refused_not_made_twice(tmp_path: Path, zkn: Zkn) -> None:
+    """The aanvulling lists bijlage 1234567-1 again with other bytes: its document exists and is not ours to
+    replace (the ZGW target refuses a document of another size the same way): needs-attention naming both
+    sizes, no second document."""
+    with adapter(tmp_path, zkn) as sv:
+        delivered(sv, AANVRAAG)
+        accept(sv, aanvulling_listing_the_bouwtekening_again(b"another drawing"))
+        assert drain(sv) == ["needs-attention"]
+        d = deliveries(sv)[-1]
+        assert "was made for bijlage 1234567-1 with 78 bytes, this message lists it with 15" in d.last_error, (
+            d.last_error
+        )
+    assert len(zkn.fake.documenten) == 2 and zkn.fake.count("voegZaakdocumentToe") == 2
+
+
+def test_a_later_stam_version_makes_only_its_new_documents(tmp_path: Path, zkn: Zkn, werkmap: tuple[Any, str]) -> None:
+    """STAM lists every document so far in each version: the Aanvullen (volgnummer 2) names the Initiëren's
+    two documents and a new one. On the StUF-ZKN zaak the aanvulling makes only the new one and its own
+    verzoek PDF; the earlier documents are adopted from the record the Initiëren's delivery left."""
+    from adapter.inbound.stam import StamChannel
+    from tests.test_stam_e2e import STAM, documents_of, werkmap_toml
+
+    fake, url = werkmap
+    nummer = "2026112300123"  # verzoek-initieren.xml and verzoek-aanvullen.xml
+
+    def version(sv: Services, name: str) -> list[str]:
+        fake.add_verzoek((STAM / f"verzoek-{name}.xml").read_bytes())
+        channel = StamChannel(sv.settings, sv.writer, sv.schemas)
+        assert channel.receive(fake.notificatie(nummer), uuid.uuid4().hex).status == 202
+        return drain(sv)
+
+    with adapter(tmp_path, zkn, extra_toml=werkmap_toml(url)) as sv:
+        assert version(sv, "initieren") == ["done"]
+        first = len(zkn.fake.documenten)
+        assert version(sv, "aanvullen") == ["done"], [d.last_error for d in deliveries(sv)]
+        links = document_links(sv)
+    new = set(documents_of("aanvullen")) - set(documents_of("initieren"))
+    assert len(new) == 1
+    assert len(zkn.fake.documenten) == first + len(new) + 1  # the new document and the version's PDF
+    assert zkn.fake.count("voegZaakdocumentToe") == len(zkn.fake.documenten)
+    assert len(links) == len(zkn.fake.documenten) and set(links.values()) == set(zkn.fake.documenten)
+
+
+def test_a_bijlage_listed_again_stays_one_document_on_each_of_two_zaken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The aanvraag makes two zaken and one document per bijlage relevant for both (recorded on each); the
+    aanvulling that lists the Bouwtekening again adopts it on both zaken and makes only its new one."""
+    from tests.test_follow_ups_every_zaak import ZKN_SECOND
+
+    monkeypatch.setattr(sys.modules[__name__], "MAPPING", MAPPING + ZKN_SECOND)
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        accept(sv, aanvulling_listing_the_bouwtekening_again())
+        assert drain(sv) == ["done"]
+        with sv.engine.connect() as conn:
+            rows = conn.execute(text("SELECT zaak, bijlage FROM document_links")).all()
+    assert len(z.fake.zaken) == 2
+    assert sorted(rows) == sorted((zaak, b) for zaak in z.fake.zaken for b in ("1234567-1", "1234567-2", "1234567-3"))
+    titels = sorted(d["titel"] for d in z.fake.documenten.values())
+    assert titels == ["1234567_Bouwtekening.pdf", "1234567_Bouwtekening_v2.pdf", "1234567_Foto_voorgevel.jpg"]
+    assert all(sorted(d["zaken"]) == sorted(z.fake.zaken) for d in z.fake.documenten.values())

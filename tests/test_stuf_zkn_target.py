@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,6 +90,7 @@ class MemorySteps:
     def __init__(self, links: dict[tuple[str, str], Result] | None = None) -> None:
         self.state: dict[str, tuple[str, Result | None]] = {}
         self.links: dict[tuple[str, str], Result] = {} if links is None else links
+        self.documents: dict[tuple[str, str, str], Result] = {}
         self.calls: list[str] = []
 
     def result(self, key: str) -> Result | None:
@@ -116,6 +117,15 @@ class MemorySteps:
 
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
         self.links.setdefault((nummer, zaaktype), {"url": url, "identificatie": identificatie, "zaaktype": zaaktype})
+
+    def document(self, nummer: str, zaak: str, bijlage: str) -> Result | None:
+        return self.documents.get((nummer, zaak, bijlage))
+
+    def link_document(
+        self, nummer: str, zaken: Sequence[str], bijlage: str, identificatie: str, omvang: int | None
+    ) -> None:
+        for zaak in zaken:
+            self.documents.setdefault((nummer, zaak, bijlage), {"identificatie": identificatie, "omvang": omvang})
 
     def called(self, call: str) -> None:
         self.calls.append(call)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -38,7 +38,14 @@ from sqlalchemy.orm import aliased
 
 from adapter.store.db import is_sqlite, reading, transaction
 from adapter.store.lease import Lease, LeaseLost
-from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
+from adapter.store.tables import (
+    deliveries,
+    delivery_attempts,
+    delivery_steps,
+    document_links,
+    messages,
+    zaak_links,
+)
 
 
 class DState(StrEnum):
@@ -405,6 +412,57 @@ class DbSteps:
                         created_at=now(),
                     )
                 )
+
+    def document(self, nummer: str, zaak: str, bijlage: str) -> dict[str, Any] | None:
+        """The document this target made for ``bijlage`` of verzoek ``nummer`` on ``zaak``, by any delivery
+        (``{"identificatie", "omvang"}``), or None. A later message of the verzoek that lists the bijlage
+        again adopts it: its own checkpoints know nothing of an earlier delivery's document."""
+        self.check()
+        q = select(document_links.c.document_identificatie, document_links.c.omvang).where(
+            document_links.c.target == self.target,
+            document_links.c.nummer == nummer,
+            document_links.c.zaak == zaak,
+            document_links.c.bijlage == bijlage,
+        )
+        with reading(self.engine) as conn:
+            row = conn.execute(q).first()
+        return None if row is None else {"identificatie": row.document_identificatie, "omvang": row.omvang}
+
+    def link_document(
+        self, nummer: str, zaken: Sequence[str], bijlage: str, identificatie: str, omvang: int | None
+    ) -> None:
+        """Record the document made for ``bijlage`` on each of ``zaken`` in one transaction (one document
+        may be relevant for several zaken: a crash never leaves it recorded on some of them only), under
+        the lease like ``link_zaak``. A zaak's first record stays."""
+        with transaction(self.engine) as conn:
+            if self.lease is not None:
+                self.lease.hold(conn)
+            known = set(
+                conn.execute(
+                    select(document_links.c.zaak).where(
+                        document_links.c.target == self.target,
+                        document_links.c.nummer == nummer,
+                        document_links.c.bijlage == bijlage,
+                        document_links.c.zaak.in_(list(zaken)),
+                    )
+                ).scalars()
+            )
+            t = now()
+            rows = [
+                {
+                    "target": self.target,
+                    "nummer": nummer,
+                    "zaak": zaak,
+                    "bijlage": bijlage,
+                    "document_identificatie": identificatie,
+                    "omvang": omvang,
+                    "created_at": t,
+                }
+                for zaak in dict.fromkeys(zaken)
+                if zaak not in known
+            ]
+            if rows:
+                conn.execute(insert(document_links), rows)
 
     def called(self, call: str) -> None:
         """Told right before each call to the far side: the last moment to stop a run that was taken over."""

@@ -11,7 +11,7 @@ mistaking an old one for the new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NotRequired, Protocol, TypedDict, TypeVar, cast
@@ -60,6 +60,10 @@ class Steps(Protocol):
     def zaak(self, nummer: str, zaaktype: str | None = None) -> Result | None: ...
     def zaken(self, nummer: str) -> list[Result]: ...
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None: ...
+    def document(self, nummer: str, zaak: str, bijlage: str) -> Result | None: ...
+    def link_document(
+        self, nummer: str, zaken: Sequence[str], bijlage: str, identificatie: str, omvang: int | None
+    ) -> None: ...
     def called(self, call: str) -> None: ...
 
 
@@ -90,6 +94,14 @@ class DryRunSteps:
         return [zaak] if zaak else []
 
     def link_zaak(self, nummer: str, zaaktype: str, url: str, identificatie: str | None) -> None:
+        pass
+
+    def document(self, nummer: str, zaak: str, bijlage: str) -> Result | None:
+        return None  # a preview shows the calls of a first delivery of each bijlage
+
+    def link_document(
+        self, nummer: str, zaken: Sequence[str], bijlage: str, identificatie: str, omvang: int | None
+    ) -> None:
         pass
 
     def called(self, call: str) -> None:

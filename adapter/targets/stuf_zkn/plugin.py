@@ -12,7 +12,10 @@ made (or, with a deterministic zaak identificatie, what belongs to this verzoek)
   ours; a zaak with our identificatie that belongs to another verzoek is refused, not adopted;
 * document: the identificatie came from this delivery's own genereerDocumentIdentificatie, so finding
   it in geefLijstZaakdocumenten is precise; a document whose identificatie was never generated was never
-  sent, and is not looked for;
+  sent, and is not looked for. That identificatie is no use to a later message of the same verzoek (an
+  aanvulling, a later STAM version listing every document so far), so each document made is recorded per
+  zaak and bijlage across deliveries (``Steps.link_document``) and a bijlage listed again is adopted from
+  that record, without a call; listed again with another size it is refused, as the ZGW target does;
 * status: zaak + statustype is not precise (the zaak may hold that status from elsewhere), so the
   toelichting names the message (``(bericht <referentienummer>)``) and ``datumStatusGezet`` is fixed and
   checkpointed once per delivery before the first send; a retry compares them. A zaaksysteem that
@@ -319,7 +322,45 @@ class _Plan:
         )
 
     def _document(self, d: DocumentOpdracht, zaken: list[str], auteur: str) -> None:
-        """One document, relevant for every zaak of this delivery (ZDS: ``isRelevantVoor`` 1..n)."""
+        """One document, relevant for every zaak of this delivery (ZDS: ``isRelevantVoor`` 1..n), made only
+        on the zaken that have none for this bijlage yet (``_made_before``); it is recorded per zaak at once."""
+        made = self.steps.result(f"document:{d.bijlage.id}")
+        if made is None:
+            missing = self._made_before(d, zaken)
+            if not missing:
+                return
+            made = self._voeg_toe(d, missing, auteur)
+        # also when this run found the step done: a run before the record existed may not have written it
+        # (``link_document`` keeps the first record of each zaak)
+        self.steps.link_document(self.v.nummer, zaken, d.bijlage.id, str(made["identificatie"]), d.bijlage.omvang)
+
+    def _made_before(self, d: DocumentOpdracht, zaken: list[str]) -> list[str]:
+        """The zaken that still need this bijlage's document. The identificatie is generated per delivery, so
+        a later message of the verzoek that lists the bijlage again (an aanvulling; a later STAM version lists
+        every document so far) can only know the document by the ``document_links`` record of the delivery
+        that made it. On every zaak recorded: adopted, as a retry would, without a call. Listed again with
+        another size: not ours to replace (the ZGW target refuses the same), so refused for a person to check."""
+        key = f"document:{d.bijlage.id}"
+        missing: list[str] = []
+        adopted: Result | None = None
+        for zaak in zaken:
+            link = self.steps.document(self.v.nummer, zaak, d.bijlage.id)
+            if link is None:
+                missing.append(zaak)
+                continue
+            known, omvang = link.get("omvang"), d.bijlage.omvang
+            if known and omvang and known != omvang:
+                raise TargetRefused(
+                    f"{key}: document {link['identificatie']} on zaak {zaak} was made for bijlage {d.bijlage.id} "
+                    f"with {known} bytes, this message lists it with {omvang}: not replaced; check it"
+                )
+            adopted = adopted or {"identificatie": str(link["identificatie"])}
+        if adopted is not None and not missing:
+            self.steps.done(key, adopted, recoverable=True)
+        return missing
+
+    def _voeg_toe(self, d: DocumentOpdracht, zaken: list[str], auteur: str) -> Result:
+        """genereerDocumentIdentificatie (checkpointed) and voegZaakdocumentToe on ``zaken``."""
         idkey, key = f"docid:{d.bijlage.id}", f"document:{d.bijlage.id}"
         # the document can only have been sent under an identificatie an earlier run already holds
         maybe_sent = self.steps.result(idkey) is not None
@@ -341,7 +382,7 @@ class _Plan:
                 return {"identificatie": doc_id}
             return None
 
-        run_step(self.steps, key, create, find)
+        return run_step(self.steps, key, create, find)
 
     def _status(self, key: str, zaak_id: str, zaaktype: str, volgnummer: int | str, toelichting: str) -> None:
         """actualiseerZaakstatus, recognisable on a retry as this delivery's own: its toelichting names
