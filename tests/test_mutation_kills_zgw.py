@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from adapter.config import load_settings
 from adapter.inbound.stam import StamChannel
@@ -305,7 +304,6 @@ def test_where_the_server_does_not_say_which_parts_it_has_the_checkpoints_decide
 
 def one_attempt(sv: Services) -> list[str]:
     """Run the outbox until one attempt has been made (a retry comes due after its short backoff)."""
-    import time
 
     assert sv.outbox is not None
     for _ in range(100):
@@ -630,20 +628,7 @@ SCHAAL_100 = "bouwtekening-gevel-noord-schaal-1-op-100"  # 1234567-<this> is 48 
 def settle(sv: Services) -> list[str]:
     """As ``drain``, but done once no delivery is open: one that needs attention ends it too (``drain`` waits out
     its 60 rounds for those)."""
-    assert sv.outbox is not None
-    states: list[str] = []
-    for _ in range(60):
-        reports = sv.outbox.work_once(limit=10)
-        states += [r.state for r in reports]
-        with sv.engine.connect() as conn:
-            open_ = conn.execute(
-                text("SELECT count(*) FROM deliveries WHERE state NOT IN ('done', 'dead', 'needs-attention')")
-            ).scalar_one()
-        if not open_:
-            break
-        if not reports:
-            time.sleep(0.06)
-    return states
+    return drain(sv, settled=("done", "dead", "needs-attention"))
 
 
 def test_a_replacement_an_earlier_release_made_under_its_old_identificatie_is_found_again(
@@ -799,6 +784,18 @@ def test_a_replaced_bijlage_listed_again_after_a_further_fix_without_resend_stay
     assert [z["informatieobject"] for z in fake(zs).zaakinformatieobjecten].count(replacement["url"]) == 1
 
 
+def replaced_bouwtekening(services: Services, zs: Zaaksysteem) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The aanvraag delivered, the mapping fixed (Tekening → Bijlage) and resent: the replacement document as the
+    API shows it, and its record in the fake's store (to tamper with under ``fake(zs).store.lock``)."""
+    mid = receive(services)
+    assert settle(services) == ["done"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert resend(services, mid) == "done"
+    [replacement] = tekeningen(zs)
+    [rec] = [d for d in fake(zs).store.all("enkelvoudiginformatieobjecten") if replacement["url"].endswith(d["uuid"])]
+    return replacement, rec
+
+
 @pytest.mark.parametrize("other", ["bronorganisatie", "bestandsomvang"])
 def test_a_replacement_of_another_bronorganisatie_or_size_is_not_reused_by_a_later_version(
     services: Services, zs: Zaaksysteem, other: str
@@ -809,14 +806,9 @@ def test_a_replacement_of_another_bronorganisatie_or_size_is_not_reused_by_a_lat
     size). Never reused."""
     from tests.test_zgw_replaced_then_listed_again import aanvulling_listing_the_bouwtekening
 
-    mid = receive(services)
-    assert settle(services) == ["done"]
-    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
-    assert resend(services, mid) == "done"
-    [replacement] = tekeningen(zs)
+    replacement, rec = replaced_bouwtekening(services, zs)
     store = fake(zs).store
     with store.lock:
-        [rec] = [d for d in store.all("enkelvoudiginformatieobjecten") if replacement["url"].endswith(d["uuid"])]
         rec[other] = "123456782" if other == "bronorganisatie" else rec["bestandsomvang"] + 1
     receive(services, body=aanvulling_listing_the_bouwtekening())
     settle(services)
@@ -837,14 +829,9 @@ def test_two_documents_a_later_version_could_reuse_for_a_bijlage_are_ambiguous(
     both, and reuses neither."""
     from tests.test_zgw_replaced_then_listed_again import aanvulling_listing_the_bouwtekening
 
-    mid = receive(services)
-    assert settle(services) == ["done"]
-    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
-    assert resend(services, mid) == "done"
-    [replacement] = tekeningen(zs)
+    replacement, rec = replaced_bouwtekening(services, zs)
     store = fake(zs).store
     with store.lock:
-        [rec] = [d for d in store.all("enkelvoudiginformatieobjecten") if replacement["url"].endswith(d["uuid"])]
         copy_ = {k: v for k, v in rec.items() if k not in ("url", "uuid")}
         copy_["identificatie"] = "1234567-1"
         store.add("enkelvoudiginformatieobjecten", copy_)
