@@ -258,14 +258,7 @@ def test_a_link_adopted_after_a_lost_answer_is_replaced_like_one_the_adapter_mad
     then the delivery stops on a refused status. After the mapping is fixed and the message resent, the
     adopted link is unlinked and its document replaced exactly as if the adapter had seen the answer: one
     Bouwtekening of the new type on the zaak."""
-    fake(zs).fail_next("POST", "/zaakinformatieobjecten", status=500, after_processing=True)
-    fake(zs).fail_next("POST", "/statussen", status=400)
-    mid = receive(services)
-    assert drain(services) == ["retry", "needs-attention"]
-    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
-    assert services.outbox is not None
-    [report] = services.outbox.resend([mid])
-    assert not isinstance(report, str) and report.state == "done", report
+    resent_after_a_fix(services, zs, lost="/zaakinformatieobjecten")
     tekeningen = [d for d in fake(zs).documenten if d["bestandsnaam"] == "1234567_Bouwtekening.pdf"]
     assert len(tekeningen) == 1
     assert (
@@ -631,6 +624,20 @@ def settle(sv: Services) -> list[str]:
     return drain(sv, settled=("done", "dead", "needs-attention"))
 
 
+def resent_after_a_fix(services: Services, zs: Zaaksysteem, lost: str) -> Any:
+    """The answer to ``POST lost`` is lost (the retry adopts what it made), the delivery stops on a refused
+    status; the mapping is fixed (Tekening → Bijlage) and the message resent: its report, done."""
+    fake(zs).fail_next("POST", lost, status=500, after_processing=True)
+    fake(zs).fail_next("POST", "/statussen", status=400)
+    mid = receive(services)
+    assert settle(services) == ["retry", "needs-attention"]
+    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
+    assert services.outbox is not None
+    [report] = services.outbox.resend([mid])
+    assert not isinstance(report, str) and report.state == "done", report
+    return report
+
+
 def test_a_replacement_an_earlier_release_made_under_its_old_identificatie_is_found_again(
     services: Services, zs: Zaaksysteem
 ) -> None:
@@ -871,14 +878,7 @@ def test_the_summary_of_a_resend_names_the_replaced_document_also_when_it_or_its
     """The answer to the Bouwtekening's create or to its zaakinformatieobject is lost (the retry adopts it), the
     delivery stops on a refused status; after a mapping fix and a resend, the outcome names the document it
     replaced by its identificatie (what an operator looks up), as when the adapter saw the answer."""
-    fake(zs).fail_next("POST", lost, status=500, after_processing=True)
-    fake(zs).fail_next("POST", "/statussen", status=400)
-    mid = receive(services)
-    assert settle(services) == ["retry", "needs-attention"]
-    edit_mapping(services, 'Bouwtekening = "Tekening"', 'Bouwtekening = "Bijlage"')
-    assert services.outbox is not None
-    [report] = services.outbox.resend([mid])
-    assert not isinstance(report, str) and report.state == "done", report
+    report = resent_after_a_fix(services, zs, lost)
     [tekening] = tekeningen(zs)
     assert f"document 1234567-1 vervangen door {tekening['identificatie']}" in report.detail, report.detail
 
