@@ -667,6 +667,28 @@ def test_a_kopiebericht_is_kept_and_makes_no_zaak(stam_delivering: tuple[Service
     assert zs.fake.zaken == [] and fake.transfers == []
 
 
+def test_the_warnings_of_a_lenient_read_are_stored_on_their_message_alone(
+    stam_delivering: tuple[Services, Any, Path], zs: Any
+) -> None:
+    """What the delivery's lenient read let through (element names and lines, never values) is kept on the
+    message for `messages show`; a verzoek read cleanly has none, stored as nothing."""
+    sv, fake, _ = stam_delivering
+    assert sv.outbox is not None
+    clean = notify(sv, fake, "verzoek-initieren.xml", "verzoeknotificatie-initieren.xml")
+    fake.add_verzoek((STAM_DIR / "lenient" / "verzoek-onbekend-element.xml").read_bytes(), check_schema=False)
+    answer = stam(sv).receive((STAM_DIR / "lenient" / "verzoeknotificatie-onbekend-element.xml").read_bytes(), "d" * 32)
+    lenient = int(answer.body["id"])  # type: ignore[call-overload]
+    assert sorted(r.state for r in sv.outbox.work_once(limit=2)) == ["done", "done"]
+    row = message_store.get_message(sv.engine, lenient)
+    assert row is not None and len(row.warnings) == 3, row
+    assert row.warnings[0].startswith("line 13: verzoek/verzoekVersie: element not known to our schema")
+    assert "1970-01-01" not in " ".join(row.warnings)
+    assert message_store.get_message(sv.engine, clean).warnings == ()  # type: ignore[union-attr]
+    with sv.engine.connect() as conn:
+        stored = dict(conn.execute(select(messages.c.id, messages.c.warnings)).all())
+    assert stored[clean] is None and json.loads(stored[lenient]) == list(row.warnings)
+
+
 def test_a_transfer_rule_hands_the_verzoek_over_once_and_makes_no_zaak(
     stam_delivering: tuple[Services, Any, Path], zs: Any
 ) -> None:

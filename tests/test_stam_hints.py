@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 
 from adapter.config import load_settings
@@ -29,6 +30,7 @@ from adapter.services import Services, open_services
 from adapter.store import messages as message_store
 from adapter.store import outbox
 from adapter.store.db import upgrade
+from adapter.store.tables import messages
 from tests.conftest import ROOT, drop_database, new_database_url, write_config
 from tests.delivery_env import Zaaksysteem, cli, copy_mappings, delivery_toml, needs_zgw_specs, wait_for
 from tests.test_stam_e2e import STAM, adapter, post_notificatie, states, werkmap_toml
@@ -345,6 +347,34 @@ def test_a_refused_hint_being_resent_does_not_expire(stam_services: tuple[Servic
     assert message_store.expire_refused_hints(sv.engine, later) == [old]  # the running one stays
     assert message_store.get_message(sv.engine, old) is None
     assert message_store.get_message(sv.engine, running) is not None
+
+
+def test_an_old_refused_hint_expires_with_its_delivery_and_a_new_notification_says_whose_key_it_took(
+    stam_services: tuple[Services, Any],
+) -> None:
+    """The refused hint whose key a new notification takes is named in the log (the operator's trace from
+    the stored forgery to its replacement); a refused hint older than the cut-off expires with its delivery
+    rows, a younger one stays."""
+    sv, _ = stam_services
+    assert sv.outbox is not None
+    channel = StamChannel(sv.settings, sv.writer, sv.schemas)
+    first = int(channel.receive(notificatie(REAL), "c1").body["id"])
+    assert sv.outbox.work_once()[0].state == "hint-refused"
+    with structlog.testing.capture_logs() as logs:
+        second = int(channel.receive(notificatie(REAL), "c2").body["id"])
+    [took] = [e for e in logs if e["event"] == "verzoeknotificatie takes the place of a refused hint"]
+    assert (took["refused_hint"], took["message_id"]) == (first, second)
+
+    assert sv.outbox.work_once()[0].state == "hint-refused"
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    with sv.engine.begin() as conn:  # the second refused after the cut-off: only the first is old enough
+        conn.execute(
+            messages.update().where(messages.c.id == second),
+            {"updated_at": later + timedelta(hours=1)},
+        )
+    assert message_store.expire_refused_hints(sv.engine, later) == [first]
+    assert message_store.get_message(sv.engine, first) is None
+    assert outbox.deliveries_for_messages(sv.engine, [first]) == {}
 
 
 def test_a_confirmed_resend_keeps_the_key_against_a_notification_arriving_while_it_delivers(
