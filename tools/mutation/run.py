@@ -55,14 +55,15 @@ def prepare(clone: Path) -> Path:
     return python
 
 
-def selection(module: str) -> dict[str, list[str]]:
-    """``{"*": module default, "Class.method": its own tests}`` from selections.toml."""
+def selection(module: str) -> tuple[dict[str, list[str]], list[str]]:
+    """``{"*": module default, "Class.method": its own tests}`` and the module's ``untraced`` tests from
+    selections.toml."""
     data = tomllib.loads((HERE / "selections.toml").read_text())
     try:
         entry = data["modules"][module]
     except KeyError:
         sys.exit(f'selections.toml has no [modules."{module}"]: add the tests that exercise it')
-    return {"*": entry["tests"], **entry.get("functions", {})}
+    return {"*": entry["tests"], **entry.get("functions", {})}, entry.get("untraced", [])
 
 
 def configure(clone: Path, module: str, tests: list[str]) -> None:
@@ -96,17 +97,27 @@ def matching(spec: str, known: list[str]) -> list[str]:
     return hits
 
 
-def curate(clone: Path, module: str, sel: dict[str, list[str]]) -> None:
-    """Replace mutmut's traced test lists by the selection: the function's own, else the module default."""
+def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[str]) -> None:
+    """A function's tests: those of its selection (its own, else the module default) that mutmut's tracing pass
+    saw call it. A test that never calls a function cannot see its mutants (a mutant is active only inside its
+    function, and a ``serve`` or CLI subprocess imports the clone's own tree, never ``mutants/``), so leaving
+    it out loses no kill and saves its whole run on every survivor. ``untraced`` tests stay regardless: those
+    that call the function only in a forked child process, where the tracing cannot look."""
     path = clone / "mutants" / "mutmut-stats.json"
+    traced_path = path.with_name("mutmut-stats.traced.json")
+    if not traced_path.exists():  # the tracing pass's own lists, kept: this function overwrites them
+        traced_path.write_text(path.read_text())
+    traced = json.loads(traced_path.read_text())["tests_by_mangled_function_name"]
     stats = json.loads(path.read_text())
     known = sorted(stats["duration_by_test"])
     tests = stats["tests_by_mangled_function_name"]
+    keep = {t for spec in untraced for t in matching(spec, known)}
     for name in function_names(clone, module):
         _, function, _ = mutant_function(name + "__mutmut_1")
+        seen = set(traced.get(name, ()))
         ids: list[str] = []
         for spec in sel.get(function, sel["*"]):
-            ids += [t for t in matching(spec, known) if t not in ids]
+            ids += [t for t in matching(spec, known) if t not in ids and (t in seen or t in keep)]
         tests[name] = ids
     path.write_text(json.dumps(stats))
 
@@ -154,7 +165,7 @@ def main() -> int:
     if args.clone.resolve() == ROOT:
         sys.exit("refusing to run mutmut in the working tree: give a scratch --clone")
     python = prepare(args.clone)
-    sel = selection(args.module)
+    sel, untraced = selection(args.module)
     configure(args.clone, args.module, [t for ts in sel.values() for t in ts])
     inner = [python, HERE / "_inner.py"]
     stats = args.clone / "mutants" / "mutmut-stats.json"
@@ -162,8 +173,9 @@ def main() -> int:
     if stats.exists() and not files <= {t.split("::")[0] for t in json.loads(stats.read_text())["duration_by_test"]}:
         stats.unlink()  # the selection names a test file the tracing pass did not run: trace again
     if not stats.exists():
+        stats.with_name("mutmut-stats.traced.json").unlink(missing_ok=True)
         sh(*inner, "stats", cwd=args.clone)
-    curate(args.clone, args.module, sel)
+    curate(args.clone, args.module, sel, untraced)
     wanted = set(filter(None, args.functions.split(",")))
     meta = json.loads((args.clone / "mutants" / (args.module + ".meta")).read_text())["exit_code_by_key"]
     todo = (None, 0) if args.survivors else (None,)
