@@ -122,30 +122,38 @@ def test_string_only_mutants_are_told_apart_from_the_others(tmp_path: Path) -> N
     assert string_only(tmp_path, "adapter/m.py") == {"adapter.m.x_f__mutmut_1"}
 
 
-def test_the_runner_gives_each_function_the_tests_of_its_selection_that_call_it(tmp_path: Path) -> None:
-    """Its own selection, else the module default; of those only the ones the tracing pass saw call the
-    function, and the module's ``untraced`` ones (forked children) regardless; the traced lists are kept, so a
-    second curate (a restarted run) filters the same way."""
+def test_the_runner_gives_each_function_the_tests_of_its_selection_that_can_see_its_mutants(tmp_path: Path) -> None:
+    """Its own selection, else the module default; of those the ones the tracing pass saw call the function,
+    those that start a Python child (which runs the mutant unseen by the tracing) and the module's ``untraced``
+    ones; the traced lists are kept, so a second curate (a restarted run) filters the same way."""
     curate = runner.curate
 
     (tmp_path / "mutants" / "adapter").mkdir(parents=True)
     meta = {"adapter.m.x_f__mutmut_1": None, "adapter.m.xǁCǁg__mutmut_1": None, "adapter.m.x_h__mutmut_1": None}
     (tmp_path / "mutants" / "adapter" / "m.py.meta").write_text(json.dumps({"exit_code_by_key": meta}))
-    names = ("tests/a.py::t[1]", "tests/a.py::t[2]", "tests/b.py::u", "tests/b.py::v", "tests/c.py::fork")
+    names = (
+        "tests/a.py::t[1]",
+        "tests/a.py::t[2]",
+        "tests/b.py::u",
+        "tests/b.py::v",
+        "tests/c.py::fork",
+        "tests/c.py::serve",
+    )
     traced = {
         "adapter.m.x_f": ["tests/b.py::u", "tests/a.py::t[1]"],
         "adapter.m.xǁCǁg": ["tests/a.py::t[2]", "tests/b.py::u", "tests/b.py::v"],
     }
     stats = {"duration_by_test": {t: 0.1 for t in names}, "tests_by_mangled_function_name": traced}
     (tmp_path / "mutants" / "mutmut-stats.json").write_text(json.dumps(stats))
+    (tmp_path / "mutants" / "mutmut-children.json").write_text(json.dumps(["tests/c.py::serve"]))
     sel = {"*": ["tests/b.py", "tests/c.py"], "C.g": ["tests/a.py::t", "tests/b.py::u"]}
     for _ in range(2):
         curate(tmp_path, "adapter/m.py", sel, ["tests/c.py::fork"])
         tests = json.loads((tmp_path / "mutants" / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
         assert tests == {
-            "adapter.m.x_f": ["tests/b.py::u", "tests/c.py::fork"],
-            "adapter.m.xǁCǁg": ["tests/a.py::t[2]", "tests/b.py::u"],
-            "adapter.m.x_h": ["tests/c.py::fork"],  # called by no traced test: only the forking one can see it
+            "adapter.m.x_f": ["tests/b.py::u", "tests/c.py::fork", "tests/c.py::serve"],
+            "adapter.m.xǁCǁg": ["tests/a.py::t[2]", "tests/b.py::u"],  # its own selection has no child test
+            "adapter.m.x_h": ["tests/c.py::fork", "tests/c.py::serve"],  # called in no traced test
         }
 
 

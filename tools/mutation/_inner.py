@@ -1,6 +1,7 @@
 """The part of run.py that runs inside the scratch clone's venv, where mutmut is importable.
 
     _inner.py stats                  generate the mutants and trace the selected test files once, then stop
+                                     (and note which tests start a Python child: mutants/mutmut-children.json)
     _inner.py run ORDER.json N       run the listed mutants with N children, in the listed order
     _inner.py summary ORDER.json     verdicts per function of the listed mutants
 
@@ -22,10 +23,33 @@ from mutmut.stats import status_by_exit_code
 from mutmut.workers import isolation
 
 
+def record_children(out: Path) -> None:
+    """Note the tests that start a Python child process (``serve``, the CLI, helper scripts). mutmut's tracing
+    cannot see into the child, but the child runs the mutant: it starts in ``mutants/`` (so ``python -m adapter``
+    imports the mutated code) and inherits ``MUTANT_UNDER_TEST``. run.py keeps these tests for every function."""
+    import atexit
+    import os
+    import subprocess
+
+    seen: set[str] = set()
+    init = subprocess.Popen.__init__
+
+    def noting(self: subprocess.Popen, args: object, *a: object, **kw: object) -> None:
+        test = os.environ.get("PYTEST_CURRENT_TEST")
+        if test and isinstance(args, list | tuple) and args and str(args[0]) == sys.executable:
+            seen.add(test.rpartition(" (")[0].removeprefix("mutants/"))
+        init(self, args, *a, **kw)  # type: ignore[arg-type]
+
+    subprocess.Popen.__init__ = noting  # type: ignore[method-assign]
+    atexit.register(lambda: out.write_text(json.dumps(sorted(seen))))
+
+
 def stats() -> None:
     def stop(*_: object, **__: object) -> None:
         print("mutants generated and tests traced; stopping before the mutant run", flush=True)
         sys.exit(0)
+
+    record_children(Path("mutants/mutmut-children.json").resolve())
 
     M._check_test_to_mutant_associations = stop
     sys.argv = ["mutmut", "run", "--max-children", "1"]

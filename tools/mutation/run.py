@@ -98,11 +98,12 @@ def matching(spec: str, known: list[str]) -> list[str]:
 
 
 def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[str]) -> None:
-    """A function's tests: those of its selection (its own, else the module default) that mutmut's tracing pass
-    saw call it. A test that never calls a function cannot see its mutants (a mutant is active only inside its
-    function, and a ``serve`` or CLI subprocess imports the clone's own tree, never ``mutants/``), so leaving
-    it out loses no kill and saves its whole run on every survivor. ``untraced`` tests stay regardless: those
-    that call the function only in a forked child process, where the tracing cannot look."""
+    """A function's tests: those of its selection (its own, else the module default) that can see its mutants.
+    A mutant is active only inside its function, so a test that never calls it cannot kill it: of the selection
+    a function keeps the tests mutmut's tracing pass saw call it, and those that start a Python child process
+    (``serve``, the CLI; noted by the tracing pass in ``mutmut-children.json``), which runs the mutant where the
+    tracing cannot look. ``untraced`` (selections.toml) names more tests to keep regardless. Leaving out the
+    rest loses no kill and saves their whole run on every survivor."""
     path = clone / "mutants" / "mutmut-stats.json"
     traced_path = path.with_name("mutmut-stats.traced.json")
     if not traced_path.exists():  # the tracing pass's own lists, kept: this function overwrites them
@@ -111,7 +112,9 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     stats = json.loads(path.read_text())
     known = sorted(stats["duration_by_test"])
     tests = stats["tests_by_mangled_function_name"]
+    children = clone / "mutants" / "mutmut-children.json"
     keep = {t for spec in untraced for t in matching(spec, known)}
+    keep |= set(json.loads(children.read_text())) if children.exists() else set()
     for name in function_names(clone, module):
         _, function, _ = mutant_function(name + "__mutmut_1")
         seen = set(traced.get(name, ()))
@@ -174,6 +177,7 @@ def main() -> int:
         stats.unlink()  # the selection names a test file the tracing pass did not run: trace again
     if not stats.exists():
         stats.with_name("mutmut-stats.traced.json").unlink(missing_ok=True)
+        stats.with_name("mutmut-children.json").unlink(missing_ok=True)
         sh(*inner, "stats", cwd=args.clone)
     curate(args.clone, args.module, sel, untraced)
     wanted = set(filter(None, args.functions.split(",")))
