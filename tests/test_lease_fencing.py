@@ -361,3 +361,32 @@ def test_a_delivery_with_200_bijlagen_runs_once(delivering: Callable[..., Servic
 @needs_zgw_specs
 def test_a_delivery_with_2000_bijlagen_runs_once(delivering: Callable[..., Services], zs: Zaaksysteem) -> None:
     deliver_many_bijlagen(delivering(lease_seconds=2), zs, 2000)
+
+
+_RUN_CUT_SHORT = """
+from datetime import timedelta
+from adapter.delivery.worker import Heartbeat
+
+class Renewing:  # a lease that stays ours
+    delivery_id = 1
+    duration = timedelta(seconds=0.3)
+
+    def renew(self):
+        return True
+
+Heartbeat(Renewing()).start()
+print("beating", flush=True)
+"""
+
+
+def test_a_heartbeat_never_keeps_the_process_from_exiting() -> None:
+    """`serve` stopping while a delivery blocks in a call ends the process with the heartbeat still beating
+    (the run's thread never reaches its ``finally``): the heartbeat must not hold the exit up. The lease then
+    runs out and another worker takes the delivery over."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", _RUN_CUT_SHORT], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (0, "beating\n"), done.stderr
