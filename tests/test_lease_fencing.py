@@ -274,7 +274,9 @@ def test_a_stalled_worker_is_taken_over_writes_nothing_after_and_stops(
         a.join(30)
     (b_claim,) = taken
     assert b_claim.fence == a_claim.fence + 1
-    assert [r.state for r in a_report] == [LEASE_LOST]
+    [lost] = a_report  # what `messages resend` prints for it: the message, the delivery and why
+    assert (lost.message_id, lost.delivery_id, lost.state) == (a_claim.message_id, a_claim.id, LEASE_LOST)
+    assert "lease taken over by another worker" in lost.detail and f"token {a_claim.fence}" in lost.detail
     assert snapshot(sv.engine) == before  # A wrote nothing after the takeover: no outcome, step or attempt
     after = zs.fake.requests[calls_before:]  # type: ignore[attr-defined]
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in after] == [("POST", "enkelvoudiginformatieobjecten")]
