@@ -242,6 +242,23 @@ def test_each_attempt_is_visible_on_the_delivery_and_its_message(
 
 
 @needs_zgw_specs
+def test_the_target_is_recorded_by_the_attempt_that_routed_it_failed_or_delivered(
+    delivering: Callable[..., Services], zs: Zaaksysteem
+) -> None:
+    """``messages show`` says where a delivery goes ("done to zaaksysteem"): an aanvraag delivered at its
+    first attempt records it, and so does an aanvulling whose first attempt fails after routing."""
+    sv = delivering(backoff_initial=30, max_attempts=5)
+    aanvraag = receive(sv)
+    assert [r.state for r in outbox_of(sv).work_once()] == ["done"]
+    assert delivery_row(sv, aanvraag).target == "zaaksysteem"
+    zs.fake.fail_next("POST", "/enkelvoudiginformatieobjecten", status=503)  # type: ignore[attr-defined]
+    aanvulling = receive(sv, "vrgDi01IndienenAanvulling")
+    assert [r.state for r in outbox_of(sv).work_once()] == ["retry"]
+    row = delivery_row(sv, aanvulling)
+    assert (row.state, row.target) == ("retry", "zaaksysteem") and "HTTP 503" in row.last_error
+
+
+@needs_zgw_specs
 def test_after_max_attempts_a_delivery_is_dead_until_a_resend_delivers_it(
     delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
