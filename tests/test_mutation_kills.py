@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
+from structlog.testing import capture_logs
 
 from adapter.delivery.worker import Outbox, Report
 from adapter.errors import AdapterError, StoreUnavailable, TargetError
@@ -246,16 +247,22 @@ def test_the_target_is_recorded_by_the_attempt_that_routed_it_failed_or_delivere
     delivering: Callable[..., Services], zs: Zaaksysteem
 ) -> None:
     """``messages show`` says where a delivery goes ("done to zaaksysteem"): an aanvraag delivered at its
-    first attempt records it, and so does an aanvulling whose first attempt fails after routing."""
-    sv = delivering(backoff_initial=30, max_attempts=5)
+    first attempt records it, and so does an aanvulling whose first attempt fails after routing; that failure is
+    one warning line in the log."""
+    sv = delivering(backoff_initial=30, backoff_max=600, max_attempts=5)
     aanvraag = receive(sv)
     assert [r.state for r in outbox_of(sv).work_once()] == ["done"]
     assert delivery_row(sv, aanvraag).target == "zaaksysteem"
     zs.fake.fail_next("POST", "/enkelvoudiginformatieobjecten", status=503)  # type: ignore[attr-defined]
     aanvulling = receive(sv, "vrgDi01IndienenAanvulling")
-    assert [r.state for r in outbox_of(sv).work_once()] == ["retry"]
+    with capture_logs() as logs:
+        assert [r.state for r in outbox_of(sv).work_once()] == ["retry"]
     row = delivery_row(sv, aanvulling)
     assert (row.state, row.target) == ("retry", "zaaksysteem") and "HTTP 503" in row.last_error
+    # the operator's log line for it: a warning (expected failure, no traceback) with state, attempt, error, retry
+    [line] = [e for e in logs if e["event"] == "delivery failed"]
+    assert line["log_level"] == "warning" and "exc_info" not in line
+    assert (line["state"], line["attempt"], line["error"], line["retry_in"]) == ("retry", 1, row.last_error, 30)
 
 
 @needs_zgw_specs
@@ -447,7 +454,10 @@ def test_an_unexpected_error_is_recorded_with_its_type_and_retried(
         raise KeyError("verzoeknummer")
 
     monkeypatch.setattr(type(outbox_of(sv).sources), "verzoek_for", broken)
-    (report,) = outbox_of(sv).work_once()
+    with capture_logs() as logs:
+        (report,) = outbox_of(sv).work_once()
+    [line] = [e for e in logs if e["event"] == "delivery failed unexpectedly"]  # an error line with the traceback
+    assert (line["log_level"], line["state"], line["attempt"], line["exc_info"]) == ("error", "retry", 1, True)
     row = delivery_row(sv, mid)
     assert (report.state, row.state, row.attempts) == ("retry", "retry", 1)
     assert row.last_error == "KeyError: 'verzoeknummer'"
