@@ -230,7 +230,7 @@ def test_each_attempt_is_visible_on_the_delivery_and_its_message(
     (report,) = outbox_of(sv).work_once()
     assert report.state == "retry" and "attempt 1/5" in report.detail, report
     row, msg = delivery_row(sv, mid), message_row(sv, mid)
-    assert (row.state, row.attempts) == ("retry", 1)
+    assert (report.message_id, report.delivery_id, row.state, row.attempts) == (mid, row.id, "retry", 1)
     assert row.last_error.startswith("POST ") and "HTTP 503" in row.last_error  # the call and its answer
     assert (msg.state, msg.error_text) == ("retrying", row.last_error)
     make_due(sv)
@@ -238,6 +238,7 @@ def test_each_attempt_is_visible_on_the_delivery_and_its_message(
     assert report.state == "done"
     row, msg = delivery_row(sv, mid), message_row(sv, mid)
     assert (row.state, row.attempts, row.last_error, row.target) == ("done", 2, None, "zaaksysteem")
+    assert row.outcome == report.detail and report.detail.startswith("zaak ")  # `messages show`: what it made
     assert (msg.state, msg.error_text) == ("delivered", None)
     assert len(zs.fake.zaken) == 1  # type: ignore[attr-defined]
 

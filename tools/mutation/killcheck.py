@@ -26,15 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutation_common import ROOT
 
 
-def pytest(clone: Path, tests: list[str], mutant: str | None) -> int:
+def pytest(clone: Path, tests: list[str], mutant: str | None) -> str | None:
+    """None when the tests pass, else the first failing test's id."""
     python = clone / ".venv" / "bin" / "python"
     args = [str(python), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "not slow", *tests]
     env = {k: v for k, v in os.environ.items() if k != "MUTANT_UNDER_TEST"}
     env |= {"LOKET_SKIP_OPENZAAK": "1", "PYTHONPATH": str(clone / "mutants")}  # the mutated tree, whatever the venv
     if mutant:
         env["MUTANT_UNDER_TEST"] = mutant
-    out = subprocess.run(args, cwd=clone / "mutants", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return out.returncode
+    out = subprocess.run(args, cwd=clone / "mutants", env=env, capture_output=True, text=True)
+    if out.returncode == 0:
+        return None
+    failed = [line.split()[1] for line in out.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return failed[0] if failed else f"pytest exit status {out.returncode}"
 
 
 def main() -> int:
@@ -47,12 +51,13 @@ def main() -> int:
     if not (mutants / "adapter").is_dir():
         sys.exit(f"{args.clone} has no mutants/: make them with run.py first")
     shutil.copytree(ROOT / "tests", mutants / "tests", dirs_exist_ok=True)
-    if pytest(args.clone, args.tests, None) != 0:
-        print("not checked: the tests fail without a mutant")
+    failing = pytest(args.clone, args.tests, None)
+    if failing:
+        print(f"not checked: without a mutant {failing} fails")
         return 1
-    verdicts = {m: pytest(args.clone, args.tests, m) != 0 for m in args.mutants.split(",") if m}
-    for mutant, killed in verdicts.items():
-        print(f"{'killed' if killed else 'SURVIVES':10} {mutant}")
+    verdicts = {m: pytest(args.clone, args.tests, m) for m in args.mutants.split(",") if m}
+    for mutant, by in verdicts.items():
+        print(f"killed     {mutant}  by {by}" if by else f"SURVIVES   {mutant}")
     return 0 if all(verdicts.values()) else 1
 
 
