@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from lxml import etree
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from adapter.config import load_settings
 from adapter.errors import StoreUnavailable
@@ -678,9 +679,12 @@ def test_the_warnings_of_a_lenient_read_are_stored_on_their_message_alone(
     fake.add_verzoek((STAM_DIR / "lenient" / "verzoek-onbekend-element.xml").read_bytes(), check_schema=False)
     answer = stam(sv).receive((STAM_DIR / "lenient" / "verzoeknotificatie-onbekend-element.xml").read_bytes(), "d" * 32)
     lenient = int(answer.body["id"])  # type: ignore[call-overload]
-    assert sorted(r.state for r in sv.outbox.work_once(limit=2)) == ["done", "done"]
+    with capture_logs() as logs:
+        assert sorted(r.state for r in sv.outbox.work_once(limit=2)) == ["done", "done"]
     row = message_store.get_message(sv.engine, lenient)
     assert row is not None and len(row.warnings) == 3, row
+    [line] = [e for e in logs if e["event"] == "verzoek read with warnings"]  # once, for the lenient one
+    assert (line["log_level"], line["count"], line["first"]) == ("warning", 3, row.warnings[0])
     assert row.warnings[0].startswith("line 13: verzoek/verzoekVersie: element not known to our schema")
     assert "1970-01-01" not in " ".join(row.warnings)
     assert message_store.get_message(sv.engine, clean).warnings == ()  # type: ignore[union-attr]
@@ -1044,8 +1048,6 @@ def test_a_long_rejection_reason_is_cut_at_200_characters_in_the_omschrijving(in
 
 def test_each_fault_is_logged_once_with_its_code_plek_and_row(inbound: Services) -> None:
     """README: a fault is logged once, at warning, naming the code and the rejected row (no personal values)."""
-    from structlog.testing import capture_logs
-
     with capture_logs() as logs:
         rej = refused(inbound, intrekken("R-LOG").replace(INTREKKEN.encode(), b"vrgDi01Onbekend"))
     (row,) = rows(inbound)

@@ -71,10 +71,11 @@ def test_delivery_workers_log_a_store_outage_once_not_per_poll(delivering: Any, 
     if sv.engine.dialect.name != "sqlite":
         pytest.skip("makes the SQLite file read-only; the PostgreSQL outage is the proof above")
     lines: list[tuple[str, str]] = []
+    why: list[object] = []  # the outage warning's error: what the store said
 
     class Recorder:
         def __getattr__(self, level: str) -> Any:
-            return lambda event, *args, **kw: lines.append((level, event))
+            return lambda event, *args, **kw: (lines.append((level, event)), why.append(kw.get("error")))
 
     monkeypatch.setattr(worker, "log", Recorder())
     db = Path(str(make_url(str(sv.engine.url)).database))
@@ -89,3 +90,4 @@ def test_delivery_workers_log_a_store_outage_once_not_per_poll(delivering: Any, 
         db.chmod(0o600)
         sv.outbox.stop()
     assert lines == [("warning", worker.STORE_DOWN), ("info", "store available again; delivery resumed")] * 2
+    assert why[::2] == ["store unavailable: database file adapter.db is read-only"] * 2, why
