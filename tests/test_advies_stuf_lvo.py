@@ -151,7 +151,9 @@ def test_stuf_advice_round_trip(env: Env) -> None:
     assert "strekking positief" in shown and f"advies: message {advice}" in shown
     assert docs[-1]["url"] in shown  # the document the advice became on the zaak
     messages = cli(env.server, "messages", "show", str(advice)).stdout
-    assert f"adviesverzoek {av_id} gereed, strekking positief" in messages
+    # the outcome: what the delivery did on the zaak, then what it did to the adviesverzoek
+    outcome = "advies bij zaak OLO-1234567; 1 document(en); adviesverzoek {} gereed, strekking positief"
+    assert f"outcome:          {outcome.format(av_id)}" in messages, messages
 
 
 def test_an_advice_for_an_unknown_adviesverzoek_is_delivered_with_a_warning(env: Env) -> None:
