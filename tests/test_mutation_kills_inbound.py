@@ -666,6 +666,8 @@ def test_a_kopiebericht_is_kept_and_makes_no_zaak(stam_delivering: tuple[Service
     assert report.detail == "kopiebericht (uitvoerende instantie 00000001823288444000): opgeslagen, geen zaak"
     assert report.line() == f"message {mid}: done: {report.detail}"
     assert zs.fake.zaken == [] and fake.transfers == []
+    with sv.engine.connect() as conn:  # kept, not routed: `messages show` names no target
+        assert conn.execute(select(deliveries.c.target).where(deliveries.c.message_id == mid)).scalar_one() is None
 
 
 def test_the_warnings_of_a_lenient_read_are_stored_on_their_message_alone(
