@@ -505,13 +505,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "install":
         return 0
     oz = start()
-    print(f"started in {oz.timings['start_s']} s: {oz.url} (PostgreSQL on 127.0.0.1:{oz.pg.port}, data in {oz.work})")
-    print(f"client_id {CLIENT_ID!r}, secret {SECRET!r}; token: {oz.token()}")
-    if args.seed:
-        from tests.integration.seed import seed
+    try:  # from here on an interrupt, wherever it lands (the seed, the last print), stops what was started
+        pg = f"PostgreSQL on 127.0.0.1:{oz.pg.port}, data in {oz.work}"
+        print(f"started in {oz.timings['start_s']} s: {oz.url} ({pg})")
+        print(f"client_id {CLIENT_ID!r}, secret {SECRET!r}; token: {oz.token()}")
+        if args.seed:
+            from tests.integration.seed import seed
 
-        print(f"catalogus: {seed(oz)['catalogus']}")
-    try:
+            print(f"catalogus: {seed(oz)['catalogus']}", flush=True)
         while oz.proc and oz.proc.poll() is None:
             time.sleep(1)
     except KeyboardInterrupt:

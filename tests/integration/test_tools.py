@@ -53,7 +53,7 @@ def test_start_cli_serves_a_seeded_open_zaak_until_interrupted(openzaak: OpenZaa
         assert r.status_code == 200 and r.json()["domein"] == "OMGEV", r.text
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(60)
+        proc.wait(150)  # its stop: uwsgi up to 15 s, then PostgreSQL's `pg_ctl -w stop` (up to 60 s), then rmtree
     assert proc.returncode == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(catalogus, timeout=2)  # stopped
