@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from adapter.config import load_settings
 from adapter.services import Services, open_services
@@ -162,8 +163,11 @@ def test_a_failing_bestandsdeel_is_resumed_into_one_complete_document(
     document, uploads only the missing parts with the checkpointed lock and unlocks it."""
     fake(zs).fail_next("PUT", "/bestandsdelen/{uuid}", status=500, skip=part, after_processing=after_processing)
     receive(big_services, body=big_aanvraag())
-    assert drain(big_services) == ["retry", "done"]
+    with capture_logs() as logs:
+        assert drain(big_services) == ["retry", "done"]
     assert_whole_and_unlocked(zs)
+    [resumed] = [e for e in logs if e["event"] == "resuming an interrupted upload"]  # the operator's trace
+    assert (resumed["document"], resumed["parts_left"]) == (tekening(zs)["identificatie"], 4 - part - after_processing)
     assert len(fake(zs).documenten) == 2
     puts = [r for r in fake(zs).requests if r.method == "PUT"]
     assert len(puts) == 4 + 1 - after_processing  # a part stored before the failure is not sent again
