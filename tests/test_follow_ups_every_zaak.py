@@ -474,7 +474,12 @@ def test_a_zaak_an_earlier_release_made_under_the_cut_identificatie_is_adopted_o
     t.client.post(t.client.url("zaken", "zaken"), body)
     fake(zs).fail_next("POST", "/zaken", status=500, skip=1)  # the delivery's own POST /zaken of ZT-MELDING
     receive(long_ident)
+    lookups: list[dict[str, Any]] = []
+    find_all = t.client.find_all
+    t.client.find_all = lambda api, path, **params: lookups.append(params) or find_all(api, path, **params)
     assert drain(long_ident) == ["retry", "done"]
+    # asked by identificatie and bronorganisatie, not by scanning every zaak of the zaaksysteem
+    assert {"identificatie": cut, "bronorganisatie": "002564440"} in lookups, lookups
     z = zaken(zs)
     ours = cut if kenmerk == "1234567" else bounded_identificatie(LONG_1234567)
     assert sorted(z) == sorted({"OLO-1234567", cut, ours})
