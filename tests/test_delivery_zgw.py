@@ -118,6 +118,10 @@ def test_follow_ups_land_on_the_same_zaak(services: Services, zs: Zaaksysteem) -
     assert names == ["1234567_Bouwtekening.pdf", "1234567_Bouwtekening_v2.pdf", "1234567_Foto_voorgevel.jpg"]
     statussen = [s for s in zs.fake.statussen if s["zaak"] == zaak["url"]]  # type: ignore[attr-defined]
     assert [volgnummer(zs, s["statustype"]) for s in statussen] == [1, 3]  # start, then ingetrokken
+    with services.engine.connect() as conn:  # what `messages show` says each follow-up did, naming the zaak
+        outcomes = [o for (o,) in conn.execute(text("SELECT outcome FROM deliveries ORDER BY message_id"))]
+    assert outcomes[0].startswith("aanvulling bij zaak OLO-1234567; ")
+    assert outcomes[2] == "intrekking op zaak OLO-1234567"
 
 
 def volgnummer(zs: Zaaksysteem, statustype_url: str) -> int:
