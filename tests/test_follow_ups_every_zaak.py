@@ -520,3 +520,18 @@ def test_follow_ups_on_a_triage_zaak_use_the_triage_profile_not_the_defaults(
     (rol,) = gemachtigden(zs, zaak, f"gemachtigde (bericht {ref_wijziging})")
     assert rol["omschrijving"] == "Belanghebbende"
     assert rol["betrokkeneIdentificatie"]["inpBsn"] == BSN_GEMACHTIGDE
+
+
+def test_a_follow_up_on_a_zaak_whose_zaaktype_the_mapping_no_longer_makes_uses_the_defaults(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The mapping was edited after the aanvraag: its zaak's zaaktype is no longer one the mapping makes. The
+    aanvulling still lands on that zaak, with the ``[defaults]`` profile and document types."""
+    receive(services)
+    assert drain(services) == ["done"]
+    (zaak,) = fake(zs).zaken
+    edit_mapping(services, 'zaaktype = "ZT-OMV-REG"', 'zaaktype = "ZT-OMV-NIEUW"')
+    receive(services, "vrgDi01IndienenAanvulling")
+    assert drain(services) == ["done"]
+    assert len(fake(zs).zaken) == 1
+    assert documents_on(zs, zaak)["1234567_Bouwtekening_v2.pdf"] == "Tekening"
