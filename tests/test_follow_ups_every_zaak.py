@@ -21,7 +21,7 @@ from adapter.services import Services
 from tests.conftest import SHARED
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs
 from tests.soap import fixture
-from tests.test_catalogus_rules import edit_mapping
+from tests.test_catalogus_rules import edit_mapping, last_error
 from tests.test_delivery_zgw import drain, receive, volgnummer
 from tests.test_mutation_kills_zgw import TWO_ZAKEN, services_with_mapping
 
@@ -535,3 +535,21 @@ def test_a_follow_up_on_a_zaak_whose_zaaktype_the_mapping_no_longer_makes_uses_t
     assert drain(services) == ["done"]
     assert len(fake(zs).zaken) == 1
     assert documents_on(zs, zaak)["1234567_Bouwtekening_v2.pdf"] == "Tekening"
+
+
+def test_a_follow_ups_document_type_is_checked_against_the_zaaktype_of_its_zaak(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The aanvulling's document type must be one the zaak's own zaaktype allows (the Zaken API refuses
+    another), not merely one some zaaktype of the catalogus allows: "Tekening" exists and ZT-OMV-REG allows
+    it, ZT-TRIAGE does not. The follow-up on a triage zaak stops with the reason before anything is made."""
+    receive(services, body=fixture("omvDi01AanbiedenAanvraag").replace(b"dakkapel-plaatsen", b"iets-onbekends"))
+    assert drain(services) == ["done"]
+    assert fake(zs).zaken[0]["zaaktype"] == fake(zs).catalogus_url("zaaktypen", identificatie="ZT-TRIAGE")
+    documents = len(fake(zs).documenten)
+    triage_map = 'informatieobjecttypen = { "*" = "Bijlage" }'
+    edit_mapping(services, triage_map, triage_map.replace("Bijlage", "Tekening"))
+    receive(services, "vrgDi01IndienenAanvulling")
+    assert drain(services, settled=("done", "dead", "needs-attention")) == ["needs-attention"]
+    assert "informatieobjecttype 'Tekening' is not allowed for zaaktype" in last_error(services), last_error(services)
+    assert "ZT-TRIAGE" in last_error(services) and len(fake(zs).documenten) == documents
