@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from structlog.testing import capture_logs
 
 from adapter.config import load_settings
 from adapter.services import Services, open_services
@@ -158,13 +157,22 @@ def test_a_failing_bestandsdeel_is_resumed_into_one_complete_document(
     zs: Zaaksysteem,
     part: int,
     after_processing: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A bestandsdeel PUT fails once (each of the four in turn): the retry finds the locked, incomplete
     document, uploads only the missing parts with the checkpointed lock and unlocks it."""
+    from adapter.targets.zgw import plugin
+
+    logs: list[dict[str, Any]] = []  # the plugin's log lines (structlog caches its loggers: capture_logs can miss them)
+
+    class Recorder:
+        def __getattr__(self, level: str) -> Callable[..., None]:
+            return lambda event, **kw: logs.append({"event": event, **kw})
+
+    monkeypatch.setattr(plugin, "log", Recorder())
     fake(zs).fail_next("PUT", "/bestandsdelen/{uuid}", status=500, skip=part, after_processing=after_processing)
     receive(big_services, body=big_aanvraag())
-    with capture_logs() as logs:
-        assert drain(big_services) == ["retry", "done"]
+    assert drain(big_services) == ["retry", "done"]
     assert_whole_and_unlocked(zs)
     [resumed] = [e for e in logs if e["event"] == "resuming an interrupted upload"]  # the operator's trace
     assert (resumed["document"], resumed["parts_left"]) == (tekening(zs)["identificatie"], 4 - part - after_processing)
