@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import copy
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from adapter.store import outbox
 from adapter.store.lease import Lease
 from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
 from adapter.store.writer import GroupCommitWriter
+from tests.conftest import ROOT
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs, wait_for
 from tests.soap import fixture
 from tests.test_delivery_zgw import assert_one_complete_zaak, receive
@@ -385,10 +388,5 @@ def test_a_heartbeat_never_keeps_the_process_from_exiting() -> None:
     """`serve` stopping while a delivery blocks in a call ends the process with the heartbeat still beating
     (the run's thread never reaches its ``finally``): the heartbeat must not hold the exit up. The lease then
     runs out and another worker takes the delivery over."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     done = subprocess.run([sys.executable, "-c", _RUN_CUT_SHORT], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (0, "beating\n"), done.stderr
