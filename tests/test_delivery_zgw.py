@@ -44,19 +44,20 @@ def receive(sv: Services, name: str = "omvDi01AanbiedenAanvraag", body: bytes | 
         return conn.execute(text("SELECT max(id) FROM messages")).scalar_one()
 
 
-def drain(sv: Services, rounds: int = 60, *, settled: tuple[str, ...] = ("done", "dead")) -> list[str]:
-    """Run the outbox until no delivery is open (retries come due after their short backoff). A delivery in
-    needs-attention stays open by default, so this waits out its rounds; ``settled`` says otherwise."""
+def drain(sv: Services, rounds: int = 60) -> list[str]:
+    """Run the outbox until no delivery can run again by itself (retries come due after their short
+    backoff): done, dead, needs-attention and hint-refused are never claimed again, so they end the wait."""
     import time
 
     states = []
     assert sv.outbox is not None
-    ends = ", ".join(f"'{state}'" for state in settled)
     for _ in range(rounds):
         reports = sv.outbox.work_once(limit=10)
         states += [r.state for r in reports]
         with sv.engine.connect() as conn:
-            open_ = conn.execute(text(f"SELECT count(*) FROM deliveries WHERE state NOT IN ({ends})")).scalar_one()
+            open_ = conn.execute(
+                text("SELECT count(*) FROM deliveries WHERE state IN ('pending', 'running', 'retry')")
+            ).scalar_one()
         if not open_:
             break
         if not reports:

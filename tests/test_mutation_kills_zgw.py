@@ -621,7 +621,7 @@ SCHAAL_100 = "bouwtekening-gevel-noord-schaal-1-op-100"  # 1234567-<this> is 48 
 def settle(sv: Services) -> list[str]:
     """As ``drain``, but done once no delivery is open: one that needs attention ends it too (``drain`` waits out
     its 60 rounds for those)."""
-    return drain(sv, settled=("done", "dead", "needs-attention"))
+    return drain(sv)
 
 
 def resent_after_a_fix(services: Services, zs: Zaaksysteem, lost: str) -> Any:

@@ -516,9 +516,14 @@ def main(argv: list[str] | None = None) -> int:
         while oz.proc and oz.proc.poll() is None:
             time.sleep(1)
     except KeyboardInterrupt:
-        pass
+        log("interrupted: stopping")
     finally:
-        oz.stop()
+        t = time.monotonic()
+        oz.stop_http()
+        log(f"uwsgi stopped in {time.monotonic() - t:.1f} s")
+        t = time.monotonic()
+        oz.pg.stop()
+        log(f"PostgreSQL stopped in {time.monotonic() - t:.1f} s")
         shutil.rmtree(oz.work, ignore_errors=True)
     return 0
 

@@ -53,7 +53,12 @@ def test_start_cli_serves_a_seeded_open_zaak_until_interrupted(openzaak: OpenZaa
         assert r.status_code == 200 and r.json()["domein"] == "OMGEV", r.text
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(150)  # its stop: uwsgi up to 15 s, then PostgreSQL's `pg_ctl -w stop` (up to 60 s), then rmtree
+        try:
+            proc.wait(150)  # its stop: uwsgi up to 15 s, then PostgreSQL's `pg_ctl -w stop` (up to 60 s), then rmtree
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(30)
+            pytest.fail(f"the start CLI did not stop within 150 s of Ctrl-C; its stderr:\n{err[-3000:]}")
     assert proc.returncode == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(catalogus, timeout=2)  # stopped
