@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 from pathlib import Path
 
 import pytest
 
 from adapter.store.files import ContentMismatch, FileBusy, FileStore
 
-DATA = os.urandom(3 * 1024 * 1024 + 17)
+# Incompressible but the same in every process: test ids (which name SHA) must be reproducible, since a
+# mutation run or `pytest --lf` selects tests by id in another process.
+DATA = random.Random(3).randbytes(3 * 1024 * 1024 + 17)
 SHA = hashlib.sha256(DATA).hexdigest()
 
 
@@ -70,6 +73,7 @@ def test_anonymous_write_without_commit_leaves_nothing(store: FileStore) -> None
         ("0" * 64, None, DATA, "sha256"),
         (None, 3, b"abcd", "more bytes"),
     ],
+    ids=["one-byte-short", "last-byte-wrong", "one-byte-too-many", "other-sha256", "no-sha256-too-long"],
 )
 def test_mismatch_leaves_nothing_behind(
     store: FileStore, sha: str | None, size: int | None, data: bytes, reason: str

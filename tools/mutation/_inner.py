@@ -8,7 +8,9 @@
 What is changed in mutmut for ``run``, and why: the clean-suite check is skipped (the selection was just run in
 the stats pass; the whole suite in mutmut's order is slower than the mutants it guards); the traced test lists
 are not re-collected (run.py replaced them with the selection); a mutant's tests run cheapest first with ``-x``;
-mutants run in ORDER.json's order (string-only last), so a deadline cuts the least useful ones.
+mutants run in ORDER.json's order (string-only last), so a deadline cuts the least useful ones; a test run that
+crashes (pytest cannot even start: exit 4, e.g. a traced test id that does not exist in the child) is recorded in
+``mutants/mutmut-crashes.log`` and counted as suspicious, where mutmut 3.8.1 would count it as a caught timeout.
 """
 
 from __future__ import annotations
@@ -68,8 +70,39 @@ def plain_tracebacks() -> None:
         )
 
 
+#: Exit code for a test run that raised instead of returning (mutmut maps it to "suspicious", not caught).
+CRASHED = 35
+
+
+def crashes_are_not_timeouts(log_file: Path) -> None:
+    """mutmut's fork-server child turns an exception from the test runner into exit status 255, which its
+    table calls a *timeout*, and a timeout counts as caught. A crash of the harness says nothing about the
+    mutant: record its traceback and exit ``CRASHED`` ("suspicious") so it is neither caught nor hidden."""
+    import io
+    import traceback
+
+    original = harness.PytestRunner.run_tests
+
+    def run_tests(self: harness.PytestRunner, *, mutant_name: str | None, tests: list[str]) -> int:
+        out, err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = captured = io.StringIO()  # mutmut's child writes to /dev/null: keep it
+        try:
+            return original(self, mutant_name=mutant_name, tests=tests)
+        except BaseException as exc:  # reported, then a distinct exit status
+            if isinstance(exc, SystemExit) and isinstance(exc.code, int):
+                return exc.code
+            with log_file.open("a") as f:
+                f.write(f"== {mutant_name}\n{captured.getvalue()[-4000:]}\n{traceback.format_exc()}\n")
+            return CRASHED
+        finally:
+            sys.stdout, sys.stderr = out, err
+
+    harness.PytestRunner.run_tests = run_tests  # type: ignore[method-assign]
+
+
 def run(order_file: str, children: str) -> None:
     plain_tracebacks()
+    crashes_are_not_timeouts(Path("mutants/mutmut-crashes.log").resolve())
     names = json.loads(Path(order_file).read_text())["names"]
     position = {n: i for i, n in enumerate(names)}
     durations = json.loads(Path("mutants/mutmut-stats.json").read_text())["duration_by_test"]
@@ -100,6 +133,10 @@ def summary(order_file: str) -> None:
                 per.setdefault(name.rpartition(".")[2], {}).setdefault(verdict, []).append(int(n))
     for function, verdicts in sorted(per.items()):
         print(function, {k: sorted(v) for k, v in sorted(verdicts.items())})
+    crashes = Path("mutants/mutmut-crashes.log")
+    if crashes.exists():
+        n = crashes.read_text().count("\n== ") + crashes.read_text().startswith("== ")
+        print(f"{n} test runs crashed (suspicious, not caught): see {crashes}")
 
 
 if __name__ == "__main__":
