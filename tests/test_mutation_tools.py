@@ -124,7 +124,8 @@ def test_string_only_mutants_are_told_apart_from_the_others(tmp_path: Path) -> N
 
 def test_the_runner_gives_each_function_the_tests_of_its_selection_that_can_see_its_mutants(tmp_path: Path) -> None:
     """Its own selection, else the module default; of those the ones the tracing pass saw call the function,
-    those that start a Python child (which runs the mutant unseen by the tracing) and the module's ``untraced``
+    those that start a Python child (which runs the mutant unseen by the tracing) and their files' other tests
+    (which talk to that child), and the module's ``untraced``
     ones; the traced lists are kept, so a second curate (a restarted run) filters the same way."""
     curate = runner.curate
 
@@ -138,6 +139,7 @@ def test_the_runner_gives_each_function_the_tests_of_its_selection_that_can_see_
         "tests/b.py::v",
         "tests/c.py::fork",
         "tests/c.py::serve",
+        "tests/c.py::talks",  # uses the server its neighbour started (a module-scoped fixture)
     )
     traced = {
         "adapter.m.x_f": ["tests/b.py::u", "tests/a.py::t[1]"],
@@ -151,9 +153,9 @@ def test_the_runner_gives_each_function_the_tests_of_its_selection_that_can_see_
         curate(tmp_path, "adapter/m.py", sel, ["tests/c.py::fork"])
         tests = json.loads((tmp_path / "mutants" / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
         assert tests == {
-            "adapter.m.x_f": ["tests/b.py::u", "tests/c.py::fork", "tests/c.py::serve"],
+            "adapter.m.x_f": ["tests/b.py::u", "tests/c.py::fork", "tests/c.py::serve", "tests/c.py::talks"],
             "adapter.m.xǁCǁg": ["tests/a.py::t[2]", "tests/b.py::u"],  # its own selection has no child test
-            "adapter.m.x_h": ["tests/c.py::fork", "tests/c.py::serve"],  # called in no traced test
+            "adapter.m.x_h": ["tests/c.py::fork", "tests/c.py::serve", "tests/c.py::talks"],  # in no traced test
         }
 
 

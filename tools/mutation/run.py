@@ -102,8 +102,9 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     A mutant is active only inside its function, so a test that never calls it cannot kill it: of the selection
     a function keeps the tests mutmut's tracing pass saw call it, and those that start a Python child process
     (``serve``, the CLI; noted by the tracing pass in ``mutmut-children.json``), which runs the mutant where the
-    tracing cannot look. ``untraced`` (selections.toml) names more tests to keep regardless. Leaving out the
-    rest loses no kill and saves their whole run on every survivor."""
+    tracing cannot look, and the other tests of their files (the servers are module-scoped fixtures).
+    ``untraced`` (selections.toml) names more tests to keep regardless. Leaving out the rest loses no kill and
+    saves their whole run on every survivor."""
     path = clone / "mutants" / "mutmut-stats.json"
     traced_path = path.with_name("mutmut-stats.traced.json")
     if not traced_path.exists():  # the tracing pass's own lists, kept: this function overwrites them
@@ -114,7 +115,9 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     tests = stats["tests_by_mangled_function_name"]
     children = clone / "mutants" / "mutmut-children.json"
     keep = {t for spec in untraced for t in matching(spec, known)}
-    keep |= set(json.loads(children.read_text())) if children.exists() else set()
+    starters = set(json.loads(children.read_text())) if children.exists() else set()
+    # a server fixture is module-scoped: the test that started it is recorded, its neighbours talk to it too
+    keep |= {t for t in known if t.partition("::")[0] in {s.partition("::")[0] for s in starters}}
     for name in function_names(clone, module):
         _, function, _ = mutant_function(name + "__mutmut_1")
         seen = set(traced.get(name, ()))
