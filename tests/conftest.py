@@ -137,12 +137,16 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            answer = "no answer"
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5, **self.probe).status_code == 200:
+                status = httpx.get(f"{self.url}/healthz", timeout=0.5, **self.probe).status_code
+                if status == 200:
                     return
+                answer = f"/healthz {status}"
             except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in 30 s")
+                pass
+            time.sleep(0.1)  # after an error answer too: a busy loop here ran into mutmut's CPU limit
+        raise RuntimeError(f"server did not start in 30 s ({answer})")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
