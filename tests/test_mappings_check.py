@@ -181,6 +181,17 @@ def test_preview_names_every_call_with_its_step_and_links_by_step(env: Env) -> N
     assert bodies[-1]["statustoelichting"] == "Ontvangen via het Omgevingsloket (bericht OLO-2026-000000123)"
 
 
+def test_preview_of_a_follow_up_puts_its_documents_on_the_zaak_of_its_verzoek(env: Env) -> None:
+    """A follow-up goes to the zaken its aanvraag made; the preview knows none, so it shows one placeholder
+    zaak of the verzoek (``DryRunSteps.zaken``) rather than stopping as "waiting for its aanvraag"."""
+    code, out, err = env.run("mappings", "preview", str(FIXTURES / "stuf-lvo" / "vrgDi01IndienenAanvulling.xml"))
+    assert code == 0, err
+    calls = re.findall(r"^(POST|PUT|PATCH|DELETE) \S+/api/v1/(\S+)\s+\[(.+)\]$", out, re.M)
+    assert [c[1] for c in calls] == ["enkelvoudiginformatieobjecten", "zaakinformatieobjecten"]
+    bodies = [json.loads(line) for line in out.splitlines() if line.startswith("    {")]
+    assert bodies[1]["zaak"] == "<zaak van verzoek 1234567>"
+
+
 @pytest.mark.parametrize(
     ("drop", "objects"),
     [
