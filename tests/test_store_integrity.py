@@ -83,6 +83,7 @@ def test_a_read_only_database_file_is_stuf046_until_it_is_writable_again(fresh: 
     try:
         assert post(fresh.soap_url, aanvraag()).code == "StUF046"
         assert readyz(fresh).status_code == 503
+        assert f"database file {path.name} is read-only" in readyz(fresh).json()["reason"]
     finally:
         path.chmod(0o600)
     assert acknowledged(post(fresh.soap_url, aanvraag()))
@@ -101,13 +102,18 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
     from adapter.store.db import make_engine
 
     path = tmp_path / "old.db"
-    path.write_bytes(b"")
-    path.chmod(0o644)
+    journal = [Path(f"{path}-wal"), Path(f"{path}-shm")]  # left by an earlier release or a copy
+    for f in (path, *journal):
+        f.write_bytes(b"")
+        f.chmod(0o644)
     make_engine(f"sqlite:///{path}").dispose()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for f in (path, *journal):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
     make_engine(f"sqlite:///{tmp_path / 'var' / 'new.db'}").dispose()  # a new directory is the service's alone
     assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "var" / "new.db").stat().st_mode) == 0o600
+    make_engine(f"sqlite:///{tmp_path / 'srv' / 'loket' / 'new.db'}").dispose()  # its parents made too
+    assert stat.S_IMODE((tmp_path / "srv" / "loket").stat().st_mode) == 0o700
 
 
 def test_the_file_store_is_owner_only(tmp_path: Path) -> None:
