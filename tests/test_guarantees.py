@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -231,6 +232,43 @@ def test_sqlite_store_runs_in_wal_with_synchronous_full(tmp_path: Path) -> None:
         assert seen == {WAL_FULL}
     finally:
         sv.close()
+
+
+def checkpointers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
+
+
+def test_serves_store_checkpoints_its_wal_in_a_thread_of_its_own_and_the_clis_does_not(tmp_path: Path) -> None:
+    """``serve`` turns SQLite's own checkpoint off (the commit that crosses 1000 WAL pages would do it, and
+    hold up every message acknowledged with it) and runs PASSIVE checkpoints from a daemon thread instead:
+    the rows reach the database file without any commit doing it, and the thread ends with the engine."""
+    path = tmp_path / "store.db"
+    assert checkpointers() == []
+    cli = make_engine(f"sqlite:///{path}")  # the CLI's: SQLite checkpoints as usual, no thread
+    with cli.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    assert checkpointers() == []
+    cli.dispose()
+
+    engine = make_engine(f"sqlite:///{path}", background_checkpoints=True)
+    try:
+        [thread] = checkpointers()
+        assert thread.daemon  # never keeps a stopping process alive
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+            for _ in range(64):
+                conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(32768))")  # ~2 MiB, all in the WAL
+        before = path.stat().st_size
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + 2_000_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert path.stat().st_size >= before + 2_000_000, "the WAL never reached the database file"
+    finally:
+        stop_checkpoints(engine)
+        engine.dispose()
+    thread.join(5)
+    assert not thread.is_alive()
 
 
 # -- 3. acknowledge only after the commit (STAM 202; StUF-LVO: test_store_unavailable.py) --------------------

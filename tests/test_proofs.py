@@ -57,6 +57,32 @@ def test_postgresql_stopped_and_started_under_load(tmp_path: Path, pg: Any) -> N
     print(figures)
 
 
+@needs_own_postgres
+def test_a_postgresql_engine_sets_its_timeouts_on_every_connection_and_survives_a_restarted_server(pg: Any) -> None:
+    """The production store: a lock wait and an idle transaction are bounded by the server itself, the pool
+    holds ``pool_size`` + as many overflow connections, and a connection the server dropped (a restart, a
+    failover) is replaced at checkout rather than failing the next acknowledgement."""
+    from sqlalchemy import text
+
+    from adapter.store.db import make_engine
+
+    engine = make_engine(new_database(pg), lock_timeout_ms=1500, pool_size=2)
+    try:
+        held = [engine.connect() for _ in range(4)]  # two pooled, two overflow
+        for conn in held:
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "1500ms"
+            assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
+        pids = {conn.execute(text("SELECT pg_backend_pid()")).scalar() for conn in held}
+        for conn in held:
+            conn.close()
+        assert len(pids) == 4
+        pg.psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({', '.join(map(str, pids))})")
+        with engine.connect() as conn:  # pre-ping: the dead pooled connection is replaced
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() not in pids
+    finally:
+        engine.dispose()
+
+
 def test_delivery_workers_log_a_store_outage_once_not_per_poll(delivering: Any, monkeypatch: Any) -> None:
     """The loop of ``test_postgresql_stopped_and_started_under_load`` in-process and fast: two workers polling
     every 10 ms through two outages of the store (the SQLite file made read-only: every write is refused)
