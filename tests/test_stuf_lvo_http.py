@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -219,6 +220,18 @@ def test_fo03_validates_against_official_stuf0301(server: Server) -> None:
     for body in (b"<not-xml", with_reference(fixture("vrgDi01IntrekkenAanvraag"), "x" * 41)):
         answer = post(server.soap_url, body)
         schema.assertValid(etree.ElementTree(answer.fo03))
+
+
+def test_answers_declare_the_stuf_prefix_once_at_the_envelope(server: Server) -> None:
+    """Namespaces are namespaces, but the loket's own examples and many StUF parsers expect ``StUF:``: the
+    Bv03 and the Fo03 use that prefix, declared on the Envelope (spyne alone would write ``ns0:``)."""
+    for body in (with_reference(fixture("vrgDi01IntrekkenAanvraag"), ref()), b"<not-xml"):
+        raw = post(server.soap_url, body).body
+        envelope = re.search(rb"<\w+:Envelope [^>]*>", raw)
+        assert envelope is not None, raw[:300]
+        assert f'xmlns:StUF="{STUF}"'.encode() in envelope[0], raw[:300]
+        assert raw.count(b"xmlns:StUF=") == 1 and b"ns0:" not in raw, raw[:600]
+        assert b"<StUF:Bv03Bericht" in raw or b"<StUF:Fo03Bericht" in raw
 
 
 def test_wrong_http_method_is_refused(server: Server) -> None:
