@@ -21,6 +21,10 @@ from adapter.envsubst import Report, expand
 from adapter.errors import ConfigError
 from adapter.xmlsafe import Limits
 
+#: Why ``store.url`` (and ``make_engine``) refuse an in-memory SQLite database: acknowledged messages would live
+#: only as long as the process.
+IN_MEMORY = "an in-memory SQLite store loses every acknowledged message when the process ends: use sqlite:///FILE"
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -172,11 +176,14 @@ class StoreSettings(_Section):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            backend = make_url(url).get_backend_name()
+            parsed = make_url(url)
+            backend = parsed.get_backend_name()
         except ArgumentError:
             raise ValueError("not a database URL (use sqlite:///FILE or postgresql+psycopg://…)") from None
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r} (use sqlite or postgresql+psycopg)")
+        if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+            raise ValueError(IN_MEMORY)
         return url
 
 

@@ -231,6 +231,7 @@ def test_unset_variable_names_key_and_variable(
         ("[stuf]\nontvangers = []\n", "stuf.ontvangers: List should have at least 1 item"),
         ('[store]\nurl = "adapter.db"\n' + ONTVANGER, "store.url: not a database URL"),
         ('[store]\nurl = "mysql://db/x"\n' + ONTVANGER, "store.url: unsupported database 'mysql'"),
+        ('[store]\nurl = "sqlite://"\n' + ONTVANGER, "store.url: an in-memory SQLite store loses"),
         ("[server\n", "not valid TOML: "),
         ("[server]\nport = 1\nport = 2\n", "not valid TOML: "),
     ],

@@ -116,6 +116,48 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
     assert stat.S_IMODE((tmp_path / "srv" / "loket").stat().st_mode) == 0o700
 
 
+def test_a_pooled_sqlite_connection_serves_whichever_thread_takes_it_next(tmp_path: Path) -> None:
+    """The pool hands a returned connection to the next thread that asks (the group-commit writer, the
+    delivery workers, the scheduler): sqlite3's same-thread check would refuse it there."""
+    import threading
+
+    from adapter.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with engine.connect() as conn:
+            mine = conn.connection.dbapi_connection
+            conn.exec_driver_sql("SELECT 1")
+        seen: list[object] = []
+
+        def other() -> None:
+            try:
+                with engine.connect() as conn:
+                    seen.append(conn.connection.dbapi_connection is mine)
+                    seen.append(conn.exec_driver_sql("SELECT 1").scalar())
+            except Exception as exc:  # reported below, in the test's own thread
+                seen.append(exc)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(10)
+        assert seen == [True, 1]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_store_is_refused(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It would acknowledge messages that vanish with the process (and SQLAlchemy's single-thread pool for it
+    refuses the pool settings anyway): refused with the reason, and no file named ``:memory:`` is made."""
+    from adapter.store.db import make_engine
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="in-memory SQLite store loses every acknowledged message"):
+        make_engine(url)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_file_store_is_owner_only(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "files")
     with store.writer(None, None) as w:

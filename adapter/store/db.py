@@ -21,6 +21,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
+from adapter.config import IN_MEMORY
 from adapter.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -43,7 +44,9 @@ def make_engine(
     that commit would otherwise hold up every message acknowledged with it."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        identity = _owner_only_file(Path(u.database).expanduser()) if u.database and u.database != ":memory:" else None
+        if not u.database or u.database == ":memory:":
+            raise ValueError(IN_MEMORY)
+        identity = _owner_only_file(Path(u.database).expanduser())
         engine = create_engine(
             u,
             connect_args={"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
@@ -71,8 +74,7 @@ def make_engine(
         def _sqlite_begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        if identity is not None:
-            _identities[engine] = identity
+        _identities[engine] = identity
         if background_checkpoints:
             stop = threading.Event()
             _checkpointers[id(engine)] = stop
