@@ -68,6 +68,7 @@ def test_a_postgresql_engine_sets_its_timeouts_on_every_connection_and_survives_
 
     engine = make_engine(new_database(pg), lock_timeout_ms=1500, pool_size=2)
     try:
+        assert engine.pool.size() == 2  # store.pool_size (services: at least request threads + workers)
         held = [engine.connect() for _ in range(4)]  # two pooled, two overflow
         for conn in held:
             assert conn.execute(text("SHOW lock_timeout")).scalar() == "1500ms"

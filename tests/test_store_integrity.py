@@ -123,8 +123,9 @@ def test_a_pooled_sqlite_connection_serves_whichever_thread_takes_it_next(tmp_pa
 
     from adapter.store.db import make_engine
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}", pool_size=3)
     try:
+        assert engine.pool.size() == 3  # store.pool_size
         with engine.connect() as conn:
             mine = conn.connection.dbapi_connection
             conn.exec_driver_sql("SELECT 1")
