@@ -1363,3 +1363,39 @@ def test_resend_of_several_messages_goes_on_past_a_purged_one(delivering: Any, z
     assert len(out) == 2, out
     assert isinstance(out[0], str) and out[0].startswith(f"message {purged}: not resent: body purged on "), out
     assert isinstance(out[1], Report) and (out[1].message_id, out[1].state) == (free, "done"), out
+
+
+def test_an_unexpected_error_in_the_endpoint_is_a_stuf058_server_fault_answering_the_message(
+    inbound: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure of our own (a bug, a library surprise) while accepting a valid message: spyne raises its own
+    Server fault, which still leaves as a conform Fo03 — StUF058, plek server, answering the message's
+    referentienummer — so that the loket resends it; nothing is stored."""
+    import asyncio
+
+    import httpx
+
+    from adapter.app import build_app
+
+    def broken(self: StufLvoChannel, incoming: object) -> None:
+        raise RuntimeError("kapot")
+
+    monkeypatch.setattr(StufLvoChannel, "accept", broken)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_app(inbound))
+        async with httpx.AsyncClient(transport=transport, base_url="http://adapter") as client:
+            body = with_reference(fixture("vrgDi01IntrekkenAanvraag"), "R-058")
+            return await client.post("/soap/stuf-lvo", content=body, headers={"Content-Type": "text/xml"})
+
+    answer = asyncio.run(call())
+    assert answer.status_code == 500
+    fault = etree.fromstring(answer.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+    assert fault is not None and fault.findtext("faultcode", "").endswith(":Server")
+    fo03 = fault.find(f"detail/{{{STUF}}}Fo03Bericht")
+    assert fo03 is not None
+    found = [fo03.findtext(f"StUF:body/StUF:{name}", namespaces=NS) for name in ("code", "plek", "omschrijving")]
+    assert found == ["StUF058", "server", "Internal Error"]
+    assert fo03.findtext("StUF:stuurgegevens/StUF:crossRefnummer", namespaces=NS) == "R-058"
+    with inbound.engine.connect() as conn:
+        assert conn.execute(select(messages)).all() == []
