@@ -1394,8 +1394,9 @@ def test_an_unexpected_error_in_the_endpoint_is_a_stuf058_server_fault_answering
     assert fault is not None and fault.findtext("faultcode", "").endswith(":Server")
     fo03 = fault.find(f"detail/{{{STUF}}}Fo03Bericht")
     assert fo03 is not None
-    found = [fo03.findtext(f"StUF:body/StUF:{name}", namespaces=NS) for name in ("code", "plek", "omschrijving")]
-    assert found == ["StUF058", "server", "Internal Error"]
+    fields = ("code", "plek", "omschrijving", "details")
+    found = [fo03.findtext(f"StUF:body/StUF:{name}", namespaces=NS) for name in fields]
+    assert found == ["StUF058", "server", "Internal Error", "Server"]  # details: spyne's own faultcode
     assert fo03.findtext("StUF:stuurgegevens/StUF:crossRefnummer", namespaces=NS) == "R-058"
     with inbound.engine.connect() as conn:
         assert conn.execute(select(messages)).all() == []
