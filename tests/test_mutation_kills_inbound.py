@@ -1392,6 +1392,7 @@ def test_an_unexpected_error_in_the_endpoint_is_a_stuf058_server_fault_answering
     assert answer.status_code == 500
     fault = etree.fromstring(answer.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
     assert fault is not None and fault.findtext("faultcode", "").endswith(":Server")
+    assert fault.findtext("faultstring") == "Internal Error"
     fo03 = fault.find(f"detail/{{{STUF}}}Fo03Bericht")
     assert fo03 is not None
     fields = ("code", "plek", "omschrijving", "details")
