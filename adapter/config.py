@@ -26,6 +26,12 @@ from adapter.xmlsafe import Limits
 IN_MEMORY = "an in-memory SQLite store loses every acknowledged message when the process ends: use sqlite:///FILE"
 
 
+def sqlite_file(database: str | None) -> str | None:
+    """The file a SQLite URL's database part names, or None for an in-memory one (``sqlite://``,
+    ``sqlite:///:memory:``)."""
+    return None if database in (None, "", ":memory:") else database
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -182,7 +188,7 @@ class StoreSettings(_Section):
             raise ValueError("not a database URL (use sqlite:///FILE or postgresql+psycopg://…)") from None
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r} (use sqlite or postgresql+psycopg)")
-        if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        if backend == "sqlite" and sqlite_file(parsed.database) is None:
             raise ValueError(IN_MEMORY)
         return url
 

@@ -21,7 +21,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
-from adapter.config import IN_MEMORY
+from adapter.config import IN_MEMORY, sqlite_file
 from adapter.errors import StoreUnavailable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -44,9 +44,10 @@ def make_engine(
     that commit would otherwise hold up every message acknowledged with it."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        if not u.database or u.database == ":memory:":
+        file = sqlite_file(u.database)
+        if file is None:
             raise ValueError(IN_MEMORY)
-        identity = _owner_only_file(Path(u.database).expanduser())
+        identity = _owner_only_file(Path(file).expanduser())
         engine = create_engine(
             u,
             connect_args={"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
