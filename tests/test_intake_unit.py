@@ -13,6 +13,7 @@ import pytest
 
 from adapter.inbound import intake as intake_module
 from adapter.inbound.intake import Intake
+from tests.logrecord import record_log
 
 Message = dict[str, Any]
 
@@ -90,15 +91,7 @@ def make(endpoint: Endpoint, **limits: Any) -> Intake:
 
 @pytest.fixture
 def logs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The intake's log lines (structlog caches its loggers: ``capture_logs`` can miss them in a full run)."""
-    lines: list[dict[str, Any]] = []
-
-    class Recorder:
-        def __getattr__(self, level: str) -> Callable[..., None]:
-            return lambda event, **kw: lines.append({"level": level, "event": event, **kw})
-
-    monkeypatch.setattr(intake_module, "log", Recorder())
-    return lines
+    return record_log(monkeypatch, intake_module)
 
 
 def test_the_endpoint_gets_the_whole_body_once_then_the_clients_own_messages() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.delivery_env import needs_zgw_specs
 from tests.integration.openzaak_server import PGBIN
+from tests.logrecord import record_log
 from tests.proofs import (
     new_database,
     postgres,
@@ -97,14 +98,7 @@ def test_delivery_workers_log_a_store_outage_once_not_per_poll(delivering: Any, 
     sv = delivering(workers=2, poll_interval=0.01)
     if sv.engine.dialect.name != "sqlite":
         pytest.skip("makes the SQLite file read-only; the PostgreSQL outage is the proof above")
-    lines: list[tuple[str, str]] = []
-    why: list[object] = []  # the outage warning's error: what the store said
-
-    class Recorder:
-        def __getattr__(self, level: str) -> Any:
-            return lambda event, *args, **kw: (lines.append((level, event)), why.append(kw.get("error")))
-
-    monkeypatch.setattr(worker, "log", Recorder())
+    logs = record_log(monkeypatch, worker)
     db = Path(str(make_url(str(sv.engine.url)).database))
     sv.outbox.start()
     try:
@@ -116,5 +110,7 @@ def test_delivery_workers_log_a_store_outage_once_not_per_poll(delivering: Any, 
     finally:
         db.chmod(0o600)
         sv.outbox.stop()
+    lines = [(e["level"], e["event"]) for e in logs]
+    why = [e.get("error") for e in logs]  # the outage warning's error: what the store said
     assert lines == [("warning", worker.STORE_DOWN), ("info", "store available again; delivery resumed")] * 2
     assert why[::2] == ["store unavailable: database file adapter.db is read-only"] * 2, why

@@ -20,6 +20,7 @@ from adapter.services import Services, open_services
 from adapter.store.db import upgrade
 from tests.conftest import drop_database, new_database_url, write_config
 from tests.delivery_env import Zaaksysteem, copy_mappings, delivery_toml, needs_zgw_specs
+from tests.logrecord import record_log
 from tests.soap import fixture
 from tests.test_delivery_zgw import assert_one_complete_zaak, drain, receive
 
@@ -163,13 +164,7 @@ def test_a_failing_bestandsdeel_is_resumed_into_one_complete_document(
     document, uploads only the missing parts with the checkpointed lock and unlocks it."""
     from adapter.targets.zgw import plugin
 
-    logs: list[dict[str, Any]] = []  # the plugin's log lines (structlog caches its loggers: capture_logs can miss them)
-
-    class Recorder:
-        def __getattr__(self, level: str) -> Callable[..., None]:
-            return lambda event, **kw: logs.append({"event": event, **kw})
-
-    monkeypatch.setattr(plugin, "log", Recorder())
+    logs = record_log(monkeypatch, plugin)
     fake(zs).fail_next("PUT", "/bestandsdelen/{uuid}", status=500, skip=part, after_processing=after_processing)
     receive(big_services, body=big_aanvraag())
     assert drain(big_services) == ["retry", "done"]

@@ -120,7 +120,8 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     keep = {t for spec in untraced for t in matching(spec, known)}
     starters = set(json.loads(children.read_text())) if children.exists() else set()
     # a server fixture is module-scoped: the test that started it is recorded, its neighbours talk to it too
-    keep |= {t for t in known if t.partition("::")[0] in {s.partition("::")[0] for s in starters}}
+    server_files = {s.partition("::")[0] for s in starters}
+    keep |= {t for t in known if t.partition("::")[0] in server_files}
     for name in function_names(clone, module):
         _, function, _ = mutant_function(name + "__mutmut_1")
         seen = set(traced.get(name, ()))
