@@ -109,7 +109,7 @@ def test_files_after_the_message_fill_the_documents_once(
     assert list(sftp_server.inbox.iterdir()) == []
     for name, data in sent.items():
         assert (sftp_server.processed / name).read_bytes() == data
-    assert {f.state for f in store.list_files(sv.engine)} == {"processed"}
+    assert {f.state for f in store.list_files(sv.engine, None, 100)} == {"processed"}
 
     # nothing more happens: no second document, nothing picked up twice
     assert pickup_now(sv).startswith("ok: 0 in inboxes, 0 stored, 0 moved")
@@ -188,7 +188,7 @@ def test_a_host_key_that_is_not_the_pinned_one_is_refused(
         in (outcome)
     )
     assert "not the pinned" in outcome
-    assert store.list_files(sv.engine) == []  # nothing read from a server we do not trust
+    assert store.list_files(sv.engine, None, 100) == []  # nothing read from a server we do not trust
     shown = CliRunner().invoke(main, ["--config", sv.settings.source, "postbox", "status"])
     assert shown.exit_code == 1 and sftp_server.host_fingerprint in shown.output, shown.output
 
@@ -209,7 +209,7 @@ def test_permission_denied_fails_with_the_reason_and_is_tried_again(
     os.chown(path, 0, 0)  # root's, unreadable for the postbus user
     outcome = pickup_now(sv)
     assert outcome.startswith("error:") and "permission denied" in outcome, outcome
-    (row,) = store.list_files(sv.engine)
+    (row,) = store.list_files(sv.engine, None, 100)
     assert row.state == "failed" and "permission denied" in (row.detail or "")
     status = store.statuses(sv.engine)["olo"]
     assert status.failures == 1 and "permission denied" in (status.last_error or "")
@@ -219,7 +219,7 @@ def test_permission_denied_fails_with_the_reason_and_is_tried_again(
 
     path.chmod(0o644)  # the operator fixed it: the next run picks it up
     assert pickup_now(sv).startswith("ok: 1 in inboxes, 1 stored")
-    (row,) = store.list_files(sv.engine)
+    (row,) = store.list_files(sv.engine, None, 100)
     assert row.state == "stored" and row.detail is None
     assert store.statuses(sv.engine)["olo"].failures == 0
 
@@ -237,7 +237,7 @@ def test_odd_names_are_refused_and_nothing_lands_outside_the_store(
     (sftp_server.inbox / "1234567_dir.pdf").mkdir()
     outcome = pickup_now(sv)
     assert outcome.startswith("ok: 7 in inboxes, 0 stored, 0 moved to processed, 7 refused"), outcome
-    rows = {r.remote_name: r for r in store.list_files(sv.engine)}
+    rows = {r.remote_name: r for r in store.list_files(sv.engine, None, 100)}
     assert set(rows) == {*odd, "1234567_link.pdf", "1234567_dir.pdf"}
     assert all(r.state == "refused" for r in rows.values())
     assert "not a regular file" in (rows["1234567_link.pdf"].detail or "")
@@ -316,6 +316,6 @@ def test_a_broken_download_resumes_from_its_part_file(
     assert 2_000_000 <= resumed_from < len(data)
     assert pickup_now(sv).startswith("ok: 1 in inboxes, 1 stored")
     assert offsets == [0, resumed_from]  # the second run read only the rest
-    (row,) = store.list_files(sv.engine)
+    (row,) = store.list_files(sv.engine, None, 100)
     assert row.sha256 == hashlib.sha256(data).hexdigest() and row.size == len(data)
     assert [p.name for p in files_in_store(sv)] == [row.sha256]  # the part is gone, one file

@@ -70,7 +70,7 @@ def get_file(engine: Engine, postbox: str, remote_name: str) -> PostbusFile | No
     return _row(r) if r else None
 
 
-def list_files(engine: Engine, state: str | None = None, limit: int = 200) -> list[PostbusFile]:
+def list_files(engine: Engine, state: str | None, limit: int) -> list[PostbusFile]:
     q = select(postbox_files).order_by(postbox_files.c.id.desc()).limit(limit)
     if state:
         q = q.where(postbox_files.c.state == state)
@@ -185,16 +185,6 @@ def mark_processed(engine: Engine, file_id: int) -> None:
             update(postbox_files)
             .where(postbox_files.c.id == file_id)
             .values(state=PROCESSED, processed_at=t, matched_at=t, detail=None)
-        )
-
-
-def has_message(engine: Engine, aanvraagnummer: str) -> bool:
-    with reading(engine) as conn:
-        return (
-            conn.execute(
-                select(messages.c.id).where(messages.c.nummer == aanvraagnummer, messages.c.dedup_key.is_not(None))
-            ).first()
-            is not None
         )
 
 
