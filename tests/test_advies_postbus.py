@@ -114,7 +114,7 @@ def test_documents_and_manifest_are_dropped_once_then_the_adviesverzoek_is_uitge
     manifest_row = next(r for r in uploads.batch_rows(sv.engine, "olo", av.id) if r.kind == "manifest")
     assert all(
         manifest_row.done_at and r.done_at and manifest_row.done_at >= r.done_at
-        for r in uploads.list_uploads(sv.engine)
+        for r in uploads.list_uploads(sv.engine, None, 100)
     )
 
     # a resend of the relay: nothing uploaded twice

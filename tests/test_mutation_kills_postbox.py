@@ -15,12 +15,14 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, Row, insert, update
 
 from adapter.store import messages as message_store
 from adapter.store import postbox as store
+from adapter.store.db import aware
 from adapter.store.outbox import DState
 from adapter.store.tables import deliveries, delivery_steps
 from adapter.store.writer import GroupCommitWriter
@@ -248,3 +250,55 @@ def test_a_postboxs_failures_count_up_from_one_and_a_success_resets_them(
     store.set_status(engine, "olo", None)
     s = store.statuses(engine)["olo"]
     assert (s.last_success_at, s.failures, s.last_error) == (T0 + timedelta(minutes=2), 0, "host key changed")
+
+
+def delivery(engine: Engine, message_id: int) -> Row[Any]:
+    with engine.connect() as conn:
+        return conn.execute(deliveries.select().where(deliveries.c.message_id == message_id)).one()
+
+
+def set_delivery(engine: Engine, message_id: int, state: DState, error: str | None, attempts: int = 4) -> None:
+    later = T0 + timedelta(hours=6)
+    with engine.begin() as conn:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.message_id == message_id)
+            .values(state=state.value, last_error=error, attempts=attempts, next_attempt_at=later, updated_at=T0)
+        )
+
+
+def test_a_new_file_wakes_only_the_deliveries_of_its_aanvraag_that_wait_for_postbus_files(
+    engine: Engine, clock: Callable[[datetime], None]
+) -> None:
+    """A file that comes late is not the delivery's fault: the deliveries of its aanvraag that wait for (or
+    gave up on) postbus files run again at once with their attempts reset. A delivery running now, one that
+    fails for another reason and another aanvraag's are left alone."""
+    waits = message(engine, "1234567")
+    gave_up = message(engine, "1234567")
+    running = message(engine, "1234567")
+    other_reason = message(engine, "1234567")
+    other_aanvraag = message(engine, "7654321")
+    set_delivery(engine, waits, DState.RETRY, "postbus: waiting for 1 bijlage(n) from the postbus: B1")
+    set_delivery(engine, gave_up, DState.NEEDS_ATTENTION, "postbus: 1 bijlage(n) not in the postbus 72 h after")
+    set_delivery(engine, running, DState.RUNNING, "postbus: waiting for 1 bijlage(n) from the postbus: B1")
+    set_delivery(engine, other_reason, DState.RETRY, "zaaksysteem: 503 Service Unavailable")
+    set_delivery(engine, other_aanvraag, DState.DEAD, "postbus: waiting for 1 bijlage(n) from the postbus: B1")
+    clock(T0 + timedelta(minutes=30))
+    assert store.wake_waiting(engine, "1234567") == 2
+    for mid in (waits, gave_up):
+        d = delivery(engine, mid)
+        assert (d.state, d.attempts) == (DState.RETRY.value, 0)
+        assert aware(d.next_attempt_at) == aware(d.updated_at) == T0 + timedelta(minutes=30)
+        m = message_store.get_message(engine, mid)
+        assert m is not None and (m.state, aware(m.updated_at)) == ("retrying", T0 + timedelta(minutes=30))
+    for mid, state in ((running, DState.RUNNING), (other_reason, DState.RETRY), (other_aanvraag, DState.DEAD)):
+        d = delivery(engine, mid)
+        assert (d.state, d.attempts, aware(d.updated_at)) == (state.value, 4, T0)
+        assert message_store.get_message(engine, mid).state == "received"  # type: ignore[union-attr]
+    assert store.wake_waiting(engine, "5555555") == 0
+    assert [(w[0], w[2]) for w in store.waiting(engine)] == [
+        (waits, "retry"),
+        (gave_up, "retry"),
+        (running, "running"),
+        (other_aanvraag, "dead"),
+    ]

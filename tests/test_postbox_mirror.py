@@ -111,7 +111,7 @@ def test_selected_documents_are_uploaded_once_verified_with_the_manifest_last(
     manifest = json.loads((outbox / f"{batch}.manifest.json").read_bytes())
     assert manifest["batch"] == batch and manifest["postbox"] == "olo"
     assert manifest["files"] == [{"name": n, "size": len(sent[n]), "sha256": sha(sent[n])} for n in sorted(sent)]
-    rows = store.list_uploads(sv.engine)
+    rows = store.list_uploads(sv.engine, None, 100)
     assert [r.state for r in rows] == ["done"] * 3
     manifest_row = next(r for r in rows if r.kind == "manifest")
     assert manifest_row.done_at is not None and all(  # uploaded last
@@ -276,7 +276,7 @@ def test_permission_denied_on_the_outbox_fails_with_the_reason_visibly_and_is_re
     mirror.drop_batch(sv.engine, files, "olo", "P", [mirror.DropFile("p.bin", b"data")])
     outcome = mirror_now(sv)
     assert outcome.startswith("error: 2 to upload, 0 uploaded, 1 failed") and "permission denied" in outcome, outcome
-    (failed,) = store.list_uploads(sv.engine, "failed")
+    (failed,) = store.list_uploads(sv.engine, "failed", 100)
     assert failed.remote_name == "p.bin" and "permission denied" in (failed.detail or "")
     status = cli(sv, "postbox", "status")
     assert status.exit_code == 1 and "permission denied" in status.output and "1 failed" in status.output, status.output

@@ -143,7 +143,7 @@ def batch_rows(engine: Engine, postbox: str, batch: str) -> list[Upload]:
         return [_row(r) for r in rows]
 
 
-def list_uploads(engine: Engine, state: str | None = None, limit: int = 200) -> list[Upload]:
+def list_uploads(engine: Engine, state: str | None, limit: int) -> list[Upload]:
     q = select(postbox_uploads).order_by(postbox_uploads.c.id.desc()).limit(limit)
     if state:
         q = q.where(postbox_uploads.c.state == state)
