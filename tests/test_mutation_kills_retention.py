@@ -1,0 +1,177 @@
+"""Retention (``adapter/store/retention.py``) at the store level: written for the survivors of mutation run 7
+(docs/guarantees.md).
+
+``test_retention.py`` runs purges over messages delivered for real; these pin what it left open: the bytes an
+operator is told were (or would be) purged, the summary line's every part, the werkmap PDF among the files
+that go, and the times shown — in UTC on a machine whose clock runs in Europe/Amsterdam, as the servers of a
+Dutch municipality do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, event, insert, select, update
+
+from adapter.config import RetentionSettings
+from adapter.store import retention
+from adapter.store.files import FileStore
+from adapter.store.tables import deliveries, delivery_steps, messages
+from tests.test_mutation_kills_postbox import message
+
+SETTINGS = RetentionSettings(delivered_days=30, rejected_days=14, dead_days=90, needs_attention_days="forever")
+
+
+@pytest.fixture
+def amsterdam(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is Europe/Amsterdam (UTC+1 in December) for the test."""
+    monkeypatch.setenv("TZ", "Europe/Amsterdam")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def aged(engine: Engine, message_id: int, since: datetime, state: str = "delivered", body: bytes | None = None) -> None:
+    """The message in ``state`` since ``since``, its delivery done (or as the state says)."""
+    values: dict[str, object] = {"state": state, "updated_at": since}
+    if body is not None:
+        values["body"] = body
+    delivery = {"delivered": "done", "dead": "dead", "needs-attention": "needs-attention"}.get(state, "done")
+    with engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
+        conn.execute(update(deliveries).where(deliveries.c.message_id == message_id).values(state=delivery))
+
+
+def document(engine: Engine, files: FileStore, message_id: int, key: str, content: bytes) -> str:
+    sha = hashlib.sha256(content).hexdigest()
+    with files.writer(sha, len(content)) as w:
+        w.write(content)
+        w.commit()
+    with engine.begin() as conn:
+        did = conn.execute(select(deliveries.c.id).where(deliveries.c.message_id == message_id)).scalar_one()
+        conn.execute(
+            insert(delivery_steps).values(
+                delivery_id=did,
+                key=key,
+                state="done",
+                result=json.dumps({"sha256": sha, "grootte": len(content)}),
+                updated_at=datetime.now(UTC),
+            )
+        )
+    return sha
+
+
+def test_the_bytes_purged_are_the_bodies_sizes_and_an_empty_body_counts_none(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    big = message(engine, "1234567")
+    empty = message(engine, "7654321", accepted=False)  # an empty POST, rejected
+    aged(engine, big, now - timedelta(days=31), body=b"x" * 1234)
+    aged(engine, empty, now - timedelta(days=15), state="rejected", body=b"")
+    planned = retention.plan(engine, SETTINGS, None)
+    assert [(m.id, m.state, m.bytes) for m in planned.messages] == [(big, "delivered", 1234), (empty, "rejected", 0)]
+    done = retention.purge(engine, SETTINGS, None)
+    assert done.messages == planned.messages
+    assert done.summary() == "purged 2 message bodies (1234 bytes), 0 files (0 bytes)"
+
+
+def test_plan_judges_age_at_the_moment_asked(engine: Engine) -> None:
+    """``plan(at=…)``: what a purge then would remove (retention counts from when the message reached its
+    state), not what a purge now would."""
+    now = datetime.now(UTC)
+    mid = message(engine, "1234567")
+    aged(engine, mid, now - timedelta(days=20))
+    assert retention.plan(engine, SETTINGS, None).messages == []
+    assert [m.id for m in retention.plan(engine, SETTINGS, None, at=now + timedelta(days=11)).messages] == [mid]
+    assert retention.purge(engine, SETTINGS, None, at=now + timedelta(days=9)).messages == []
+    assert [m.id for m in retention.purge(engine, SETTINGS, None, at=now + timedelta(days=11)).messages] == [mid]
+
+
+def test_the_werkmap_pdf_goes_with_the_documents_of_a_purged_message(engine: Engine, tmp_path: Path) -> None:
+    files = FileStore(tmp_path / "files")
+    mid = message(engine, "1234567")
+    pdf = document(engine, files, mid, "werkmap:pdf", b"%PDF-1.7 the verzoek as the loket rendered it")
+    doc = document(engine, files, mid, "werkmap:document:D1", b"a drawing")
+    young = message(engine, "7654321")
+    kept = document(engine, files, young, "werkmap:document:D2", b"a younger drawing")
+    aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    aged(engine, young, datetime.now(UTC) - timedelta(days=1))
+    planned = retention.plan(engine, SETTINGS, files.root)
+    assert sorted(f.sha256 for f in planned.files) == sorted([pdf, doc])
+    done = retention.purge(engine, SETTINGS, files.root)
+    assert sorted(f.sha256 for f in done.files) == sorted([pdf, doc])
+    assert not files.has(pdf) and not files.has(doc) and files.has(kept)
+
+
+def test_the_summary_says_what_was_postponed_and_names_the_first_three_errors() -> None:
+    p = retention.Purge(
+        messages=[retention.PurgedMessage(1, "delivered", datetime(2026, 1, 1, tzinfo=UTC), 10)],
+        files=[retention.PurgedFile("a" * 64, 5)],
+        files_postponed="a STAM delivery is running; the next purge removes them",
+        errors=[f"file {i}: Permission denied" for i in range(4)],
+    )
+    assert p.summary(dry_run=True) == (
+        "would purge 1 message bodies (10 bytes), 1 files (5 bytes); files postponed: a STAM delivery is running; "
+        "the next purge removes them; 4 errors: file 0: Permission denied; file 1: Permission denied; "
+        "file 2: Permission denied"
+    )
+
+
+def test_times_are_shown_in_utc_whatever_the_machines_time_zone(engine: Engine, amsterdam: None) -> None:
+    """A municipality's server runs in Europe/Amsterdam: the purge time an operator reads, and the age a purge
+    judges by, are UTC all the same (SQLite hands back naive UTC, PostgreSQL the session's zone)."""
+    assert (
+        retention.purged_text(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+        == "body purged on 2026-12-03 08:00 UTC (retention)"
+    )
+    cet = timezone(timedelta(hours=1))
+    assert (
+        retention.purged_text(datetime(2026, 12, 3, 9, 0, tzinfo=cet))
+        == "body purged on 2026-12-03 08:00 UTC (retention)"
+    )
+    assert retention.purged_text(datetime(2026, 12, 3, 8, 0)) == "body purged on 2026-12-03 08:00 UTC (retention)"
+    now = datetime.now(UTC)
+    almost = message(engine, "1234567")
+    past = message(engine, "7654321")
+    aged(engine, almost, now - timedelta(days=30) + timedelta(minutes=30))  # half an hour short of 30 days
+    aged(engine, past, now - timedelta(days=30, minutes=30))
+    (m,) = retention.plan(engine, SETTINGS, None).messages
+    assert m.id == past
+    assert m.since.utcoffset() == timedelta(0)
+    assert abs(m.since - (now - timedelta(days=30, minutes=30))) < timedelta(seconds=1)
+
+
+def test_a_purge_in_amsterdam_records_the_purge_time_in_utc(engine: Engine, amsterdam: None) -> None:
+    mid = message(engine, "1234567")
+    aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    before = datetime.now(UTC)
+    assert [m.id for m in retention.purge(engine, SETTINGS, None).messages] == [mid]
+    (at,) = retention.purged_at(engine, [mid]).values()
+    assert before - timedelta(seconds=1) <= retention._utc(at) <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_bodies_are_purged_in_batches_of_batch_rows(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short transactions (and SQLite's limit on bound parameters): ``BATCH`` bodies per UPDATE."""
+    monkeypatch.setattr(retention, "BATCH", 2)
+    ids = [message(engine, f"12345{i:02d}") for i in range(5)]
+    for mid in ids:
+        aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    updates: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE MESSAGES"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        done = retention.purge(engine, SETTINGS, None)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [m.id for m in done.messages] == ids
+    assert len(updates) == 3
