@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, event, insert, select, update
 
 from adapter.config import RetentionSettings
+from adapter.store import messages as message_store
 from adapter.store import retention
 from adapter.store.files import FileStore
 from adapter.store.tables import deliveries, delivery_steps, messages
@@ -175,3 +176,70 @@ def test_bodies_are_purged_in_batches_of_batch_rows(engine: Engine, monkeypatch:
         event.remove(engine, "before_cursor_execute", seen)
     assert [m.id for m in done.messages] == ids
     assert len(updates) == 3
+
+
+def test_a_delivery_claimed_between_the_purges_select_and_its_update_keeps_its_body(engine: Engine) -> None:
+    """The UPDATE re-checks the conditions: a resend claimed by a worker after the purge chose its batch (on
+    PostgreSQL the UPDATE sees that committed claim) wins, and the purge reports only what it emptied."""
+    claimed, other = message(engine, "1234567"), message(engine, "7654321")
+    for mid in (claimed, other):
+        aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    body = bytes(message_store.get_message(engine, claimed).body)  # type: ignore[union-attr]
+
+    def claim_first(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE MESSAGES") and not conn.info.get("claimed"):
+            conn.info["claimed"] = True
+            conn.execute(update(deliveries).where(deliveries.c.message_id == claimed).values(state="running"))
+
+    event.listen(engine, "before_cursor_execute", claim_first)
+    try:
+        done = retention.purge(engine, SETTINGS, None)
+    finally:
+        event.remove(engine, "before_cursor_execute", claim_first)
+    assert [m.id for m in done.messages] == [other]
+    kept = message_store.get_message(engine, claimed)
+    assert kept is not None and kept.body_purged_at is None and bytes(kept.body) == body
+    assert set(retention.purged_at(engine, [claimed, other])) == {other}
+    assert retention.purged_at(engine, [claimed]) == {}
+
+
+def test_a_file_that_cannot_be_removed_is_an_error_and_the_others_still_go(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = FileStore(tmp_path / "files")
+    mid = message(engine, "1234567")
+    shas = sorted(document(engine, files, mid, f"werkmap:document:D{i}", f"drawing {i}".encode()) for i in range(3))
+    aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    gone, locked = files.path_for(shas[0]), files.path_for(shas[1])
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == gone:  # removed by someone else after the purge listed it
+            real_unlink(self)
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    done = retention.purge(engine, SETTINGS, files.root)
+    assert [f.sha256 for f in done.files] == [shas[2]]
+    assert done.errors == [f"file {shas[1]}: Permission denied"]
+    assert not files.has(shas[2]) and files.has(shas[1])
+
+
+def test_files_wait_while_a_stam_delivery_runs_and_the_summary_says_why(engine: Engine, tmp_path: Path) -> None:
+    files = FileStore(tmp_path / "files")
+    mid = message(engine, "1234567")
+    sha = document(engine, files, mid, "werkmap:document:D1", b"a drawing")
+    aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    running = message(engine, "7654321")
+    with engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == running).values(channel="stam"))
+        conn.execute(update(deliveries).where(deliveries.c.message_id == running).values(state="running"))
+    done = retention.purge(engine, SETTINGS, files.root)
+    assert [m.id for m in done.messages] == [mid] and done.files == [] and files.has(sha)
+    assert done.summary() == (
+        "purged 1 message bodies (32 bytes), 0 files (0 bytes); "
+        "files postponed: a STAM delivery is running; the next purge removes them"
+    )
