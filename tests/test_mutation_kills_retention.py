@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Engine, event, insert, select, update
 
 from adapter.config import RetentionSettings
 from adapter.store import messages as message_store
-from adapter.store import retention
+from adapter.store import postbox as postbus
+from adapter.store import retention, uploads
 from adapter.store.files import FileStore
 from adapter.store.tables import deliveries, delivery_steps, messages
 from tests.test_mutation_kills_postbox import message
@@ -243,3 +244,31 @@ def test_files_wait_while_a_stam_delivery_runs_and_the_summary_says_why(engine: 
         "purged 1 message bodies (32 bytes), 0 files (0 bytes); "
         "files postponed: a STAM delivery is running; the next purge removes them"
     )
+
+
+def test_postbus_files_go_with_the_messages_whose_delivery_took_them(engine: Engine, tmp_path: Path) -> None:
+    """A gap the mutant ``_document_steps`` 5 pointed at: the bijlagen a StUF-LVO delivery took from the postbus
+    stayed in the file store for ever. They go once only purged messages name them — unless the same content
+    waits in the postbus for another aanvraag, or an upload to a postbox has not been done yet."""
+    files = FileStore(tmp_path / "files")
+    mid = message(engine, "1234567")
+    taken = document(engine, files, mid, "postbus:B1", b"a drawing from the postbus")
+    waiting = document(engine, files, mid, "postbus:B2", b"the same file placed again for another aanvraag")
+    uploading = document(engine, files, mid, "postbus:B3", b"a drawing still to be mirrored to the odrn")
+    postbus.record_stored(engine, "olo", "7654321_Tekening.pdf", "7654321", "Tekening.pdf", waiting, 47)
+    uploads.add(
+        engine,
+        postbox="odrn",
+        ident=f"B3:{uploading}",
+        kind=uploads.FILE,
+        batch="1234567-1",
+        message_id=mid,
+        remote_name="Tekening.pdf",
+        sha256=uploading,
+        size=42,
+    )
+    aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    assert [f.sha256 for f in retention.plan(engine, SETTINGS, files.root).files] == [taken]
+    done = retention.purge(engine, SETTINGS, files.root)
+    assert [f.sha256 for f in done.files] == [taken]
+    assert not files.has(taken) and files.has(waiting) and files.has(uploading)

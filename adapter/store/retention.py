@@ -10,9 +10,12 @@ conditions re-check that, so a resend that claims a delivery first wins, and one
 the body purged and is refused.
 
 Documents are content-addressed (sha256), so one file may serve several messages (a STAM aanvulling lists
-every document of the verzoek so far). A file goes only when every message whose delivery step stored it
-has had its body purged. A file that no step names yet (a download whose checkpoint is being written) is
-left alone, and files are not touched while a STAM delivery runs, since it may be about to reuse one.
+every document of the verzoek so far). The files a delivery took are named by its checkpoints: werkmap
+documents and the verzoek PDF (STAM), and postbus files (StUF-LVO bijlagen without inhoud, picked up from
+the postbus). A file goes only when every message whose delivery step named it has had its body purged,
+and no postbus file waiting for its aanvraag and no upload to a postbox not done yet has the same content.
+A file that no step names yet (a download whose checkpoint is being written) is left alone, and files are
+not touched while a STAM delivery runs, since it may be about to reuse one.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from adapter.store.db import reading, transaction
 from adapter.store.files import FileStore
 from adapter.store.messages import StoredMessage
 from adapter.store.outbox import DState
-from adapter.store.tables import deliveries, delivery_steps, messages
+from adapter.store.postbox import STEP_PREFIX as POSTBUS_STEP
+from adapter.store.postbox import STORED as POSTBUS_STORED
+from adapter.store.tables import deliveries, delivery_steps, messages, postbox_files, postbox_uploads
+from adapter.store.uploads import DONE as UPLOAD_DONE
 
 #: Message-log states with a retention, and the setting that holds it.
 STATE_SETTINGS = {
@@ -106,15 +112,19 @@ def _due(state: str, cutoff: datetime) -> Any:
 
 
 def _document_steps(engine: Engine, counted_as_purged: set[int]) -> list[tuple[str, bool]]:
-    """(sha256, body purged?) for every stored werkmap document and PDF step; ``counted_as_purged``: ids a
-    dry run counts as purged."""
+    """(sha256, body purged?) for every werkmap document, PDF and postbus file a delivery took;
+    ``counted_as_purged``: ids a dry run counts as purged."""
     q = (
         select(delivery_steps.c.result, messages.c.id, messages.c.body_purged_at)
         .join(deliveries, deliveries.c.id == delivery_steps.c.delivery_id)
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(
             delivery_steps.c.state == "done",
-            or_(delivery_steps.c.key.like("werkmap:document:%"), delivery_steps.c.key == "werkmap:pdf"),
+            or_(
+                delivery_steps.c.key.like("werkmap:document:%"),
+                delivery_steps.c.key == "werkmap:pdf",
+                delivery_steps.c.key.like(f"{POSTBUS_STEP}%"),
+            ),
         )
     )
     out = []
@@ -136,10 +146,19 @@ def _stam_delivery_running(engine: Engine) -> bool:
         return bool(conn.execute(q).scalar_one())
 
 
+def _waiting_content(engine: Engine) -> set[str]:
+    """Content still to be used outside a delivery's checkpoints: postbus files picked up and waiting for
+    their aanvraag (or orphans), and uploads to postboxes not done yet."""
+    with reading(engine) as conn:
+        postbus = conn.execute(select(postbox_files.c.sha256).where(postbox_files.c.state == POSTBUS_STORED))
+        uploads = conn.execute(select(postbox_uploads.c.sha256).where(postbox_uploads.c.state != UPLOAD_DONE))
+        return {str(sha).lower() for (sha,) in [*postbus, *uploads] if sha}
+
+
 def _files_to_remove(engine: Engine, store: FileStore, counted_as_purged: set[int]) -> list[PurgedFile]:
     """Files that only purged messages name."""
     steps = _document_steps(engine, counted_as_purged)
-    needed = {sha for sha, purged in steps if not purged}
+    needed = {sha for sha, purged in steps if not purged} | _waiting_content(engine)
     out = []
     for sha in sorted({sha for sha, purged in steps if purged} - needed):
         try:
