@@ -100,14 +100,15 @@ def matching(spec: str, known: list[str]) -> list[str]:
     return hits
 
 
-def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[str]) -> None:
+def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[str], children: bool = True) -> None:
     """A function's tests: those of its selection (its own, else the module default) that can see its mutants.
     A mutant is active only inside its function, so a test that never calls it cannot kill it: of the selection
     a function keeps the tests mutmut's tracing pass saw call it, and those that start a Python child process
     (``serve``, the CLI; noted by the tracing pass in ``mutmut-children.json``), which runs the mutant where the
     tracing cannot look, and the other tests of their files (the servers are module-scoped fixtures).
     ``untraced`` (selections.toml) names more tests to keep regardless. Leaving out the rest loses no kill and
-    saves their whole run on every survivor."""
+    saves their whole run on every survivor. Without ``children`` the child-starting tests are left out: a
+    quick first pass whose survivors a second run (``--survivors``) gives the whole selection."""
     path = clone / "mutants" / "mutmut-stats.json"
     traced_path = path.with_name("mutmut-stats.traced.json")
     if not traced_path.exists():  # the tracing pass's own lists, kept: this function overwrites them
@@ -116,9 +117,9 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     stats = json.loads(path.read_text())
     known = sorted(stats["duration_by_test"])
     tests = stats["tests_by_mangled_function_name"]
-    children = clone / "mutants" / "mutmut-children.json"
+    children_list = clone / "mutants" / "mutmut-children.json"
     keep = {t for spec in untraced for t in matching(spec, known)}
-    starters = set(json.loads(children.read_text())) if children.exists() else set()
+    starters = set(json.loads(children_list.read_text())) if children and children_list.exists() else set()
     # a server fixture is module-scoped: the test that started it is recorded, its neighbours talk to it too
     server_files = {s.partition("::")[0] for s in starters}
     keep |= {t for t in known if t.partition("::")[0] in server_files}
@@ -170,6 +171,11 @@ def main() -> int:
     ap.add_argument("--children", type=int, default=2)
     ap.add_argument("--stop-at", help="HH:MM (UTC, local clock): stop the run then, whatever it reached")
     ap.add_argument("--survivors", action="store_true", help="run the survivors again too (after adding tests)")
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="leave out the tests that start a serve or CLI child (a quick first pass; then --survivors without it)",
+    )
     ap.add_argument("--skip-strings", action="store_true", help="leave out mutants that change only a string constant")
     args = ap.parse_args()
     if args.clone.resolve() == ROOT:
@@ -186,7 +192,7 @@ def main() -> int:
         stats.with_name("mutmut-stats.traced.json").unlink(missing_ok=True)
         stats.with_name("mutmut-children.json").unlink(missing_ok=True)
         sh(*inner, "stats", cwd=args.clone)
-    curate(args.clone, args.module, sel, untraced)
+    curate(args.clone, args.module, sel, untraced, children=not args.in_process)
     wanted = set(filter(None, args.functions.split(",")))
     meta = json.loads((args.clone / "mutants" / (args.module + ".meta")).read_text())["exit_code_by_key"]
     todo = (None, 0) if args.survivors else (None,)
