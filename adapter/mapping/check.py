@@ -143,13 +143,15 @@ def check_offline(m: LoadedMapping, target_names: set[str], adviseurs: set[str] 
     return out
 
 
+_ADVIES = Advies("ZS-ADV-2026-0057", Organisatie("00000001002564440000"))
 #: An adviesaanvraag for the offline template check (crossRefnummer: the requester's adviesverzoek).
 ADVIESAANVRAAG = replace(
     SAMPLE,
     bericht="omvDu01LeverenAanvraag",
     soort=Soort.ADVIESAANVRAAG,
-    advies=Advies("ZS-ADV-2026-0057", Organisatie("00000001002564440000")),
+    advies=_ADVIES,
 )
+_ADVIES_AGAIN = replace(_ADVIES, adviesverzoek_id="ZS-ADV-2026-0058")
 
 
 def _check_adviseur(m: LoadedMapping) -> list[Problem]:
@@ -165,9 +167,8 @@ def _check_adviseur(m: LoadedMapping) -> list[Problem]:
     extra = {name: "x" for name in m.mapping.xpath}
     try:
         one = render(regel.zaak_identificatie, ADVIESAANVRAAG, extra)
-        other = render(
-            regel.zaak_identificatie, replace(ADVIESAANVRAAG, advies=Advies("ZS-ADV-2", Organisatie(""))), extra
-        )
+        # the same adviseur asks again (a second adviesverzoek on the aanvraag, e.g. after an aanvulling)
+        other = render(regel.zaak_identificatie, replace(ADVIESAANVRAAG, advies=_ADVIES_AGAIN), extra)
     except (TemplateError, ValueError) as exc:
         return [*out, Problem(f, "adviseur.zaak_identificatie", m.line_of("adviseur", "zaak_identificatie"), str(exc))]
     if one == other:
