@@ -272,3 +272,27 @@ def test_postbus_files_go_with_the_messages_whose_delivery_took_them(engine: Eng
     done = retention.purge(engine, SETTINGS, files.root)
     assert [f.sha256 for f in done.files] == [taken]
     assert not files.has(taken) and files.has(waiting) and files.has(uploading)
+
+
+def test_every_file_a_checkpoint_names_goes_with_its_purged_messages(engine: Engine, tmp_path: Path) -> None:
+    """Not only werkmap documents: an advice document fetched from samenwerken is personal data as well. A
+    checkpoint that names a file carries its sha256; one that only lists documents (``werkmap:referenties``)
+    names none."""
+    files = FileStore(tmp_path / "files")
+    mid = message(engine, "1234567")
+    advies = document(engine, files, mid, "samenwerken:document:D9", b"the advice of the omgevingsdienst")
+    listed = hashlib.sha256(b"listed only").hexdigest()
+    with engine.begin() as conn:
+        did = conn.execute(select(deliveries.c.id).where(deliveries.c.message_id == mid)).scalar_one()
+        conn.execute(
+            insert(delivery_steps).values(
+                delivery_id=did,
+                key="werkmap:referenties",
+                state="done",
+                result=json.dumps({"documenten": [{"documentId": "D1", "sha256": listed}]}),
+                updated_at=datetime.now(UTC),
+            )
+        )
+    aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
+    assert [f.sha256 for f in retention.purge(engine, SETTINGS, files.root).files] == [advies]
+    assert not files.has(advies)

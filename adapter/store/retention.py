@@ -11,8 +11,9 @@ the body purged and is refused.
 
 Documents are content-addressed (sha256), so one file may serve several messages (a STAM aanvulling lists
 every document of the verzoek so far). The files a delivery took are named by its checkpoints: werkmap
-documents and the verzoek PDF (STAM), and postbus files (StUF-LVO bijlagen without inhoud, picked up from
-the postbus). A file goes only when every message whose delivery step named it has had its body purged,
+documents and the verzoek PDF (STAM), postbus files (StUF-LVO bijlagen without inhoud, picked up from the
+postbus) and advice documents fetched from samenwerken: every checkpoint that names a file carries its
+``sha256``. A file goes only when every message whose delivery step named it has had its body purged,
 and no postbus file waiting for its aanvraag and no upload to a postbox not done yet has the same content.
 A file that no step names yet (a download whose checkpoint is being written) is left alone, and files are
 not touched while a STAM delivery runs, since it may be about to reuse one.
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, select, update
 
 from adapter.config import RetentionDays, RetentionSettings
 from adapter.errors import InputError
@@ -34,7 +35,6 @@ from adapter.store.db import reading, transaction
 from adapter.store.files import FileStore
 from adapter.store.messages import StoredMessage
 from adapter.store.outbox import DState
-from adapter.store.postbox import STEP_PREFIX as POSTBUS_STEP
 from adapter.store.postbox import STORED as POSTBUS_STORED
 from adapter.store.tables import deliveries, delivery_steps, messages, postbox_files, postbox_uploads
 from adapter.store.uploads import DONE as UPLOAD_DONE
@@ -112,7 +112,8 @@ def _due(state: str, cutoff: datetime) -> Any:
 
 
 def _document_steps(engine: Engine, counted_as_purged: set[int]) -> list[tuple[str, bool]]:
-    """(sha256, body purged?) for every werkmap document, PDF and postbus file a delivery took;
+    """(sha256, body purged?) for every file a delivery took: a checkpoint that names a file in the file store
+    carries its ``sha256`` (werkmap documents and PDF, postbus files, samenwerken advice documents);
     ``counted_as_purged``: ids a dry run counts as purged."""
     q = (
         select(delivery_steps.c.result, messages.c.id, messages.c.body_purged_at)
@@ -120,11 +121,7 @@ def _document_steps(engine: Engine, counted_as_purged: set[int]) -> list[tuple[s
         .join(messages, messages.c.id == deliveries.c.message_id)
         .where(
             delivery_steps.c.state == "done",
-            or_(
-                delivery_steps.c.key.like("werkmap:document:%"),
-                delivery_steps.c.key == "werkmap:pdf",
-                delivery_steps.c.key.like(f"{POSTBUS_STEP}%"),
-            ),
+            delivery_steps.c.result.like('%"sha256"%'),
         )
     )
     out = []
