@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from adapter.store.db import aware
 from adapter.store.outbox import DState
 from adapter.store.tables import deliveries, delivery_steps
 from adapter.store.writer import GroupCommitWriter
+from tests.test_mutation_kills import record
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 SHA = hashlib.sha256(b"bouwtekening").hexdigest()
@@ -50,23 +51,12 @@ def stored(engine: Engine, name: str, postbox: str = "olo", sha256: str = SHA) -
 
 def message(engine: Engine, nummer: str, *, accepted: bool = True) -> int:
     """A received message of aanvraag ``nummer``: accepted (with its delivery) or rejected (Fo03, no key)."""
-    ref = uuid.uuid4().hex
-    record = message_store.InboundRecord(
-        correlation_id=ref,
-        channel="stuf-lvo",
-        message_type="omvDi01AanbiedenAanvraag",
-        body=ref.encode(),
-        sha256=hashlib.sha256(ref.encode()).hexdigest(),
-        referentienummer=ref,
-        nummer=nummer,
-        dedup_key=f"t|{ref}" if accepted else None,
-        creates_zaak=True,
-    )
+    r = replace(record(nummer), creates_zaak=True)
     writer = GroupCommitWriter(engine)
     try:
         if accepted:
-            return message_store.accept(writer, record, "<Bv03/>").message_id
-        return message_store.reject(writer, record, "<Fo03/>", "StUF055", "schema")
+            return message_store.accept(writer, r, "<Bv03/>").message_id
+        return message_store.reject(writer, replace(r, dedup_key=None), "<Fo03/>", "StUF055", "schema")
     finally:
         writer.close()
 
