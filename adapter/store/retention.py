@@ -147,9 +147,9 @@ def _waiting_content(engine: Engine) -> set[str]:
     """Content still to be used outside a delivery's checkpoints: postbus files picked up and waiting for
     their aanvraag (or orphans), and uploads to postboxes not done yet."""
     with reading(engine) as conn:
-        postbus = conn.execute(select(postbox_files.c.sha256).where(postbox_files.c.state == POSTBUS_STORED))
-        uploads = conn.execute(select(postbox_uploads.c.sha256).where(postbox_uploads.c.state != UPLOAD_DONE))
-        return {str(sha).lower() for (sha,) in [*postbus, *uploads] if sha}
+        postbus = conn.execute(select(postbox_files.c.sha256).where(postbox_files.c.state == POSTBUS_STORED)).all()
+        uploads = conn.execute(select(postbox_uploads.c.sha256).where(postbox_uploads.c.state != UPLOAD_DONE)).all()
+    return {str(sha).lower() for (sha,) in [*postbus, *uploads] if sha}
 
 
 def _files_to_remove(engine: Engine, store: FileStore, counted_as_purged: set[int]) -> list[PurgedFile]:
