@@ -10,22 +10,21 @@ Dutch municipality do.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, event, update
 
 from adapter.config import RetentionSettings
 from adapter.store import messages as message_store
 from adapter.store import postbox as postbus
 from adapter.store import retention, uploads
 from adapter.store.files import FileStore
-from adapter.store.tables import deliveries, delivery_steps, messages
-from tests.test_mutation_kills_postbox import message
+from adapter.store.tables import deliveries, messages
+from tests.test_mutation_kills_postbox import checkpoint, message
 
 SETTINGS = RetentionSettings(delivered_days=30, rejected_days=14, dead_days=90, needs_attention_days="forever")
 
@@ -52,21 +51,12 @@ def aged(engine: Engine, message_id: int, since: datetime, state: str = "deliver
 
 
 def document(engine: Engine, files: FileStore, message_id: int, key: str, content: bytes) -> str:
+    """A file in the file store, named by a checkpoint ``key`` of the message's delivery (as a delivery does)."""
     sha = hashlib.sha256(content).hexdigest()
     with files.writer(sha, len(content)) as w:
         w.write(content)
         w.commit()
-    with engine.begin() as conn:
-        did = conn.execute(select(deliveries.c.id).where(deliveries.c.message_id == message_id)).scalar_one()
-        conn.execute(
-            insert(delivery_steps).values(
-                delivery_id=did,
-                key=key,
-                state="done",
-                result=json.dumps({"sha256": sha, "grootte": len(content)}),
-                updated_at=datetime.now(UTC),
-            )
-        )
+    checkpoint(engine, message_id, key, {"sha256": sha, "grootte": len(content)})
     return sha
 
 
@@ -282,17 +272,7 @@ def test_every_file_a_checkpoint_names_goes_with_its_purged_messages(engine: Eng
     mid = message(engine, "1234567")
     advies = document(engine, files, mid, "samenwerken:document:D9", b"the advice of the omgevingsdienst")
     listed = hashlib.sha256(b"listed only").hexdigest()
-    with engine.begin() as conn:
-        did = conn.execute(select(deliveries.c.id).where(deliveries.c.message_id == mid)).scalar_one()
-        conn.execute(
-            insert(delivery_steps).values(
-                delivery_id=did,
-                key="werkmap:referenties",
-                state="done",
-                result=json.dumps({"documenten": [{"documentId": "D1", "sha256": listed}]}),
-                updated_at=datetime.now(UTC),
-            )
-        )
+    checkpoint(engine, mid, "werkmap:referenties", {"documenten": [{"documentId": "D1", "sha256": listed}]})
     aged(engine, mid, datetime.now(UTC) - timedelta(days=31))
     assert [f.sha256 for f in retention.purge(engine, SETTINGS, files.root).files] == [advies]
     assert not files.has(advies)
