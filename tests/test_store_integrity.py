@@ -147,6 +147,70 @@ def test_a_pooled_sqlite_connection_serves_whichever_thread_takes_it_next(tmp_pa
         engine.dispose()
 
 
+def test_an_engine_remembers_the_sqlite_file_it_opened(tmp_path: Path) -> None:
+    """In-process, the check behind the StUF046 of a deleted or replaced file: the engine knows which file it
+    opened (without that identity every check would pass)."""
+    from adapter.errors import StoreUnavailable
+    from adapter.store.db import check_same_file, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}", lock_timeout_ms=1000)
+    try:
+        check_same_file(engine)
+        (tmp_path / "store.db").unlink()
+        with pytest.raises(StoreUnavailable, match=r"database file store\.db is gone"):
+            check_same_file(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("lock_timeout_ms", "busy_timeout"), [(None, 5000), (1234, 1234)])
+def test_an_sqlite_lock_wait_lasts_store_lock_timeout_ms(
+    lock_timeout_ms: int | None, busy_timeout: int, tmp_path: Path
+) -> None:
+    """``store.lock_timeout_ms`` (default 5000, as in config.example.toml) bounds a wait for SQLite's write lock;
+    past it the store is unavailable (StUF046) rather than hanging the request."""
+    from adapter.store.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url) if lock_timeout_ms is None else make_engine(url, lock_timeout_ms=lock_timeout_ms)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == busy_timeout
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("lock_timeout_ms", "connect_timeout"), [(500, 1), (5000, 5), (7999, 7)])
+def test_a_postgresql_connection_attempt_gives_up_after_the_lock_timeout(
+    lock_timeout_ms: int, connect_timeout: int
+) -> None:
+    """An unreachable PostgreSQL fails a request within ``store.lock_timeout_ms`` (whole seconds, at least one:
+    libpq takes an integer) instead of libpq's endless default. Read from the parameters the engine hands the
+    driver; nothing listens on the port, and the attempt is stopped before it is made."""
+    from sqlalchemy import event
+
+    from adapter.store.db import make_engine
+
+    engine = make_engine("postgresql+psycopg://loket@127.0.0.1:9/loket", lock_timeout_ms=lock_timeout_ms)
+    seen: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    @event.listens_for(engine, "do_connect")
+    def _params(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        seen.update(cparams)
+        raise Stop
+
+    try:
+        with pytest.raises(Stop):
+            engine.connect()
+    finally:
+        engine.dispose()
+    assert (seen["connect_timeout"], type(seen["connect_timeout"])) == (connect_timeout, int)
+    assert f"-c lock_timeout={lock_timeout_ms} " in seen["options"]
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_an_in_memory_sqlite_store_is_refused(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It would acknowledge messages that vanish with the process (and SQLAlchemy's single-thread pool for it
