@@ -377,3 +377,28 @@ def test_a_problem_answer_is_reported_by_its_title_and_detail(problem: Any, text
     with pytest.raises(TargetRefused) as err:
         client(store, [httpx.Response(404, json=problem)]).referenties("1")
     assert str(err.value) == f"GET {REFERENTIES}: HTTP 404: {text}"
+
+
+def test_an_error_body_that_is_not_utf8_is_still_reported(store: FileStore) -> None:
+    with pytest.raises(TargetRefused) as err:
+        client(store, [httpx.Response(404, content=b"\xfffout")]).referenties("1")
+    assert str(err.value) == f"GET {REFERENTIES}: HTTP 404: \ufffdfout"
+
+
+def test_a_zoek_page_count_that_is_no_number_is_refused_showing_its_start(store: FileStore) -> None:
+    answer = {"verzoeken": [], "aantalPaginas": "twee" * 20}
+    with pytest.raises(TargetRefused) as err:
+        list(client(store, [httpx.Response(200, json=answer)]).zoek(datetime(2026, 1, 1), datetime(2026, 1, 2)))
+    shown = ("twee" * 10)[:40]
+    assert str(err.value) == f"POST {BASE}/verzoeken/_zoek (pagina 1): aantalPaginas is not a number: {shown!r}"
+
+
+def test_an_overdracht_names_the_allowed_rollen_and_a_refusal_names_its_call(store: FileStore) -> None:
+    c = client(store, [httpx.Response(400)])
+    with pytest.raises(ValueError) as wrong:
+        c.overdragen("1", OIN, "eigenaar", "")  # type: ignore[arg-type]
+    assert str(wrong.value) == "rol must be one of bevoegdGezag, behandeldienst, not 'eigenaar'"
+    assert c.seen == []  # type: ignore[attr-defined]
+    with pytest.raises(TargetRefused) as refused:
+        c.overdragen("1", OIN, stam.ROLLEN[0], "naar de omgevingsdienst")
+    assert str(refused.value) == f"POST {BASE}/verzoeken/1/_overdragen: HTTP 400"
