@@ -5,6 +5,7 @@ whose handler answers each request in turn, so each answer can be one the fake w
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -349,6 +350,7 @@ def test_a_streamed_error_body_is_read_no_further_than_4096_bytes(store: FileSto
     ("disposition", "name"),
     [
         ('attachment; filename="aanvraag.pdf"', "aanvraag.pdf"),
+        ("inline; filename=Bouwtekening_X-1.pdf", "Bouwtekening_X-1.pdf"),
         ("attachment; filename=" + "a" * 251 + ".pdf", "a" * 251 + ".pdf"),  # 255 characters
         ("attachment; filename=" + "a" * 252 + ".pdf", None),
         ("attachment", None),
@@ -402,3 +404,20 @@ def test_an_overdracht_names_the_allowed_rollen_and_a_refusal_names_its_call(sto
     with pytest.raises(TargetRefused) as refused:
         c.overdragen("1", OIN, stam.ROLLEN[0], "naar de omgevingsdienst")
     assert str(refused.value) == f"POST {BASE}/verzoeken/1/_overdragen: HTTP 400"
+
+
+def test_zoek_asks_each_page_of_the_window_and_reads_a_page_count_given_as_text(store: FileStore) -> None:
+    pages = [
+        httpx.Response(200, json={"verzoeken": [{"verzoeknummer": "1"}], "aantalPaginas": "2"}),
+        httpx.Response(200, json={"verzoeken": [{"verzoeknummer": "2"}], "aantalPaginas": "2"}),
+    ]
+    c = client(store, pages)
+    vanaf, tot = datetime(2026, 1, 1, 8), datetime(2026, 1, 1, 9)
+    assert [h["verzoeknummer"] for h in c.zoek(vanaf, tot, paginagrootte=1)] == ["1", "2"]
+    bodies = [json.loads(r.content) for r in c.seen]  # type: ignore[attr-defined]
+    assert bodies == [
+        {"vanaf": "2026-01-01T08:00:00", "tot": "2026-01-01T09:00:00", "pagina": n, "paginagrootte": 1} for n in (1, 2)
+    ]
+    with pytest.raises(TargetRefused) as err:
+        list(client(store, [httpx.Response(400)]).zoek(vanaf, tot))
+    assert str(err.value) == f"POST {BASE}/verzoeken/_zoek: HTTP 400"
