@@ -124,6 +124,8 @@ def test_two_advice_requests_on_one_aanvraag_become_two_zaken_and_a_lost_answer_
     for cross_ref in (CROSS_REF, "ZS-ADV-2026-0099"):
         assert by_ident[f"ADV-1234612-{cross_ref}"] == {f"1234612-1-{cross_ref}", f"1234612-2-{cross_ref}"}
     assert len(fake.documenten) == 4
+    # the bijlagen of an adviesaanvraag are the aanvrager's documents, not advice: no "Advies van …" on them
+    assert [d.get("beschrijving", "") for d in fake.documenten] == [""] * 4
 
 
 # -- mappings check ------------------------------------------------------------------------------------

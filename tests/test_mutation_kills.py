@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import threading
 import time
@@ -499,6 +500,10 @@ def test_every_attempt_is_logged_with_its_outcome_and_the_calls_it_made(
     outbox_of(sv).work_once(limit=10)
     attempts = outbox.delivery_of_message(sv.engine, aanvraag)["attempts"]
     assert [(a.status, a.error) for a in attempts] == [("error", failed.error), ("ok", None)]
+    # each call is named by the step that made it: the documents by their bijlage
+    calls = json.loads(attempts[-1].calls)
+    documents = [c for c in calls if c.endswith("/enkelvoudiginformatieobjecten")]
+    assert documents and all(re.fullmatch(r"document:[^ :]+: POST http\S+", c) for c in documents), calls
 
 
 def test_checkpoints_belong_to_their_delivery_and_the_latest_result_counts(engine: Engine) -> None:
