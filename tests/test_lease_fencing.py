@@ -28,7 +28,14 @@ from adapter.errors import LeaseLost, StoreUnavailable
 from adapter.services import Services
 from adapter.store import outbox
 from adapter.store.lease import Lease
-from adapter.store.tables import deliveries, delivery_attempts, delivery_steps, messages, zaak_links
+from adapter.store.tables import (
+    deliveries,
+    delivery_attempts,
+    delivery_steps,
+    document_links,
+    messages,
+    zaak_links,
+)
 from adapter.store.writer import GroupCommitWriter
 from tests.conftest import ROOT
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs, wait_for
@@ -58,6 +65,9 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             ),
             "attempts": conn.execute(select(func.count()).select_from(delivery_attempts)).scalar_one(),
             "links": sorted(tuple(r) for r in conn.execute(select(zaak_links.c.nummer, zaak_links.c.zaak_url))),
+            "documents": sorted(
+                tuple(r) for r in conn.execute(select(document_links.c.zaak, document_links.c.bijlage))
+            ),
             "messages": [
                 tuple(r) for r in conn.execute(select(messages.c.id, messages.c.state).order_by(messages.c.id))
             ],
@@ -86,6 +96,10 @@ def test_every_claim_raises_the_fencing_token_and_only_its_holder_can_write(engi
         stale.done("document:1", {"url": "http://d/1"})
     with pytest.raises(LeaseLost):
         stale.link_zaak("F1", "ZT", "http://z/1", "OLO-F1")
+    with pytest.raises(LeaseLost):
+        stale.link_document("F1", ["http://z/1"], "B1", "OLO-F1-B1", 10)
+    with pytest.raises(LeaseLost):
+        stale.document("F1", "http://z/1", "B1")
     with pytest.raises(LeaseLost):  # and from now on it stops before any call or lookup
         stale.called("POST /documenten")
     with pytest.raises(LeaseLost):
@@ -96,6 +110,8 @@ def test_every_claim_raises_the_fencing_token_and_only_its_holder_can_write(engi
     current = outbox.DbSteps(engine, second.id, "t", second.lease(engine, MINUTES))
     assert current.retry and current.result("koppel:loket") == {"referentienummer": "R1"}
     current.link_zaak("F1", "ZT", "http://z/2", "OLO-F1")
+    current.link_document("F1", ["http://z/2"], "B1", "OLO-F1-B1", 10)
+    assert snapshot(engine)["documents"] == [("http://z/2", "B1")]
     outbox.finish(engine, second, state=outbox.DState.DONE, attempts=1, attempt=attempt(), steps=current)
     row = delivery_row(engine, second.id)
     assert (row.state, row.fence, row.claimed_by, row.lease_until) == ("done", 2, None, None)

@@ -544,6 +544,26 @@ def test_the_zaak_of_a_verzoek_is_found_by_target_verzoeknummer_and_zaaktype(eng
     assert a.zaak("N3") is None and b.zaak("N2") is None
 
 
+def test_a_document_of_a_verzoek_is_found_by_target_verzoeknummer_zaak_and_bijlage(engine: Engine) -> None:
+    """A later message of the verzoek that lists a bijlage again adopts the document this target made for it
+    on that zaak, and no other: not another target's, verzoek's, zaak's or bijlage's. The first record of a
+    zaak stays."""
+    c = new_delivery(engine)
+    a, b = outbox.DbSteps(engine, c.id, "a"), outbox.DbSteps(engine, c.id, "b")
+    a.link_document("N1", ["z1", "z2", "z1"], "B1", "DOC-1", 10)
+    a.link_document("N1", ["z2", "z3"], "B1", "DOC-1b", 11)  # z2 keeps DOC-1
+    a.link_document("N1", ["z1"], "B2", "DOC-2", None)
+    a.link_document("N2", ["z1"], "B1", "DOC-3", 30)
+    b.link_document("N1", ["z1"], "B1", "DOC-4", 40)
+    assert a.document("N1", "z1", "B1") == {"identificatie": "DOC-1", "omvang": 10}
+    assert a.document("N1", "z2", "B1") == {"identificatie": "DOC-1", "omvang": 10}
+    assert a.document("N1", "z3", "B1") == {"identificatie": "DOC-1b", "omvang": 11}
+    assert a.document("N1", "z1", "B2") == {"identificatie": "DOC-2", "omvang": None}
+    assert a.document("N2", "z1", "B1") == {"identificatie": "DOC-3", "omvang": 30}
+    assert b.document("N1", "z1", "B1") == {"identificatie": "DOC-4", "omvang": 40}
+    assert a.document("N1", "z3", "B2") is None and b.document("N2", "z1", "B1") is None
+
+
 def test_a_resend_claims_only_its_delivery_under_a_lease_that_a_worker_can_take_over(engine: Engine) -> None:
     """``messages resend`` runs the delivery in the CLI process: no worker may run it at the same time,
     and if that process dies, a worker takes it over once the lease has run out."""
