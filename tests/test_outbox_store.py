@@ -159,3 +159,36 @@ def test_results_buffered_in_a_failed_run_are_kept_for_the_retry(engine: Engine)
     steps.done("zaak:X", {"url": "http://z/1"}, recoverable=True)  # buffered until the run's outcome
     outbox.finish(engine, c, state=outbox.DState.RETRY, attempts=1, next_attempt_at=outbox.now(), steps=steps)
     assert outbox.DbSteps(engine, c.id, "t").result("zaak:X") == {"url": "http://z/1"}
+
+
+def test_a_second_delivery_that_makes_the_zaak_waits_for_the_first(engine: Engine) -> None:
+    """Two messages of one verzoek that both make (or adopt) its zaak, e.g. two STAM versions of an aanvraag,
+    are delivered in their order: the second is not claimed while the first is unfinished."""
+    w = GroupCommitWriter(engine)
+    first, second = store_message(w, "Z"), store_message(w, "Z")
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).values(creates_zaak=True))
+    (c,) = outbox.claim(engine, "w", timedelta(minutes=5), limit=10)
+    assert c.message_id == first
+    outbox.finish(engine, c, state=outbox.DState.RETRY, attempts=1, next_attempt_at=outbox.now() - timedelta(seconds=1))
+    (again,) = outbox.claim(engine, "w", timedelta(minutes=5), limit=10)  # due again: still the first
+    assert again.message_id == first
+    outbox.finish(engine, again, state=outbox.DState.DONE, attempts=2)
+    assert [x.message_id for x in outbox.claim(engine, "w", timedelta(minutes=5), limit=10)] == [second]
+
+
+def test_the_delivery_due_first_is_claimed_first(engine: Engine) -> None:
+    """A claim of one takes the delivery whose attempt is due earliest, not the oldest row: a retry that
+    came due before a newer message goes first (ties by id)."""
+    w = GroupCommitWriter(engine)
+    a, b, c = store_message(w, "A"), store_message(w, "B"), store_message(w, "C")
+    with engine.begin() as conn:
+        t = outbox.now()
+        for message_id, due in (
+            (a, t - timedelta(minutes=1)),
+            (b, t - timedelta(minutes=2)),
+            (c, t - timedelta(minutes=1)),
+        ):
+            conn.execute(update(deliveries).where(deliveries.c.message_id == message_id).values(next_attempt_at=due))
+    order = [outbox.claim(engine, "w", timedelta(minutes=5))[0].message_id for _ in range(3)]
+    assert order == [b, a, c]
