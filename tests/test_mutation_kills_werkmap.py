@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
 
 from adapter.errors import TargetError, TargetRefused
 from adapter.loket import stam, werkmap
 from adapter.loket.werkmap import WerkmapClient, WerkmapOptions
 from adapter.store.files import FileStore
+from tests.logrecord import record_log
 
 OIN = "00000001002564440000"
 BASE = "https://werkmap.example/api"
@@ -75,11 +75,13 @@ def test_two_attempts_are_named_in_the_line_that_gives_up(store: FileStore, slee
     assert len(c.seen) == 2  # type: ignore[attr-defined]
 
 
-def test_the_backoff_doubles_up_to_its_cap_and_each_wait_is_logged(store: FileStore, sleeps: list[float]) -> None:
+def test_the_backoff_doubles_up_to_its_cap_and_each_wait_is_logged(
+    store: FileStore, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     answers = [httpx.Response(503, text="busy")] * 4 + [httpx.Response(200, json=REFS_OK)]
     c = client(store, answers, retries=4, backoff_initial=0.01234, backoff_max=0.03)
-    with capture_logs() as logs:
-        assert c.referenties("1")["verzoeknummer"] == "1"
+    logs = record_log(monkeypatch, werkmap)
+    assert c.referenties("1")["verzoeknummer"] == "1"
     assert sleeps == [0.01234, 0.02468, 0.03, 0.03]
     retried = [e for e in logs if e["event"] == "werkmap call failed, retrying"]
     assert [(e["call"], e["attempt"], e["of"], e["reason"], e["wait_s"]) for e in retried] == [
@@ -88,10 +90,12 @@ def test_the_backoff_doubles_up_to_its_cap_and_each_wait_is_logged(store: FileSt
     ]
 
 
-def test_the_logged_reason_of_a_retry_is_cut_to_300_characters(store: FileStore, sleeps: list[float]) -> None:
+def test_the_logged_reason_of_a_retry_is_cut_to_300_characters(
+    store: FileStore, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     c = client(store, [httpx.Response(503, text="x" * 400), httpx.Response(200, json=REFS_OK)])
-    with capture_logs() as logs:
-        c.referenties("1")
+    logs = record_log(monkeypatch, werkmap)
+    c.referenties("1")
     (retried,) = [e for e in logs if e["event"] == "werkmap call failed, retrying"]
     assert retried["reason"] == "HTTP 503: " + "x" * 290
 
@@ -198,10 +202,12 @@ def test_a_stored_file_whose_size_differs_from_the_referenties_is_fetched_not_ta
     assert len(c.seen) == 1  # type: ignore[attr-defined]
 
 
-def test_a_corrupt_document_is_logged_with_the_call_and_the_reason(store: FileStore) -> None:
+def test_a_corrupt_document_is_logged_with_the_call_and_the_reason(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c = client(store, [httpx.Response(200, content=DATA[:-1] + b"X"), httpx.Response(200, content=DATA)])
-    with capture_logs() as logs:
-        assert c.download(DOC).read_bytes() == DATA
+    logs = record_log(monkeypatch, werkmap)
+    assert c.download(DOC).read_bytes() == DATA
     (corrupt,) = [e for e in logs if e["event"] == "werkmap document corrupt, fetching again"]
     assert corrupt["call"] == f"GET {DOCUMENT}"
     assert corrupt["reason"].startswith("sha256 ") and "\n" not in corrupt["reason"]
