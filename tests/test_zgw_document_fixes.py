@@ -311,3 +311,23 @@ def test_an_empty_werkmap_document_is_one_create_without_lock_or_unlock(
     assert docs[first]["bestandsomvang"] == 0 and not docs[first]["locked"]
     [zaak] = fake(zs).zaken
     assert docs[first]["url"] in {z["informatieobject"] for z in on_zaak(zs, "zaakinformatieobjecten", zaak)}
+
+
+def test_a_replaced_document_the_zaaksysteem_kept_is_taken_back_when_a_fix_returns_to_its_type(
+    services: Services, zs: Zaaksysteem
+) -> None:
+    """The zaaksysteem refuses to delete a replaced document (another zaak still uses it, say): it is kept,
+    not recorded as gone, so a later fix back to its type takes that document back rather than making another
+    under its identificatie."""
+    fake(zs).fail_next("POST", "/statussen", status=400, times=2)
+    mid = receive(services)
+    assert drain(services) == ["needs-attention"]
+    [original] = tekeningen(zs)
+    fake(zs).fail_next("DELETE", original["url"].rstrip("/").rsplit("/", 1)[-1], status=400)
+    assert services.outbox is not None
+    for old, new, state in (("Tekening", "Bijlage", "needs-attention"), ("Bijlage", "Tekening", "done")):
+        edit_mapping(services, f'Bouwtekening = "{old}"', f'Bouwtekening = "{new}"')
+        [report] = services.outbox.resend([mid])
+        assert not isinstance(report, str) and report.state == state, report
+    doc = the_bouwtekening(zs)
+    assert (doc["url"], type_of(zs, doc)) == (original["url"], "Tekening")
