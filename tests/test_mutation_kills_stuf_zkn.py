@@ -593,3 +593,20 @@ def test_the_client_tells_a_transient_failure_from_a_refusal(
     if isinstance(exc.value, StufFault) and status == 200:
         assert (exc.value.code, exc.value.omschrijving, exc.value.details) == ("StUF058", "Opslaan mislukt", "database")
     assert seen[0].headers["Content-Type"] == "text/xml; charset=utf-8"
+
+
+# -- the client's probe (``check``): each endpoint that does not answer, by its URL (run 8) -----------------------
+
+
+def test_the_probe_names_each_endpoint_that_does_not_answer_and_a_tls_setup_that_fails() -> None:
+    from tests.test_stuf_zkn_target import options
+
+    def silent(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    client = StufZknClient(options("zds-1.2", "http://zaaksysteem.test/zds", timeout=2.5), httpx.MockTransport(silent))
+    endpoints = sorted({client.options.endpoint(p) for p in ("ontvangasynchroon", "vrijeberichten", "beantwoordvraag")})
+    assert client.probe() == [f"{url}: no answer within 2.5 s" for url in endpoints]
+    broken = StufZknClient(options("zds-1.2", "https://zaaksysteem.test/zds", ca_bundle="/nonexistent/ca.pem"))
+    (problem,) = broken.probe()
+    assert problem.startswith("TLS/HTTP setup for https://zaaksysteem.test/zds: FileNotFoundError: "), problem
