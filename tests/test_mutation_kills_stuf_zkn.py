@@ -610,3 +610,16 @@ def test_the_probe_names_each_endpoint_that_does_not_answer_and_a_tls_setup_that
     broken = StufZknClient(options("zds-1.2", "https://zaaksysteem.test/zds", ca_bundle="/nonexistent/ca.pem"))
     (problem,) = broken.probe()
     assert problem.startswith("TLS/HTTP setup for https://zaaksysteem.test/zds: FileNotFoundError: "), problem
+
+
+def test_closing_a_client_closes_its_connections_and_an_unused_one_closes_quietly() -> None:
+    from tests.test_stuf_zkn_target import options
+
+    StufZknClient(options("zds-1.2", "http://zaaksysteem.test/zds")).close()  # never used: nothing to close
+    used = StufZknClient(
+        options("zds-1.2", "http://zaaksysteem.test/zds"), httpx.MockTransport(lambda _r: httpx.Response(405))
+    )
+    assert used.probe() == []
+    http = used._session()
+    used.close()
+    assert http.is_closed
