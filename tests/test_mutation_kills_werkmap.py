@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,20 @@ def client(store: FileStore, answers: list[httpx.Response], base: str = BASE, **
 
 
 REFS_OK = {"verzoeknummer": "1", "documenten": []}
+
+
+def disk_full(*_: Any, **__: Any) -> Any:
+    raise OSError(28, "No space left on device")
+
+
+def assert_failures_name_the_call(store: FileStore, url: str, fetch: Callable[[WerkmapClient], object]) -> None:
+    """A refusal (4xx) at once and a server error after its retries: each one line naming ``GET <url>``."""
+    with pytest.raises(TargetRefused) as refused:
+        fetch(client(store, [httpx.Response(404)]))
+    assert str(refused.value) == f"GET {url}: HTTP 404"
+    with pytest.raises(TargetError) as err:
+        fetch(client(store, [httpx.Response(503)] * 2, retries=1))
+    assert str(err.value) == f"GET {url}: HTTP 503 (2 attempts)"
 
 
 # -- _retrying: attempts, waits, the line that gives up ---------------------------------------------------------
@@ -214,14 +228,7 @@ def test_a_corrupt_document_is_logged_with_the_call_and_the_reason(
 
 
 def test_a_download_that_keeps_failing_names_the_call(store: FileStore, sleeps: list[float]) -> None:
-    c = client(store, [httpx.Response(503)] * 2, retries=1)
-    with pytest.raises(TargetError) as err:
-        c.download(DOC)
-    assert str(err.value) == f"GET {DOCUMENT}: HTTP 503 (2 attempts)"
-    c = client(store, [httpx.Response(404)])
-    with pytest.raises(TargetRefused) as refused:
-        c.download(DOC)
-    assert str(refused.value) == f"GET {DOCUMENT}: HTTP 404"
+    assert_failures_name_the_call(store, DOCUMENT, lambda c: c.download(DOC))
 
 
 def test_a_document_another_writer_is_storing_is_a_transient_error_naming_the_call(store: FileStore) -> None:
@@ -237,10 +244,7 @@ def test_a_document_another_writer_is_storing_is_a_transient_error_naming_the_ca
 def test_a_document_that_cannot_be_stored_names_the_call_and_the_os_error(
     store: FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def full(*_: Any, **__: Any) -> Any:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(store, "writer", full)
+    monkeypatch.setattr(store, "writer", disk_full)
     with pytest.raises(TargetError) as err:
         client(store, []).download(DOC)
     assert str(err.value) == f"GET {DOCUMENT}: storing failed: OSError: [Errno 28] No space left on device"
@@ -276,12 +280,7 @@ def test_the_stam_verzoek_is_fetched_from_its_href_else_from_the_samenvatting_pa
 def test_a_stam_verzoek_that_fails_names_the_call(store: FileStore, sleeps: list[float]) -> None:
     refs = {"verzoeknummer": "1"}
     url = f"{BASE}/verzoeken/1/samenvatting"
-    with pytest.raises(TargetRefused) as refused:
-        client(store, [httpx.Response(410)]).verzoek_xml(refs)
-    assert str(refused.value) == f"GET {url}: HTTP 410"
-    with pytest.raises(TargetError) as err:
-        client(store, [httpx.Response(502)] * 2, retries=1).verzoek_xml(refs)
-    assert str(err.value) == f"GET {url}: HTTP 502 (2 attempts)"
+    assert_failures_name_the_call(store, url, lambda c: c.verzoek_xml(refs))
     with pytest.raises(TargetRefused) as foreign:
         client(store, [httpx.Response(200, content=b"<zaak/>")]).verzoek_xml(refs)
     assert str(foreign.value) == f"GET {url}: expected a STAM verzoek, got <zaak>"
@@ -294,17 +293,8 @@ PDF_URL = f"{BASE}/verzoeken/1/pdf"
 def test_a_verzoek_pdf_that_fails_names_the_call(
     store: FileStore, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(TargetRefused) as refused:
-        client(store, [httpx.Response(404)]).verzoek_pdf(PDF)
-    assert str(refused.value) == f"GET {PDF_URL}: HTTP 404"
-    with pytest.raises(TargetError) as err:
-        client(store, [httpx.Response(503)] * 2, retries=1).verzoek_pdf(PDF)
-    assert str(err.value) == f"GET {PDF_URL}: HTTP 503 (2 attempts)"
-
-    def full(*_: Any, **__: Any) -> Any:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(store, "writer", full)
+    assert_failures_name_the_call(store, PDF_URL, lambda c: c.verzoek_pdf(PDF))
+    monkeypatch.setattr(store, "writer", disk_full)
     with pytest.raises(TargetError) as stored:
         client(store, [httpx.Response(200, content=b"%PDF-1.7")]).verzoek_pdf(PDF)
     assert str(stored.value) == f"GET {PDF_URL}: storing failed: OSError: [Errno 28] No space left on device"
