@@ -23,7 +23,7 @@ from adapter.services import Services
 from adapter.stuf.namespaces import STUF
 from tests.logrecord import record_log
 from tests.soap import fixture, with_reference
-from tests.test_mutation_kills_inbound import inbound, rows, shared_inbound  # noqa: F401 (fixtures)
+from tests.test_mutation_kills_inbound import rows
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 LOKET_OIN = "00000001800866472000"
@@ -86,7 +86,7 @@ def aanvraag(ref: str) -> bytes:
 
 
 def test_an_aanvraag_gets_only_its_bv03_in_the_body_with_the_stuf_prefix(
-    inbound: Services,  # noqa: F811
+    inbound: Services,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ch = channel(inbound)
@@ -117,7 +117,7 @@ def test_an_aanvraag_gets_only_its_bv03_in_the_body_with_the_stuf_prefix(
 def test_a_correlation_id_is_taken_when_it_is_short_and_alphanumeric(
     given: str,
     echoed: bool,
-    inbound: Services,  # noqa: F811
+    inbound: Services,
 ) -> None:
     answer = call(build_wsgi(channel(inbound)), b"<x/>", {"X-Correlation-ID": given} if given else {})
     cid = answer.headers["X-Correlation-ID"]
@@ -126,7 +126,7 @@ def test_a_correlation_id_is_taken_when_it_is_short_and_alphanumeric(
     assert row.correlation_id == cid
 
 
-def test_a_rejected_message_is_a_client_fault_with_its_fo03_and_no_faultactor(inbound: Services) -> None:  # noqa: F811
+def test_a_rejected_message_is_a_client_fault_with_its_fo03_and_no_faultactor(inbound: Services) -> None:
     answer = call(build_wsgi(channel(inbound)), b"<x/>")
     assert answer.status == "500 Internal Server Error"
     fault = answer.fault
@@ -142,7 +142,7 @@ def test_a_rejected_message_is_a_client_fault_with_its_fo03_and_no_faultactor(in
 def test_the_zender_must_be_the_oin_of_the_callers_certificate(
     caller: str,
     code: str | None,
-    inbound: Services,  # noqa: F811
+    inbound: Services,
 ) -> None:
     answer = call(build_wsgi(channel(inbound)), aanvraag(f"R-{caller[-6:]}"), scope={CALLER_OIN: caller})
     if code is None:
@@ -153,7 +153,7 @@ def test_the_zender_must_be_the_oin_of_the_callers_certificate(
 
 
 def test_a_request_over_the_limit_is_refused_by_spyne_as_stuf055_naming_the_limit(
-    inbound: Services,  # noqa: F811
+    inbound: Services,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     logs = record_log(monkeypatch, soap)
@@ -170,7 +170,7 @@ def test_a_request_over_the_limit_is_refused_by_spyne_as_stuf055_naming_the_limi
 
 
 def test_an_internal_error_after_parsing_is_a_server_fault_stuf058_answering_the_sender(
-    inbound: Services,  # noqa: F811
+    inbound: Services,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ch = channel(inbound)
@@ -206,7 +206,7 @@ def padded(body: bytes, size: int) -> bytes:
 def test_the_size_limit_is_the_channels_and_spyne_only_stops_what_lies_beyond_it(
     extra: int,
     details: str | None,
-    inbound: Services,  # noqa: F811
+    inbound: Services,
 ) -> None:
     body = padded(aanvraag(f"R-{extra}"), LIMIT + extra)
     assert len(body) == LIMIT + extra
@@ -218,7 +218,7 @@ def test_the_size_limit_is_the_channels_and_spyne_only_stops_what_lies_beyond_it
         assert answer.fo03("StUF:body/StUF:details") == details
 
 
-def test_a_reference_used_before_for_another_message_is_stuf016(inbound: Services) -> None:  # noqa: F811
+def test_a_reference_used_before_for_another_message_is_stuf016(inbound: Services) -> None:
     app = build_wsgi(channel(inbound))
     assert call(app, aanvraag("R-16")).status == "200 OK"
     answer = call(app, with_reference(fixture("vrgDi01IntrekkenAanvraag"), "R-16"))
@@ -227,7 +227,7 @@ def test_a_reference_used_before_for_another_message_is_stuf016(inbound: Service
 
 
 def test_a_store_that_cannot_commit_is_a_server_fault_stuf046(
-    inbound: Services,  # noqa: F811
+    inbound: Services,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from adapter.errors import StoreUnavailable
