@@ -681,3 +681,38 @@ def test_a_bijlage_listed_again_stays_one_document_on_each_of_two_zaken(
     titels = sorted(d["titel"] for d in z.fake.documenten.values())
     assert titels == ["1234567_Bouwtekening.pdf", "1234567_Bouwtekening_v2.pdf", "1234567_Foto_voorgevel.jpg"]
     assert all(sorted(d["zaken"]) == sorted(z.fake.zaken) for d in z.fake.documenten.values())
+
+
+def test_a_resend_after_a_zaaktype_was_added_relates_the_documents_to_the_new_zaak_too(tmp_path: Path) -> None:
+    """An aanvraag delivered onto one zaak; the mapping then gets a second zaaktype for aanvragen and the
+    message is resent: the second zaak is made and gets each bijlage's document too (one of its own: ZDS relates
+    a document when it is made), recorded under it; a further resend makes nothing. (Before the fix the new
+    zaak was only recorded as having the documents.)"""
+    from tests.test_follow_ups_every_zaak import ZKN_SECOND
+
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        with sv.engine.connect() as conn:
+            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
+        mapping = tmp_path / "mappings" / "stuf-zkn.toml"
+        mapping.write_text(mapping.read_text() + ZKN_SECOND)
+        assert sv.outbox is not None
+        [report] = sv.outbox.resend([mid])
+        assert not isinstance(report, str) and report.state == "done", report
+        links = links_per_zaak(sv)
+        [again] = sv.outbox.resend([mid])
+        assert not isinstance(again, str) and again.state == "done", again
+        assert links_per_zaak(sv) == links
+    zaken = sorted(z.fake.zaken)
+    assert len(zaken) == 2
+    by_zaak = {zaak: sorted(d["titel"] for d in z.fake.documenten.values() if zaak in d["zaken"]) for zaak in zaken}
+    assert by_zaak[zaken[0]] == by_zaak[zaken[1]] == ["1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"]
+    assert len(z.fake.documenten) == 4 and {doc for _, _, doc in links} == set(z.fake.documenten)
+    for zaak, _, doc in links:  # each record names a document that is relevant for its zaak
+        assert zaak in z.fake.documenten[doc]["zaken"]
+
+
+def links_per_zaak(sv: Services) -> list[tuple[str, str, str]]:
+    with sv.engine.connect() as conn:
+        rows = conn.execute(text("SELECT zaak, bijlage, document_identificatie FROM document_links")).all()
+    return sorted((str(z), str(b), str(d)) for z, b, d in rows)

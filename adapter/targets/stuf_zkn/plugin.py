@@ -323,13 +323,25 @@ class _Plan:
 
     def _document(self, d: DocumentOpdracht, zaken: list[str], auteur: str) -> None:
         """One document, relevant for every zaak of this delivery (ZDS: ``isRelevantVoor`` 1..n), made only
-        on the zaken that have none for this bijlage yet (``_made_before``); it is recorded per zaak at once."""
+        on the zaken that have none for this bijlage yet (``_made_before``); it is recorded per zaak at once.
+
+        A resend after the mapping gained a zaaktype finds this delivery's document made, and a new zaak
+        without a record: that zaak gets a document of its own (ZDS relates a document when it is made), under
+        a step of its own. When no zaak has a record, the document predates the records and was made for all."""
         made = self.steps.result(f"document:{d.bijlage.id}")
         if made is None:
             missing = self._made_before(d, zaken)
             if not missing:
                 return
             made = self._voeg_toe(d, missing, auteur)
+        else:
+            recorded = {z for z in zaken if self.steps.document(self.v.nummer, z, d.bijlage.id) is not None}
+            new = [z for z in zaken if z not in recorded] if recorded else []
+            if new:
+                extra = self._voeg_toe(d, new, auteur, suffix=f"@{new[0]}")
+                self.steps.link_document(
+                    self.v.nummer, new, d.bijlage.id, str(extra["identificatie"]), d.bijlage.omvang
+                )
         # also when this run found the step done: a run before the record existed may not have written it
         # (``link_document`` keeps the first record of each zaak)
         self.steps.link_document(self.v.nummer, zaken, d.bijlage.id, str(made["identificatie"]), d.bijlage.omvang)
@@ -359,9 +371,10 @@ class _Plan:
             self.steps.done(key, adopted, recoverable=True)
         return missing
 
-    def _voeg_toe(self, d: DocumentOpdracht, zaken: list[str], auteur: str) -> Result:
-        """genereerDocumentIdentificatie (checkpointed) and voegZaakdocumentToe on ``zaken``."""
-        idkey, key = f"docid:{d.bijlage.id}", f"document:{d.bijlage.id}"
+    def _voeg_toe(self, d: DocumentOpdracht, zaken: list[str], auteur: str, suffix: str = "") -> Result:
+        """genereerDocumentIdentificatie (checkpointed) and voegZaakdocumentToe on ``zaken``; ``suffix`` keys
+        a further document of the same bijlage (for a zaak a resend added)."""
+        idkey, key = f"docid:{d.bijlage.id}{suffix}", f"document:{d.bijlage.id}{suffix}"
         # the document can only have been sent under an identificatie an earlier run already holds
         maybe_sent = self.steps.result(idkey) is not None
         gen = run_step(
