@@ -22,14 +22,12 @@ from adapter.inbound.stuf_lvo import StufLvoChannel
 from adapter.services import Services
 from adapter.stuf.namespaces import STUF
 from tests.logrecord import record_log
-from tests.soap import fixture, with_reference
+from tests.soap import NS, fixture, with_reference
 from tests.test_mutation_kills_inbound import rows
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 LOKET_OIN = "00000001800866472000"
 OTHER_OIN = "00000001234567890000"
 LIMIT = 100_000
-NS = {"s": SOAP_ENV, "StUF": STUF}
 
 
 @dataclasses.dataclass
@@ -44,7 +42,7 @@ class Answer:
 
     @property
     def fault(self) -> etree._Element:
-        (fault,) = self.envelope.findall("s:Body/s:Fault", NS)
+        (fault,) = self.envelope.findall("soap:Body/soap:Fault", NS)
         return fault
 
     def fo03(self, tag: str) -> str | None:
@@ -102,7 +100,7 @@ def test_an_aanvraag_gets_only_its_bv03_in_the_body_with_the_stuf_prefix(
     assert (answer.status, answer.headers["X-Correlation-ID"]) == ("200 OK", "abc123")
     envelope = answer.envelope
     assert envelope.nsmap["StUF"] == STUF and b"ns0:" not in answer.body  # StUF declared once, as "StUF"
-    (bv03,) = envelope.find("s:Body", NS)
+    (bv03,) = envelope.find("soap:Body", NS)
     assert bv03.tag == f"{{{STUF}}}Bv03Bericht"
     assert [el.tag.split("}")[1] for el in bv03] == ["stuurgegevens"]
     assert bv03.findtext("StUF:stuurgegevens/StUF:crossRefnummer", namespaces=NS) == "R-1"
