@@ -716,3 +716,47 @@ def links_per_zaak(sv: Services) -> list[tuple[str, str, str]]:
     with sv.engine.connect() as conn:
         rows = conn.execute(text("SELECT zaak, bijlage, document_identificatie FROM document_links")).all()
     return sorted((str(z), str(b), str(d)) for z, b, d in rows)
+
+
+#: The calls of the resend above, in order: the new zaak, then a document of its own per bijlage
+#: (as in ``CALLS``: how many of that operation the resend made before).
+RESEND_CALLS = [
+    ("genereerZaakIdentificatie", 0),
+    ("creeerZaak", 0),
+    ("genereerDocumentIdentificatie", 0),
+    ("voegZaakdocumentToe", 0),
+    ("genereerDocumentIdentificatie", 1),
+    ("voegZaakdocumentToe", 1),  # the second bijlage's document of the new zaak
+]
+
+
+@pytest.mark.parametrize("mode", MODES[:2])
+@pytest.mark.parametrize(("operation", "skip"), RESEND_CALLS, ids=[f"{o}#{s + 1}" for o, s in RESEND_CALLS])
+def test_a_failure_at_any_call_of_that_resend_still_gives_each_zaak_one_document_per_bijlage(
+    tmp_path: Path, operation: str, skip: int, mode: str
+) -> None:
+    """The resend that gives the new zaak its documents, with a failure at each of its calls in turn (before
+    the zaaksysteem committed, and after with the answer lost): the retry makes the missing part only."""
+    from tests.test_follow_ups_every_zaak import ZKN_SECOND
+
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        with sv.engine.connect() as conn:
+            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
+        mapping = tmp_path / "mappings" / "stuf-zkn.toml"
+        mapping.write_text(mapping.read_text() + ZKN_SECOND)
+        assert sv.outbox is not None
+        inject(z.fake, operation, skip, mode)
+        [report] = sv.outbox.resend([mid])
+        assert not isinstance(report, str) and report.state == "retry", report
+        assert drain(sv)[-1] == "done"
+        assert z.fake.pending_failures == 0, "the failure was injected where the delivery calls"
+        links = links_per_zaak(sv)
+    zaken = sorted(z.fake.zaken)
+    assert len(zaken) == 2, z.fake.zaken
+    by_zaak = {zaak: sorted(d["titel"] for d in z.fake.documenten.values() if zaak in d["zaken"]) for zaak in zaken}
+    assert by_zaak[zaken[0]] == by_zaak[zaken[1]] == ["1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"]
+    assert len(z.fake.documenten) == 4 and {doc for _, _, doc in links} == set(z.fake.documenten)
+    assert len(links) == 4 and all(zaak in z.fake.documenten[doc]["zaken"] for zaak, _, doc in links)
+    for op in ("creeerZaak", "voegZaakdocumentToe", "genereerDocumentIdentificatie"):
+        assert z.fake.count(op, answered=500) == (op == operation), op

@@ -21,7 +21,7 @@ from adapter.store.outbox import DbSteps
 from adapter.targets.zgw.plugin import document_identificatie
 from tests import test_mutation_kills_zgw as kills
 from tests.delivery_env import Zaaksysteem, needs_zgw_specs
-from tests.test_catalogus_rules import edit_mapping
+from tests.test_catalogus_rules import edit_mapping, mapping_file
 from tests.test_delivery_zgw import drain, receive
 from tests.test_mutation_kills_zgw import (
     aanvraag_with,
@@ -331,3 +331,38 @@ def test_a_replaced_document_the_zaaksysteem_kept_is_taken_back_when_a_fix_retur
         assert not isinstance(report, str) and report.state == state, report
     doc = the_bouwtekening(zs)
     assert (doc["url"], type_of(zs, doc)) == (original["url"], "Tekening")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [None, ("POST", "/zaken", 0), ("POST", "/zaakinformatieobjecten", 0), ("POST", "/zaakinformatieobjecten", 1)],
+    ids=["answered", "zaak-lost-answer", "first-link-lost-answer", "second-link-lost-answer"],
+)
+def test_a_resend_after_a_zaaktype_was_added_links_the_documents_to_the_new_zaak_too(
+    services: Services, zs: Zaaksysteem, failure: tuple[str, str, int] | None
+) -> None:
+    """An aanvraag delivered onto one zaak; the mapping then gets a second zaaktype for aanvragen and the
+    message is resent (a call of the new zaak's losing its answer after the zaaksysteem stored it): the new
+    zaak is made once and linked to the same documents (its zaaktype takes them as the same types), each
+    once; a further resend makes nothing. (The StUF-ZKN plugin once missed this: 80f4173.)"""
+    from tests.test_follow_ups_every_zaak import documents_on, zaken
+
+    mid = receive(services)
+    assert drain(services) == ["done"]
+    documenten = list(fake(zs).documenten)
+    with mapping_file(services).open("a") as f:
+        f.write(kills.TWO_ZAKEN)
+    if failure:
+        method, path, skip = failure
+        fake(zs).fail_next(method, path, status=500, skip=skip, after_processing=True)
+    assert resend(services, mid) == ("retry" if failure else "done")
+    if failure:
+        assert drain(services) == ["done"]
+    z = zaken(zs)
+    assert sorted(z) == ["MLD-1234567", "OLO-1234567"]
+    expected = {"1234567_Bouwtekening.pdf": "Tekening", "1234567_Foto_voorgevel.jpg": "Foto"}
+    assert documents_on(zs, z["OLO-1234567"]) == documents_on(zs, z["MLD-1234567"]) == expected
+    assert fake(zs).documenten == documenten  # no document made again
+    links, rollen = len(fake(zs).zaakinformatieobjecten), len(fake(zs).rollen)
+    assert resend(services, mid) == "done"
+    assert (len(fake(zs).zaakinformatieobjecten), len(fake(zs).rollen), len(fake(zs).zaken)) == (links, rollen, 2)
