@@ -18,6 +18,7 @@ from adapter.errors import StoreUnavailable
 from adapter.services import Services
 from adapter.store import messages as message_store
 from tests import test_mutation_kills_inbound as kills
+from tests import test_stam_hints as hints
 from tests.logrecord import record_log
 from tests.soap import fixture, with_reference
 from tests.test_mutation_kills_inbound import (
@@ -34,6 +35,7 @@ from tests.test_mutation_kills_inbound import (
 
 # the fixtures, shared with the mutation-kill tests of the inbound channels
 shared_inbound, inbound, inbound_with, polling = kills.shared_inbound, kills.inbound, kills.inbound_with, kills.polling
+stam_services = hints.stam_services
 AANVRAAG = "omvDi01AanbiedenAanvraag"
 #: A tag mismatch whose parser error quotes a name holding a valid BSN (999990032 passes the eleven-test).
 BSN_IN_ERROR = b"<a>\n<_999990032></x></a>"
@@ -250,6 +252,52 @@ def test_a_notification_for_someone_else_says_which_oins_are_ours(
         "(our OINs are the [[stuf.ontvangers]] organisaties and [werkmap] oin of the configuration)"
     )
     assert stam_log == [{"level": "warning", "event": "verzoeknotificatie rejected", "detail": answer.body["detail"]}]
+
+
+def test_a_namespace_the_schemas_do_not_know_is_400_naming_it_and_logged_rejected(
+    inbound: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own schema set lacking the notification's schema (a broken install) is the sender's 400 all the
+    same, naming what is missing, and the notification is kept in the log as ``rejected``."""
+    from adapter.schemas import UnknownNamespace
+
+    def unknown(_root: object) -> str:
+        raise UnknownNamespace("no schema for namespace urn:gone")
+
+    monkeypatch.setattr(inbound.schemas, "validate", unknown)
+    raw = NOTIFICATIE.read_bytes()
+    answer = stam(inbound).receive(raw, "c" * 32)
+    assert (answer.status, answer.body["title"], answer.body["detail"]) == (
+        400,
+        "Invalid verzoeknotificatie",
+        "no schema for namespace urn:gone",
+    )
+    (row,) = rows(inbound)
+    assert (row.state, bytes(row.body), row.correlation_id) == ("rejected", raw, "c" * 32)
+    assert row.error_text == "no schema for namespace urn:gone"
+
+
+def test_a_notification_taking_a_refused_hints_key_is_logged_naming_both(
+    stam_services: tuple[Services, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_stam_hints import REAL, notificatie
+
+    sv, _fake = stam_services
+    assert sv.outbox is not None
+    channel = stam(sv)
+    hint = channel.receive(notificatie(REAL), "c1")
+    assert sv.outbox.work_once()[0].state == "hint-refused"  # the werkmap does not know it
+    lines = record_log(monkeypatch, stam_module)
+    second = channel.receive(notificatie(REAL), "c2")
+    assert lines[0] == {
+        "level": "warning",
+        "event": "verzoeknotificatie takes the place of a refused hint",
+        "message_id": second.body["id"],
+        "refused_hint": hint.body["id"],
+        "nummer": REAL,
+        "volgnummer": 1,
+    }
+    assert events(lines[1:]) == ["verzoeknotificatie accepted"]
 
 
 # -- werkmap poll ----------------------------------------------------------------------------------------------
