@@ -8,6 +8,7 @@ unmasked. In-process: the channels called as the web app calls them (``docs/guar
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -187,6 +188,60 @@ def test_a_zender_that_is_not_the_certificates_oin_is_stuf013_saying_why(inbound
     )
     assert body["details"] == "de zender moet de organisatie zijn waarvan het TLS-clientcertificaat is"
     assert [r.message_type for r in rows(inbound)] == [INTREKKEN]
+
+
+def test_a_content_rule_names_the_schema_and_line_with_no_element_before_the_problem(inbound: Services) -> None:
+    xml = with_reference(fixture(AANVRAAG), "R-LOC")
+    start, end = xml.index(b"<LVO:locatie>"), xml.index(b"</LVO:locatie>")
+    line = xml[:start].count(b"\n") + 1
+    body = fo03_body(refused(inbound, xml[:start] + b"<LVO:locatie>" + xml[end:]))
+    assert body["omschrijving"] == (
+        f"Bericht niet conform xsd/lvo/lvo0312.xsd: regel {line}: "
+        "locatie needs at least one of adres, kadastraalPerceel, puntRD"
+    )
+
+
+def test_the_omschrijving_is_cut_to_200_characters(inbound: Services) -> None:
+    """An unknown element of a long name: the omschrijving (StUF: 200 characters at most) is cut to exactly 200."""
+    xml = with_reference(fixture(AANVRAAG), "R-LONG").replace(
+        b"<LVO:postcode>1234AB</LVO:postcode>", ("<LVO:onbekendElement" + "X" * 200 + "/>").encode(), 1
+    )
+    body = fo03_body(refused(inbound, xml))
+    assert len(body["omschrijving"]) == 200 and "onbekendElementXXX" in body["omschrijving"]
+
+
+def test_the_details_list_the_first_five_schema_errors(inbound: Services) -> None:
+    xml = re.sub(rb"<LVO:huisnummer>[^<]*<", b"<LVO:huisnummer>x<", with_reference(fixture(AANVRAAG), "R-SIX"))
+    xml = re.sub(rb"<LVO:postcode>[^<]*<", b"<LVO:postcode>12345<", xml)
+    assert xml.count(b"<LVO:huisnummer>x<") + xml.count(b"<LVO:postcode>12345<") == 6
+    details = fo03_body(refused(inbound, xml))["details"]
+    assert len(details.split("; line ")) == 5, details
+
+
+def test_a_rejected_body_is_stored_cut_to_the_configured_size(tmp_path: Any) -> None:
+    sv = kills.open_inbound(tmp_path, kills.NO_DELIVERY + "[retention]\nrejected_body_max_bytes = 100\n")
+    try:
+        raw = intrekken().replace(b"<StUF:berichtcode>Di01</StUF:berichtcode>", b"")
+        refused(sv, raw)
+        (row,) = rows(sv)
+        assert (bytes(row.body), row.body_truncated, row.size) == (raw[:100], True, len(raw))
+    finally:
+        url = sv.engine.url.render_as_string(hide_password=False)
+        sv.close()
+        kills.drop_database(url)
+
+
+def test_a_duplicate_of_a_leniently_read_message_logs_the_schema_it_failed(
+    inbound_with: Any, lvo_log: list[dict[str, Any]]
+) -> None:
+    sv = inbound_with(lvo_schema="lenient")
+    bad = with_reference(fixture(AANVRAAG), "R-LEN").replace(
+        b"<LVO:postcode>1234AB</LVO:postcode>", b"<LVO:postcode>12345</LVO:postcode>", 1
+    )
+    send(sv, bad)
+    send(sv, bad)
+    assert lvo_log[-1]["event"] == "duplicate resend answered again"
+    assert lvo_log[-1]["schema"] == "xsd/lvo/lvo0312.xsd"
 
 
 # -- STAM ------------------------------------------------------------------------------------------------------
