@@ -19,6 +19,7 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from adapter.config import load_settings
+from adapter.delivery import worker as worker_module
 from adapter.errors import StoreUnavailable
 from adapter.inbound.stam import StamChannel
 from adapter.inbound.stuf_lvo import Rejected, StufLvoChannel
@@ -27,6 +28,7 @@ from adapter.store import messages as message_store
 from adapter.store.db import upgrade
 from adapter.store.tables import deliveries, messages, metadata
 from tests.conftest import FIXTURES, NO_DELIVERY, drop_database, new_database_url, write_config
+from tests.logrecord import record_log
 from tests.soap import NS, STUF, fixture, with_reference
 
 SENDER = "00000001800866472000/OLO"
@@ -748,6 +750,7 @@ def test_worker_threads_deliver_until_stopped_and_survive_an_error(
         return real_claim(*a, **k)
 
     monkeypatch.setattr(outbox_store, "claim", flaky_claim)
+    lines = record_log(monkeypatch, worker_module)
     box.start()
     try:
         assert sorted(t.name for t in box._threads) == ["delivery-0", "delivery-1"]
@@ -764,6 +767,10 @@ def test_worker_threads_deliver_until_stopped_and_survive_an_error(
     time.sleep(0.2)
     assert len(claims) == polls  # stopped: no more claims
     assert {"delivery-0", "delivery-1"} <= set(claims)
+    # the unexpected error is logged once, with its traceback, and the worker carried on
+    assert [e for e in lines if e["level"] == "error"] == [
+        {"level": "error", "event": "delivery worker error", "exc_info": True}
+    ]
 
 
 def test_mapping_files_are_reloaded_when_one_changes_and_a_broken_edit_keeps_the_last_good_set(
