@@ -467,3 +467,22 @@ def test_a_holder_that_expires_between_the_insert_and_the_look_leaves_the_key_to
     stored = message_store.get_message(sv.engine, int(real.body["id"]))
     assert stored is not None and stored.correlation_id == "c2" and stored.state == "received"
     assert sql_count(sv, "SELECT count(*) FROM messages WHERE dedup_key IS NOT NULL") == 1
+
+
+def test_the_poll_expires_only_refused_hints_older_than_refused_hint_days(stam_services: tuple[Services, Any]) -> None:
+    """In-process, the poll's housekeeping: a hint refused just now stays (the operator can still see the
+    forgery); once it is older than ``[jobs] refused_hint_days`` the next poll removes it."""
+    from adapter.jobs.werkmap_poll import poll
+
+    sv, _ = stam_services
+    assert sv.outbox is not None
+    hint = int(StamChannel(sv.settings, sv.writer, sv.schemas).receive(notificatie(REAL), "c1").body["id"])
+    assert sv.outbox.work_once()[0].state == "hint-refused"
+    assert "refused hints expired" not in poll(sv).detail
+    assert message_store.get_message(sv.engine, hint) is not None
+    days = sv.settings.jobs.refused_hint_days
+    with sv.engine.begin() as conn:
+        old = datetime.now(UTC) - timedelta(days=days, minutes=5)
+        conn.execute(messages.update().where(messages.c.id == hint), {"updated_at": old})
+    assert poll(sv).detail.endswith(", 1 refused hints expired")
+    assert message_store.get_message(sv.engine, hint) is None
