@@ -204,6 +204,8 @@ def main() -> int:
     order = args.clone / "mutants" / "run-order.json"
     order.write_text(json.dumps({"names": names, "string_only": sorted(texts)}))
     print(f"{len(names)} mutants to run ({sum(n in texts for n in names)} string-only, last)", flush=True)
+    if not names:  # mutmut given no names runs every mutant of the project
+        return 0
     proc = subprocess.Popen(
         [*map(str, inner), "run", str(order), str(args.children)],
         cwd=args.clone,
