@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutation_common import ROOT, mutant_function
+from mutation_common import LEDGER, ROOT, function_sources, mutant_function, numbers, source_sha
 
 HERE = Path(__file__).resolve().parent
 MUTMUT = "mutmut==3.8.1"
@@ -133,6 +133,42 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     path.write_text(json.dumps(stats))
 
 
+#: mutmut 3.8.1's exit code for each verdict name the ledger keeps (``mutmut.stats.status_by_exit_code``, inverted)
+EXIT_CODE = {
+    "killed": 1,
+    "survived": 0,
+    "no tests": 33,
+    "skipped": 34,
+    "suspicious": 35,
+    "timeout": 36,
+    "caught by type check": 37,
+    "segfault": -11,
+}
+
+
+def from_ledger(clone: Path, module: str) -> int:
+    """Give every mutant without a verdict the ledger's, where the ledger holds a run of its function's present
+    source (same sha256: mutmut numbers a function's mutants the same way each time). A function a run left
+    unfinished then runs only its missing mutants. Returns how many verdicts were taken."""
+    ledger = json.loads(LEDGER.read_text())["functions"]
+    known = {(e["module"], e["function"], e["source_sha256"]): e for e in ledger}
+    dotted = module.removesuffix(".py").replace("/", ".")
+    sources = function_sources((clone / module).read_text())
+    meta_path = clone / "mutants" / (module + ".meta")
+    meta = json.loads(meta_path.read_text())
+    taken = 0
+    for key, code in meta["exit_code_by_key"].items():
+        _, function, number = mutant_function(key)
+        src = sources.get(function)
+        entry = known.get((dotted, function, source_sha(src))) if code is None and src else None
+        for verdict, nums in (entry or {}).get("verdicts", {}).items():
+            if verdict in EXIT_CODE and number in numbers(nums):
+                meta["exit_code_by_key"][key] = EXIT_CODE[verdict]
+                taken += 1
+    meta_path.write_text(json.dumps(meta))
+    return taken
+
+
 def function_names(clone: Path, module: str) -> list[str]:
     """mutmut's mangled names (``adapter.x.xǁClassǁm``) of the module's mutated functions."""
     meta = json.loads((clone / "mutants" / (module + ".meta")).read_text())["exit_code_by_key"]
@@ -177,6 +213,11 @@ def main() -> int:
         help="leave out the tests that start a serve or CLI child (a quick first pass; then --survivors without it)",
     )
     ap.add_argument("--skip-strings", action="store_true", help="leave out mutants that change only a string constant")
+    ap.add_argument(
+        "--from-ledger",
+        action="store_true",
+        help="take the ledger's verdicts for functions whose present code it has; run only the mutants without one",
+    )
     args = ap.parse_args()
     if args.clone.resolve() == ROOT:
         sys.exit("refusing to run mutmut in the working tree: give a scratch --clone")
@@ -193,6 +234,8 @@ def main() -> int:
         stats.with_name("mutmut-children.json").unlink(missing_ok=True)
         sh(*inner, "stats", cwd=args.clone)
     curate(args.clone, args.module, sel, untraced, children=not args.in_process)
+    if args.from_ledger:
+        print(f"{from_ledger(args.clone, args.module)} verdicts taken from {LEDGER.name}", flush=True)
     wanted = set(filter(None, args.functions.split(",")))
     meta = json.loads((args.clone / "mutants" / (args.module + ".meta")).read_text())["exit_code_by_key"]
     todo = (None, 0) if args.survivors else (None,)
