@@ -623,3 +623,51 @@ def test_closing_a_client_closes_its_connections_and_an_unused_one_closes_quietl
     http = used._session()
     used.close()
     assert http.is_closed
+
+
+# -- the client's failure texts: what the operator reads on the delivery (run 9) ----------------------------------
+
+FO03_LONG = FO03_SERVER.replace("Opslaan mislukt", "Opslaan mislukt " + "x" * 700).replace(
+    "<StUF:details>database</StUF:details>", ""
+)
+BARE_FAULT = (
+    f'<s:Envelope xmlns:s="{SOAP}"><s:Body><s:Fault><faultcode>s:Server</faultcode>'
+    "<faultstring>Interne fout</faultstring></s:Fault></s:Body></s:Envelope>"
+)
+BV03 = (
+    f'<s:Envelope xmlns:s="{SOAP}"><s:Body><StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301">'
+    "<StUF:stuurgegevens><StUF:berichtcode>Bv03</StUF:berichtcode></StUF:stuurgegevens></StUF:Bv03Bericht>"
+    "</s:Body></s:Envelope>"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "text"),
+    [
+        (500, BARE_FAULT, "Interne fout"),  # a fault without a StUF code, nor details
+        (200, FO03_SERVER.replace("<StUF:details>database</StUF:details>", ""), "StUF058: Opslaan mislukt"),
+        (503, "y" * 300, "HTTP 503: " + "y" * 200),
+        (200, "", "HTTP 200 without a readable SOAP answer"),
+        (200, f'<s:Envelope xmlns:s="{SOAP}"><s:Header/></s:Envelope>', "SOAP answer without a body element"),
+        (200, f'<s:Envelope xmlns:s="{SOAP}"><s:Body> </s:Body></s:Envelope>', "SOAP answer without a body element"),
+        (200, BV03, "expected Du02/La01, got Bv03"),
+    ],
+    ids=["bare-fault", "fo03-without-details", "http-503-body-cut", "empty", "no-body", "empty-body", "berichtcode"],
+)
+def test_each_failed_call_names_the_call_and_what_came_back(status: int, body: str, text: str) -> None:
+    from tests.test_stuf_zkn_target import _client, ctx
+
+    client = _client(lambda _r: httpx.Response(status, text=body))
+    bericht = msg.genereer_zaak_identificatie(ctx("zds-1.2"))
+    with pytest.raises(TargetError) as exc:
+        client.send(bericht, ("Du02", "La01"))
+    assert str(exc.value) == f"{bericht.operation} {client.url(bericht)}: {text}"
+
+
+def test_a_long_fault_text_is_cut_to_600_characters() -> None:
+    from tests.test_stuf_zkn_target import _client, ctx
+
+    client = _client(lambda _r: httpx.Response(200, text=FO03_LONG))
+    with pytest.raises(StufFault) as exc:
+        client.send(msg.genereer_zaak_identificatie(ctx("zds-1.2")), ("Du02",))
+    assert len(str(exc.value)) == 600 and str(exc.value).endswith("x" * 20)
