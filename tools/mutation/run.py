@@ -55,15 +55,15 @@ def prepare(clone: Path) -> Path:
     return python
 
 
-def selection(module: str) -> tuple[dict[str, list[str]], list[str]]:
-    """``{"*": module default, "Class.method": its own tests}`` and the module's ``untraced`` tests from
-    selections.toml."""
+def selection(module: str) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """``{"*": module default, "Class.method": its own tests}``, the module's ``untraced`` tests and its
+    ``leave_out`` patterns from selections.toml."""
     data = tomllib.loads((HERE / "selections.toml").read_text())
     try:
         entry = data["modules"][module]
     except KeyError:
         sys.exit(f'selections.toml has no [modules."{module}"]: add the tests that exercise it')
-    return {"*": entry["tests"], **entry.get("functions", {})}, entry.get("untraced", [])
+    return {"*": entry["tests"], **entry.get("functions", {})}, entry.get("untraced", []), entry.get("leave_out", [])
 
 
 def configure(clone: Path, module: str, tests: list[str]) -> None:
@@ -100,7 +100,14 @@ def matching(spec: str, known: list[str]) -> list[str]:
     return hits
 
 
-def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[str], children: bool = True) -> None:
+def curate(
+    clone: Path,
+    module: str,
+    sel: dict[str, list[str]],
+    untraced: list[str],
+    children: bool = True,
+    leave_out: tuple[str, ...] | list[str] = (),
+) -> None:
     """A function's tests: those of its selection (its own, else the module default) that can see its mutants.
     A mutant is active only inside its function, so a test that never calls it cannot kill it: of the selection
     a function keeps the tests mutmut's tracing pass saw call it, and those that start a Python child process
@@ -108,7 +115,9 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
     tracing cannot look, and the other tests of their files (the servers are module-scoped fixtures).
     ``untraced`` (selections.toml) names more tests to keep regardless. Leaving out the rest loses no kill and
     saves their whole run on every survivor. Without ``children`` the child-starting tests are left out: a
-    quick first pass whose survivors a second run (``--survivors``) gives the whole selection."""
+    quick first pass whose survivors a second run (``--survivors``) gives the whole selection. A test id
+    containing one of ``leave_out`` (selections.toml) is left out too: slow variants whose kills a cheaper
+    sibling makes; its survivors are then checked against the whole files with ``killcheck.py``."""
     path = clone / "mutants" / "mutmut-stats.json"
     traced_path = path.with_name("mutmut-stats.traced.json")
     if not traced_path.exists():  # the tracing pass's own lists, kept: this function overwrites them
@@ -128,7 +137,11 @@ def curate(clone: Path, module: str, sel: dict[str, list[str]], untraced: list[s
         seen = set(traced.get(name, ()))
         ids: list[str] = []
         for spec in sel.get(function, sel["*"]):
-            ids += [t for t in matching(spec, known) if t not in ids and (t in seen or t in keep)]
+            ids += [
+                t
+                for t in matching(spec, known)
+                if t not in ids and (t in seen or t in keep) and not any(p in t for p in leave_out)
+            ]
         tests[name] = ids
     path.write_text(json.dumps(stats))
 
@@ -222,7 +235,7 @@ def main() -> int:
     if args.clone.resolve() == ROOT:
         sys.exit("refusing to run mutmut in the working tree: give a scratch --clone")
     python = prepare(args.clone)
-    sel, untraced = selection(args.module)
+    sel, untraced, leave_out = selection(args.module)
     configure(args.clone, args.module, [t for ts in sel.values() for t in ts])
     inner = [python, HERE / "_inner.py"]
     stats = args.clone / "mutants" / "mutmut-stats.json"
@@ -233,7 +246,7 @@ def main() -> int:
         stats.with_name("mutmut-stats.traced.json").unlink(missing_ok=True)
         stats.with_name("mutmut-children.json").unlink(missing_ok=True)
         sh(*inner, "stats", cwd=args.clone)
-    curate(args.clone, args.module, sel, untraced, children=not args.in_process)
+    curate(args.clone, args.module, sel, untraced, children=not args.in_process, leave_out=leave_out)
     if args.from_ledger:
         print(f"{from_ledger(args.clone, args.module)} verdicts taken from {LEDGER.name}", flush=True)
     wanted = set(filter(None, args.functions.split(",")))
