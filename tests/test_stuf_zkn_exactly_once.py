@@ -760,3 +760,55 @@ def test_a_failure_at_any_call_of_that_resend_still_gives_each_zaak_one_document
     assert len(links) == 4 and all(zaak in z.fake.documenten[doc]["zaken"] for zaak, _, doc in links)
     for op in ("creeerZaak", "voegZaakdocumentToe", "genereerDocumentIdentificatie"):
         assert z.fake.count(op, answered=500) == (op == operation), op
+
+
+ZKN_THIRD = """
+[[zaaktypen]]
+activiteiten = ["*"]
+zaaktype = "ZT-VERG"
+soorten = ["aanvraag"]
+"""
+
+
+def test_each_zaak_a_later_resend_adds_gets_documents_of_its_own_by_the_same_auteur(tmp_path: Path) -> None:
+    """The mapping gains a zaaktype, the message is resent; then another, and it is resent again: each new
+    zaak gets a document of its own per bijlage (under a step of its own per zaak, so the second resend does
+    not find the first one's), by the same auteur as the first zaak's."""
+    from tests.test_follow_ups_every_zaak import ZKN_SECOND
+
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        with sv.engine.connect() as conn:
+            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
+        mapping = tmp_path / "mappings" / "stuf-zkn.toml"
+        assert sv.outbox is not None
+        for extra in (ZKN_SECOND, ZKN_THIRD):
+            mapping.write_text(mapping.read_text() + extra)
+            [report] = sv.outbox.resend([mid])
+            assert not isinstance(report, str) and report.state == "done", report
+    zaken = sorted(z.fake.zaken)
+    assert len(zaken) == 3
+    for zaak in zaken:
+        titels = sorted(d["titel"] for d in z.fake.documenten.values() if zaak in d["zaken"])
+        assert titels == ["1234567_Bouwtekening.pdf", "1234567_Foto_voorgevel.jpg"], zaak
+    assert len(z.fake.documenten) == 6
+    assert len({d["auteur"] for d in z.fake.documenten.values()}) == 1 and None not in {
+        d["auteur"] for d in z.fake.documenten.values()
+    }
+
+
+def test_a_document_made_before_its_record_was_written_is_not_made_again(tmp_path: Path) -> None:
+    """A crash after the document step was checkpointed but before ``document_links`` recorded it (or a
+    delivery of a release before the records): a resend finds the step done and no record on any zaak; the
+    document was made for all of them, so it is recorded, not made again."""
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        links = links_per_zaak(sv)
+        with sv.engine.begin() as conn:
+            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
+            conn.execute(text("DELETE FROM document_links"))
+        assert sv.outbox is not None
+        [report] = sv.outbox.resend([mid])
+        assert not isinstance(report, str) and report.state == "done", report
+        assert links_per_zaak(sv) == links
+    assert len(z.fake.documenten) == 2 and z.fake.count("voegZaakdocumentToe") == 2
