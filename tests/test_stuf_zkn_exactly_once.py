@@ -443,7 +443,12 @@ def test_a_gemachtigde_the_zaaksysteem_cannot_tell_apart_stops_the_delivery(tmp_
         receive(sv, WIJZIGING)
         assert drain(sv) == ["retry", "needs-attention"]
         d = deliveries(sv)[-1]
-        assert "gemachtigden that may be the one the unanswered attempt added" in d.last_error
+        assert re.fullmatch(
+            r"rol:gemachtigde: zaak ZAAK-\d+ has 1 gemachtigden that may be the one the unanswered attempt added "
+            r"\(ours: bsn:\*\*\*, 'gemachtigde \(bericht T\w+\)'\): gemachtigde bsn:\*\*\* \(zonder toelichting\)\. "
+            r"Not adopted and not resent: check the zaak, then resend",
+            d.last_error,
+        ), d.last_error
         # named as the kind of betrokkene, its BSN masked in what is stored and logged (AVG)
         assert "gemachtigde bsn:*** (zonder toelichting)" in d.last_error, d.last_error
         assert "999990032" not in d.last_error and "000012345678" not in d.last_error
@@ -459,6 +464,22 @@ def test_without_vragen_a_status_is_not_resent_blind(tmp_path: Path) -> None:
         assert drain(sv) == ["retry", "needs-attention"]
         assert "does not answer geefZaakdetails" in deliveries(sv)[0].last_error
     assert len(z.fake.statussen) == 1
+
+
+def test_without_vragen_a_gemachtigde_is_not_added_again_blind(tmp_path: Path) -> None:
+    """The same for a wijziging gemachtigde whose updateZaak lost its answer: needs-attention, naming the
+    gemachtigde (masked) and the zaak, and updateZaak is not sent again."""
+    with zaaksysteem(answers_vragen=False) as z, adapter(tmp_path, z) as sv:
+        delivered(sv, AANVRAAG)
+        z.fake.fail_next("updateZaak", status=500, after_processing=True)
+        receive(sv, WIJZIGING)
+        assert drain(sv) == ["retry", "needs-attention"]
+        assert re.fullmatch(
+            r"rol:gemachtigde: cannot tell whether gemachtigde bsn:\*\*\* on zaak ZAAK-\d+ was added by the "
+            r"unanswered attempt: the zaaksysteem does not answer geefZaakdetails; check the zaak, then resend",
+            deliveries(sv)[-1].last_error,
+        ), deliveries(sv)[-1].last_error
+    assert z.fake.count("updateZaak") == 1
 
 
 def test_without_vragen_a_zaak_is_resent_under_its_identificatie_and_never_duplicated(tmp_path: Path) -> None:
@@ -812,3 +833,36 @@ def test_a_document_made_before_its_record_was_written_is_not_made_again(tmp_pat
         assert not isinstance(report, str) and report.state == "done", report
         assert links_per_zaak(sv) == links
     assert len(z.fake.documenten) == 2 and z.fake.count("voegZaakdocumentToe") == 2
+
+
+def test_each_attempt_records_its_calls_by_step_including_the_vragen_after_a_lost_answer(tmp_path: Path) -> None:
+    """What the operator reads per attempt: the call of each step in order, and after a lost answer the
+    vraag that looked for it (``<step> (geefLijstZaakdocumenten)`` / ``(geefZaakdetails)``) before going on."""
+    import json
+
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        for message, operation in (
+            (AANVRAAG, "voegZaakdocumentToe"),
+            (WIJZIGING, "updateZaak"),
+            (INTREKKING, "actualiseerZaakstatus"),
+        ):
+            z.fake.fail_next(operation, status=500, after_processing=True)
+            receive(sv, message)
+            assert drain(sv) == ["retry", "done"]
+        with sv.engine.connect() as conn:
+            calls = [json.loads(c) for (c,) in conn.execute(text("SELECT calls FROM delivery_attempts ORDER BY id"))]
+    steps = [[c.split(": POST ")[0] for c in attempt] for attempt in calls]
+    assert steps == [
+        ["zaakid:ZT-OMV-REG", "zaak:ZT-OMV-REG", "docid:1234567-1", "document:1234567-1"],
+        [
+            "document:1234567-1 (geefLijstZaakdocumenten)",
+            "docid:1234567-2",
+            "document:1234567-2",
+            "status:start:ZT-OMV-REG",
+        ],
+        ["rol:gemachtigde"],
+        ["rol:gemachtigde (geefZaakdetails)"],
+        ["status:intrekking"],
+        ["status:intrekking (geefZaakdetails)"],
+    ]
+    assert all(": POST http" in c for attempt in calls for c in attempt)

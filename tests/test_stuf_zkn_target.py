@@ -577,8 +577,9 @@ def test_follow_ups_wait_for_the_zaak_then_land_on_it(fake: tuple[FakeZkn, str],
     t = target(dialect, url, medewerker="behandelaar1")
     links: dict[tuple[str, str], Result] = {}
     aanvulling = opdracht(verzoek("vrgDi01IndienenAanvulling"))
-    with pytest.raises(WaitingError):
+    with pytest.raises(WaitingError) as waiting:
         t.deliver(aanvulling, MemorySteps(links))
+    assert str(waiting.value) == "no zaak known yet for verzoek 1234567: waiting for its aanvraag"
 
     t.deliver(opdracht(verzoek()), MemorySteps(links))
     zaak_id = next(iter(f.zaken))
@@ -588,6 +589,10 @@ def test_follow_ups_wait_for_the_zaak_then_land_on_it(fake: tuple[FakeZkn, str],
         d for d in f.documenten.values() if d["titel"] == verzoek("vrgDi01IndienenAanvulling").bijlagen[0].bestandsnaam
     ]
     assert len(extra) == 1 and extra[0]["zaken"] == [zaak_id] and extra[0]["inhoud"]
+
+    zonder = dataclasses.replace(verzoek("vrgDi01WijzigGemachtigde"), gemachtigde=None)
+    summary = t.deliver(opdracht(zonder), MemorySteps(links))
+    assert summary == f"wijziging_gemachtigde bij zaak {zaak_id}; geen gemachtigde in het bericht: niets bijgewerkt"
 
     summary = t.deliver(opdracht(verzoek("vrgDi01IntrekkenAanvraag")), MemorySteps(links))
     assert summary.startswith(f"intrekking op zaak {zaak_id}")
