@@ -866,3 +866,24 @@ def test_each_attempt_records_its_calls_by_step_including_the_vragen_after_a_los
         ["status:intrekking (geefZaakdetails)"],
     ]
     assert all(": POST http" in c for attempt in calls for c in attempt)
+
+
+def test_the_summary_of_each_delivery_says_what_it_did_without_personal_data(tmp_path: Path) -> None:
+    """The summary the operator reads on a done delivery: the zaak, the documents (those without content
+    counted apart), the status; for an advies its one document; for a wijziging gemachtigde the gemachtigde
+    by kind with its number masked, never a name."""
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        assert sv.outbox is not None
+        details = []
+        for message in (AANVRAAG, ADVIES, WIJZIGING):
+            receive(sv, message)
+            [report] = sv.outbox.work_once()
+            assert report.state == "done", report
+            details.append(report.detail)
+        (zaak,) = z.fake.zaken
+    assert details == [
+        f"zaak {zaak} (ZT-OMV-REG); 2 document(en), 1 zonder inhoud (alleen metadata; inhoud volgt via postbus); "
+        f"status 1 op zaak {zaak}",
+        f"advies bij zaak {zaak}; 1 document(en)",
+        f"wijziging_gemachtigde bij zaak {zaak}; gemachtigde bsn:*** toegevoegd aan zaak {zaak}",
+    ]

@@ -242,6 +242,7 @@ class Outbox:
                 detail = f"{error} (attempt {attempts}/{self.settings.max_attempts}, retry in {delay})"
             return Report(c.message_id, c.id, state.value, detail)
         heartbeat.stop()
+        summary = redact(summary)  # stored and shown like an error: a target may name a betrokkene in it
         store.finish(
             self.engine,
             c,
