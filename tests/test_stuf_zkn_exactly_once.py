@@ -398,6 +398,12 @@ def test_two_statuses_that_fit_are_ambiguous(tmp_path: Path) -> None:
         assert drain(sv) == ["needs-attention"]
         [d] = deliveries(sv)
         assert d.last_error.count("(zonder toelichting)") == 2, d.last_error  # both candidates named
+        assert re.fullmatch(
+            r"status:start:ZT-OMV-REG: zaak ZAAK-\d+ has 2 statuses that may be the one the unanswered attempt set "
+            r"\(ours: status 1 gezet (\d{17})\): status 1 gezet (\d{14}) \(zonder toelichting\); status 1 gezet "
+            r"\2 \(zonder toelichting\)\. Not adopted and not resent: check the zaak, then resend",
+            d.last_error,
+        ), d.last_error
     assert len(z.fake.statussen) == 2
 
 
@@ -411,9 +417,10 @@ def test_a_zaak_under_our_identificatie_of_another_verzoek_is_refused(tmp_path: 
         receive(sv, AANVRAAG)
         assert drain(sv) == ["retry", "needs-attention"]
         [d] = deliveries(sv)
-        assert "zaak OLO-1234567 exists in the zaaksysteem but is not verzoek 1234567's (kenmerk 7654321" in (
-            d.last_error
-        )
+        assert d.last_error == (
+            "zaak:ZT-OMV-REG: zaak OLO-1234567 exists in the zaaksysteem but is not verzoek 1234567's "
+            "(kenmerk 7654321, zaaktype ZT-OMV-REG): not adopted; check the mapping's zaak_identificatie"
+        )  # each kenmerk once (ZDS nests kenmerk in kenmerk)
         with sv.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM zaak_links")).scalar_one() == 0
     assert zkn.fake.documenten == {} and zkn.fake.statussen == []
@@ -462,7 +469,12 @@ def test_without_vragen_a_status_is_not_resent_blind(tmp_path: Path) -> None:
         z.fake.fail_next("actualiseerZaakstatus", status=500, after_processing=True)
         receive(sv, AANVRAAG)
         assert drain(sv) == ["retry", "needs-attention"]
-        assert "does not answer geefZaakdetails" in deliveries(sv)[0].last_error
+        assert re.fullmatch(
+            r"status:start:ZT-OMV-REG: cannot tell whether status 1 on zaak ZAAK-\d+ \(datumStatusGezet \d{17}\) "
+            r"was set by the unanswered attempt: the zaaksysteem does not answer geefZaakdetails; "
+            r"check the zaak, then resend",
+            deliveries(sv)[0].last_error,
+        ), deliveries(sv)[0].last_error
     assert len(z.fake.statussen) == 1
 
 

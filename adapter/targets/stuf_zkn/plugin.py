@@ -56,10 +56,12 @@ def _systeem(s: StufSysteem) -> Systeem:
 
 
 def _texts(answer: etree._Element, *path: str) -> list[str]:
-    """Texts of every element along ``path`` (local names, any namespace) below ``answer``."""
+    """Texts of every element along ``path`` (local names, any namespace) below ``answer``, each element once:
+    ZDS nests a name in itself (``kenmerk/kenmerk``), which a plain descendant search finds twice."""
     found = [answer]
     for name in path:
-        found = [c for e in found for c in e.iter() if isinstance(c.tag, str) and etree.QName(c).localname == name]
+        below = (c for e in found for c in e.iterdescendants() if isinstance(c.tag, str))
+        found = list({id(c): c for c in below if etree.QName(c).localname == name}.values())
     return [" ".join(e.text.split()) for e in found if e.text and e.text.strip()]
 
 
