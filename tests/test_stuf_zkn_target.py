@@ -594,6 +594,10 @@ def test_follow_ups_wait_for_the_zaak_then_land_on_it(fake: tuple[FakeZkn, str],
     summary = t.deliver(opdracht(zonder), MemorySteps(links))
     assert summary == f"wijziging_gemachtigde bij zaak {zaak_id}; geen gemachtigde in het bericht: niets bijgewerkt"
 
+    zonder_statustype = opdracht(verzoek("vrgDi01IntrekkenAanvraag"), statustype_intrekking=None)
+    summary = t.deliver(zonder_statustype, MemorySteps(links))
+    assert summary.endswith("; geen statustype_intrekking in de mapping: geen status gezet"), summary
+
     summary = t.deliver(opdracht(verzoek("vrgDi01IntrekkenAanvraag")), MemorySteps(links))
     assert summary.startswith(f"intrekking op zaak {zaak_id}")
     assert [(s["volgnummer"], s["toelichting"]) for s in f.statussen] == [
