@@ -126,6 +126,7 @@ def test_a_pooled_sqlite_connection_serves_whichever_thread_takes_it_next(tmp_pa
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}", pool_size=3)
     try:
         assert engine.pool.size() == 3  # store.pool_size
+        assert engine.pool._max_overflow == 3  # as many again under a burst, not SQLAlchemy's default 10
         with engine.connect() as conn:
             mine = conn.connection.dbapi_connection
             conn.exec_driver_sql("SELECT 1")
