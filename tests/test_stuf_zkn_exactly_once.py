@@ -899,3 +899,21 @@ def test_the_summary_of_each_delivery_says_what_it_did_without_personal_data(tmp
         f"advies bij zaak {zaak}; 1 document(en)",
         f"wijziging_gemachtigde bij zaak {zaak}; gemachtigde bsn:*** toegevoegd aan zaak {zaak}",
     ]
+
+
+def test_an_unmapped_aanvraag_lands_on_a_triage_zaak_and_its_summary_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No zaaktype rule fits the aanvraag's activiteit: the zaak is made of the ``[triage]`` zaaktype and the
+    summary marks it as triage (the operator's cue that a person must sort it out)."""
+    rule = 'activiteiten = ["*"]\nzaaktype = "ZT-OMV-REG"'
+    assert rule in MAPPING
+    triage = MAPPING.replace(rule, 'activiteiten = ["iets-anders"]\nzaaktype = "ZT-OMV-REG"')
+    monkeypatch.setattr(sys.modules[__name__], "MAPPING", triage + '\n[triage]\nzaaktype = "ZT-TRIAGE"\n')
+    with zaaksysteem() as z, adapter(tmp_path, z) as sv:
+        receive(sv, AANVRAAG)
+        assert sv.outbox is not None
+        [report] = sv.outbox.work_once()
+        (zaak,) = z.fake.zaken
+    assert report.state == "done" and report.detail.startswith(f"zaak {zaak} (ZT-TRIAGE, triage); "), report
+    assert z.fake.zaken[zaak]["zaaktype"] == "ZT-TRIAGE"
