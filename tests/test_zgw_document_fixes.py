@@ -80,8 +80,15 @@ def deliver_then_fix(sv: Services, zs: Zaaksysteem, types: list[str]) -> tuple[i
         ["Bijlage", "Aanvraag", "Bijlage"],
         ["Bijlage", "Tekening"],
         ["Bijlage", "Aanvraag", "Tekening"],
+        ["Bijlage", "Tekening", "Bijlage", "Tekening"],  # the original type made a third time: key#3
     ],
-    ids=["twice", "back-to-the-first-fix", "back-to-the-original", "three-times-back-to-the-original"],
+    ids=[
+        "twice",
+        "back-to-the-first-fix",
+        "back-to-the-original",
+        "three-times-back-to-the-original",
+        "back-to-the-original-twice",
+    ],
 )
 def test_after_any_number_of_mapping_fixes_the_zaak_has_one_bouwtekening_of_the_latest_type(
     services: Services, zs: Zaaksysteem, types: list[str]
