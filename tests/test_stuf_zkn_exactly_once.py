@@ -724,11 +724,7 @@ def test_a_resend_after_a_zaaktype_was_added_relates_the_documents_to_the_new_za
     from tests.test_follow_ups_every_zaak import ZKN_SECOND
 
     with zaaksysteem() as z, adapter(tmp_path, z) as sv:
-        delivered(sv, AANVRAAG)
-        with sv.engine.connect() as conn:
-            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
-        mapping = tmp_path / "mappings" / "stuf-zkn.toml"
-        mapping.write_text(mapping.read_text() + ZKN_SECOND)
+        mid = delivered_then_mapped(sv, tmp_path, ZKN_SECOND)
         assert sv.outbox is not None
         [report] = sv.outbox.resend([mid])
         assert not isinstance(report, str) and report.state == "done", report
@@ -743,6 +739,16 @@ def test_a_resend_after_a_zaaktype_was_added_relates_the_documents_to_the_new_za
     assert len(z.fake.documenten) == 4 and {doc for _, _, doc in links} == set(z.fake.documenten)
     for zaak, _, doc in links:  # each record names a document that is relevant for its zaak
         assert zaak in z.fake.documenten[doc]["zaken"]
+
+
+def delivered_then_mapped(sv: Services, tmp_path: Path, *rules: str) -> int:
+    """Deliver the aanvraag, then add ``rules`` (more zaaktypen) to the mapping; the aanvraag's message id."""
+    delivered(sv, AANVRAAG)
+    with sv.engine.connect() as conn:
+        (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
+    mapping = tmp_path / "mappings" / "stuf-zkn.toml"
+    mapping.write_text(mapping.read_text() + "".join(rules))
+    return int(mid)
 
 
 def links_per_zaak(sv: Services) -> list[tuple[str, str, str]]:
@@ -773,11 +779,7 @@ def test_a_failure_at_any_call_of_that_resend_still_gives_each_zaak_one_document
     from tests.test_follow_ups_every_zaak import ZKN_SECOND
 
     with zaaksysteem() as z, adapter(tmp_path, z) as sv:
-        delivered(sv, AANVRAAG)
-        with sv.engine.connect() as conn:
-            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
-        mapping = tmp_path / "mappings" / "stuf-zkn.toml"
-        mapping.write_text(mapping.read_text() + ZKN_SECOND)
+        mid = delivered_then_mapped(sv, tmp_path, ZKN_SECOND)
         assert sv.outbox is not None
         inject(z.fake, operation, skip, mode)
         [report] = sv.outbox.resend([mid])
@@ -810,12 +812,10 @@ def test_each_zaak_a_later_resend_adds_gets_documents_of_its_own_by_the_same_aut
     from tests.test_follow_ups_every_zaak import ZKN_SECOND
 
     with zaaksysteem() as z, adapter(tmp_path, z) as sv:
-        delivered(sv, AANVRAAG)
-        with sv.engine.connect() as conn:
-            (mid,) = conn.execute(text("SELECT id FROM messages")).scalars().all()
-        mapping = tmp_path / "mappings" / "stuf-zkn.toml"
+        mid = delivered_then_mapped(sv, tmp_path, ZKN_SECOND)
         assert sv.outbox is not None
-        for extra in (ZKN_SECOND, ZKN_THIRD):
+        for extra in ("", ZKN_THIRD):
+            mapping = tmp_path / "mappings" / "stuf-zkn.toml"
             mapping.write_text(mapping.read_text() + extra)
             [report] = sv.outbox.resend([mid])
             assert not isinstance(report, str) and report.state == "done", report
