@@ -614,3 +614,18 @@ def test_options() -> None:
     for bad in ({"onbekend": 1}, {"dialect": "zds-2.0"}, {"username": "u"}, {"url": "ftp://x"}, {"timeout": 0}):
         with pytest.raises(ValidationError):
             StufZknOptions.model_validate({**good, **bad})
+
+
+def test_texts_reads_each_element_once_skips_empty_ones_and_collapses_whitespace() -> None:
+    """The reader behind every vraag's answer: ZDS nests a name in itself (``kenmerk/kenmerk``), leaves
+    elements empty (``xsi:nil``, ``StUF:noValue``) and may wrap a text over lines."""
+    from adapter.targets.stuf_zkn.plugin import _texts
+
+    answer = etree.fromstring(
+        '<a xmlns:x="urn:x" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<x:kenmerk><x:kenmerk>1234567</x:kenmerk><x:bron>OLO</x:bron></x:kenmerk>"
+        '<x:kenmerk><x:kenmerk xsi:nil="true"/></x:kenmerk>'
+        "<x:kenmerk><x:kenmerk>  Dorpsstraat\n   1a </x:kenmerk></x:kenmerk></a>"
+    )
+    assert _texts(answer, "kenmerk", "kenmerk") == ["1234567", "Dorpsstraat 1a"]
+    assert _texts(answer, "bron") == ["OLO"] and _texts(answer, "onbekend") == []
