@@ -164,7 +164,7 @@ def test_our_status_beside_one_without_datum_or_toelichting_is_ambiguous(tmp_pat
         [d] = deliveries(sv)
         assert "has 2 statuses that may be the one" in d.last_error, d.last_error
         assert re.search(r"status 1 gezet \? \(zonder toelichting\)", d.last_error), d.last_error
-        assert re.search(r"status 1 gezet \d{14} \(Ontvangen via het Omgevingsloket \(bericht T\w+\)\)", d.last_error)
+        assert re.search(r"status 1 gezet \d{14} \(Ontvangen via het Omgevingsloket \(bericht T-\w+\)\)", d.last_error)
     assert z.fake.count("actualiseerZaakstatus") == 1 and len(z.fake.statussen) == 2
 
 
@@ -224,7 +224,7 @@ def test_statuses_set_after_the_lost_answer_do_not_hide_ours(tmp_path: Path, zkn
         assert sv.outbox is not None
         assert [r.state for r in sv.outbox.work_once()] == ["retry"]
         [ours] = zkn.fake.statussen
-        assert re.fullmatch(r"Ontvangen via het Omgevingsloket \(bericht T\w+\)", ours["toelichting"]), ours
+        assert re.fullmatch(r"Ontvangen via het Omgevingsloket \(bericht T-\w+\)", ours["toelichting"]), ours
         zkn.fake.add_status(ours["zaak"], 2, "20991231235959", "In behandeling genomen")
         zkn.fake.add_status(ours["zaak"], 1, "20991231235958", "Ontvangen, handmatig gezet")
         assert drain(sv) == ["done"]

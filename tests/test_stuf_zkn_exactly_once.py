@@ -195,7 +195,9 @@ def receive(sv: Services, name: str) -> None:
     from adapter.inbound.stuf_lvo import StufLvoChannel
 
     channel = StufLvoChannel(sv.settings, sv.writer, sv.schemas)
-    raw = with_reference(fixture(name), f"T{uuid.uuid4().hex[:20]}")
+    # "T-" and hex: one hex token, which the masking of BSN-shaped numbers spares (after "T" alone, a run of
+    # nine digits in the hex that passes the eleven-test was masked in error texts: a rare flaky assertion)
+    raw = with_reference(fixture(name), f"T-{uuid.uuid4().hex[:20]}")
     channel.accept(channel.receive(raw, uuid.uuid4().hex))
 
 
@@ -438,7 +440,7 @@ def test_the_same_gemachtigde_added_by_an_earlier_message_is_not_taken_for_ours(
     [zaak] = zkn.fake.zaken.values()
     ours = [g for g in zaak["gemachtigden"] if g["bsn"] == "999990032"]
     assert len(ours) == 2 and len({g["toelichting"] for g in ours}) == 2, ours
-    assert all(re.fullmatch(r"gemachtigde \(bericht T\w+\)", g["toelichting"]) for g in ours)
+    assert all(re.fullmatch(r"gemachtigde \(bericht T-\w+\)", g["toelichting"]) for g in ours)
 
 
 def test_a_gemachtigde_the_zaaksysteem_cannot_tell_apart_stops_the_delivery(tmp_path: Path) -> None:
@@ -452,7 +454,7 @@ def test_a_gemachtigde_the_zaaksysteem_cannot_tell_apart_stops_the_delivery(tmp_
         d = deliveries(sv)[-1]
         assert re.fullmatch(
             r"rol:gemachtigde: zaak ZAAK-\d+ has 1 gemachtigden that may be the one the unanswered attempt added "
-            r"\(ours: bsn:\*\*\*, 'gemachtigde \(bericht T\w+\)'\): gemachtigde bsn:\*\*\* \(zonder toelichting\)\. "
+            r"\(ours: bsn:\*\*\*, 'gemachtigde \(bericht T-\w+\)'\): gemachtigde bsn:\*\*\* \(zonder toelichting\)\. "
             r"Not adopted and not resent: check the zaak, then resend",
             d.last_error,
         ), d.last_error
@@ -622,7 +624,7 @@ def aanvulling_listing_the_bouwtekening_again(inhoud: bytes | None = None) -> by
             rb"<LVO:inhoud>[^<]*</LVO:inhoud>", b"<LVO:inhoud>" + encoded + b"</LVO:inhoud>", bouwtekening
         )
     raw = fixture(AANVULLING).replace(b"<LVO:bijlagen>", b"<LVO:bijlagen>" + bouwtekening, 1)
-    return with_reference(raw, f"T{uuid.uuid4().hex[:20]}")
+    return with_reference(raw, f"T-{uuid.uuid4().hex[:20]}")
 
 
 def document_links(sv: Services) -> dict[str, str]:
