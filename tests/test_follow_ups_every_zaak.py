@@ -105,7 +105,8 @@ def gemachtigden(zs: Zaaksysteem, zaak: dict[str, Any], toelichting: str) -> lis
 def test_an_intrekking_sets_its_status_on_every_zaak_with_each_zaaks_statustype_and_the_reden(
     own_profile: Services, zs: Zaaksysteem
 ) -> None:
-    with_aanvraag(own_profile)
+    aanvraag = referentie(own_profile, receive(own_profile))
+    assert drain(own_profile) == ["done"]
     ref = referentie(own_profile, receive(own_profile, "vrgDi01IntrekkenAanvraag"))
     assert drain(own_profile) == ["done"]
     z = zaken(zs)
@@ -113,7 +114,8 @@ def test_an_intrekking_sets_its_status_on_every_zaak_with_each_zaaks_statustype_
     for ident, intrekking in (("OLO-1234567", 3), ("MLD-1234567", 2)):
         statussen = on(zs, "statussen", z[ident])
         assert [volgnummer(zs, s["statustype"]) for s in statussen] == [1, intrekking], ident
-        # the status names the reden and the message that set it
+        # each status names why it was set and the message that set it
+        assert statussen[0]["statustoelichting"] == f"Ontvangen via het Omgevingsloket (bericht {aanvraag})"
         assert statussen[1]["statustoelichting"] == f"{REDEN} (bericht {ref})"
 
 
