@@ -504,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"installed: {root} ({time.monotonic() - t0:.1f} s; cold install times: {cold})")
     if args.command == "install":
         return 0
+    # Ctrl-C stops it even when it was started from a background job, which inherits SIGINT ignored (a
+    # non-interactive shell's `cmd &`; so did a test suite started that way, and its test's SIGINT was lost)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     oz = start()
     try:  # from here on an interrupt, wherever it lands (the seed, the last print), stops what was started
         pg = f"PostgreSQL on 127.0.0.1:{oz.pg.port}, data in {oz.work}"
