@@ -42,6 +42,11 @@ AANVRAAG = "omvDi01AanbiedenAanvraag"
 BSN_IN_ERROR = b"<a>\n<_999990032></x></a>"
 
 
+def store_down(*_a: object, **_k: object) -> None:
+    """In place of a store function: the database cannot be written."""
+    raise StoreUnavailable("database is locked")
+
+
 @pytest.fixture
 def lvo_log(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return record_log(monkeypatch, lvo_module)
@@ -141,10 +146,7 @@ def test_a_fault_without_details_logs_empty_details(inbound: Services, lvo_log: 
 def test_a_rejection_the_store_cannot_log_says_so_and_why(
     inbound: Services, lvo_log: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(*_a: object, **_k: object) -> None:
-        raise StoreUnavailable("database is locked")
-
-    monkeypatch.setattr(message_store, "reject", down)
+    monkeypatch.setattr(message_store, "reject", store_down)
     refused(inbound, b"<not-xml")
     assert lvo_log[0] == {"level": "warning", "event": "rejected message not logged", "reason": "database is locked"}
     assert lvo_log[1]["event"] == "message rejected" and lvo_log[1]["message_id"] is None
@@ -268,14 +270,11 @@ def test_other_content_for_a_known_version_is_logged_as_a_conflict(
 def test_a_notification_the_store_cannot_commit_is_logged_with_the_reason(
     inbound: Services, stam_log: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(*_a: object, **_k: object) -> None:
-        raise StoreUnavailable("database is locked")
-
-    monkeypatch.setattr(message_store, "accept", down)
+    monkeypatch.setattr(message_store, "accept", store_down)
     stam(inbound).receive(NOTIFICATIE.read_bytes(), "c" * 32)
     assert stam_log == [{"level": "warning", "event": "verzoeknotificatie not stored", "reason": "database is locked"}]
     stam_log.clear()
-    monkeypatch.setattr(message_store, "reject", down)
+    monkeypatch.setattr(message_store, "reject", store_down)
     answer = stam(inbound).receive(b"<not-xml", "c" * 32)
     assert stam_log == [
         {"level": "warning", "event": "rejected notification not logged", "reason": "database is locked"},

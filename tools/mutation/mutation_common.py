@@ -89,3 +89,8 @@ def numbers(text: str) -> list[int]:
         a, _, b = part.partition("-")
         out.extend(range(int(a), int(b or a) + 1))
     return out
+
+
+def ledger_index(entries: list[dict]) -> dict[tuple[str, str, str], dict]:
+    """Ledger entries by (module, function, source sha256): a function's result for one version of its code."""
+    return {(e["module"], e["function"], e["source_sha256"]): e for e in entries}

@@ -26,11 +26,12 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutation_common import LEDGER, ROOT, function_sources, mutant_function, numbers, source_sha
+from mutation_common import LEDGER, ROOT, function_sources, ledger_index, mutant_function, numbers, source_sha
 
 HERE = Path(__file__).resolve().parent
 MUTMUT = "mutmut==3.8.1"
@@ -106,7 +107,7 @@ def curate(
     sel: dict[str, list[str]],
     untraced: list[str],
     children: bool = True,
-    leave_out: tuple[str, ...] | list[str] = (),
+    leave_out: Sequence[str] = (),
 ) -> None:
     """A function's tests: those of its selection (its own, else the module default) that can see its mutants.
     A mutant is active only inside its function, so a test that never calls it cannot kill it: of the selection
@@ -164,7 +165,7 @@ def from_ledger(clone: Path, module: str) -> int:
     source (same sha256: mutmut numbers a function's mutants the same way each time). A function a run left
     unfinished then runs only its missing mutants. Returns how many verdicts were taken."""
     ledger = json.loads(LEDGER.read_text())["functions"]
-    known = {(e["module"], e["function"], e["source_sha256"]): e for e in ledger}
+    known = ledger_index(ledger)
     dotted = module.removesuffix(".py").replace("/", ".")
     sources = function_sources((clone / module).read_text())
     meta_path = clone / "mutants" / (module + ".meta")

@@ -16,7 +16,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutation_common import GUARANTEE_MODULES, LEDGER, ROOT, function_sources, mutant_function, numbers, source_sha
+from mutation_common import (
+    GUARANTEE_MODULES,
+    LEDGER,
+    ROOT,
+    function_sources,
+    ledger_index,
+    mutant_function,
+    numbers,
+    source_sha,
+)
 
 
 def mutant_counts(mutants: Path | None) -> dict[tuple[str, str], int]:
@@ -30,7 +39,7 @@ def mutant_counts(mutants: Path | None) -> dict[tuple[str, str], int]:
 
 def status(modules: list[str], ledger: list[dict], counts: dict[tuple[str, str], int]) -> list[dict]:
     """Per module: scored functions with their figures, and the functions without a result for this code."""
-    known = {(e["module"], e["function"], e["source_sha256"]): e for e in ledger}
+    known = ledger_index(ledger)
     rows = []
     for path in modules:
         module = path.removesuffix(".py").replace("/", ".")
