@@ -2,4 +2,4 @@
 
 from adapter.cli import main
 
-main()
+main(prog_name="loket-adapter")

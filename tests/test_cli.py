@@ -289,7 +289,8 @@ def test_messages_list_row_shows_the_columns(message_log: MessageLog) -> None:
     received = datetime.fromisoformat(f"{cols[1]}T{cols[2]}+00:00")
     assert abs(datetime.now(UTC) - received) < timedelta(minutes=5)  # shown in UTC
     assert cols[0] == str(message_log.ids["rejected"])
-    assert cols[3:] == ["rejected", "omvDi01AanbiedenAanvraag", "1234567", "StUF055", "CLI-C"]
+    # a rejected message has no delivery: no attempts, no next attempt, no delivery error
+    assert cols[3:] == ["rejected", "omvDi01AanbiedenAanvraag", "1234567", "StUF055", "CLI-C", "-", "-", "-"]
 
 
 def test_messages_list_filters(message_log: MessageLog) -> None:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
+from typing import Any
 
 import click
 
-from adapter.cli import (
-    _fail,
-    _parse_since,
-    _settings,
-    _utc,
-    main,
-    readable_errors,
-)
-from adapter.config import Settings
+from adapter.cli import _fail, _parse_since, _settings, main, readable_errors
+from adapter.cli.output import emit_json, short, table, utc_text
 from adapter.logs import configure_logging
+from adapter.store.message_log import MESSAGE_STATES
 from adapter.store.messages import StoredMessage
 from adapter.store.retention import purged_text
 
@@ -26,12 +22,28 @@ def messages() -> None:
     """The message log."""
 
 
+_LIST_HEADERS = [
+    "ID",
+    "RECEIVED (UTC)",
+    "STATE",
+    "TYPE",
+    "NUMMER",
+    "CODE",
+    "REFERENTIE",
+    "ATTEMPTS",
+    "NEXT (UTC)",
+    "LAST ERROR",
+]
+
+
 @messages.command("list")
-@click.option("--state", help="received, rejected, …")
+@click.option("--state", type=click.Choice(MESSAGE_STATES), help="Only messages in this state.")
 @click.option("--type", "message_type", help="Message type, e.g. omvDi01AanbiedenAanvraag.")
 @click.option("--since", help="ISO date/time or age (30m, 12h, 7d).")
 @click.option("--nummer", help="aanvraagnummer or verzoeknummer.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--before", type=click.IntRange(min=1), help="Only messages with a lower ID (the next page).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array) instead of a table.")
 @click.option("--db", "db_url", help="Database URL (overrides store.url).")
 @click.pass_context
 @readable_errors
@@ -42,45 +54,79 @@ def messages_list(
     since: str | None,
     nummer: str | None,
     limit: int,
+    before: int | None,
+    as_json: bool,
     db_url: str | None,
 ) -> None:
-    """List messages, newest first."""
-    from adapter.store import messages as store
+    """List messages, newest first, with their delivery: attempts, next attempt, last error (its first line)."""
+    from adapter.store import message_log
     from adapter.store.db import make_engine
 
     settings = _settings(ctx, db_url)
     engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
-    rows = store.list_messages(
-        engine, state=state, message_type=message_type, since=_parse_since(since), nummer=nummer, limit=limit
+    try:
+        flt = message_log.LogFilter(state, message_type, _parse_since(since), nummer)
+        rows = message_log.page(engine, flt, limit=limit, before=before)
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        [
+            "ID",
+            "RECEIVED (UTC)",
+            "STATE",
+            "TYPE",
+            "NUMMER",
+            "CODE",
+            "REFERENTIE",
+            "ATTEMPTS",
+            "NEXT (UTC)",
+            "LAST ERROR",
+        ],
+        (
+            [
+                r.id,
+                utc_text(r.received_at),
+                r.state,
+                r.message_type,
+                r.nummer,
+                r.error_code,
+                r.referentienummer,
+                r.attempts,
+                utc_text(r.next_attempt_at) if r.delivery_state in ("pending", "retry") else None,
+                short(r.last_error),
+            ]
+            for r in rows
+        ),
     )
-    click.echo(f"{'ID':>6}  {'RECEIVED (UTC)':19}  {'STATE':9}  {'TYPE':30}  {'NUMMER':14}  {'CODE':8}  REFERENTIE")
-    for r in rows:
-        received = _utc(r.received_at).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(
-            f"{r.id:>6}  {received:19}  {r.state:9}  {r.message_type[:30]:30}  {(r.nummer or '-')[:14]:14}  "
-            f"{r.error_code or '-':8}  {r.referentienummer or '-'}"
-        )
-    engine.dispose()
 
 
 @messages.command("show")
 @click.argument("message_id", type=int)
 @click.option("--raw", is_flag=True, help="Print the body exactly as received (bytes to stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object) instead of text.")
 @click.option("--db", "db_url", help="Database URL (overrides store.url).")
 @click.pass_context
 @readable_errors
-def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | None) -> None:
-    """Show one message: its fields, the answer sent and (with --raw) the body."""
+def messages_show(ctx: click.Context, message_id: int, raw: bool, as_json: bool, db_url: str | None) -> None:
+    """Show one message: its fields, its delivery, the answer sent and (with --raw) the body."""
     from adapter.store import messages as store
     from adapter.store.db import make_engine
+    from adapter.store.outbox import delivery_of_message
 
+    if raw and as_json:
+        raise click.UsageError("--raw prints the body as received, --json the fields: give one of them")
     settings = _settings(ctx, db_url)
     engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
-    row = store.get_message(engine, message_id)
-    engine.dispose()
+    try:
+        row = store.get_message(engine, message_id)
+        info = delivery_of_message(engine, message_id) if row is not None and not raw else None
+    finally:
+        engine.dispose()
     if row is None:
         _fail(f"message {message_id} not found")
-    assert row is not None
     if raw:
         if row.body_purged_at is not None:
             _fail(f"message {message_id}: {purged_text(row.body_purged_at)}")
@@ -88,79 +134,105 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, db_url: str | 
             click.echo(f"note: {_truncated_text(row)}", err=True)
         sys.stdout.buffer.write(row.body)
         return
-    fields = [
-        "id",
-        "correlation_id",
-        "channel",
-        "message_type",
-        "berichtcode",
-        "zender",
-        "ontvanger",
-        "referentienummer",
-        "cross_refnummer",
-        "tijdstip_bericht",
-        "nummer",
-        "volgnummer",
-        "state",
-        "error_code",
-        "error_text",
-        "size",
-        "sha256",
-        "received_at",
-        "updated_at",
-    ]
-    for f in fields:
-        value = getattr(row, f)
-        if value is not None:
-            click.echo(f"{f:17} {value}")
+    fields = {f: getattr(row, f) for f in _FIELDS}
     if row.body_purged_at is not None:
-        click.echo(f"{'body':17} {purged_text(row.body_purged_at)}")
+        fields["body"] = purged_text(row.body_purged_at)
     elif row.body_truncated:
-        click.echo(f"{'body':17} {_truncated_text(row)}")
-    if row.warnings:  # what a lenient schema check let through: element names and lines, never content
+        fields["body"] = _truncated_text(row)
+    delivery = _delivery(info)
+    if as_json:
+        # warnings: what a lenient schema check let through (element names and lines, never content)
+        emit_json({**fields, "warnings": list(row.warnings), "delivery": delivery, "answer": row.answer})
+        return
+    for f, value in fields.items():
+        if value is not None:
+            click.echo(f"{f:17} {utc_text(value) if isinstance(value, datetime) else value}")
+    if row.warnings:
         click.echo(f"{'warnings':17} {len(row.warnings)}")
         for w in row.warnings:
             click.echo(f"  - {w}")
-    _show_delivery(settings, message_id)
+    if delivery is not None:
+        _print_delivery(delivery)
     click.echo("answer:")
     click.echo(row.answer or "(none)")
+
+
+_FIELDS = (
+    "id",
+    "correlation_id",
+    "channel",
+    "message_type",
+    "berichtcode",
+    "zender",
+    "ontvanger",
+    "referentienummer",
+    "cross_refnummer",
+    "tijdstip_bericht",
+    "nummer",
+    "volgnummer",
+    "state",
+    "error_code",
+    "error_text",
+    "size",
+    "sha256",
+    "received_at",
+    "updated_at",
+)
 
 
 def _truncated_text(row: StoredMessage) -> str:
     return f"stored truncated to {len(row.body)} of {row.size} bytes ([retention] rejected_body_max_bytes)"
 
 
-def _show_delivery(settings: Settings, message_id: int) -> None:
-    from adapter.store.db import make_engine
-    from adapter.store.outbox import delivery_of_message
-
-    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
-    info = delivery_of_message(engine, message_id)
-    engine.dispose()
+def _delivery(info: dict[str, Any] | None) -> dict[str, Any] | None:
     if info is None:
-        return
+        return None
     d = info["delivery"]
-    click.echo(f"delivery:         {d.state} to {d.target or '(not yet routed)'} after {d.attempts} attempt(s)")
-    if d.state in ("retry", "pending"):
-        click.echo(f"next attempt:     {d.next_attempt_at}")
-    if d.last_error:
-        click.echo(f"last error:       {d.last_error}")
-    if d.outcome:
-        click.echo(f"outcome:          {d.outcome}")
-    for a in info["attempts"]:
-        click.echo(f"  attempt {a.started_at:%Y-%m-%d %H:%M:%S} {a.status:7} {a.duration_ms:6} ms  {a.error or ''}")
-        for call in json.loads(a.calls or "[]"):
+    return {
+        "state": d.state,
+        "target": d.target,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at if d.state in ("retry", "pending") else None,
+        "last_error": d.last_error,
+        "outcome": d.outcome,
+        "attempt_log": [
+            {
+                "started_at": a.started_at,
+                "status": a.status,
+                "duration_ms": a.duration_ms,
+                "error": a.error,
+                "calls": json.loads(a.calls or "[]"),
+            }
+            for a in info["attempts"]
+        ],
+        "checkpoints": [s.key for s in info["steps"] if s.state == "done"],
+    }
+
+
+def _print_delivery(d: dict[str, Any]) -> None:
+    click.echo(
+        f"delivery:         {d['state']} to {d['target'] or '(not yet routed)'} after {d['attempts']} attempt(s)"
+    )
+    if d["next_attempt_at"] is not None:
+        click.echo(f"next attempt:     {utc_text(d['next_attempt_at'])} UTC")
+    if d["last_error"]:
+        click.echo(f"last error:       {d['last_error']}")
+    if d["outcome"]:
+        click.echo(f"outcome:          {d['outcome']}")
+    for a in d["attempt_log"]:
+        click.echo(f"  attempt {utc_text(a['started_at'])} {a['status']:7} {a['duration_ms']:6} ms  {a['error'] or ''}")
+        for call in a["calls"]:
             click.echo(f"      {call}")
-    done = [s.key for s in info["steps"] if s.state == "done"]
-    if done:
-        click.echo(f"checkpoints:      {', '.join(done)}")
+    if d["checkpoints"]:
+        click.echo(f"checkpoints:      {', '.join(d['checkpoints'])}")
 
 
 @messages.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object) instead of text.")
 @click.option("--db", "db_url", help="Database URL (overrides store.url).")
 @click.pass_context
 @readable_errors
-def messages_stats(ctx: click.Context, db_url: str | None) -> None:
+def messages_stats(ctx: click.Context, as_json: bool, db_url: str | None) -> None:
     """Counts: messages by state, deliveries by state, and deliveries that landed in triage."""
     from adapter.store import messages as store
     from adapter.store.db import make_engine
@@ -173,8 +245,11 @@ def messages_stats(ctx: click.Context, db_url: str | None) -> None:
         deliveries = delivery_stats(engine)
     finally:
         engine.dispose()
-    click.echo("messages:   " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"))
     triage = deliveries.pop("triage", 0)
+    if as_json:
+        emit_json({"messages": by_state, "deliveries": deliveries, "triage": triage})
+        return
+    click.echo("messages:   " + (", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"))
     click.echo("deliveries: " + (", ".join(f"{k} {v}" for k, v in sorted(deliveries.items())) or "none"))
     click.echo(f"triage:     {triage} delivered to a triage zaaktype (no activiteit mapped)")
 
@@ -194,8 +269,12 @@ def messages_resend(ctx: click.Context, message_ids: tuple[int, ...], state: str
     from adapter.services import open_services
     from adapter.store.outbox import DState, dead_message_ids
 
-    if bool(message_ids) == bool(state):
-        raise click.UsageError("give message IDs or --state dead|needs-attention, not both")
+    if not message_ids and not state:
+        raise click.UsageError("nothing to resend: give message IDs, or --state dead|needs-attention")
+    if message_ids and state:
+        raise click.UsageError("give message IDs or --state, not both")
+    if since and not state:
+        raise click.UsageError("--since selects by state: use it with --state dead|needs-attention")
     settings = _settings(ctx)
     configure_logging(settings.server.environment, "WARNING")
     services = open_services(settings)

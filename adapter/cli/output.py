@@ -1,0 +1,71 @@
+"""How commands print: tables through rich, JSON for scripts.
+
+Cells are rich ``Text``, never markup: a referentienummer or an error text comes from outside and may hold
+``[bold]``-like brackets, which must print as they are. Piped output is never cut to a terminal's width, so
+columns stay split by whitespace for ``awk`` and ``cut``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def _console() -> Console:
+    tty = sys.stdout.isatty()
+    # not a terminal: as wide as the widest line needs (rich would assume 80 columns and fold)
+    return Console(width=None if tty else 100_000, highlight=False, markup=False, emoji=False, soft_wrap=not tty)
+
+
+def utc_text(value: datetime | None) -> str:
+    """A stored timestamp as UTC text (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
+    if value is None:
+        return "-"
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Columns separated by two spaces, a header line, no borders; None prints as ``-``."""
+    t = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", padding=(0, 1))
+    for h in headers:
+        t.add_column(h, no_wrap=True, overflow="ignore")
+    for row in rows:
+        t.add_row(*(Text("-" if v is None else str(v)) for v in row))
+    _console().print(t)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+    if isinstance(value, bytes):
+        return None  # bodies are never part of JSON output (``messages show --raw`` prints them)
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout: timestamps as ISO 8601 in UTC, dataclasses as objects."""
+    click.echo(json.dumps(_plain(value), ensure_ascii=False, indent=2))
+
+
+def short(text: str | None, width: int = 60) -> str | None:
+    """The first line of ``text``, at most ``width`` characters (``…`` when cut)."""
+    if not text:
+        return None
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
