@@ -8,6 +8,7 @@ from datetime import date
 import click
 
 from adapter.cli import _settings, main, readable_errors
+from adapter.cli.output import table
 
 
 @main.group()
@@ -81,13 +82,13 @@ def list_(ctx: click.Context, state: str | None, aanvraagnummer: str | None, lim
         rows = store.list_adviesverzoeken(services.engine, state=state, aanvraagnummer=aanvraagnummer, limit=limit)
     finally:
         services.close()
-    header = f"{'ADVIESVERZOEK':23}  {'STATE':11} {'EINDDATUM':10}  {'AANVRAAG':12} {'ADVISEUR':14} {'CHANNEL':11}"
-    click.echo(f"{header} ZAAK")
-    for av in rows:
-        click.echo(
-            f"{av.id:23}  {av.effective_state():11} {av.einddatum!s:10}  {av.aanvraagnummer:12} {av.adviseur:14} "
-            f"{av.channel:11} {av.zaak}"
-        )
+    table(
+        ["ADVIESVERZOEK", "STATE", "EINDDATUM", "AANVRAAG", "ADVISEUR", "CHANNEL", "ZAAK"],
+        (
+            [av.id, av.effective_state(), av.einddatum, av.aanvraagnummer, av.adviseur, av.channel, av.zaak]
+            for av in rows
+        ),
+    )
 
 
 @advies.command("show")

@@ -14,6 +14,7 @@ from adapter.cli import (
     main,
     readable_errors,
 )
+from adapter.cli.output import short, table, utc_text
 from adapter.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -89,14 +90,23 @@ def jobs_list(ctx: click.Context) -> None:
     try:
         for job in JOBS.values():
             click.echo(f"{job.name:16} every {job.interval(services)}")
-        header = f"{'RUN':>5}  {'JOB':16} {'STARTED (UTC)':19}  {'SECS':>6}  {'STATUS':8}"
-        click.echo(f"{header} {'FOUND':>5} {'NEW':>5} {'ERR':>4}  DETAIL")
-        for r in recent_runs(services.engine):
-            secs = f"{(r.ended_at - r.started_at).total_seconds():6.1f}" if r.ended_at else "     -"
-            click.echo(
-                f"{r.id:>5}  {r.name:16} {r.started_at:%Y-%m-%d %H:%M:%S}  {secs}  {r.status:8} {r.found or 0:>5} "
-                f"{r.new or 0:>5} {r.errors or 0:>4}  {(r.detail or '')[:80]}"
-            )
+        table(
+            ["RUN", "JOB", "STARTED (UTC)", "SECS", "STATUS", "FOUND", "NEW", "ERR", "DETAIL"],
+            (
+                [
+                    r.id,
+                    r.name,
+                    utc_text(r.started_at),
+                    f"{(r.ended_at - r.started_at).total_seconds():.1f}" if r.ended_at else None,
+                    r.status,
+                    r.found or 0,
+                    r.new or 0,
+                    r.errors or 0,
+                    short(r.detail, 80),
+                ]
+                for r in recent_runs(services.engine)
+            ),
+        )
     finally:
         services.close()
 

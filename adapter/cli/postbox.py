@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from adapter.cli import _settings, main, readable_errors
+from adapter.cli.output import table, utc_text
 
 if TYPE_CHECKING:
     from adapter.store.postbox import PostbusFile
@@ -16,10 +17,6 @@ if TYPE_CHECKING:
 @main.group()
 def postbox() -> None:
     """SFTP postboxes: status, files picked up, orphans (``[postboxes.NAME]``)."""
-
-
-def _when(t: object) -> str:
-    return f"{t:%Y-%m-%d %H:%M:%S}" if t is not None else "-"
 
 
 @postbox.command("status")
@@ -49,14 +46,14 @@ def postbox_status(ctx: click.Context, check: bool) -> None:
         for name, s in settings.postboxes.items():
             st = known.get(name)
             line = f"{name}: {s.user}@{s.host}:{s.port} inbox {s.inbox}"
-            line += f"; last success {_when(st.last_success_at if st else None)} UTC"
+            line += f"; last success {utc_text(st.last_success_at if st else None)} UTC"
             if (
                 st
                 and st.last_error
                 and (st.last_success_at is None or (st.last_error_at or st.last_success_at) > st.last_success_at)
             ):
                 failing = True
-                line += f"; last error {_when(st.last_error_at)} UTC ({st.failures}x): {st.last_error}"
+                line += f"; last error {utc_text(st.last_error_at)} UTC ({st.failures}x): {st.last_error}"
             if name in uploads:  # mirroring ([[mirror]] rules, postbox drops)
                 n = uploads[name]
                 todo = n.get("pending", 0) + n.get("uploading", 0)
@@ -78,13 +75,10 @@ def postbox_status(ctx: click.Context, check: bool) -> None:
 
 
 def _print_files(rows: list[PostbusFile]) -> None:
-    click.echo(f"{'ID':>5}  {'POSTBOX':10} {'STATE':10} {'SIZE':>10}  {'FIRST SEEN (UTC)':19}  FILE / DETAIL")
-    for f in rows:
-        detail = f"  {f.detail}" if f.detail else ""
-        size = "-" if f.size is None else str(f.size)
-        click.echo(
-            f"{f.id:>5}  {f.postbox:10} {f.state:10} {size:>10}  {_when(f.first_seen_at)}  {f.remote_name}{detail}"
-        )
+    table(
+        ["ID", "POSTBOX", "STATE", "SIZE", "FIRST SEEN (UTC)", "FILE", "DETAIL"],
+        ([f.id, f.postbox, f.state, f.size, utc_text(f.first_seen_at), f.remote_name, f.detail] for f in rows),
+    )
 
 
 @postbox.command("files")
@@ -117,13 +111,11 @@ def postbox_uploads(ctx: click.Context, state: str | None, limit: int) -> None:
 
     services = open_services(_settings(ctx), with_outbox=False)
     try:
-        click.echo(f"{'ID':>5}  {'POSTBOX':10} {'STATE':10} {'SIZE':>10}  {'BATCH':24} FILE / DETAIL")
-        for u in list_uploads(services.engine, state, limit):
-            size = "-" if u.size is None else str(u.size)
-            detail = f"  {u.detail}" if u.detail else ""
-            click.echo(
-                f"{u.id:>5}  {u.postbox:10} {u.state:10} {size:>10}  {u.batch or '-':24} {u.remote_name}{detail}"
-            )
+        rows = list_uploads(services.engine, state, limit)
+        table(
+            ["ID", "POSTBOX", "STATE", "SIZE", "BATCH", "FILE", "DETAIL"],
+            ([u.id, u.postbox, u.state, u.size, u.batch, u.remote_name, u.detail] for u in rows),
+        )
     finally:
         services.close()
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -246,41 +246,6 @@ def reject(
         values["body"] = record.body[:max_body_bytes]
         values["body_truncated"] = True
     return writer.run(lambda conn: conn.execute(_INSERT, values).scalar_one())
-
-
-SUMMARY_COLUMNS = (
-    messages.c.id,
-    messages.c.received_at,
-    messages.c.channel,
-    messages.c.message_type,
-    messages.c.nummer,
-    messages.c.referentienummer,
-    messages.c.state,
-    messages.c.error_code,
-    messages.c.size,
-)
-
-
-def list_messages(
-    engine: Engine,
-    *,
-    state: str | None = None,
-    message_type: str | None = None,
-    since: datetime | None = None,
-    nummer: str | None = None,
-    limit: int = 100,
-) -> list[Row[Any]]:
-    q = select(*SUMMARY_COLUMNS).order_by(messages.c.id.desc()).limit(limit)
-    if state:
-        q = q.where(messages.c.state == state)
-    if message_type:
-        q = q.where(messages.c.message_type == message_type)
-    if since:
-        q = q.where(messages.c.received_at >= since)
-    if nummer:
-        q = q.where(messages.c.nummer == nummer)
-    with reading(engine) as conn:
-        return list(conn.execute(q))
 
 
 @dataclass(frozen=True)
