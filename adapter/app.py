@@ -30,6 +30,7 @@ from adapter.loket import lvo
 from adapter.paths import XSD_DIR
 from adapter.services import Services
 from adapter.store.db import transaction
+from adapter.web.access import AccessLog
 from adapter.web.transport import public_url
 from adapter.web.trust import CallerTrust
 
@@ -127,7 +128,8 @@ def build_app(services: Services) -> Starlette:
 
     return Starlette(
         # first, before routing: a refused caller's body is never read (issue 8, Digikoppeling transport)
-        middleware=[Middleware(CallerTrust, settings=services.settings.server)],
+        # the access log outermost, so it sees what every other layer answered (a refused caller included)
+        middleware=[Middleware(AccessLog), Middleware(CallerTrust, settings=services.settings.server)],
         routes=[
             Route("/soap/stuf-lvo", intake("/soap/stuf-lvo", soap), methods=["GET", "HEAD", "POST"]),
             Route(

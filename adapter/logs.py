@@ -191,6 +191,9 @@ def configure_logging(environment: str = "development", level: str = "INFO") -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # a library's warning (deprecation, an insecure setting) becomes a log line like any other: rendered,
+    # masked, JSON in production, instead of warnings' own plain text on stderr
+    logging.captureWarnings(True)
     # spyne logs a traceback at ERROR for every Fault and echoes invalid input in full; our own
     # channel logs each fault once at WARNING, without personal data.
     logging.getLogger("spyne").setLevel(logging.CRITICAL)

@@ -236,13 +236,17 @@ def notificatie() -> bytes:
 
 
 def assert_refused(run: Running, r: httpx.Response, reason: str, before: int) -> None:
-    """403 problem+json naming ``reason``, one log line, nothing parsed or stored."""
+    """403 problem+json naming ``reason``, one log line (and the access line), nothing parsed or stored."""
     assert r.status_code == 403, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert reason in r.json()["detail"], r.json()
     assert run.messages() == before  # a parsed body would have left a `rejected` row (log_rejected)
-    lines = run.log_lines(r.headers["x-correlation-id"])
-    assert [line["event"] for line in lines] == ["caller refused"], lines
+    deadline = time.monotonic() + 10  # the access line is written once the answer is sent: just after
+    while len(lines := run.log_lines(r.headers["x-correlation-id"])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # the refusal, then the access line of the same request (adapter/web/access.py): its 403, no body read
+    assert [line["event"] for line in lines] == ["caller refused", "request"], lines
+    assert (lines[1]["status"], lines[1]["oin"], lines[1]["bytes_sent"]) == (403, lines[0]["oin"], len(r.content))
 
 
 def _raw_get(run: Running, cert: str | None) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from adapter.cli import (
     main,
     readable_errors,
 )
+from adapter.config import Settings
 from adapter.logs import configure_logging
 
 
@@ -24,16 +26,27 @@ from adapter.logs import configure_logging
 @readable_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None) -> None:
     """Serve the SOAP and HTTP endpoints."""
+    from adapter.web.transport import check_tls, listen
+
+    settings = _settings(ctx, db).with_overrides(**{"server.host": host, "server.port": port})
+    configure_logging(settings.server.environment, settings.server.log_level)
+    check_tls(settings)  # a missing or unreadable certificate stops the start with one line
+    # the port before anything starts: taken, it is one line and exit 1, with no worker or job started
+    sock = listen(settings.server.host, settings.server.port)
+    try:
+        _serve(settings, sock)
+    finally:
+        sock.close()
+
+
+def _serve(settings: Settings, sock: socket.socket) -> None:
     import uvicorn
 
     from adapter.app import build_app
     from adapter.services import open_services
     from adapter.store.db import upgrade
-    from adapter.web.transport import check_tls, uvicorn_options
+    from adapter.web.transport import uvicorn_options
 
-    settings = _settings(ctx, db).with_overrides(**{"server.host": host, "server.port": port})
-    configure_logging(settings.server.environment, settings.server.log_level)
-    check_tls(settings)  # a missing or unreadable certificate stops the start with one line
     services = open_services(settings)
     if settings.store.auto_migrate:
         upgrade(services.engine)
@@ -48,15 +61,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
 
         scheduler = services.scheduler = start_scheduler(services)
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
-            host=settings.server.host,
-            port=settings.server.port,
             log_config=None,
-            access_log=False,
+            access_log=False,  # ours: adapter/web/access.py (one structured line, caller and OIN, no query)
             timeout_graceful_shutdown=10,
             **uvicorn_options(settings),  # TLS and the protocol that passes on client certificates
         )
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)

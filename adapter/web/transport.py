@@ -12,6 +12,8 @@ depends on ``X-Forwarded-For`` (uvicorn's proxy-header rewriting is switched off
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
 from typing import Any
 
@@ -131,3 +133,27 @@ def transport_summary(server: ServerSettings) -> str:
         how += f", certificate from {server.proxy.client_cert_header} of {', '.join(server.proxy.trusted_proxies)}"
     allowed = "; ".join(f"{path}: {len(oins)} OIN(s)" for path, oins in server.allowed_oins.items())
     return f"{how}; allowlist: {allowed or 'none (every caller)'}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket ``serve`` hands to uvicorn, bound before anything else starts: a port in use or an
+    address this machine does not have is one line (``ConfigError``) and a non-zero exit, not a log line
+    after "startup complete" with delivery workers already running."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart while old connections linger
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        why = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise ConfigError(f"cannot listen on {host}:{port}: {why}") from None
+    sock.set_inheritable(True)
+    return sock
