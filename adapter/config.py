@@ -9,13 +9,24 @@ reported as one line that names the file, the key and what is wrong.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from adapter.envsubst import Report, expand
 from adapter.errors import ConfigError
@@ -24,6 +35,19 @@ from adapter.xmlsafe import Limits
 #: Why ``store.url`` (and ``make_engine``) refuse an in-memory SQLite database: acknowledged messages would live
 #: only as long as the process.
 IN_MEMORY = "an in-memory SQLite store loses every acknowledged message when the process ends: use sqlite:///FILE"
+
+
+def sqlite_beside(url: str, source: str) -> str:
+    """A SQLite URL whose file is relative made absolute against the folder of the config file ``source``
+    (the working directory for ``<defaults>``); any other URL as it is."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    file = sqlite_file(u.database) if u.get_backend_name() == "sqlite" else None
+    if file is None or Path(file).expanduser().is_absolute():
+        return url
+    base = Path.cwd() if source == "<defaults>" else Path(source).resolve().parent
+    return u.set(database=str(base / file)).render_as_string(hide_password=False)
 
 
 def sqlite_file(database: str | None) -> str | None:
@@ -370,7 +394,11 @@ class AdviesSettings(_Section):
 
 
 #: Days to keep, or ``"forever"``: keeping for ever must be written out, never implied by a missing key or 0.
-RetentionDays = Annotated[int, Field(strict=True, ge=0)] | Literal["forever"]
+#: Strict (``true`` is not a day count); a string of digits is a number of days (``LOKET_RETENTION__…=30``).
+RetentionDays = Annotated[
+    Annotated[int, Field(strict=True, ge=0)] | Literal["forever"],
+    BeforeValidator(lambda v: int(v) if isinstance(v, str) and v.isascii() and v.isdigit() else v),
+]
 
 
 class RetentionSettings(_Section):
@@ -449,6 +477,11 @@ class Settings(_Section):
             oins.add(str(self.werkmap["oin"]))
         return frozenset(oins)
 
+    def store_url(self) -> str:
+        """``store.url`` with a relative SQLite file taken relative to the config file's folder (like every
+        other path in it), so the store does not move with the working directory of whoever starts us."""
+        return sqlite_beside(self.store.url, self.source)
+
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with command-line flags applied (``server.port=…`` style dotted keys)."""
         data = self.model_dump()
@@ -476,11 +509,62 @@ def config_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigE
     return ConfigError(f"{source}: {key}: {msg}{more}")
 
 
-def _validate(data: dict[str, Any], source: str) -> Settings:
+#: ``LOKET_SECTION__KEY[__KEY…]=value`` overrides that key of the file (12-factor); variables without ``__``
+#: (``LOKET_ADAPTER_CONFIG``) are not settings.
+ENV_PREFIX = "LOKET_"
+
+
+def _env_value(raw: str) -> Any:
+    """A list or table as JSON (``[…]``, ``{…}``); anything else as the string it is, which the setting's type
+    converts (``"8081"`` to a port, ``"true"`` to a flag) or refuses."""
+    if raw.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg}") from None
+    return raw
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str], source: str) -> dict[str, str]:
+    """Set every ``LOKET_…__…`` variable's key in ``data`` (in place); returns dotted key → variable name, so
+    an error names the variable, not only the file. A key is matched case-insensitively to one the file has
+    (``[targets.Zaaksysteem]``), else taken in lower case."""
+    origins: dict[str, str] = {}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        parts = name[len(ENV_PREFIX) :].split("__")
+        if not all(parts):
+            raise ConfigError(f"{name}: not a setting (use {ENV_PREFIX}SECTION__KEY, e.g. {ENV_PREFIX}SERVER__PORT)")
+        node, path = data, []
+        for i, part in enumerate(parts):
+            key = next((k for k in node if k.lower() == part.lower()), part.lower())
+            path.append(key)
+            if i == len(parts) - 1:
+                try:
+                    node[key] = _env_value(environ[name])
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: {'.'.join(path)} (from ${name}): {exc}") from None
+            else:
+                child = node.setdefault(key, {})
+                if not isinstance(child, dict):
+                    raise ConfigError(f"{source}: {'.'.join(path)} (from ${name}): not a table")
+                node = child
+        origins[".".join(path)] = name
+    return origins
+
+
+def _validate(data: dict[str, Any], source: str, origins: Mapping[str, str] | None = None) -> Settings:
     try:
         return Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise config_error(exc, source) from None
+        text = str(config_error(exc, source))
+        for key, name in (origins or {}).items():  # the variable that set it, if one did
+            said = text[len(source) + 2 :].split(":", 1)[0]  # the key the error names
+            if said == key or said.startswith(f"{key}.") or key.startswith(f"{said}."):
+                text = text.replace(f"{source}: {said}", f"{source}: {said} (from ${name})", 1)
+                break
+        raise ConfigError(text) from None
 
 
 def load_settings(path: str | os.PathLike[str], *, strict_env: bool = True) -> Settings:
@@ -498,6 +582,7 @@ def load_settings(path: str | os.PathLike[str], *, strict_env: bool = True) -> S
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     expanded, report = expand(data, source, strict=strict_env)
-    settings = _validate(expanded, source)
+    origins = apply_env(expanded, os.environ, source)  # after ${…}: an override is taken as it is
+    settings = _validate(expanded, source, origins)
     object.__setattr__(settings, "_env", report)
     return settings

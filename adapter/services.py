@@ -58,7 +58,7 @@ def open_services(settings: Settings, *, with_outbox: bool = True) -> Services:
     if with_outbox:
         settings.require_env()
     engine = make_engine(
-        settings.store.url,
+        settings.store_url(),
         lock_timeout_ms=settings.store.lock_timeout_ms,
         pool_size=max(settings.store.pool_size, settings.server.request_threads + settings.delivery.workers),
         background_checkpoints=True,

@@ -68,12 +68,25 @@ def one_error_line(r: subprocess.CompletedProcess[bytes]) -> str:
 # -- check-config ----------------------------------------------------------------------------------
 
 
+def example_copy(tmp_path: Path, var: bool = True) -> Path:
+    """config.example.toml with its mappings/ in ``tmp_path`` (and its var/ folder unless ``var=False``):
+    the example's relative SQLite URL and file store then land there, not in the working tree."""
+    import shutil
+
+    shutil.copy(EXAMPLE_CONFIG, tmp_path / "config.toml")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    if var:
+        (tmp_path / "var").mkdir()
+    return tmp_path / "config.toml"
+
+
 def test_check_config_on_the_example_is_ok(tmp_path: Path) -> None:
-    # cwd=tmp_path: the example's relative SQLite URL then lands here, not in the working tree.
-    r = cli("--config", EXAMPLE_CONFIG, "check-config", cwd=tmp_path)
+    config = example_copy(tmp_path)
+    r = cli("--config", config, "check-config", cwd=ROOT)  # run elsewhere: the store is beside the config
     assert r.returncode == 0, err(r)
-    assert out(r).splitlines()[0] == f"{EXAMPLE_CONFIG}: ok"
-    assert "sqlite:///var/loket-adapter.db" in out(r)
+    assert out(r).splitlines()[0] == f"{config}: ok"
+    assert f"sqlite:///{tmp_path}/var/loket-adapter.db" in out(r)
+    assert (tmp_path / "var" / "loket-adapter.db").is_file()
     assert "schema revision none: run db upgrade" in out(r)
     assert "00000001002564440000/ZAAKSYSTEEM" in out(r)
     assert err(r) == ""
@@ -83,6 +96,7 @@ def test_check_config_expands_environment_variables(tmp_path: Path) -> None:
     config = tmp_path / "env.toml"
     config.write_text('[store]\nurl = "sqlite:///${LOKET_TEST_DB_DIR}/from-env.db"\n' + ONTVANGER)
     env = {**os.environ, "LOKET_TEST_DB_DIR": str(tmp_path / "dbdir")}
+    (tmp_path / "dbdir").mkdir()
     r = cli("--config", config, "check-config", env=env)
     assert r.returncode == 0, err(r)
     assert f"sqlite:///{tmp_path}/dbdir/from-env.db" in out(r)
@@ -126,7 +140,7 @@ def test_check_config_on_an_unreachable_store_is_one_line(tmp_path: Path) -> Non
     config = tmp_path / "c.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{blocker}/sub/x.db"\n' + ONTVANGER)
     line = one_error_line(cli("--config", config, "check-config"))
-    assert line == f"error: {blocker}/sub: Not a directory"
+    assert line == f"error: store.url: folder {blocker}/sub does not exist (create it, for the service alone)"
 
 
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("messages", "show", "1")])

@@ -547,9 +547,26 @@ def test_the_example_config_shows_every_setting_with_its_default() -> None:
 
 
 def test_the_example_config_as_it_is_starts_serve(tmp_path: Path) -> None:
-    """No far side needed: the commented-out tables stay off, the SQLite file lands where we start it."""
+    """No far side needed: the commented-out tables stay off; the SQLite file lands beside the config (in
+    its var/), wherever serve is started."""
+    import shutil
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(EXAMPLE_CONFIG, home / "config.example.toml")
+    shutil.copytree(ROOT / "mappings", home / "mappings")
+    (home / "var").mkdir()
     port = free_port()
-    args = [sys.executable, "-m", "adapter", "--config", str(EXAMPLE_CONFIG), "serve", "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "adapter",
+        "--config",
+        str(home / "config.example.toml"),
+        "serve",
+        "--port",
+        str(port),
+    ]
     db_url = new_database_url(tmp_path) if PG_URL else None
     if db_url:
         args += ["--db", db_url]
@@ -568,7 +585,8 @@ def test_the_example_config_as_it_is_starts_serve(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"serve did not get ready: {log.read_text()[-2000:]}"
             time.sleep(0.1)
         if not db_url:
-            assert (tmp_path / "var" / "loket-adapter.db").is_file()
+            assert (home / "var" / "loket-adapter.db").is_file()
+            assert not (tmp_path / "var").exists()  # not where it was started
     finally:
         stop_process(proc)
         if db_url:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from adapter.app import build_app
+from adapter.errors import ConfigError
 from adapter.services import Services
 from adapter.store.files import FileStore
 from tests.conftest import PG_URL, Server, drop_database, make_server
@@ -109,11 +110,13 @@ def test_an_existing_world_readable_database_is_tightened(tmp_path: Path) -> Non
     make_engine(f"sqlite:///{path}").dispose()
     for f in (path, *journal):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
-    make_engine(f"sqlite:///{tmp_path / 'var' / 'new.db'}").dispose()  # a new directory is the service's alone
-    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
+    (tmp_path / "var").mkdir(mode=0o755)
+    make_engine(f"sqlite:///{tmp_path / 'var' / 'new.db'}").dispose()  # a new file is the service's alone
     assert stat.S_IMODE((tmp_path / "var" / "new.db").stat().st_mode) == 0o600
-    make_engine(f"sqlite:///{tmp_path / 'srv' / 'loket' / 'new.db'}").dispose()  # its parents made too
-    assert stat.S_IMODE((tmp_path / "srv" / "loket").stat().st_mode) == 0o700
+    # a missing folder is refused, not made: a mistyped path must not start an empty store beside the real one
+    with pytest.raises(ConfigError, match=r"store.url: folder .*/srv/loket does not exist"):
+        make_engine(f"sqlite:///{tmp_path / 'srv' / 'loket' / 'new.db'}")
+    assert not (tmp_path / "srv").exists()
 
 
 def test_a_pooled_sqlite_connection_serves_whichever_thread_takes_it_next(tmp_path: Path) -> None:

@@ -12,11 +12,14 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from adapter.config import Settings, load_settings
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+from adapter.config import Settings, load_settings, sqlite_beside
 from adapter.errors import AdapterError
 
 P = ParamSpec("P")
@@ -58,9 +61,16 @@ def _settings(ctx: click.Context, db: str | None = None) -> Settings:
     (``open_services`` and ``mappings check --online`` call ``Settings.require_env``)."""
     path = ctx.obj["config"]
     settings = load_settings(path, strict_env=False)
-    if db:
-        settings = settings.with_overrides(**{"store.url": db})
+    if db:  # given on the command line: a relative SQLite file is relative to where the command runs
+        settings = settings.with_overrides(**{"store.url": sqlite_beside(db, "<defaults>")})
     return settings
+
+
+def _engine(settings: Settings) -> Engine:
+    """The store for a command that only reads or resets rows (no writer, no workers)."""
+    from adapter.store.db import make_engine
+
+    return make_engine(settings.store_url(), lock_timeout_ms=settings.store.lock_timeout_ms)
 
 
 class _OneLineErrors(click.Group):

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from adapter.cli import _fail, _parse_since, _settings, main, readable_errors
+from adapter.cli import _engine, _fail, _parse_since, _settings, main, readable_errors
 from adapter.cli.output import emit_json, short, table, utc_text
 from adapter.logs import configure_logging
 from adapter.store.message_log import MESSAGE_STATES
@@ -60,10 +60,9 @@ def messages_list(
 ) -> None:
     """List messages, newest first, with their delivery: attempts, next attempt, last error (its first line)."""
     from adapter.store import message_log
-    from adapter.store.db import make_engine
 
     settings = _settings(ctx, db_url)
-    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    engine = _engine(settings)
     try:
         flt = message_log.LogFilter(state, message_type, _parse_since(since), nummer)
         rows = message_log.page(engine, flt, limit=limit, before=before)
@@ -113,13 +112,12 @@ def messages_list(
 def messages_show(ctx: click.Context, message_id: int, raw: bool, as_json: bool, db_url: str | None) -> None:
     """Show one message: its fields, its delivery, the answer sent and (with --raw) the body."""
     from adapter.store import messages as store
-    from adapter.store.db import make_engine
     from adapter.store.outbox import delivery_of_message
 
     if raw and as_json:
         raise click.UsageError("--raw prints the body as received, --json the fields: give one of them")
     settings = _settings(ctx, db_url)
-    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    engine = _engine(settings)
     try:
         row = store.get_message(engine, message_id)
         info = delivery_of_message(engine, message_id) if row is not None and not raw else None
@@ -235,11 +233,10 @@ def _print_delivery(d: dict[str, Any]) -> None:
 def messages_stats(ctx: click.Context, as_json: bool, db_url: str | None) -> None:
     """Counts: messages by state, deliveries by state, and deliveries that landed in triage."""
     from adapter.store import messages as store
-    from adapter.store.db import make_engine
     from adapter.store.outbox import delivery_stats
 
     settings = _settings(ctx, db_url)
-    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    engine = _engine(settings)
     try:
         by_state = store.count_by_state(engine)
         deliveries = delivery_stats(engine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from adapter.cli import _settings, main, readable_errors
+from adapter.cli import _engine, _settings, main, readable_errors
 
 
 @main.command("purge")
@@ -16,10 +16,9 @@ def purge(ctx: click.Context, dry_run: bool, db_url: str | None) -> None:
     """Purge bodies and documents past retention; metadata stays. Lists ids, states and sizes only."""
     from adapter.services import resolve_path
     from adapter.store import retention
-    from adapter.store.db import make_engine
 
     settings = _settings(ctx, db_url)
-    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    engine = _engine(settings)
     files_root = resolve_path(settings, settings.store.files_dir)
     try:
         run = retention.plan if dry_run else retention.purge

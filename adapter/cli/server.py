@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from adapter.cli import (
+    _engine,
     _safe_url,
     _settings,
     main,
@@ -95,7 +96,7 @@ def check_config(ctx: click.Context) -> None:
     finally:
         services.close()
     click.echo(f"{settings.source}: ok")
-    click.echo(f"  store      {_safe_url(settings.store.url)} (schema revision {revision or 'none: run db upgrade'})")
+    click.echo(f"  store      {_safe_url(settings.store_url())} (schema revision {revision or 'none: run db upgrade'})")
     click.echo(f"  ontvangers {', '.join(f'{s.organisatie}/{s.applicatie}' for s in settings.stuf.ontvangers)}")
     if services.targets:
         click.echo(f"  targets    {', '.join(f'{n} ({t.kind})' for n, t in services.targets.items())}")
@@ -116,10 +117,10 @@ def db() -> None:
 @readable_errors
 def db_upgrade(ctx: click.Context, db_url: str | None) -> None:
     """Apply all migrations."""
-    from adapter.store.db import current_revision, make_engine, upgrade
+    from adapter.store.db import current_revision, upgrade
 
     settings = _settings(ctx, db_url)
-    engine = make_engine(settings.store.url, lock_timeout_ms=settings.store.lock_timeout_ms)
+    engine = _engine(settings)
     try:
         upgrade(engine)
         click.echo(f"schema at revision {current_revision(engine)}")

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from adapter.config import IN_MEMORY, sqlite_file
-from adapter.errors import StoreUnavailable
+from adapter.errors import ConfigError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -101,10 +101,12 @@ _identities: weakref.WeakKeyDictionary[Engine, tuple[Path, int, int]] = weakref.
 
 
 def _owner_only_file(path: Path) -> tuple[Path, int, int]:
-    """Create the database file (and its directory) readable by the service alone, or tighten an existing
-    one: message bodies carry citizens' personal data. SQLite gives its -wal and -shm files the same mode."""
+    """Create the database file readable by the service alone, or tighten an existing one: message bodies
+    carry citizens' personal data. SQLite gives its -wal and -shm files the same mode. A missing folder is an
+    error, not made: a mistyped path would otherwise start an empty store beside the real one."""
     path = path.resolve()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # an OSError names the path: one line in the CLI
+    if not path.parent.is_dir():
+        raise ConfigError(f"store.url: folder {path.parent} does not exist (create it, for the service alone)")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         st = os.fstat(fd)
