@@ -85,7 +85,9 @@ def clone_entries(clone: Path) -> list[dict]:
 
 
 def merge(ledger: list[dict], new: list[dict]) -> list[dict]:
-    """Keep one entry per function version; a later clone of the same version that ran more mutants wins."""
+    """Keep one entry per function version; a later clone of the same version that ran more mutants (or as
+    many, with other verdicts) wins. The same verdicts again (a ``--from-ledger`` run takes them over for the
+    functions it did not run) keep their entry: its commit and date say when they were found."""
 
     def run(e: dict) -> int:
         return e["mutants"] - sum(len(numbers(v)) for k, v in e["verdicts"].items() if k == "not checked")
@@ -93,7 +95,8 @@ def merge(ledger: list[dict], new: list[dict]) -> list[dict]:
     index = {(e["module"], e["function"], e["source_sha256"]): e for e in ledger}
     for e in new:
         k = (e["module"], e["function"], e["source_sha256"])
-        if k not in index or run(e) >= run(index[k]):
+        old = index.get(k)
+        if old is None or run(e) > run(old) or (run(e) == run(old) and e["verdicts"] != old["verdicts"]):
             index[k] = e
     return sorted(index.values(), key=lambda e: (e["module"], e["function"], e["commit"]))
 
