@@ -13,7 +13,9 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from adapter.cli import main
 from adapter.services import Services
 from tests.conftest import ROOT
 from tests.delivery_env import needs_zgw_specs
@@ -148,8 +150,9 @@ MISTAKES = {
 
 @pytest.mark.parametrize("args", list(MISTAKES), ids=[" ".join(a) for a in MISTAKES])
 def test_each_cli_mistake_is_one_line_and_exit_2(args: tuple[str, ...]) -> None:
-    r = run("--config", str(ROOT / "config.example.toml"), *args)
-    assert r.returncode == 2, (r.stdout, r.stderr)
+    # in-process (click's runner, as the console script calls main): the same exit code and streams
+    r = CliRunner().invoke(main, ["--config", str(ROOT / "config.example.toml"), *args], prog_name="loket-adapter")
+    assert r.exit_code == 2, (r.stdout, r.stderr)
     assert r.stdout == ""
     (line,) = r.stderr.splitlines()
     assert line.startswith(MISTAKES[args]), line
