@@ -319,6 +319,10 @@ class PostboxSettings(_Section):
     inbox: str = "inbox"
     processed: str = "processed"
     outbox: str = "outbox"
+    #: SSH under the SFTP session: "paramiko" (in-process; key, password or both), "openssh" (the ``ssh``
+    #: command as a child: key login only, faster for large files), "auto" (openssh for a key login when ``ssh``
+    #: is installed, else paramiko).
+    transport: Literal["auto", "openssh", "paramiko"] = "auto"
     #: Seconds to wait for the TCP connection, the SSH handshake and each SFTP answer.
     timeout: float = Field(30.0, gt=0, le=600)
     #: Reconnect after a transient failure (refused, timeout, dropped): first wait, doubling up to the max.
@@ -344,6 +348,8 @@ class PostboxSettings(_Section):
     def _one_login(self) -> PostboxSettings:
         if not (self.key_file or self.password):
             raise ValueError("give key_file or password (or both) to log in with")
+        if self.transport == "openssh" and (self.password or not self.key_file):
+            raise ValueError('transport "openssh" logs in with key_file alone: for a password use "paramiko"')
         return self
 
 

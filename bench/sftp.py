@@ -16,6 +16,7 @@ OpenSSH time / adapter time (1.0 = as fast as OpenSSH); the medians over the rou
 
     .venv/bin/python bench/sftp.py                  # 1 GB, 3 rounds
     .venv/bin/python bench/sftp.py --size 256MB --rounds 5
+    .venv/bin/python bench/sftp.py --transport paramiko   # paramiko's own SSH under the SFTP session
 """
 
 from __future__ import annotations
@@ -142,13 +143,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=parse_size, default=10**9, help="file size (e.g. 1GB, 256MiB; default 1GB)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--transport",
+        choices=["auto", "openssh", "paramiko"],
+        default="auto",
+        help="the postbox's SSH transport ([postboxes.NAME] transport; auto: openssh for a key login)",
+    )
     args = ap.parse_args()
     size: int = args.size
 
     from tests.sftp_server import serve
 
     print(
-        f"# sftp bench: {size:,} bytes, {args.rounds} rounds, python {sys.version.split()[0]}, "
+        f"# sftp bench: {size:,} bytes, {args.rounds} rounds, transport {args.transport}, "
+        f"python {sys.version.split()[0]}, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     gen = serve()
@@ -206,6 +214,7 @@ def main() -> None:
                     "inbox": "/inbox",
                     "outbox": "/outbox",
                     "timeout": 60,
+                    "transport": args.transport,
                 },
                 "key": str(srv.client_key),
             }
