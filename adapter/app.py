@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from a2wsgi import WSGIMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +32,7 @@ from adapter.paths import XSD_DIR
 from adapter.services import Services
 from adapter.store.db import transaction
 from adapter.web.access import AccessLog
+from adapter.web.metrics import registry as metrics_registry
 from adapter.web.transport import public_url
 from adapter.web.trust import CallerTrust
 
@@ -126,6 +128,13 @@ def build_app(services: Services) -> Starlette:
             return JSONResponse({"status": "unavailable", "reason": "; ".join(problems)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    scrape = metrics_registry(services.engine)
+
+    async def metrics(_: Request) -> Response:
+        """Prometheus' text format; read from the store in a thread (the event loop keeps serving)."""
+        body = await run_in_threadpool(generate_latest, scrape)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         # first, before routing: a refused caller's body is never read (issue 8, Digikoppeling transport)
         # the access log outermost, so it sees what every other layer answered (a refused caller included)
@@ -144,5 +153,6 @@ def build_app(services: Services) -> Starlette:
             Route("/xsd/{path:path}", _xsd, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
     )

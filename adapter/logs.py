@@ -193,6 +193,8 @@ def configure_logging(environment: str = "development", level: str = "INFO") -> 
     root.setLevel(level)
     # a library's warning (deprecation, an insecure setting) becomes a log line like any other: rendered,
     # masked, JSON in production, instead of warnings' own plain text on stderr
+    # (off first: a second call re-installs it over whatever replaced ``warnings.showwarning`` since)
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     # spyne logs a traceback at ERROR for every Fault and echoes invalid input in full; our own
     # channel logs each fault once at WARNING, without personal data.

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from adapter.cli import _engine, _fail, _parse_since, _settings, main, readable_errors
-from adapter.cli.output import emit_json, short, table, utc_text
+from adapter.cli.output import emit_json, progress, short, table, utc_text
 from adapter.logs import configure_logging
 from adapter.store.message_log import MESSAGE_STATES
 from adapter.store.messages import StoredMessage
@@ -282,10 +282,9 @@ def messages_resend(ctx: click.Context, message_ids: tuple[int, ...], state: str
             click.echo("nothing to resend")
             return
         failed = 0
-        with click.progressbar(ids, label="resending", file=sys.stderr) if len(ids) > 5 else _nullbar(ids) as bar:
-            results = []
-            for mid in bar:
-                results.extend(services.outbox.resend([mid]))
+        results = []
+        for mid in progress(ids, "resending"):
+            results.extend(services.outbox.resend([mid]))
         for r in results:
             line = r if isinstance(r, str) else r.line()
             ok = not isinstance(r, str) and r.state == "done"
@@ -296,14 +295,3 @@ def messages_resend(ctx: click.Context, message_ids: tuple[int, ...], state: str
         services.close()
     if failed:
         sys.exit(1)
-
-
-class _nullbar:
-    def __init__(self, items: list[int]) -> None:
-        self.items = items
-
-    def __enter__(self) -> list[int]:
-        return self.items
-
-    def __exit__(self, *_: object) -> None:
-        pass

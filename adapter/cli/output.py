@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 from rich.text import Text
 
@@ -69,3 +70,12 @@ def short(text: str | None, width: int = 60) -> str | None:
         return None
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def progress(items: Sequence[int], label: str) -> Iterator[int]:
+    """``items`` one by one, with a progress bar on stderr when it is a terminal and there are more than five
+    (piped or short, nothing: a script's stderr gets no control characters)."""
+    if len(items) <= 5 or not sys.stderr.isatty():
+        yield from items
+        return
+    yield from track(items, description=label, console=Console(stderr=True), transient=True)
