@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import BigInteger, Engine, Float, cast, func, literal_column, or_, select
+from sqlalchemy import BigInteger, Engine, Float, case, cast, func, literal_column, or_, select
 from sqlalchemy.types import JSON
 
 from adapter.store.db import reading
@@ -97,7 +97,7 @@ class StoreCollector(Collector):
         took = _seconds_between(self.engine, messages.c.received_at, d.updated_at)
         done = (
             select(
-                *(func.coalesce(func.sum(cast(took <= b, BigInteger)), 0) for b in LATENCY_BUCKETS),
+                *(func.coalesce(func.sum(case((took <= b, 1), else_=0)), 0) for b in LATENCY_BUCKETS),
                 func.count(),
                 func.coalesce(func.sum(cast(took, Float)), 0.0),
             )
