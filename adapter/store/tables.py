@@ -228,3 +228,26 @@ postbox_uploads = Table(
 )
 Index("ix_postbox_uploads_state", postbox_uploads.c.state)
 Index("ix_postbox_uploads_batch", postbox_uploads.c.batch)
+
+#: Named accounts of the operators' console: role and an argon2id hash, never the password.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # operator | beheerder
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Who did what to which object, when and why (console and CLI); apart from the message log and its retention.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("reason", Text),
+)

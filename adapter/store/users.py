@@ -1,0 +1,143 @@
+"""Named accounts of the operators' console (role, argon2id password hash) and the audit log.
+
+A password is only ever hashed (argon2id, the library's defaults: memory-hard, salted per hash) and checked
+against its hash; it is never stored, logged or shown. Every change to an account is written to the audit log
+in the same transaction, so the log cannot miss one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from adapter.errors import ConfigError
+from adapter.store.db import reading, transaction
+from adapter.store.tables import audit_log, users
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MIN_PASSWORD = 12
+_hasher = PasswordHasher()
+
+
+class Role(StrEnum):
+    #: reads everything, BSN and names masked; cannot act
+    OPERATOR = "operator"
+    #: resends, marks handled, unmasks after giving a reason (logged)
+    BEHEERDER = "beheerder"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str | None
+    reason: str | None
+
+
+class UserError(ConfigError):
+    """A wrong name, role or password for an account: one line for the CLI (exit 1)."""
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UserError(f"user name {name!r}: lower-case letters, digits, '.', '_' and '-', at most 64")
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+    return password
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _audit(conn: Connection, actor: str, action: str, target: str | None, reason: str | None = None) -> None:
+    conn.execute(insert(audit_log).values(at=_now(), actor=actor, action=action, target=target, reason=reason))
+
+
+def add(engine: Engine, name: str, role: Role, password: str, *, actor: str) -> None:
+    check_name(name)
+    hashed = _hasher.hash(check_password(password))
+    with transaction(engine) as conn:
+        if conn.execute(select(users.c.name).where(users.c.name == name)).first() is not None:
+            raise UserError(f"user {name} exists (set its password with `users passwd`, its role with `users role`)")
+        t = _now()
+        conn.execute(insert(users).values(name=name, role=role.value, password_hash=hashed, created_at=t, updated_at=t))
+        _audit(conn, actor, "user added", name, f"role {role.value}")
+
+
+def _change(engine: Engine, name: str, values: dict[str, object], *, actor: str, action: str, why: str | None) -> None:
+    with transaction(engine) as conn:
+        done = conn.execute(update(users).where(users.c.name == name).values(**values, updated_at=_now())).rowcount
+        if not done:
+            raise UserError(f"no user {name}")
+        _audit(conn, actor, action, name, why)
+
+
+def set_password(engine: Engine, name: str, password: str, *, actor: str) -> None:
+    hashed = _hasher.hash(check_password(password))
+    _change(engine, name, {"password_hash": hashed}, actor=actor, action="password set", why=None)
+
+
+def set_role(engine: Engine, name: str, role: Role, *, actor: str) -> None:
+    _change(engine, name, {"role": role.value}, actor=actor, action="role set", why=f"role {role.value}")
+
+
+def remove(engine: Engine, name: str, *, actor: str) -> None:
+    with transaction(engine) as conn:
+        if not conn.execute(delete(users).where(users.c.name == name)).rowcount:
+            raise UserError(f"no user {name}")
+        _audit(conn, actor, "user removed", name)
+
+
+def list_users(engine: Engine) -> list[User]:
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(users.c.name, users.c.role, users.c.created_at, users.c.updated_at).order_by(users.c.name)
+        )
+        return [User(r.name, Role(r.role), r.created_at, r.updated_at) for r in rows]
+
+
+def authenticate(engine: Engine, name: str, password: str) -> Role | None:
+    """The account's role when ``password`` is its password, else None (also for an unknown name: the
+    same work is done, so the answer's timing does not tell which names exist)."""
+    with reading(engine) as conn:
+        row = conn.execute(select(users.c.role, users.c.password_hash).where(users.c.name == name)).first()
+    stored = row.password_hash if row is not None else _DUMMY
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None:
+        return None
+    if _hasher.check_needs_rehash(stored):  # the library's parameters grew stronger since: hash again
+        with transaction(engine) as conn:
+            conn.execute(update(users).where(users.c.name == name).values(password_hash=_hasher.hash(password)))
+    return Role(row.role)
+
+
+_DUMMY = _hasher.hash("not a password of anyone")
+
+
+def audit_entries(engine: Engine, limit: int = 100) -> list[AuditEntry]:
+    with reading(engine) as conn:
+        rows = conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
+        return [AuditEntry(r.at, r.actor, r.action, r.target, r.reason) for r in rows]
