@@ -72,18 +72,7 @@ def messages_list(
         emit_json(rows)
         return
     table(
-        [
-            "ID",
-            "RECEIVED (UTC)",
-            "STATE",
-            "TYPE",
-            "NUMMER",
-            "CODE",
-            "REFERENTIE",
-            "ATTEMPTS",
-            "NEXT (UTC)",
-            "LAST ERROR",
-        ],
+        _LIST_HEADERS,
         (
             [
                 r.id,

@@ -132,27 +132,21 @@ class StoreCollector(Collector):
         yield last
 
     def _postboxes(self, conn: Any) -> Iterable[Metric]:
-        f, u = postbox_files.c, postbox_uploads.c
-        down = GaugeMetricFamily(
-            "loket_postbox_pickup_bytes",
-            "Bytes of postbus files picked up, by postbox and state",
-            labels=["postbox", "state"],
-        )
-        for box, state, n in conn.execute(
-            select(f.postbox, f.state, func.coalesce(func.sum(f.size), 0)).group_by(f.postbox, f.state)
+        for table, name, what in (
+            (postbox_files, "loket_postbox_pickup_bytes", "Bytes of postbus files picked up, by postbox and state"),
+            (
+                postbox_uploads,
+                "loket_postbox_upload_bytes",
+                "Bytes of files mirrored to postboxes, by postbox and state",
+            ),
         ):
-            down.add_metric([box, state], int(n))
-        yield down
-        up = GaugeMetricFamily(
-            "loket_postbox_upload_bytes",
-            "Bytes of files mirrored to postboxes, by postbox and state",
-            labels=["postbox", "state"],
-        )
-        for box, state, n in conn.execute(
-            select(u.postbox, u.state, func.coalesce(func.sum(u.size), 0)).group_by(u.postbox, u.state)
-        ):
-            up.add_metric([box, state], int(n))
-        yield up
+            g = GaugeMetricFamily(name, what, labels=["postbox", "state"])
+            c = table.c
+            for box, state, n in conn.execute(
+                select(c.postbox, c.state, func.coalesce(func.sum(c.size), 0)).group_by(c.postbox, c.state)
+            ):
+                g.add_metric([box, state], int(n))
+            yield g
         s = delivery_steps.c
         werkmap = GaugeMetricFamily("loket_werkmap_bytes", "Bytes of documents fetched from the werkmap (STAM)")
         fetched = conn.execute(
