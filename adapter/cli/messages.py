@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from adapter.cli import _engine, _fail, _parse_since, _settings, main, readable_errors
 from adapter.cli.output import emit_json, progress, short, table, utc_text
 from adapter.logs import configure_logging
-from adapter.store.message_log import MESSAGE_STATES
-from adapter.store.messages import StoredMessage
-from adapter.store.retention import purged_text
+from adapter.store.states import MESSAGE_STATES
+
+if TYPE_CHECKING:
+    from adapter.store.messages import StoredMessage
 
 
 @main.group()
@@ -102,6 +103,7 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, as_json: bool,
     """Show one message: its fields, its delivery, the answer sent and (with --raw) the body."""
     from adapter.store import messages as store
     from adapter.store.outbox import delivery_of_message
+    from adapter.store.retention import purged_text
 
     if raw and as_json:
         raise click.UsageError("--raw prints the body as received, --json the fields: give one of them")

@@ -12,16 +12,17 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import track
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _console() -> Console:
+    from rich.console import Console  # here: most commands print no table, and rich takes a while to import
+
     tty = sys.stdout.isatty()
     # not a terminal: as wide as the widest line needs (rich would assume 80 columns and fold)
     return Console(width=None if tty else 100_000, highlight=False, markup=False, emoji=False, soft_wrap=not tty)
@@ -37,6 +38,9 @@ def utc_text(value: datetime | None) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """Columns separated by two spaces, a header line, no borders; None prints as ``-``."""
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", padding=(0, 1))
     for h in headers:
         t.add_column(h, no_wrap=True, overflow="ignore")
@@ -78,4 +82,7 @@ def progress(items: Sequence[int], label: str) -> Iterator[int]:
     if len(items) <= 5 or not sys.stderr.isatty():
         yield from items
         return
+    from rich.console import Console
+    from rich.progress import track
+
     yield from track(items, description=label, console=Console(stderr=True), transient=True)

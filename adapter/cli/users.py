@@ -9,9 +9,9 @@ import click
 
 from adapter.cli import _engine, _settings, main, readable_errors
 from adapter.cli.output import short, table, utc_text
-from adapter.store.users import Role
 
-ROLES = click.Choice([r.value for r in Role])
+#: ``adapter.store.users.Role``'s values (named here so the command line starts without the store and argon2)
+ROLES = click.Choice(["operator", "beheerder"])
 
 
 def _actor() -> str:
@@ -44,7 +44,7 @@ def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) ->
     password = _password(password_stdin)
     engine = _engine(_settings(ctx))
     try:
-        store.add(engine, name, Role(role), password, actor=_actor())
+        store.add(engine, name, store.Role(role), password, actor=_actor())
     finally:
         engine.dispose()
     click.echo(f"user {name} added ({role})")
@@ -79,7 +79,7 @@ def users_role(ctx: click.Context, name: str, role: str) -> None:
 
     engine = _engine(_settings(ctx))
     try:
-        store.set_role(engine, name, Role(role), actor=_actor())
+        store.set_role(engine, name, store.Role(role), actor=_actor())
     finally:
         engine.dispose()
     click.echo(f"{name} is {role} now")

@@ -16,10 +16,13 @@ from sqlalchemy import Engine, Select, select
 from adapter.store.db import reading
 from adapter.store.messages import State
 from adapter.store.outbox import MESSAGE_STATE
+from adapter.store.states import MESSAGE_STATES
 from adapter.store.tables import deliveries, messages
 
 #: Every state a message can be in: the three the intake sets, and the ones its delivery moves it to.
-MESSAGE_STATES: tuple[str, ...] = tuple(dict.fromkeys([*(s.value for s in State), *MESSAGE_STATE.values()]))
+_KNOWN = tuple(dict.fromkeys([*(s.value for s in State), *MESSAGE_STATE.values()]))
+if MESSAGE_STATES != _KNOWN:  # the command line's copy (adapter/store/states.py) must not drift
+    raise RuntimeError(f"adapter/store/states.py lists {MESSAGE_STATES}, the store knows {_KNOWN}")
 
 
 @dataclass(frozen=True)

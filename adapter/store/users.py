@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -121,7 +122,7 @@ def authenticate(engine: Engine, name: str, password: str) -> Role | None:
     same work is done, so the answer's timing does not tell which names exist)."""
     with reading(engine) as conn:
         row = conn.execute(select(users.c.role, users.c.password_hash).where(users.c.name == name)).first()
-    stored = row.password_hash if row is not None else _DUMMY
+    stored = row.password_hash if row is not None else _dummy()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -134,7 +135,10 @@ def authenticate(engine: Engine, name: str, password: str) -> Role | None:
     return Role(row.role)
 
 
-_DUMMY = _hasher.hash("not a password of anyone")
+@cache
+def _dummy() -> str:
+    """A hash to check an unknown name's password against (made once, when first needed: hashing is slow)."""
+    return _hasher.hash("not a password of anyone")
 
 
 def audit_entries(engine: Engine, limit: int = 100) -> list[AuditEntry]:
