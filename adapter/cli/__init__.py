@@ -132,11 +132,6 @@ def _parse_since(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _utc(value: datetime) -> datetime:
-    """A stored timestamp in UTC (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _safe_url(url: str) -> str:
     from adapter.envsubst import redact_url
 

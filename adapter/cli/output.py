@@ -28,12 +28,14 @@ def _console() -> Console:
     return Console(width=None if tty else 100_000, highlight=False, markup=False, emoji=False, soft_wrap=not tty)
 
 
+def _as_utc(value: datetime) -> datetime:
+    """A stored timestamp in UTC (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def utc_text(value: datetime | None) -> str:
-    """A stored timestamp as UTC text (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
-    if value is None:
-        return "-"
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    """A stored timestamp as UTC text, ``-`` for none."""
+    return "-" if value is None else _as_utc(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
@@ -51,7 +53,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+        return _as_utc(value).isoformat()
     if isinstance(value, bytes):
         return None  # bodies are never part of JSON output (``messages show --raw`` prints them)
     if is_dataclass(value) and not isinstance(value, type):

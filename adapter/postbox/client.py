@@ -309,7 +309,9 @@ class Postbox:
             with socket.create_connection((s.host, s.port), timeout=s.timeout) as sock:
                 t = _transport(sock)
                 options = t.get_security_options()
-                preferred = tuple(k for k in options.key_types if k == kind or k.startswith(kind.replace("ssh-", "")))
+                # the pinned key's type first (an ssh-rsa key is offered as rsa-sha2-512/256 signatures)
+                same = (kind, "rsa-sha2-512", "rsa-sha2-256") if kind == "ssh-rsa" else (kind,)
+                preferred = tuple(k for k in options.key_types if k in same)
                 options.key_types = preferred + tuple(k for k in options.key_types if k not in preferred)
                 try:
                     t.start_client(timeout=s.timeout)

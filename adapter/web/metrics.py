@@ -15,10 +15,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import BigInteger, Engine, Float, case, cast, func, literal_column, or_, select
+from sqlalchemy import BigInteger, Engine, Float, case, cast, func, or_, select
 from sqlalchemy.types import JSON
 
-from adapter.store.db import reading
+from adapter.store.db import aware, reading
 from adapter.store.outbox import DState
 from adapter.store.tables import (
     deliveries,
@@ -127,8 +127,8 @@ class StoreCollector(Collector):
             "loket_job_last_start_seconds", "When each job last started (Unix time)", labels=["job"]
         )
         for name, started in conn.execute(select(j.name, func.max(j.started_at)).group_by(j.name)):
-            if started is not None:
-                last.add_metric([name], _timestamp(started))
+            if (at := aware(started)) is not None:
+                last.add_metric([name], at.timestamp())
         yield last
 
     def _postboxes(self, conn: Any) -> Iterable[Metric]:
@@ -151,17 +151,11 @@ class StoreCollector(Collector):
         werkmap = GaugeMetricFamily("loket_werkmap_bytes", "Bytes of documents fetched from the werkmap (STAM)")
         fetched = conn.execute(
             select(func.coalesce(func.sum(_json_size(self.engine)), 0)).where(
-                s.state == "done", or_(s.key.like("werkmap:document:%"), s.key == literal_column("'werkmap:pdf'"))
+                s.state == "done", or_(s.key.like("werkmap:document:%"), s.key == "werkmap:pdf")
             )
         ).scalar_one()
         werkmap.add_metric([], int(fetched))
         yield werkmap
-
-
-def _timestamp(value: Any) -> float:
-    from datetime import UTC
-
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).timestamp()
 
 
 def registry(engine: Engine) -> CollectorRegistry:
