@@ -32,6 +32,7 @@ from adapter.paths import XSD_DIR
 from adapter.services import Services
 from adapter.store.db import transaction
 from adapter.web.access import AccessLog
+from adapter.web.console import console_routes
 from adapter.web.metrics import registry as metrics_registry
 from adapter.web.transport import public_url
 from adapter.web.trust import CallerTrust
@@ -154,5 +155,6 @@ def build_app(services: Services) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *console_routes(services),
         ],
     )

@@ -419,10 +419,29 @@ class RetentionSettings(_Section):
     #: Dead and needs-attention wait for an operator's resend, which needs the body.
     dead_days: RetentionDays = 90
     needs_attention_days: RetentionDays = 90
+    #: marked handled by an operator (the console's "mark handled", with a reason in the audit log)
+    handled_days: RetentionDays = 90
     #: A rejected body is stored cut to this many bytes (``messages show`` says so); 0 stores none of it.
     rejected_body_max_bytes: int = Field(65536, ge=0)
     #: How often the ``purge`` job runs (once per interval across all adapter processes).
     purge_minutes: float = Field(1440.0, gt=0)
+
+
+class ConsoleSettings(_Section):
+    """The operators' console at ``/console`` (README "Console"): named accounts, sessions, limits."""
+
+    enabled: bool = True
+    #: Logged out after this long without a request (the portal rule: 20 minutes).
+    idle_minutes: float = Field(20.0, gt=0, le=24 * 60)
+    #: Logged out this long after logging in, however busy.
+    max_session_hours: float = Field(12.0, gt=0, le=7 * 24)
+    #: Cookies only over HTTPS (the ``Secure`` flag and the ``__Host-`` name). Off only to try the console over
+    #: plain HTTP on another machine than this one: browsers keep secure cookies of http://localhost anyway.
+    secure_cookies: bool = True
+    #: Messages per page of the message log.
+    page_size: int = Field(50, ge=10, le=500)
+    #: At most this many messages are resent (or marked handled) by one click; the page says how many remain.
+    bulk_limit: int = Field(200, ge=1, le=5000)
 
 
 class Settings(_Section):
@@ -433,6 +452,7 @@ class Settings(_Section):
     delivery: DeliverySettings = DeliverySettings()
     jobs: JobSettings = JobSettings()
     retention: RetentionSettings = RetentionSettings()
+    console: ConsoleSettings = ConsoleSettings()
     #: Pickup of postbus files (every postbox).
     postbus: PostbusSettings = PostbusSettings()
     #: SFTP postboxes by name (``[postboxes.NAME]``).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
@@ -119,17 +119,14 @@ def main(ctx: click.Context, config: str) -> None:
 
 
 def _parse_since(value: str | None) -> datetime | None:
+    from adapter.text import parse_moment
+
     if not value:
         return None
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use an ISO date/time or an age like 30m, 12h, 7d", param_hint="'--since'") from None
-    # SQLite stores received_at as UTC wall-clock text and compares as text: the bound value must be UTC too.
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_moment(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
 
 
 def _safe_url(url: str) -> str:

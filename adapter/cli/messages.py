@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from adapter.cli import _engine, _fail, _parse_since, _settings, main, readable_errors
-from adapter.cli.output import emit_json, progress, short, table, utc_text
+from adapter.cli.output import emit_json, progress, table
 from adapter.logs import configure_logging
 from adapter.store.states import MESSAGE_STATES
+from adapter.text import short, utc_text
 
 if TYPE_CHECKING:
     from adapter.store.messages import StoredMessage
@@ -65,7 +65,7 @@ def messages_list(
     settings = _settings(ctx, db_url)
     engine = _engine(settings)
     try:
-        flt = message_log.LogFilter(state, message_type, _parse_since(since), nummer)
+        flt = message_log.LogFilter(state, message_type, since=_parse_since(since), nummer=nummer)
         rows = message_log.page(engine, flt, limit=limit, before=before)
     finally:
         engine.dispose()
@@ -102,6 +102,7 @@ def messages_list(
 def messages_show(ctx: click.Context, message_id: int, raw: bool, as_json: bool, db_url: str | None) -> None:
     """Show one message: its fields, its delivery, the answer sent and (with --raw) the body."""
     from adapter.store import messages as store
+    from adapter.store.message_log import delivery_view
     from adapter.store.outbox import delivery_of_message
     from adapter.store.retention import purged_text
 
@@ -128,7 +129,7 @@ def messages_show(ctx: click.Context, message_id: int, raw: bool, as_json: bool,
         fields["body"] = purged_text(row.body_purged_at)
     elif row.body_truncated:
         fields["body"] = _truncated_text(row)
-    delivery = _delivery(info)
+    delivery = delivery_view(info)
     if as_json:
         # warnings: what a lenient schema check let through (element names and lines, never content)
         emit_json({**fields, "warnings": list(row.warnings), "delivery": delivery, "answer": row.answer})
@@ -171,31 +172,6 @@ _FIELDS = (
 
 def _truncated_text(row: StoredMessage) -> str:
     return f"stored truncated to {len(row.body)} of {row.size} bytes ([retention] rejected_body_max_bytes)"
-
-
-def _delivery(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    if info is None:
-        return None
-    d = info["delivery"]
-    return {
-        "state": d.state,
-        "target": d.target,
-        "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at if d.state in ("retry", "pending") else None,
-        "last_error": d.last_error,
-        "outcome": d.outcome,
-        "attempt_log": [
-            {
-                "started_at": a.started_at,
-                "status": a.status,
-                "duration_ms": a.duration_ms,
-                "error": a.error,
-                "calls": json.loads(a.calls or "[]"),
-            }
-            for a in info["attempts"]
-        ],
-        "checkpoints": [s.key for s in info["steps"] if s.state == "done"],
-    }
 
 
 def _print_delivery(d: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ from adapter.cli import (
     main,
     readable_errors,
 )
-from adapter.cli.output import short, table, utc_text
+from adapter.cli.output import table
 from adapter.logs import configure_logging
+from adapter.text import short, utc_text
 
 if TYPE_CHECKING:
     from adapter.loket.stam import Rol

@@ -11,10 +11,12 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from adapter.text import as_utc
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,16 +28,6 @@ def _console() -> Console:
     tty = sys.stdout.isatty()
     # not a terminal: as wide as the widest line needs (rich would assume 80 columns and fold)
     return Console(width=None if tty else 100_000, highlight=False, markup=False, emoji=False, soft_wrap=not tty)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """A stored timestamp in UTC (SQLite gives naive UTC, PostgreSQL the session's time zone)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utc_text(value: datetime | None) -> str:
-    """A stored timestamp as UTC text, ``-`` for none."""
-    return "-" if value is None else _as_utc(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
@@ -53,7 +45,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return _as_utc(value).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, bytes):
         return None  # bodies are never part of JSON output (``messages show --raw`` prints them)
     if is_dataclass(value) and not isinstance(value, type):
@@ -68,14 +60,6 @@ def _plain(value: Any) -> Any:
 def emit_json(value: Any) -> None:
     """One JSON document on stdout: timestamps as ISO 8601 in UTC, dataclasses as objects."""
     click.echo(json.dumps(_plain(value), ensure_ascii=False, indent=2))
-
-
-def short(text: str | None, width: int = 60) -> str | None:
-    """The first line of ``text``, at most ``width`` characters (``…`` when cut)."""
-    if not text:
-        return None
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def progress(items: Sequence[int], label: str) -> Iterator[int]:

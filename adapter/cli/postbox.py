@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from adapter.cli import _settings, main, readable_errors
-from adapter.cli.output import table, utc_text
+from adapter.cli.output import table
+from adapter.text import utc_text
 
 if TYPE_CHECKING:
     from adapter.store.postbox import PostbusFile

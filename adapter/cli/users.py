@@ -8,7 +8,8 @@ import sys
 import click
 
 from adapter.cli import _engine, _settings, main, readable_errors
-from adapter.cli.output import short, table, utc_text
+from adapter.cli.output import table
+from adapter.text import short, utc_text
 
 #: ``adapter.store.users.Role``'s values (named here so the command line starts without the store and argon2)
 ROLES = click.Choice(["operator", "beheerder"])

@@ -7,6 +7,7 @@ id of the previous page), so a page costs the same on row 200,000 as on row 1.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,14 @@ class LogFilter:
     state: str | None = None
     message_type: str | None = None
     since: datetime | None = None
+    #: received before this moment
+    until: datetime | None = None
+    #: aanvraagnummer (StUF-LVO) or verzoeknummer (STAM)
     nummer: str | None = None
+    channel: str | None = None
+    zender: str | None = None
+    #: the sender's referentienummer of the message
+    referentie: str | None = None
 
     def __post_init__(self) -> None:
         if self.state is not None and self.state not in MESSAGE_STATES:
@@ -46,6 +54,7 @@ class LogRow:
     channel: str
     message_type: str
     nummer: str | None
+    zender: str | None
     referentienummer: str | None
     state: str
     error_code: str | None
@@ -63,6 +72,7 @@ _COLUMNS = (
     messages.c.channel,
     messages.c.message_type,
     messages.c.nummer,
+    messages.c.zender,
     messages.c.referentienummer,
     messages.c.state,
     messages.c.error_code,
@@ -81,8 +91,16 @@ def _where(q: Select[Any], flt: LogFilter) -> Select[Any]:
         q = q.where(messages.c.message_type == flt.message_type)
     if flt.since:
         q = q.where(messages.c.received_at >= flt.since)
+    if flt.until:
+        q = q.where(messages.c.received_at < flt.until)
     if flt.nummer:
         q = q.where(messages.c.nummer == flt.nummer)
+    if flt.channel:
+        q = q.where(messages.c.channel == flt.channel)
+    if flt.zender:
+        q = q.where(messages.c.zender == flt.zender)
+    if flt.referentie:
+        q = q.where(messages.c.referentienummer == flt.referentie)
     return q
 
 
@@ -94,3 +112,37 @@ def page(engine: Engine, flt: LogFilter = LogFilter(), *, limit: int = 100, befo
         q = q.where(messages.c.id < before)
     with reading(engine) as conn:
         return [LogRow(**row._asdict()) for row in conn.execute(q)]
+
+
+def matching_ids(engine: Engine, flt: LogFilter, *, limit: int) -> list[int]:
+    """Ids of up to ``limit`` messages matching ``flt``, oldest first (the order a bulk resend runs in)."""
+    q = _where(select(messages.c.id), flt).order_by(messages.c.id).limit(limit)
+    with reading(engine) as conn:
+        return [r.id for r in conn.execute(q)]
+
+
+def delivery_view(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A message's delivery (``adapter.store.outbox.delivery_of_message``) as operators read it: state, next
+    attempt (only while one is due), last error, outcome, every attempt with its calls, the checkpoints done."""
+    if info is None:
+        return None
+    d = info["delivery"]
+    return {
+        "state": d.state,
+        "target": d.target,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at if d.state in ("retry", "pending") else None,
+        "last_error": d.last_error,
+        "outcome": d.outcome,
+        "attempt_log": [
+            {
+                "started_at": a.started_at,
+                "status": a.status,
+                "duration_ms": a.duration_ms,
+                "error": a.error,
+                "calls": json.loads(a.calls or "[]"),
+            }
+            for a in info["attempts"]
+        ],
+        "checkpoints": [s.key for s in info["steps"] if s.state == "done"],
+    }

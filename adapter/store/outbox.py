@@ -60,6 +60,9 @@ class DState(StrEnum):
     #: A verzoeknotificatie whose verzoek the werkmap does not confirm (403/404): kept for the operator, not
     #: retried, holding no duplicate key (``adapter.store.messages.accept``); expires (werkmap-poll).
     HINT_REFUSED = "hint-refused"
+    #: An operator marked a dead or needs-attention delivery handled (outside the adapter; the reason is in the
+    #: audit log): never run again unless resent. ``adapter.store.handling``.
+    HANDLED = "handled"
 
 
 #: What the message log shows once its delivery moved on.
@@ -69,6 +72,7 @@ MESSAGE_STATE = {
     DState.RETRY: "retrying",
     DState.NEEDS_ATTENTION: "needs-attention",
     DState.HINT_REFUSED: "hint-refused",
+    DState.HANDLED: "handled",
 }
 
 

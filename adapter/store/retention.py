@@ -45,6 +45,7 @@ STATE_SETTINGS = {
     "rejected": "rejected_days",
     "dead": "dead_days",
     "needs-attention": "needs_attention_days",
+    "handled": "handled_days",
 }
 _ACTIVE = (DState.PENDING.value, DState.RETRY.value, DState.RUNNING.value)
 #: Bodies purged per transaction.

@@ -13,4 +13,5 @@ MESSAGE_STATES: tuple[str, ...] = (
     "dead",
     "retrying",
     "needs-attention",
+    "handled",
 )

@@ -59,10 +59,15 @@ messages = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-Index("ix_messages_state", messages.c.state)
-Index("ix_messages_type", messages.c.message_type)
+# The message log's filters (adapter/store/message_log.py): each index ends in id, so a keyset page of the newest
+# matches reads the index in order (migration 0012).
+Index("ix_messages_state", messages.c.state, messages.c.id)
+Index("ix_messages_type", messages.c.message_type, messages.c.id)
 Index("ix_messages_received_at", messages.c.received_at)
-Index("ix_messages_nummer", messages.c.nummer)
+Index("ix_messages_nummer", messages.c.nummer, messages.c.id)
+Index("ix_messages_channel", messages.c.channel, messages.c.id)
+Index("ix_messages_zender", messages.c.zender, messages.c.id)
+Index("ix_messages_referentie", messages.c.referentienummer)
 
 #: One delivery per accepted message (the outbox row, inserted in the message's own transaction).
 deliveries = Table(
@@ -250,4 +255,18 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(200)),
     Column("reason", Text),
+)
+
+#: A logged-in browser of the console, keyed by the sha256 of its cookie's token: role, CSRF token, idle clock,
+#: and the messages a beheerder unmasked in it (JSON list of ids; each unmask has a reason in ``audit_log``).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_name", String(128), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("unmasked", Text),
 )

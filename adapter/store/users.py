@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from adapter.errors import ConfigError
 from adapter.store.db import reading, transaction
-from adapter.store.tables import audit_log, users
+from adapter.store.tables import audit_log, console_sessions, users
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD = 12
@@ -70,7 +70,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _audit(conn: Connection, actor: str, action: str, target: str | None, reason: str | None = None) -> None:
+def audit(conn: Connection, actor: str, action: str, target: str | None, reason: str | None = None) -> None:
+    """One audit line, written in the caller's transaction: it commits exactly when the change it records does."""
     conn.execute(insert(audit_log).values(at=_now(), actor=actor, action=action, target=target, reason=reason))
 
 
@@ -82,7 +83,7 @@ def add(engine: Engine, name: str, role: Role, password: str, *, actor: str) -> 
             raise UserError(f"user {name} exists (set its password with `users passwd`, its role with `users role`)")
         t = _now()
         conn.execute(insert(users).values(name=name, role=role.value, password_hash=hashed, created_at=t, updated_at=t))
-        _audit(conn, actor, "user added", name, f"role {role.value}")
+        audit(conn, actor, "user added", name, f"role {role.value}")
 
 
 def _change(engine: Engine, name: str, values: dict[str, object], *, actor: str, action: str, why: str | None) -> None:
@@ -90,7 +91,9 @@ def _change(engine: Engine, name: str, values: dict[str, object], *, actor: str,
         done = conn.execute(update(users).where(users.c.name == name).values(**values, updated_at=_now())).rowcount
         if not done:
             raise UserError(f"no user {name}")
-        _audit(conn, actor, action, name, why)
+        # a session keeps the role it began with, and a new password shuts out whoever knew the old one
+        conn.execute(delete(console_sessions).where(console_sessions.c.user_name == name))
+        audit(conn, actor, action, name, why)
 
 
 def set_password(engine: Engine, name: str, password: str, *, actor: str) -> None:
@@ -106,7 +109,8 @@ def remove(engine: Engine, name: str, *, actor: str) -> None:
     with transaction(engine) as conn:
         if not conn.execute(delete(users).where(users.c.name == name)).rowcount:
             raise UserError(f"no user {name}")
-        _audit(conn, actor, "user removed", name)
+        conn.execute(delete(console_sessions).where(console_sessions.c.user_name == name))
+        audit(conn, actor, "user removed", name)
 
 
 def list_users(engine: Engine) -> list[User]:
