@@ -427,6 +427,51 @@ class RetentionSettings(_Section):
     purge_minutes: float = Field(1440.0, gt=0)
 
 
+class OidcSettings(_Section):
+    """Logging in to the console with OpenID Connect (authorization code flow with PKCE): the provider's
+    ``issuer`` (its discovery document at ``issuer/.well-known/openid-configuration``), this client, and the
+    claim holding the roles. Someone whose roles name neither role is refused."""
+
+    issuer: str = Field(..., pattern=r"^https?://[^\s?#]+$")
+    client_id: str = Field(..., min_length=1)
+    #: ``${ENV}``: never in the file itself.
+    client_secret: str = Field(..., min_length=1)
+    #: This console's callback as the provider knows it: ``https://<host>/console/oidc/callback``.
+    redirect_url: str = Field(..., pattern=r"^https?://[^\s?#]+/console/oidc/callback$")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile"])
+    #: The claim with the account's name (shown, and the actor in the audit log).
+    name_claim: str = "preferred_username"
+    #: The claim with the roles: a list or a space-separated string; a dotted path reaches a nested one
+    #: (Keycloak: ``realm_access.roles``).
+    roles_claim: str = "roles"
+    beheerder_roles: list[str] = Field(default_factory=list)
+    operator_roles: list[str] = Field(default_factory=list)
+    #: What the login page's button says.
+    label: str = Field("Log in with your organisation's account", min_length=1, max_length=100)
+    timeout: float = Field(10.0, gt=0, le=120)
+
+    @field_validator("issuer", "redirect_url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        host = re.match(r"^https?://([^/:]+)", url)
+        if url.startswith("http://") and (host is None or host.group(1) not in ("localhost", "127.0.0.1")):
+            raise ValueError("must be https:// (plain http only for localhost)")
+        return url.rstrip("/") if not url.endswith("/callback") else url
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError('must include "openid"')
+        return scopes
+
+    @model_validator(mode="after")
+    def _some_role(self) -> OidcSettings:
+        if not (self.beheerder_roles or self.operator_roles):
+            raise ValueError("beheerder_roles or operator_roles: name the roles that may log in")
+        return self
+
+
 class ConsoleSettings(_Section):
     """The operators' console at ``/console`` (README "Console"): named accounts, sessions, limits."""
 
@@ -442,6 +487,8 @@ class ConsoleSettings(_Section):
     page_size: int = Field(50, ge=10, le=500)
     #: At most this many messages are resent (or marked handled) by one click; the page says how many remain.
     bulk_limit: int = Field(200, ge=1, le=5000)
+    #: Optional: log in with OpenID Connect besides the local accounts (``[console.oidc]``).
+    oidc: OidcSettings | None = None
 
 
 class Settings(_Section):

@@ -18,8 +18,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 
 from adapter.store.db import transaction
-from adapter.store.tables import console_sessions
+from adapter.store.tables import console_logins, console_sessions
 from adapter.store.users import Role, audit
+
+#: How long an OpenID Connect login may take between leaving for the provider and coming back.
+LOGIN_TTL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -110,3 +113,36 @@ def unmask(engine: Engine, session: Session, message_id: int, reason: str) -> No
             update(console_sessions).where(console_sessions.c.id == session.key).values(unmasked=json.dumps(shown))
         )
         audit(conn, session.user, "unmasked personal data", f"message {message_id}", reason)
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    state: str  # for the provider and the browser's cookie; stored as its sha256
+    nonce: str
+    verifier: str  # PKCE code_verifier
+
+
+def begin_login(engine: Engine) -> PendingLogin:
+    """A new OpenID Connect login: random state, nonce and PKCE verifier, kept until its callback."""
+    login = PendingLogin(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64))
+    t = _now()
+    with transaction(engine) as conn:
+        conn.execute(delete(console_logins).where(console_logins.c.created_at < t - LOGIN_TTL))  # abandoned ones
+        conn.execute(
+            insert(console_logins).values(
+                state=_key(login.state), nonce=login.nonce, verifier=login.verifier, created_at=t
+            )
+        )
+    return login
+
+
+def take_login(engine: Engine, state: str) -> PendingLogin | None:
+    """The login ``state`` began, once (a replayed callback finds nothing), if begun less than ``LOGIN_TTL`` ago."""
+    with transaction(engine) as conn:
+        row = conn.execute(select(console_logins).where(console_logins.c.state == _key(state))).first()
+        if row is None:
+            return None
+        conn.execute(delete(console_logins).where(console_logins.c.state == _key(state)))
+    if _utc(row.created_at) + LOGIN_TTL < _now():
+        return None
+    return PendingLogin(state, row.nonce, row.verifier)

@@ -270,3 +270,14 @@ console_sessions = Table(
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("unmasked", Text),
 )
+
+#: An OpenID Connect login under way (``adapter.web.console.oidc``): its state (sha256), nonce and PKCE verifier,
+#: taken (deleted) by the callback that finishes it, whichever adapter process that reaches.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("state", String(64), primary_key=True),
+    Column("nonce", String(64), nullable=False),
+    Column("verifier", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

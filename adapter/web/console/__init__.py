@@ -47,6 +47,8 @@ def console_routes(services: Services) -> list[BaseRoute]:
         Route("/console/login", p.login_page, methods=["GET"]),
         Route("/console/login", p.login, methods=["POST"]),
         Route("/console/logout", p.logout, methods=["POST"]),
+        Route("/console/oidc/start", p.oidc_start, methods=["GET"]),
+        Route("/console/oidc/callback", p.oidc_callback, methods=["GET"]),
         Route("/console/messages", m.list_page, methods=["GET"]),
         Route("/console/messages/bulk", m.bulk, methods=["POST"]),
         Route("/console/messages/{id:int}", m.detail_page, methods=["GET"]),

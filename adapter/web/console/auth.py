@@ -47,6 +47,10 @@ class Cookies:
     def login(self) -> str:
         return "__Host-loket-login" if self.secure else "loket-login"
 
+    @property
+    def oidc(self) -> str:
+        return "__Host-loket-oidc" if self.secure else "loket-oidc"
+
     def set(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
         response.set_cookie(
             name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="strict"

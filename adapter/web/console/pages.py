@@ -19,6 +19,7 @@ from adapter.store.sessions import Session
 from adapter.store.tables import job_locks
 from adapter.text import short
 from adapter.web.console.auth import LOGIN_CSRF_SECONDS, FormTooLarge, Gate, first, form, new_login_token, token_matches
+from adapter.web.console.oidc import OidcClient, OidcError
 from adapter.web.console.render import page
 from adapter.web.console.views import action, signed_in
 
@@ -34,6 +35,7 @@ class Pages:
         self.engine = services.engine
         self.gate = gate
         self.settings = services.settings.console
+        self.oidc = OidcClient(self.settings.oidc) if self.settings.oidc is not None else None
 
     def refused(self, session: Session | None, status: int, text: str) -> Response:
         return page("refused.html", status=status, session=session, text=text, nav="")
@@ -56,6 +58,7 @@ class Pages:
             expired=expired,
             idle_minutes=f"{self.settings.idle_minutes:g}",
             problem=problem,
+            oidc_label=self.settings.oidc.label if self.settings.oidc is not None else None,
         )
         self.gate.cookies.set(response, self.gate.cookies.login, token, max_age=LOGIN_CSRF_SECONDS)
         return response
@@ -78,6 +81,53 @@ class Pages:
         response = RedirectResponse("/console/messages", status_code=303)
         self.gate.cookies.set(response, self.gate.cookies.session, token)  # no max_age: gone when the browser closes
         self.gate.cookies.clear(response, self.gate.cookies.login)
+        return response
+
+    # -- OpenID Connect --------------------------------------------------------------------------------
+
+    async def oidc_start(self, request: Request) -> Response:
+        """Off to the provider, with a new login's state (also in a cookie: the callback must come back to the
+        browser that left), nonce and PKCE challenge."""
+        if self.oidc is None:
+            return self.refused(None, 404, "OpenID Connect is not configured ([console.oidc]).")
+        login = await run_in_threadpool(sessions.begin_login, self.engine)
+        try:
+            url = await run_in_threadpool(self.oidc.authorize_url, login)
+        except OidcError as exc:
+            log.warning("console oidc unavailable", problem=str(exc))
+            return self._login_form(expired=False, problem=f"Single sign-on failed: {exc}.", status=502)
+        response = RedirectResponse(url, status_code=303)
+        # Lax, not Strict: the provider's redirect back is a navigation from another site
+        response.set_cookie(
+            self.gate.cookies.oidc, login.state, max_age=600, path="/", secure=self.gate.cookies.secure,
+            httponly=True, samesite="lax",
+        )  # fmt: skip
+        return response
+
+    async def oidc_callback(self, request: Request) -> Response:
+        if self.oidc is None:
+            return self.refused(None, 404, "OpenID Connect is not configured ([console.oidc]).")
+        q = request.query_params
+        if q.get("error"):
+            return self._login_form(expired=False, problem=f"The login provider refused: {q['error']}.", status=401)
+        state, code = q.get("state", ""), q.get("code", "")
+        if not code or not token_matches(state, request.cookies.get(self.gate.cookies.oidc, "")):
+            log.warning("console oidc refused: state")
+            return self._login_form(expired=False, problem="This login did not start in this browser.", status=403)
+        login = await run_in_threadpool(sessions.take_login, self.engine, state)
+        if login is None:
+            return self._login_form(expired=False, problem="This login expired or was used already.", status=403)
+        try:
+            name, role = await run_in_threadpool(self.oidc.finish, code, login)
+        except OidcError as exc:
+            log.warning("console oidc refused", problem=str(exc))
+            return self._login_form(expired=False, problem=f"Single sign-on failed: {exc}.", status=401)
+        token = await run_in_threadpool(sessions.start, self.engine, name, role, how="oidc")
+        log.info("console login", user=name, role=role.value, how="oidc")
+        # a page, not a redirect: the Strict session cookie is only sent once the browser is back on our site
+        response = page("continue.html", session=None, nav="")
+        self.gate.cookies.set(response, self.gate.cookies.session, token)
+        self.gate.cookies.clear(response, self.gate.cookies.oidc)
         return response
 
     @action(beheerder=False)

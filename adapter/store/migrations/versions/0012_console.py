@@ -1,10 +1,12 @@
-"""The operators' console: sessions, and indexes for the message log's filters and keyset pages.
+"""The operators' console: sessions, OpenID Connect logins under way, and indexes for the message log.
 
 ``console_sessions``: one row per logged-in browser, keyed by the sha256 of the cookie's token (a copy of the
 database holds no usable session); role, CSRF token, when it began and was last used (idle logout), and the
-messages a beheerder unmasked in it (each with a reason in ``audit_log``). The message log's filter columns
-get indexes that end in ``id``, so "newest first where state = dead" reads the index in order on PostgreSQL
-too (SQLite's indexes end in the rowid anyway) instead of sorting every match.
+messages a beheerder unmasked in it (each with a reason in ``audit_log``). ``console_logins``: an OpenID
+Connect login under way (state, nonce, PKCE verifier), taken once by its callback, in whichever adapter
+process that reaches. The message log's filter columns get indexes that end in ``id``, so "newest first where
+state = dead" reads the index in order on PostgreSQL too (SQLite's indexes end in the rowid anyway) instead of
+sorting every match.
 
 Revision ID: 0012
 Revises: 0011
@@ -41,6 +43,13 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("unmasked", sa.Text),
     )
+    op.create_table(
+        "console_logins",
+        sa.Column("state", sa.String(64), primary_key=True),
+        sa.Column("nonce", sa.String(64), nullable=False),
+        sa.Column("verifier", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
     for name in _REPLACED:
         op.drop_index(name, table_name="messages")
     for name, columns in _INDEXES.items():
@@ -52,4 +61,5 @@ def downgrade() -> None:
         op.drop_index(name, table_name="messages")
     for name, columns in _REPLACED.items():
         op.create_index(name, "messages", columns)
+    op.drop_table("console_logins")
     op.drop_table("console_sessions")
