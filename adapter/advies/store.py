@@ -29,6 +29,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Index,
     Integer,
     String,
     Table,
@@ -76,6 +77,8 @@ adviesverzoeken = Table(
     Column("verlopen_at", DateTime(timezone=True)),
     extend_existing=True,
 )
+Index("ix_adviesverzoeken_aanvraag", adviesverzoeken.c.aanvraagnummer)
+Index("ix_adviesverzoeken_state", adviesverzoeken.c.state, adviesverzoeken.c.einddatum)
 
 #: The outbox channel of relays, and the message types it carries.
 CHANNEL = "advies"
