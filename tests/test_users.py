@@ -116,3 +116,28 @@ def test_a_second_account_of_the_same_name_is_refused(config: Path) -> None:
         assert authenticate(engine, "smit", PASSWORD) == Role.OPERATOR  # unchanged
     finally:
         engine.dispose()
+
+
+def test_five_wrong_passwords_lock_the_account_for_a_while(config: Path) -> None:
+    from adapter.store.users import MAX_FAILED_LOGINS, set_password
+
+    engine = make_engine(db_url(config))
+    try:
+        add(engine, "jansen", Role.OPERATOR, PASSWORD, actor="test")
+        for _ in range(MAX_FAILED_LOGINS - 1):
+            assert authenticate(engine, "jansen", "a wrong password!") is None
+        assert authenticate(engine, "jansen", PASSWORD) is Role.OPERATOR  # a success resets the count
+        for _ in range(MAX_FAILED_LOGINS):
+            assert authenticate(engine, "jansen", "a wrong password!") is None
+        assert authenticate(engine, "jansen", PASSWORD) is None  # locked: even the right password
+        with engine.begin() as conn:
+            action = conn.execute(text("SELECT action, target, reason FROM audit_log ORDER BY id DESC")).first()
+            assert tuple(action) == ("account locked", "jansen", "5 wrong passwords in a row; 15 minutes")
+            conn.execute(text("UPDATE users SET locked_until = :t"), {"t": "2000-01-01 00:00:00"})  # time passed
+        assert authenticate(engine, "jansen", PASSWORD) is Role.OPERATOR
+        for _ in range(MAX_FAILED_LOGINS):
+            authenticate(engine, "jansen", "a wrong password!")
+        set_password(engine, "jansen", "a new password for jansen", actor="admin")  # lifts the lock
+        assert authenticate(engine, "jansen", "a new password for jansen") is Role.OPERATOR
+    finally:
+        engine.dispose()

@@ -241,6 +241,9 @@ users = Table(
     Column("name", String(64), primary_key=True),
     Column("role", String(16), nullable=False),  # operator | beheerder
     Column("password_hash", Text, nullable=False),
+    #: wrong passwords in a row, and until when the account is locked after too many (migration 0012)
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 
@@ -98,7 +98,9 @@ def _change(engine: Engine, name: str, values: dict[str, object], *, actor: str,
 
 def set_password(engine: Engine, name: str, password: str, *, actor: str) -> None:
     hashed = _hasher.hash(check_password(password))
-    _change(engine, name, {"password_hash": hashed}, actor=actor, action="password set", why=None)
+    # a new password also lifts a lock (an administrator set it)
+    values = {"password_hash": hashed, "failed_logins": 0, "locked_until": None}
+    _change(engine, name, values, actor=actor, action="password set", why=None)
 
 
 def set_role(engine: Engine, name: str, role: Role, *, actor: str) -> None:
@@ -121,22 +123,62 @@ def list_users(engine: Engine) -> list[User]:
         return [User(r.name, Role(r.role), r.created_at, r.updated_at) for r in rows]
 
 
+#: Wrong passwords in a row that lock an account, and for how long: guessing stays slow even from many
+#: addresses, while a locked-out colleague waits minutes, not for an administrator.
+MAX_FAILED_LOGINS = 5
+LOCK = timedelta(minutes=15)
+
+
 def authenticate(engine: Engine, name: str, password: str) -> Role | None:
-    """The account's role when ``password`` is its password, else None (also for an unknown name: the
-    same work is done, so the answer's timing does not tell which names exist)."""
+    """The account's role when ``password`` is its password and the account is not locked, else None (also for
+    an unknown name: the same work is done, so the answer's timing does not tell which names exist). The
+    ``MAX_FAILED_LOGINS``-th wrong password in a row locks the account for ``LOCK`` (audited)."""
+    t = _now()
     with reading(engine) as conn:
-        row = conn.execute(select(users.c.role, users.c.password_hash).where(users.c.name == name)).first()
-    stored = row.password_hash if row is not None else _dummy()
+        row = conn.execute(
+            select(users.c.role, users.c.password_hash, users.c.failed_logins, users.c.locked_until).where(
+                users.c.name == name
+            )
+        ).first()
+    locked = row is not None and row.locked_until is not None and _utc(row.locked_until) > t
+    stored = row.password_hash if row is not None and not locked else _dummy()
     try:
         _hasher.verify(stored, password)
+        ok = row is not None and not locked
     except (VerificationError, InvalidHashError):
+        ok = False
+    if row is None or locked:
         return None
-    if row is None:
+    if not ok:
+        _failed(engine, name, t)
         return None
+    values: dict[str, object] = {}
+    if row.failed_logins:
+        values["failed_logins"] = 0
     if _hasher.check_needs_rehash(stored):  # the library's parameters grew stronger since: hash again
+        values["password_hash"] = _hasher.hash(password)
+    if values:
         with transaction(engine) as conn:
-            conn.execute(update(users).where(users.c.name == name).values(password_hash=_hasher.hash(password)))
+            conn.execute(update(users).where(users.c.name == name).values(**values))
     return Role(row.role)
+
+
+def _failed(engine: Engine, name: str, t: datetime) -> None:
+    with transaction(engine) as conn:
+        failed = conn.execute(
+            update(users)
+            .where(users.c.name == name)
+            .values(failed_logins=users.c.failed_logins + 1)
+            .returning(users.c.failed_logins)
+        ).scalar_one()
+        if failed >= MAX_FAILED_LOGINS:
+            conn.execute(update(users).where(users.c.name == name).values(failed_logins=0, locked_until=t + LOCK))
+            minutes = int(LOCK.total_seconds() // 60)
+            audit(conn, "console", "account locked", name, f"{failed} wrong passwords in a row; {minutes} minutes")
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t  # SQLite hands back naive UTC
 
 
 @cache

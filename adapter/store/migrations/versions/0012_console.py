@@ -1,12 +1,12 @@
-"""The operators' console: sessions, OpenID Connect logins under way, and indexes for the message log.
+"""The operators' console: sessions, OpenID Connect logins under way, login locks, indexes for the message log.
 
 ``console_sessions``: one row per logged-in browser, keyed by the sha256 of the cookie's token (a copy of the
 database holds no usable session); role, CSRF token, when it began and was last used (idle logout), and the
 messages a beheerder unmasked in it (each with a reason in ``audit_log``). ``console_logins``: an OpenID
 Connect login under way (state, nonce, PKCE verifier), taken once by its callback, in whichever adapter
-process that reaches. The message log's filter columns get indexes that end in ``id``, so "newest first where
-state = dead" reads the index in order on PostgreSQL too (SQLite's indexes end in the rowid anyway) instead of
-sorting every match.
+process that reaches. ``users`` gains a count of wrong passwords in a row and a lock. The message log's
+filter columns get indexes that end in ``id``, so "newest first where state = dead" reads the index in order
+on PostgreSQL too (SQLite's indexes end in the rowid anyway) instead of sorting every match.
 
 Revision ID: 0012
 Revises: 0011
@@ -50,6 +50,9 @@ def upgrade() -> None:
         sa.Column("verifier", sa.String(128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("locked_until", sa.DateTime(timezone=True)))
     for name in _REPLACED:
         op.drop_index(name, table_name="messages")
     for name, columns in _INDEXES.items():
@@ -61,5 +64,8 @@ def downgrade() -> None:
         op.drop_index(name, table_name="messages")
     for name, columns in _REPLACED.items():
         op.create_index(name, "messages", columns)
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("locked_until")
+        batch.drop_column("failed_logins")
     op.drop_table("console_logins")
     op.drop_table("console_sessions")
