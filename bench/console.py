@@ -58,6 +58,7 @@ from adapter.store.users import Role  # noqa: E402
 from adapter.web.console.views import read_query  # noqa: E402
 
 LIMIT_MS = 100.0
+EXTRA = "+ "
 DAYS = 90
 CHUNK = 5_000
 FIXTURES = ROOT / "fixtures"
@@ -235,7 +236,8 @@ def store_size(engine: Engine) -> str:
             size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
     else:
         path = Path(str(engine.url.database))
-        size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+        wal = Path(f"{path}-wal")
+        return f"{path.stat().st_size / 1e6:,.0f} MB (WAL {wal.stat().st_size / 1e6 if wal.exists() else 0:,.0f} MB)"
     return f"{size / 1e6:,.0f} MB"
 
 
@@ -311,10 +313,14 @@ def scenarios(engine: Engine, n: int) -> list[tuple[str, dict[str, str]]]:
         ("since=7d&state=retrying", {"since": "7d", "state": "retrying"}),
         (f"state=delivered&before={middle}", {"state": "delivered", "before": str(middle)}),
         ("type=vrgDi01IndienenAanvulling", {"type": "vrgDi01IndienenAanvulling"}),
-        # a few more an operator would try
-        ("type=vrgDi01WijzigGemachtigde&state=dead", {"type": "vrgDi01WijzigGemachtigde", "state": "dead"}),
-        (f"until={until} (older than 60 days)", {"until": until}),
-        ("state=handled (no match)", {"state": "handled"}),
+        # more an operator would try (EXTRA: marked "+")
+        ("+ type=vrgDi01WijzigGemachtigde&state=dead", {"type": "vrgDi01WijzigGemachtigde", "state": "dead"}),
+        ("+ state=handled (no match)", {"state": "handled"}),
+        (f"+ until={until} (60 days ago)", {"until": until}),
+        (
+            "+ channel=stam&type=omvDi01AanbiedenAanvraag (none)",
+            {"channel": "stam", "type": "omvDi01AanbiedenAanvraag"},
+        ),
     ]
 
 
@@ -443,6 +449,8 @@ def run(
             )
         print()
         print("(ms; store = message_log.page + count_by_state called directly; query = message_log.page alone)")
+        issue = [label for label in failed if not label.startswith(EXTRA)]
+        print(f"the issue's scenarios (not marked +) under {LIMIT_MS:.0f} ms: {'yes' if not issue else 'NO'}")
         verdict = "yes" if not failed else f"NO ({', '.join(failed)})"
         print(
             f"every scenario's median under {LIMIT_MS:.0f} ms server time: {verdict}; "

@@ -75,7 +75,8 @@ class Pages:
         role = await run_in_threadpool(users.authenticate, self.engine, name, password) if name and password else None
         if role is None:
             log.warning("console login refused: name or password")
-            lock = f"{users.MAX_FAILED_LOGINS} wrong ones in a row lock the account for {users.LOCK.seconds // 60} minutes"
+            minutes = users.LOCK.seconds // 60
+            lock = f"{users.MAX_FAILED_LOGINS} wrong ones in a row lock the account for {minutes} minutes"
             return self._login_form(expired=False, problem=f"Wrong name or password ({lock}).", status=401)
         token = await run_in_threadpool(sessions.start, self.engine, name, role)
         log.info("console login", user=name, role=role.value)
