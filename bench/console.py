@@ -15,7 +15,9 @@ time runs from the call into the app until the response has been sent (Starlette
 for the whole run, an operator's session cookie). Baseline, measured in the same run and interleaved with the
 page requests: the store work of the page alone (``message_log.page`` + ``count_by_state`` for the same filter,
 called directly); and GET /healthz through the same client, the framework's floor. Per scenario: median and
-p95 of the page and of its store work, the ratio page/store, and whether the median is under 100 ms.
+p95 of the page and of its store work, the ratio page/store, and whether the median is under 100 ms. The
+scenarios marked "+" go beyond the issue's list: a time window far back (``until``) and two filters whose
+combination matches nothing, the cases where a newest-first page has to pass over many rows to fill itself.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -317,10 +320,7 @@ def scenarios(engine: Engine, n: int) -> list[tuple[str, dict[str, str]]]:
         ("+ type=vrgDi01WijzigGemachtigde&state=dead", {"type": "vrgDi01WijzigGemachtigde", "state": "dead"}),
         ("+ state=handled (no match)", {"state": "handled"}),
         (f"+ until={until} (60 days ago)", {"until": until}),
-        (
-            "+ channel=stam&type=omvDi01AanbiedenAanvraag (none)",
-            {"channel": "stam", "type": "omvDi01AanbiedenAanvraag"},
-        ),
+        ("+ channel=stam&type=omvDi01AanbiedenAanvraag", {"channel": "stam", "type": "omvDi01AanbiedenAanvraag"}),
     ]
 
 
@@ -373,6 +373,7 @@ def main() -> None:
         sv.close()
         if args.db:
             drop_database(args.db, db_url)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(

@@ -86,9 +86,9 @@ def test_pages_need_a_login_and_the_login_sets_a_secure_strict_session_cookie(se
         first = c.get("/console/messages", follow_redirects=False)
         assert first.status_code == 303 and first.headers["location"] == "/console/login"
         wrong = login(c, "bea", "not the password at all")
-        assert wrong.status_code == 401 and "Wrong name or password." in wrong.text
+        assert wrong.status_code == 401 and "Wrong name or password (5 wrong ones in a row lock" in wrong.text
         unknown = login(c, "nobody", PASSWORD)
-        assert unknown.status_code == 401 and "Wrong name or password." in unknown.text
+        assert unknown.status_code == 401 and "Wrong name or password (5 wrong ones in a row lock" in unknown.text
         ok = login(c, "bea")
         assert ok.status_code == 303 and ok.headers["location"] == "/console/messages"
         cookie = next(v for k, v in ok.headers.multi_items() if k == "set-cookie" and "loket-console" in v)
