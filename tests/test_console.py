@@ -161,6 +161,7 @@ def test_filter_to_dead_counts_on_top_and_keyset_pages(
     assert shown == sorted(dead, reverse=True) and delivered not in shown
     assert re.search(r'id="count-dead">dead <b>3</b>', page)
     assert re.search(r'id="count-delivered">delivered <b>1</b>', page)
+    assert re.search(r'id="count-orphans"[^>]*>orphans <b>0</b>', page)
     assert "HTTP 503" in page  # the last error, in short
     # a wrong filter is named, and the page still shows the log
     odd = c.get("/console/messages", params={"since": "yesterday-ish"}).text
@@ -222,6 +223,9 @@ def test_an_operator_sees_bsn_and_names_masked_and_cannot_act(
     assert download.headers["content-disposition"] == f'attachment; filename="message-{mid}-masked.xml"'
     assert b"Dakkapel" in download.content and not any(v.encode() in download.content for v in PERSONAL)
     assert 'id="resend"' not in page.text and 'id="unmask"' not in page.text
+    # what a resend sends now (mappings as they are), masked too
+    preview = re.search(r'<pre id="preview">(.*?)</pre>', page.text, re.S)
+    assert preview and "→ target zaaksysteem (zgw)" in preview.group(1) and "POST " in preview.group(1)
     csrf = csrf_of(page.text)
     zs.fake.clear_faults()  # type: ignore[attr-defined]
     for path, data in (

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from adapter.errors import AdapterError
-from adapter.logs import get_logger, redact
+from adapter.logs import get_logger, personal_values, redact
+from adapter.model import Verzoek
 from adapter.services import Services
 from adapter.store import handling, message_log, sessions
 from adapter.store.message_log import LogFilter
@@ -31,9 +32,8 @@ from adapter.store.users import audit
 from adapter.text import parse_moment
 from adapter.web.console.auth import FormTooLarge, Gate, first, form, token_matches
 from adapter.web.console.guidance import next_step
-from adapter.web.console.privacy import masked_download, model_view, show_xml
+from adapter.web.console.privacy import mask_values, masked_download, model_view, show_xml
 from adapter.web.console.render import page
-from adapter.xmlsafe import Limits
 
 log = get_logger("adapter.web.console")
 
@@ -136,8 +136,7 @@ class MessageViews:
         self.engine = services.engine
         self.gate = gate
         self.settings = services.settings.console
-        inbound = services.settings.inbound
-        self.limits = Limits(inbound.max_body_bytes, inbound.max_depth, inbound.max_elements)
+        self.limits = services.settings.inbound.xml_limits()
 
     def refused(self, session: Session | None, status: int, text: str) -> Response:
         return page("refused.html", status=status, session=session, text=text, nav="messages")
@@ -149,7 +148,7 @@ class MessageViews:
         query = read_query(dict(request.query_params))
         before_text = request.query_params.get("before", "")
         before = int(before_text) if before_text.isdigit() else None
-        rows, counts = await run_in_threadpool(self._list, query.flt, before)
+        rows, counts, orphans = await run_in_threadpool(self._list, query.flt, before)
         older = query.link(before=rows[-1].id) if len(rows) == self.settings.page_size else None
         return page(
             "list.html",
@@ -157,6 +156,7 @@ class MessageViews:
             nav="messages",
             rows=rows,
             counts=counts,
+            orphans=orphans,
             attention=ATTENTION,
             states=MESSAGE_STATES,
             channels=CHANNELS,
@@ -166,9 +166,12 @@ class MessageViews:
             bulk_limit=self.settings.bulk_limit,
         )
 
-    def _list(self, flt: LogFilter, before: int | None) -> tuple[list[message_log.LogRow], dict[str, int]]:
+    def _list(self, flt: LogFilter, before: int | None) -> tuple[list[message_log.LogRow], dict[str, int], int]:
+        """The page, the counts per state, and how many postbus files no message claims (orphans)."""
+        from adapter.store.postbox import orphans
+
         rows = message_log.page(self.engine, flt, limit=self.settings.page_size, before=before)
-        return rows, count_by_state(self.engine)
+        return rows, count_by_state(self.engine), len(orphans(self.engine))
 
     # -- one message ---------------------------------------------------------------------------------
 
@@ -196,7 +199,10 @@ class MessageViews:
                     f"stored cut to {len(row.body):,} of {row.size:,} bytes ([retention] rejected_body_max_bytes)"
                 )
         answer = show_xml(row.answer.encode("utf-8"), masked=masked, limits=self.limits)[0] if row.answer else None
-        model, model_note = self._model(row.channel, row.body, masked) if not row.body_purged_at else (None, None)
+        verzoek, model_note = self._verzoek(row.channel, row.body) if not row.body_purged_at else (None, None)
+        personal = personal_values(verzoek) if verzoek is not None and masked else set()
+        model = model_view(verzoek, masked=masked) if verzoek is not None else None
+        calls = [mask_values(line, personal) if masked else line for line in self._preview(row.body, verzoek)]
         if delivery is not None and masked:
             delivery = {**delivery, "last_error": _masked(delivery["last_error"])}
             delivery["attempt_log"] = [{**a, "error": _masked(a["error"])} for a in delivery["attempt_log"]]
@@ -209,6 +215,7 @@ class MessageViews:
             "answer": answer,
             "model": model,
             "model_note": model_note,
+            "calls": calls,
             "delivery": delivery,
             "next": next_step(row.state, delivery, error_code=row.error_code),
             "stuurgegevens": [
@@ -219,7 +226,7 @@ class MessageViews:
             ],
         }
 
-    def _model(self, channel: str, body: bytes, masked: bool) -> tuple[Any, str | None]:
+    def _verzoek(self, channel: str, body: bytes) -> tuple[Verzoek | None, str | None]:
         """The canonical verzoek of a StUF-LVO message; a STAM notificatie only names its verzoek."""
         if channel != "stuf-lvo":
             return None, "A verzoeknotificatie only names its verzoek: the delivery reads it from the werkmap."
@@ -232,7 +239,24 @@ class MessageViews:
             verzoek = parse_verzoek(message, self.services.settings.stuf.ontvangers[0].organisatie)
         except (AdapterError, KeyError, ValueError) as exc:
             return None, f"Not readable as a verzoek: {redact(str(exc))}"
-        return model_view(verzoek, masked=masked), None
+        return verzoek, None
+
+    def _preview(self, body: bytes, verzoek: Verzoek | None) -> list[str]:
+        """The calls this message's verzoek maps to with the mapping files as they are now (``mappings
+        preview``): after a fix, what a resend will send. Only for a readable StUF-LVO verzoek."""
+        outbox = self.services.outbox
+        if verzoek is None or outbox is None:
+            return []
+        from adapter.delivery.preview import preview_message
+        from adapter.mapping.engine import build_opdracht
+
+        settings = self.services.settings
+        try:
+            mappings = outbox.mappings.get()
+            own = settings.own_oins()
+            return list(preview_message(body, settings, mappings, self.services.targets, build_opdracht, own))
+        except AdapterError as exc:
+            return [f"does not map: {redact(str(exc))}"]
 
     @signed_in
     async def download(self, request: Request, session: Session) -> Response:
