@@ -8,11 +8,13 @@ id of the previous page), so a page costs the same on row 200,000 as on row 1.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, func, select, tuple_
 
 from adapter.store.db import reading
 from adapter.store.messages import State
@@ -105,13 +107,51 @@ def _where(q: Select[Any], flt: LogFilter) -> Select[Any]:
 
 
 def page(engine: Engine, flt: LogFilter = LogFilter(), *, limit: int = 100, before: int | None = None) -> list[LogRow]:
-    """Up to ``limit`` messages matching ``flt``, newest first, older than id ``before`` when given."""
+    """Up to ``limit`` messages matching ``flt``, newest first, after message ``before`` (the last of the previous
+    page) when given. Newest is the highest id; with ``until`` (a window that ends in the past) the latest
+    ``received_at``, so the page is read from that end of its index instead of passing over every newer id."""
     joined = messages.outerjoin(deliveries, deliveries.c.message_id == messages.c.id)
-    q = _where(select(*_COLUMNS).select_from(joined), flt).order_by(messages.c.id.desc()).limit(limit)
-    if before is not None:
-        q = q.where(messages.c.id < before)
+    q = _where(select(*_COLUMNS).select_from(joined), flt).limit(limit)
     with reading(engine) as conn:
+        if flt.until is None:
+            q = q.order_by(messages.c.id.desc())
+            if before is not None:
+                q = q.where(messages.c.id < before)
+        else:
+            q = q.order_by(messages.c.received_at.desc(), messages.c.id.desc())
+            if before is not None:
+                at = conn.execute(select(messages.c.received_at).where(messages.c.id == before)).scalar()
+                key = tuple_(messages.c.received_at, messages.c.id)
+                q = q.where(key < tuple_(at, before) if at is not None else messages.c.id < before)
         return [LogRow(**row._asdict()) for row in conn.execute(q)]
+
+
+class StateCounts:
+    """Messages per state for the top of the console's list. Exact for every state but ``delivered`` (each a
+    short range of its index); ``delivered``, nearly every row and a scan of most of the index, is counted again
+    at most every ``refresh`` seconds (``as_of`` says when), so the page stays fast as the store grows."""
+
+    def __init__(self, refresh: float = 30.0) -> None:
+        self.refresh = refresh
+        self._delivered: tuple[float, int, datetime] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine) -> tuple[dict[str, int], datetime]:
+        """(count per state, when ``delivered`` was counted)."""
+        others = [s for s in MESSAGE_STATES if s != _DELIVERED]
+        q = select(messages.c.state, func.count()).where(messages.c.state.in_(others)).group_by(messages.c.state)
+        with reading(engine) as conn:
+            counts = {state: int(n) for state, n in conn.execute(q)}
+            with self._lock:
+                cached = self._delivered
+                if cached is None or time.monotonic() - cached[0] > self.refresh:
+                    n = conn.execute(select(func.count()).where(messages.c.state == _DELIVERED)).scalar_one()
+                    cached = self._delivered = (time.monotonic(), int(n), datetime.now(UTC))
+        counts[_DELIVERED] = cached[1]
+        return counts, cached[2]
+
+
+_DELIVERED = "delivered"
 
 
 def matching_ids(engine: Engine, flt: LogFilter, *, limit: int) -> list[int]:

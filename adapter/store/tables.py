@@ -63,7 +63,7 @@ messages = Table(
 # matches reads the index in order (migration 0012).
 Index("ix_messages_state", messages.c.state, messages.c.id)
 Index("ix_messages_type", messages.c.message_type, messages.c.id)
-Index("ix_messages_received_at", messages.c.received_at)
+Index("ix_messages_received_at", messages.c.received_at, messages.c.id)
 Index("ix_messages_nummer", messages.c.nummer, messages.c.id)
 Index("ix_messages_channel", messages.c.channel, messages.c.id)
 Index("ix_messages_zender", messages.c.zender, messages.c.id)

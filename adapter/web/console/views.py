@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
+from datetime import datetime
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +24,7 @@ from adapter.model import Verzoek
 from adapter.services import Services
 from adapter.store import handling, message_log, sessions
 from adapter.store.message_log import LogFilter
-from adapter.store.messages import count_by_state, get_message
+from adapter.store.messages import get_message
 from adapter.store.outbox import delivery_of_message
 from adapter.store.retention import purged_text
 from adapter.store.sessions import Session
@@ -137,6 +138,7 @@ class MessageViews:
         self.gate = gate
         self.settings = services.settings.console
         self.limits = services.settings.inbound.xml_limits()
+        self.counts = message_log.StateCounts()
 
     def refused(self, session: Session | None, status: int, text: str) -> Response:
         return page("refused.html", status=status, session=session, text=text, nav="messages")
@@ -148,7 +150,7 @@ class MessageViews:
         query = read_query(dict(request.query_params))
         before_text = request.query_params.get("before", "")
         before = int(before_text) if before_text.isdigit() else None
-        rows, counts, orphans = await run_in_threadpool(self._list, query.flt, before)
+        rows, (counts, counted_at), orphans = await run_in_threadpool(self._list, query.flt, before)
         older = query.link(before=rows[-1].id) if len(rows) == self.settings.page_size else None
         return page(
             "list.html",
@@ -156,6 +158,7 @@ class MessageViews:
             nav="messages",
             rows=rows,
             counts=counts,
+            counted_at=counted_at,
             orphans=orphans,
             attention=ATTENTION,
             states=MESSAGE_STATES,
@@ -166,12 +169,14 @@ class MessageViews:
             bulk_limit=self.settings.bulk_limit,
         )
 
-    def _list(self, flt: LogFilter, before: int | None) -> tuple[list[message_log.LogRow], dict[str, int], int]:
+    def _list(
+        self, flt: LogFilter, before: int | None
+    ) -> tuple[list[message_log.LogRow], tuple[dict[str, int], datetime], int]:
         """The page, the counts per state, and how many postbus files no message claims (orphans)."""
         from adapter.store.postbox import orphans
 
         rows = message_log.page(self.engine, flt, limit=self.settings.page_size, before=before)
-        return rows, count_by_state(self.engine), len(orphans(self.engine))
+        return rows, self.counts.get(self.engine), len(orphans(self.engine))
 
     # -- one message ---------------------------------------------------------------------------------
 

@@ -20,16 +20,22 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-#: index name → its columns; the first four replace 0001's single-column ones of the same name
+#: index name → its columns; those in ``_REPLACED`` replace 0001's single-column ones of the same name
 _INDEXES = {
     "ix_messages_state": ["state", "id"],
     "ix_messages_type": ["message_type", "id"],
     "ix_messages_nummer": ["nummer", "id"],
+    "ix_messages_received_at": ["received_at", "id"],
     "ix_messages_channel": ["channel", "id"],
     "ix_messages_zender": ["zender", "id"],
     "ix_messages_referentie": ["referentienummer"],
 }
-_REPLACED = {"ix_messages_state": ["state"], "ix_messages_type": ["message_type"], "ix_messages_nummer": ["nummer"]}
+_REPLACED = {
+    "ix_messages_state": ["state"],
+    "ix_messages_type": ["message_type"],
+    "ix_messages_nummer": ["nummer"],
+    "ix_messages_received_at": ["received_at"],
+}
 
 
 def upgrade() -> None:
