@@ -135,7 +135,7 @@ def test_idle_logout_after_the_configured_minutes(delivering: Any) -> None:
         r = c.get("/console/messages", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/console/login?expired=1"
         again = c.get(r.headers["location"])
-        assert "You were logged out after 0.02 minutes without activity." in again.text
+        assert "You were logged out after 0.02 minutes without activity (or 12 hours after logging in)." in again.text
     assert ("otto", "logout", None, "timed out (idle)") in audit_rows(sv)
 
 
@@ -351,3 +351,23 @@ def test_views_of_jobs_polls_advies_postboxes_and_audit_render(console: Callable
         assert r.status_code == 200, path
         for w in words:
             assert w in r.text, (path, w)
+
+
+def test_every_console_setting_has_its_effect(delivering: Any) -> None:
+    off = delivering(extra_toml="[console]\nenabled = false\n")
+    with client_for(off) as c:
+        assert c.get("/console/messages", follow_redirects=False).status_code == 404
+        assert c.get("/console/login").status_code == 404
+    plain = delivering(extra_toml="[console]\nsecure_cookies = false\nmax_session_hours = 0.0005\n")  # 1.8 s
+    add_users(plain)
+    with TestClient(build_app(plain), base_url="http://testserver") as c:
+        ok = login(c, "otto")
+        cookie = next(v for k, v in ok.headers.multi_items() if k == "set-cookie" and "loket-console" in v)
+        assert cookie.startswith("loket-console=") and "secure" not in cookie.lower()
+        assert c.get("/console/messages").status_code == 200
+        time.sleep(1)
+        assert c.get("/console/messages").status_code == 200  # busy, yet ...
+        time.sleep(1)
+        r = c.get("/console/messages", follow_redirects=False)  # ... at most max_session_hours after login
+        assert r.status_code == 303 and r.headers["location"] == "/console/login?expired=1"
+    assert ("otto", "logout", None, "timed out (session too old)") in audit_rows(plain)

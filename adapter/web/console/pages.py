@@ -57,6 +57,7 @@ class Pages:
             csrf=token,
             expired=expired,
             idle_minutes=f"{self.settings.idle_minutes:g}",
+            max_hours=f"{self.settings.max_session_hours:g}",
             problem=problem,
             oidc_label=self.settings.oidc.label if self.settings.oidc is not None else None,
         )

@@ -277,7 +277,11 @@ class MessageViews:
         return Response(
             data,
             media_type="application/xml",
-            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
         )
 
     # -- actions -------------------------------------------------------------------------------------
