@@ -34,7 +34,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -46,8 +45,7 @@ sys.path.insert(0, str(ROOT))
 # starlette 1.x suggests httpx2 for its test client; httpx is what we pin (as in pyproject's pytest settings)
 warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
 
-from sqlalchemy import Engine, create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import Engine, func, select, text  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
 
@@ -61,6 +59,7 @@ from adapter.store.messages import count_by_state  # noqa: E402
 from adapter.store.tables import deliveries, messages  # noqa: E402
 from adapter.store.users import Role  # noqa: E402
 from adapter.web.console.views import read_query  # noqa: E402
+from tests.conftest import create_database, drop_database_at, write_config  # noqa: E402
 
 LIMIT_MS = 100.0
 EXTRA = "+ "
@@ -246,42 +245,9 @@ def store_size(engine: Engine) -> str:
     return f"{size / 1e6:,.0f} MB"
 
 
-def new_database(url: str) -> str:
-    """A fresh database on the PostgreSQL server of ``url``."""
-    name = f"bench_console_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def open_store(tmp: Path, db_url: str) -> Services:
-    cfg = tmp / "config.toml"
-    cfg.write_text(f"""
-[server]
-environment = "production"
-log_level = "WARNING"
-[store]
-url = "{db_url}"
-[delivery]
-enabled = false
-[[stuf.ontvangers]]
-organisatie = "00000001002564440000"
-applicatie = "ZAAKSYSTEEM"
-[[stuf.zenders]]
-organisatie = "00000001800866472000"
-applicatie = "OLO"
-""")
     configure_logging("production", "WARNING")
-    sv = open_services(load_settings(cfg), with_outbox=False)
+    sv = open_services(load_settings(write_config(tmp / "config.toml", db_url, 8999)), with_outbox=False)
     upgrade(sv.engine)
     return sv
 
@@ -337,7 +303,7 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    db_url = new_database(args.db) if args.db else f"sqlite:///{tmp / 'adapter.db'}"
+    db_url = create_database(args.db, "bench_console") if args.db else f"sqlite:///{tmp / 'adapter.db'}"
     sv = open_store(tmp, db_url)
     try:
         engine = sv.engine
@@ -375,7 +341,7 @@ def main() -> None:
     finally:
         sv.close()
         if args.db:
-            drop_database(args.db, db_url)
+            drop_database_at(args.db, db_url)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -48,21 +48,29 @@ def new_database_url(tmp_path: Path) -> str:
     """A database nobody else uses: a new SQLite file, or a new database on the test PostgreSQL."""
     if not PG_URL:
         return f"sqlite:///{tmp_path / 'adapter.db'}"
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    return create_database(PG_URL, "t")
 
 
 def drop_database(url: str) -> None:
-    if not PG_URL:
-        return
-    name = make_url(url).database
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    if PG_URL:
+        drop_database_at(PG_URL, url)
+
+
+def create_database(admin_url: str, prefix: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``admin_url``; its URL (also used by bench/)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database_at(admin_url: str, url: str) -> None:
+    """Drop ``url``'s database on the server of ``admin_url``, whoever is still connected to it."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
 
 
