@@ -136,4 +136,4 @@ def _safe_url(url: str) -> str:
 
 
 # Register the commands (they import ``main`` and the helpers above).
-from adapter.cli import advies, messages, operations, postbox, retention, server, users  # noqa: E402, F401
+from adapter.cli import advies, messages, operations, postbox, retention, server, simulate, users  # noqa: E402, F401

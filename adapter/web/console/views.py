@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from adapter.errors import AdapterError
 from adapter.logs import get_logger, personal_values, redact
 from adapter.model import Verzoek
+from adapter.privacy import mask_values, masked_download, model_view, show_xml
 from adapter.services import Services
 from adapter.store import handling, message_log, sessions
 from adapter.store.message_log import LogFilter
@@ -33,7 +34,6 @@ from adapter.store.users import audit
 from adapter.text import parse_moment
 from adapter.web.console.auth import FormTooLarge, Gate, first, form, token_matches
 from adapter.web.console.guidance import next_step
-from adapter.web.console.privacy import mask_values, masked_download, model_view, show_xml
 from adapter.web.console.render import page
 
 log = get_logger("adapter.web.console")

@@ -1,0 +1,371 @@
+"""The ketensimulatie's runner: each scenario against its own chain, every expectation checked and reported.
+
+A chain is what a municipality runs, started here on loopback: the adapter (its web app over HTTP on a free
+port, delivery workers, a throwaway SQLite store, the mapping files under test) and the fake ZGW zaaksysteem
+(validating every call against the official OpenAPI files). The loket side is the runner itself: it posts
+StUF-LVO messages as the loket does. Nothing is shared between scenarios, so one's zaken never count in
+another's expectations.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lxml import etree
+from sqlalchemy import func, select
+
+from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
+from adapter.simulation.scenarios import Expect, Scenario, Step
+from adapter.simulation.serving import serve_in_thread
+
+STUF = "http://www.egem.nl/StUF/StUF0301"
+FIXTURES = FIXTURES_DIR / "stuf-lvo"
+SECRET = "ketensimulatie-secret-of-32-bytes-or-more"
+#: states a delivery does not leave by itself: waiting longer cannot change them
+SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of one step, as the reports show it."""
+
+    scenario: str
+    step: int
+    step_text: str
+    name: str
+    expected: str
+    actual: str
+    ok: bool
+
+    def line(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return (
+            f"{self.scenario} step {self.step} ({self.step_text}): {self.name}: expected {self.expected}, "
+            f"actual {self.actual}: {verdict}"
+        )
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+    #: a step that could not run at all (the chain broke, a fixture is missing): the scenario failed there
+    error: str | None = None
+    #: what was exchanged, per step (requests and answers, for the HTML report)
+    exchanges: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(c.ok for c in self.checks)
+
+
+@dataclass
+class Chain:
+    """One running chain: the adapter's URL and store, the fake zaaksysteem."""
+
+    url: str
+    services: Any
+    zgw: Any
+
+
+@contextmanager
+def chain(specs: Path, mappings: Path) -> Iterator[Chain]:
+    """Start the fake ZGW and an adapter delivering to it, on a fresh store; stop both after."""
+    from adapter.app import build_app
+    from adapter.config import load_settings
+    from adapter.services import open_services
+    from adapter.simulation.fake_zgw import FakeZgw
+    from adapter.store.db import upgrade
+
+    fake = FakeZgw(specs, client_id="loket-adapter", secret=SECRET)
+    zgw_url, stop_zgw = serve_in_thread(fake.app)
+    fake.base_url = zgw_url
+    services = None
+    stop_adapter: Callable[[], None] | None = None
+    with tempfile.TemporaryDirectory(prefix="ketensimulatie-") as tmp:
+        try:
+            config = Path(tmp) / "config.toml"
+            config.write_text(_config(Path(tmp), mappings, zgw_url, fake.catalogus_url("catalogussen")), "utf-8")
+            services = open_services(load_settings(config))
+            upgrade(services.engine)
+            assert services.outbox is not None
+            services.outbox.mappings.get()  # a broken mapping file: one line, before any message
+            services.outbox.start()
+            url, stop_adapter = serve_in_thread(build_app(services))
+            yield Chain(url, services, fake)
+        finally:
+            if stop_adapter is not None:
+                stop_adapter()
+            if services is not None:
+                services.close()
+            stop_zgw()
+
+
+def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str) -> str:
+    return f"""
+[server]
+environment = "production"
+log_level = "ERROR"
+[store]
+url = "sqlite:///{tmp / "adapter.db"}"
+files_dir = "{tmp / "files"}"
+[delivery]
+workers = 2
+poll_interval = 0.05
+backoff_initial = 0.1
+backoff_factor = 2
+backoff_max = 0.5
+max_attempts = 6
+mappings_dir = "{mappings}"
+[jobs]
+enabled = false
+[[stuf.ontvangers]]
+organisatie = "00000001002564440000"
+applicatie = "ZAAKSYSTEEM"
+[[stuf.zenders]]
+organisatie = "00000001800866472000"
+applicatie = "OLO"
+[targets.zaaksysteem]
+kind = "zgw"
+zaken_url = "{zgw}/zaken/api/v1"
+documenten_url = "{zgw}/documenten/api/v1"
+catalogi_url = "{zgw}/catalogi/api/v1"
+catalogus = "{catalogus}"
+auth = {{ client_id = "loket-adapter", secret = "{SECRET}" }}
+"""
+
+
+# -- steps --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    body: bytes
+    referentie: str
+    nummer: str | None
+    status: int
+    answer: bytes
+    #: the message the adapter stored for it (None when it stored none)
+    message_id: int | None = None
+
+
+class StepFailed(Exception):
+    """A step that could not be carried out (not an expectation that did not hold)."""
+
+
+def message_body(step: Step, sent: dict[int, Sent]) -> bytes:
+    """The body a send step posts: the fixture with its overrides and a fresh referentienummer, or an earlier
+    step's body byte for byte (``same_as``)."""
+    if step.same_as is not None:
+        return sent[step.same_as].body
+    path = FIXTURES / f"{step.message}.xml"
+    if not path.is_file():
+        raise StepFailed(f"no fixture {path.relative_to(PROJECT_ROOT)}")
+    body = path.read_text(encoding="utf-8")
+    body = re.sub(
+        r"<StUF:referentienummer>[^<]*</StUF:referentienummer>",
+        f"<StUF:referentienummer>{step.referentie or 'SIM-' + uuid.uuid4().hex[:24]}</StUF:referentienummer>",
+        body,
+        count=1,
+    )
+    if step.nummer is not None:
+        body = re.sub(r"(<LVO:aanvraagnummer>)[^<]*(</LVO:aanvraagnummer>)", rf"\g<1>{step.nummer}\g<2>", body)
+    for old, new in step.replace.items():
+        if old not in body:
+            raise StepFailed(f"replace: {old!r} is not in fixture {step.message}")
+        body = body.replace(old, new)
+    return body.encode("utf-8")
+
+
+def _answer_kind(answer: bytes) -> tuple[str, str | None]:
+    """("Bv03" | "Fo03" | "other", the Fo03's code)."""
+    try:
+        root = etree.fromstring(answer)
+    except etree.XMLSyntaxError:
+        return "other", None
+    if root.find(f".//{{{STUF}}}Fo03Bericht") is not None:
+        code = root.find(f".//{{{STUF}}}Fo03Bericht/{{{STUF}}}body/{{{STUF}}}code")
+        return "Fo03", code.text if code is not None else None
+    if root.find(f".//{{{STUF}}}Bv03Bericht") is not None:
+        return "Bv03", None
+    return "other", None
+
+
+def _referentie(body: bytes) -> str:
+    m = re.search(rb"<StUF:referentienummer>([^<]*)</StUF:referentienummer>", body)
+    return m.group(1).decode() if m else ""
+
+
+def _nummer(body: bytes) -> str | None:
+    m = re.search(rb"<LVO:aanvraagnummer>([^<]*)</LVO:aanvraagnummer>", body)
+    return m.group(1).decode() if m else None
+
+
+def _stored_id(c: Chain, referentie: str) -> int | None:
+    """The newest message stored under ``referentie``: right after a send, the one that send made."""
+    from adapter.store.db import reading
+    from adapter.store.tables import messages
+
+    q = select(func.max(messages.c.id)).where(messages.c.referentienummer == referentie)
+    with reading(c.services.engine) as conn:
+        return conn.execute(q).scalar()
+
+
+def _message_state(c: Chain, message_id: int | None) -> tuple[str | None, str | None, str | None]:
+    """(state, last error, delivery outcome) of a stored message."""
+    from adapter.store.db import reading
+    from adapter.store.tables import deliveries, messages
+
+    q = (
+        select(messages.c.state, deliveries.c.last_error, deliveries.c.outcome)
+        .select_from(messages.outerjoin(deliveries, deliveries.c.message_id == messages.c.id))
+        .where(messages.c.id == message_id)
+    )
+    with reading(c.services.engine) as conn:
+        row = conn.execute(q).first() if message_id is not None else None
+    return (row.state, row.last_error, row.outcome) if row is not None else (None, None, None)
+
+
+def _dig(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        elif isinstance(obj, dict) and part in obj:
+            obj = obj[part]
+        else:
+            return "<absent>"
+    return obj
+
+
+class Run:
+    """One scenario on one chain."""
+
+    def __init__(self, scenario: Scenario, c: Chain, progress: Callable[[str], None]) -> None:
+        self.scenario = scenario
+        self.c = c
+        self.progress = progress
+        self.sent: dict[int, Sent] = {}
+        self.result = ScenarioResult(scenario)
+
+    def run(self) -> ScenarioResult:
+        t0 = time.monotonic()
+        for i, step in enumerate(self.scenario.steps, start=1):
+            text = step.describe or step.do
+            try:
+                getattr(self, f"_{step.do}")(i, step)
+                self._expect(i, text, step)
+            except StepFailed as exc:
+                self.result.error = f"step {i} ({text}): {exc}"
+                break
+            failed = [c for c in self.result.checks if c.step == i and not c.ok]
+            self.progress(f"  step {i} {text}: {'FAILED' if failed else 'ok'}")
+            if failed:
+                break  # later steps build on this one
+        self.result.seconds = time.monotonic() - t0
+        return self.result
+
+    def _send(self, i: int, step: Step) -> None:
+        body = message_body(step, self.sent)
+        try:
+            r = httpx.post(
+                f"{self.c.url}/soap/stuf-lvo",
+                content=body,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"the adapter did not answer: {type(exc).__name__}") from None
+        referentie = _referentie(body)
+        self.sent[i] = Sent(body, referentie, _nummer(body), r.status_code, r.content, _stored_id(self.c, referentie))
+        self.result.exchanges.append((i, "sent", body.decode("utf-8", "replace")))
+        self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
+
+    def _fail(self, i: int, step: Step) -> None:
+        assert step.path is not None
+        self.c.zgw.fail_next(step.method, step.path, status=step.status, times=step.times)
+
+    def _recover(self, i: int, step: Step) -> None:
+        self.c.zgw.clear_faults()
+
+    def _last_sent(self, i: int, of: int | None) -> Sent:
+        if of is not None:
+            return self.sent[of]
+        earlier = [n for n in self.sent if n < i]
+        if not earlier:
+            raise StepFailed("no message was sent before this step")
+        return self.sent[max(earlier)]
+
+    def _wait(self, i: int, step: Step) -> None:
+        sent = self._last_sent(i, step.of)
+        deadline = time.monotonic() + step.timeout
+        while time.monotonic() < deadline:
+            state, _, _ = _message_state(self.c, sent.message_id)
+            if state == step.expect.state or state in SETTLED:
+                return
+            time.sleep(0.05)
+
+    def _check(self, i: int, text: str, name: str, expected: Any, actual: Any) -> None:
+        ok = expected == actual
+        self.result.checks.append(Check(self.scenario.id, i, text, name, str(expected), str(actual), ok))
+
+    def _expect(self, i: int, text: str, step: Step) -> None:
+        e: Expect = step.expect
+        if e.answer is not None or e.foutcode is not None:
+            sent = self._last_sent(i + 1, step.of) if step.do != "send" else self.sent[i]
+            kind, code = _answer_kind(sent.answer)
+            if e.answer is not None:
+                self._check(i, text, "answer", e.answer, kind)
+            if e.foutcode is not None:
+                self._check(i, text, "foutcode", e.foutcode, code)
+        if e.state is not None:
+            sent = self._last_sent(i + 1, step.of)
+            state, error, _ = _message_state(self.c, sent.message_id)
+            actual = f"{state} ({error})" if error and state != e.state else state
+            self._check(i, text, "state", e.state, actual)
+        if e.outcome is not None:
+            outcome = _message_state(self.c, self._last_sent(i + 1, step.of).message_id)[2]
+            ok = outcome is not None and e.outcome in outcome
+            self.result.checks.append(
+                Check(self.scenario.id, i, text, "outcome", f"containing {e.outcome!r}", repr(outcome), ok)
+            )
+        for kind, wanted in (("zaken", e.zaken), ("documenten", e.documenten), ("rollen", e.rollen)):
+            if wanted is not None:
+                self._check(i, text, kind, wanted, len(getattr(self.c.zgw, kind)))
+        if e.zaak:
+            zaak = self._zaak(i)
+            for path, wanted in e.zaak.items():
+                self._check(i, text, f"zaak.{path}", wanted, _dig(zaak, path) if zaak is not None else "<no zaak>")
+
+    def _zaak(self, i: int) -> dict[str, Any] | None:
+        """The zaak of the last sent message's nummer (identificatie ending in it); ambiguity is a failed step."""
+        nummer = self._last_sent(i + 1, None).nummer
+        found = [z for z in self.c.zgw.zaken if nummer and str(z.get("identificatie", "")).endswith(nummer)]
+        if len(found) > 1:
+            raise StepFailed(f"{len(found)} zaken end in nummer {nummer}: which one is meant is ambiguous")
+        return found[0] if found else None
+
+
+def run_all(
+    scenarios: list[Scenario], *, specs: Path, mappings: Path, progress: Callable[[str], None]
+) -> list[ScenarioResult]:
+    results = []
+    for s in scenarios:
+        progress(f"{s.id}: {s.description}")
+        try:
+            with chain(specs, mappings) as c:
+                result = Run(s, c, progress).run()
+        except Exception as exc:  # the chain itself did not start: this scenario failed, the others still run
+            result = ScenarioResult(s, error=f"the chain did not start: {exc}")
+        progress(f"{s.id}: {'ok' if result.ok else 'FAILED'} ({result.seconds:.1f} s)")
+        results.append(result)
+    return results

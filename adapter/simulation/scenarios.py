@@ -1,0 +1,130 @@
+"""Scenario files of the ketensimulatie: what the loket sends, what the far side does, what must come out.
+
+One TOML file per scenario (``fixtures/scenarios/*.toml``, format in ``docs/ketensimulatie.md``): an id, a
+description, preconditions (free text for the report), and numbered ``[[steps]]``. A step does one thing
+(``send`` a StUF-LVO message, make the zaaksysteem ``fail``, ``recover`` it, ``wait`` for a message's state)
+and may carry expectations (``[steps.expect]``). A wrong file is one line naming the file and the key, before
+anything runs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from adapter.errors import ConfigError
+from adapter.store.states import MESSAGE_STATES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expect(_Strict):
+    """What must hold after the step. Every key given is checked; a failed one names expected and actual."""
+
+    #: the SOAP answer's kind: a bevestiging or a foutbericht
+    answer: Literal["Bv03", "Fo03"] | None = None
+    #: the Fo03's StUF foutcode (StUF055, StUF058, …)
+    foutcode: str | None = Field(None, pattern=r"^StUF\d{3}$")
+    #: the message's state in the message log (after ``wait``: waited for)
+    state: str | None = None
+    #: how many of each the zaaksysteem holds
+    zaken: int | None = Field(None, ge=0)
+    documenten: int | None = Field(None, ge=0)
+    rollen: int | None = Field(None, ge=0)
+    #: a text the delivery's outcome line contains (e.g. "triage": no activiteit was mapped)
+    outcome: str | None = None
+    #: fields of the message's zaak (the one whose identificatie ends in its nummer), by dotted path
+    zaak: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_state(self) -> Expect:
+        if self.state is not None and self.state not in MESSAGE_STATES:
+            raise ValueError(f"state {self.state!r} is not a message state ({', '.join(MESSAGE_STATES)})")
+        return self
+
+
+class Step(_Strict):
+    do: Literal["send", "fail", "recover", "wait"]
+    #: shown in progress and reports
+    describe: str | None = None
+    # send: a fixture (fixtures/stuf-lvo/NAME.xml), its aanvraagnummer, text replacements; or a step's body again
+    message: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    nummer: str | None = Field(None, pattern=r"^[0-9]{1,20}$")
+    replace: dict[str, str] = Field(default_factory=dict)
+    #: the StUF referentienummer (default: a fresh one per send, as the loket gives every message its own)
+    referentie: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    #: resend the body of that earlier send step, byte for byte (a duplicate)
+    same_as: int | None = Field(None, ge=1)
+    # fail: the zaaksysteem answers ``status`` to the next ``times`` requests of ``method`` on a path ending ``path``
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str | None = None
+    status: int = Field(503, ge=400, le=599)
+    times: int = Field(1, ge=1, le=1000)
+    # wait: for expect.state of the message of the last send step (or step ``of``), at most ``timeout`` seconds
+    of: int | None = Field(None, ge=1)
+    timeout: float = Field(30.0, gt=0, le=600)
+    expect: Expect = Field(default_factory=Expect)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Step:
+        if self.do == "send" and (self.message is None) == (self.same_as is None):
+            raise ValueError("a send step needs message = FIXTURE or same_as = STEP (one of them)")
+        if self.do == "fail" and not self.path:
+            raise ValueError("a fail step needs path (the end of the zaaksysteem's path, e.g. /zaken)")
+        if self.do == "wait" and self.expect.state is None:
+            raise ValueError("a wait step needs expect.state (the state to wait for)")
+        return self
+
+
+class Scenario(_Strict):
+    id: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = Field(..., min_length=1)
+    preconditions: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(..., min_length=1)
+    #: the file it came from (not in the file)
+    source: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        for i, step in enumerate(self.steps, start=1):
+            for ref in (step.same_as, step.of):
+                if ref is not None and (ref >= i or self.steps[ref - 1].do != "send"):
+                    raise ValueError(f"steps.{i}: step {ref} is not an earlier send step")
+        return self
+
+
+def load(path: Path) -> Scenario:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not TOML: {exc}") from None
+    try:
+        return Scenario.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p + 1) if isinstance(p, int) else str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else str(err.get("ctx", {}).get("error", err["msg"]))
+        raise ConfigError(f"{path}: {where}: {msg}") from None
+
+
+def load_all(paths: list[Path]) -> list[Scenario]:
+    """Scenario files (a folder: every ``*.toml`` in it, by name); ids must be unique."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(p.glob("*.toml")) if p.is_dir() else [p]
+    scenarios = [load(f) for f in files]
+    seen: dict[str, str] = {}
+    for s in scenarios:
+        if s.id in seen:
+            raise ConfigError(f"{s.source}: id {s.id!r} is also the id of {seen[s.id]}")
+        seen[s.id] = s.source
+    if not scenarios:
+        raise ConfigError(f"no scenario files in {', '.join(map(str, paths))}")
+    return scenarios
