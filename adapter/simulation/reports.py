@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from adapter.privacy import show_xml
@@ -30,7 +31,11 @@ def junit(results: Sequence[ScenarioResult]) -> bytes:
     )
     for r in results:
         case = ET.SubElement(
-            suite, "testcase", classname=r.scenario.source or "scenario", name=r.scenario.id, time=f"{r.seconds:.3f}"
+            suite,
+            "testcase",
+            classname=Path(r.scenario.source).stem if r.scenario.source else "scenario",
+            name=r.scenario.id,
+            time=f"{r.seconds:.3f}",
         )
         lines = [c.line() for c in r.checks if not c.ok] + ([r.error] if r.error else [])
         if lines:

@@ -1,0 +1,145 @@
+"""Issue 11, the ketensimulatie: `loket-adapter simulate` runs every shipped scenario green and writes JUnit and
+HTML; a broken mapping fails exactly the affected scenarios, naming step, expectation, expected and actual; the
+documented example runs; a wrong scenario file is one line; the HTML report opens in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.delivery_env import needs_zgw_specs
+
+pytestmark = needs_zgw_specs
+SCENARIOS = ROOT / "fixtures" / "scenarios"
+
+
+def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapter", "simulate", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def junit_cases(path: Path) -> dict[str, str | None]:
+    """scenario id → its failure message (None when it passed)."""
+    suite = ET.parse(path).getroot()
+    out = {}
+    for case in suite.iter("testcase"):
+        failure = case.find("failure")
+        out[case.get("name", "")] = failure.get("message") if failure is not None else None
+    return out
+
+
+def test_every_shipped_scenario_passes_with_junit_and_html(tmp_path: Path) -> None:
+    r = simulate("--report-dir", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    files = sorted(SCENARIOS.glob("*.toml"))
+    assert len(files) >= 15
+    cases = junit_cases(tmp_path / "junit.xml")
+    assert len(cases) == len(files) and all(v is None for v in cases.values()), cases
+    assert f"{len(files)} of {len(files)} scenarios passed" in r.stdout
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"Ketensimulatie: {len(files)} of {len(files)} scenarios passed" in report
+    assert all(f"id='{case}'" in report for case in cases)
+    # the messages exchanged are in the report, their personal data masked
+    assert "omvDi01AanbiedenAanvraag" in report and "999993653" not in report and "Dorpsstraat" not in report
+
+
+def test_a_broken_mapping_fails_the_affected_scenarios_and_names_what(tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", mappings)
+    example = mappings / "voorbeeldstad.toml"
+    text = example.read_text(encoding="utf-8")
+    assert 'zaaktype = "ZT-OMV-REG"' in text
+    example.write_text(text.replace('zaaktype = "ZT-OMV-REG"', 'zaaktype = "ZT-BESTAAT-NIET"'), encoding="utf-8")
+    chosen = [SCENARIOS / f for f in ("aanvraag-delivered.toml", "vooroverleg.toml", "xsd-invalid.toml")]
+    r = simulate(*chosen, "--mappings", mappings, "--report-dir", tmp_path / "out")
+    assert r.returncode == 1, r.stdout + r.stderr
+    cases = junit_cases(tmp_path / "out" / "junit.xml")
+    assert cases["LVO-06"] is None and cases["ERR-01"] is None  # not affected: still green
+    failure = cases["LVO-01"]
+    assert failure is not None and failure.startswith(
+        "LVO-01 step 2 (it is delivered): state: expected delivered, actual needs-attention ("
+    ), failure
+    assert "ZT-BESTAAT-NIET" in failure
+    assert "LVO-01 step 2 (it is delivered): state: expected delivered, actual needs-attention (" in r.stderr
+    assert "2 of 3 scenarios passed" in r.stdout
+
+
+def test_the_documented_example_and_commands_run(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "ketensimulatie.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    scenario = tmp_path / "doc-01.toml"
+    scenario.write_text(block, encoding="utf-8")
+    r = simulate(scenario, "--report-dir", tmp_path / "out")
+    assert r.returncode == 0 and "1 of 1 scenarios passed" in r.stdout, r.stdout + r.stderr
+    # the console block's commands (the one with every scenario runs above)
+    commands = re.findall(r"^\$ \.venv/bin/loket-adapter simulate(.*?)(?:\s+#.*)?$", doc, re.M)
+    assert len(commands) == 3
+    for extra in commands[1:]:
+        args = [a.replace("var/mine", str(tmp_path / "mine")) for a in extra.split()]
+        r = simulate(*args, "--report-dir", tmp_path / "mine") if "--report-dir" not in args else simulate(*args)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_wrong_scenario_file_is_one_line_naming_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    original = (SCENARIOS / "aanvraag-delivered.toml").read_text(encoding="utf-8")
+    for text, said in (
+        (original.replace("{ state = ", "{ stat = "), "steps.2.expect.stat: unknown key"),
+        (original.replace('do = "wait"', 'do = "wait"\nof = 2'), "steps.2: step 2 is not an earlier send step"),
+        ('id = "X"\n', "description: Field required"),
+        ("id = [", "not TOML"),
+    ):  # fmt: skip
+        bad.write_text(text, encoding="utf-8")
+        r = simulate(bad, "--report-dir", tmp_path / "out")
+        assert r.returncode == 1 and r.stdout == "", r.stdout
+        assert r.stderr.count("\n") == 1 and str(bad) in r.stderr and said in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromedriver").exists(), reason="chromium-driver absent")
+def test_the_html_report_opens_in_chromium_without_console_errors(tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    r = simulate(
+        SCENARIOS / "duplicate-other-body.toml", SCENARIOS / "target-down-then-up.toml", "--report-dir", tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,900",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get((tmp_path / "report.html").as_uri())
+        assert driver.title == "Ketensimulatie"
+        assert "2 of 2 scenarios passed" in driver.find_element("tag name", "h1").text
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
+        shot = tmp_path / "ketensimulatie-report.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        if target := os.environ.get("LOKET_SCREENSHOTS"):
+            shutil.copy(shot, ROOT / target / shot.name)
+    finally:
+        driver.quit()
