@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from tests.conftest import ROOT, SHARED, Server, drop_database, make_server
+from adapter.simulation.fake_zgw.app import SPECS_DIR
+from tests.conftest import ROOT, Server, drop_database, make_server
 from tests.soap import LVO, fixture, post, with_reference
 
-ZGW_SPECS = SHARED / "reference" / "zgw"
-needs_zgw_specs = pytest.mark.skipif(not ZGW_SPECS.is_dir(), reason="../shared/reference/zgw (official OpenAPI) absent")
+#: the official OpenAPI files the fake ships (adapter/simulation/fake_zgw/specs/README.md)
+ZGW_SPECS = SPECS_DIR
+needs_zgw_specs = pytest.mark.skipif(not ZGW_SPECS.is_dir(), reason="the fake's OpenAPI files are absent")
 SECRET = "a-test-secret-of-at-least-thirty-two-bytes"
 
 

@@ -41,8 +41,28 @@ def junit_cases(path: Path) -> dict[str, str | None]:
     return out
 
 
-def test_every_shipped_scenario_passes_with_junit_and_html(tmp_path: Path) -> None:
-    r = simulate("--report-dir", tmp_path)
+def project_copy(dest: Path) -> Path:
+    """The project's files as a fresh clone has them (tracked and new, not ignored), alone in ``dest``: no
+    ../shared beside it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for rel in filter(None, listed):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+def test_every_shipped_scenario_passes_with_junit_and_html_without_shared(tmp_path: Path) -> None:
+    clone = project_copy(tmp_path / "clone")
+    assert not (clone.parent / "shared").exists()
+    # ``python -m adapter`` from the copy runs the copy's code (the working directory comes first on sys.path)
+    r = subprocess.run(
+        [sys.executable, "-m", "adapter", "simulate", "--report-dir", str(tmp_path)],
+        cwd=clone, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     files = sorted(SCENARIOS.glob("*.toml"))
     assert len(files) >= 15

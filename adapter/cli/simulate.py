@@ -7,11 +7,9 @@ from pathlib import Path
 import click
 
 from adapter.cli import main, readable_errors
-from adapter.paths import FIXTURES_DIR, MAPPINGS_DIR, PROJECT_ROOT
+from adapter.paths import FIXTURES_DIR, MAPPINGS_DIR
 
 SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
-#: the official ZGW OpenAPI files the fake zaaksysteem validates against
-DEFAULT_SPECS = PROJECT_ROOT.parent / "shared" / "reference" / "zgw"
 
 
 @main.command("simulate")
@@ -32,19 +30,21 @@ DEFAULT_SPECS = PROJECT_ROOT.parent / "shared" / "reference" / "zgw"
 @click.option(
     "--specs",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SPECS,
-    help="The official ZGW OpenAPI files the fake zaaksysteem validates against.",
+    default=None,
+    help="The official ZGW OpenAPI files the fake zaaksysteem validates against (default: those it ships).",
 )
 @readable_errors
-def simulate(scenarios: tuple[Path, ...], report_dir: Path, mappings: Path, specs: Path) -> None:
+def simulate(scenarios: tuple[Path, ...], report_dir: Path, mappings: Path, specs: Path | None) -> None:
     """Run scenario files (default: every one in fixtures/scenarios/), each against its own adapter and fake
     zaaksysteem; write JUnit XML and an HTML report. Exit 1 when any expectation failed."""
     from adapter.errors import ConfigError
     from adapter.logs import configure_logging
     from adapter.simulation import reports
     from adapter.simulation import scenarios as scenario_files
+    from adapter.simulation.fake_zgw.app import SPECS_DIR
     from adapter.simulation.runner import run_all
 
+    specs = specs or SPECS_DIR
     if not specs.is_dir():
         raise ConfigError(f"{specs}: no ZGW OpenAPI files there (the fake zaaksysteem validates against them; --specs)")
     loaded = scenario_files.load_all(list(scenarios) or [SCENARIOS_DIR])

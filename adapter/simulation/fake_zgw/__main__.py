@@ -8,13 +8,15 @@ from pathlib import Path
 
 import uvicorn
 
-from .app import FakeZgw
+from .app import SPECS_DIR, FakeZgw
 from .catalogi import DEFAULT_SEED
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--specs", type=Path, required=True, help="folder with the official ZGW OpenAPI files")
+    ap.add_argument(
+        "--specs", type=Path, default=SPECS_DIR, help="folder with the official ZGW OpenAPI files (default: shipped)"
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--secret", default="test-secret")

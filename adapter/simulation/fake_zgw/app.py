@@ -32,6 +32,8 @@ from .validation import ApiSpec, OpenApiRequest, OpenApiResponse, Operation, Pro
 
 log = logging.getLogger(__name__)
 
+#: The official OpenAPI files, shipped unmodified with the fake (``specs/README.md``: provenance and licence).
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
 SPEC_FILES = {"catalogi": "catalogi-1.3.1.yaml", "zaken": "zaken-1.5.1.yaml", "documenten": "documenten-1.5.0.yaml"}
 API_VERSIONS = {"catalogi": "1.3.1", "zaken": "1.5.1", "documenten": "1.5.0"}
 HANDLERS: dict[str, dict[tuple[str, str], Callable[[Ctx], Reply]]] = {
@@ -68,7 +70,7 @@ class FakeZgw:
 
     def __init__(
         self,
-        spec_dir: Path,
+        spec_dir: Path = SPECS_DIR,
         *,
         client_id: str = "loket-adapter",
         secret: str = "test-secret",
