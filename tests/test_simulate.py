@@ -163,3 +163,37 @@ def test_the_html_report_opens_in_chromium_without_console_errors(tmp_path: Path
             shutil.copy(shot, ROOT / target / shot.name)
     finally:
         driver.quit()
+
+
+def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_zaaksysteem(tmp_path: Path) -> None:
+    """How a supplier runs them against an acceptance zaaksysteem: its config, its target; scenarios that need to
+    make the zaaksysteem fail are skipped; every aanvraagnummer gets a suffix of the run, so a second run
+    against the same zaaksysteem does not meet the first one's zaken."""
+    from adapter.simulation.fake_zgw import FakeZgw
+    from adapter.simulation.serving import serving
+    from tests.conftest import write_config
+    from tests.delivery_env import SECRET, copy_mappings, zgw_target_toml
+
+    fake = FakeZgw(client_id="loket-adapter", secret=SECRET)
+    with serving(fake.app) as url:
+        fake.base_url = url
+        toml = f'[delivery]\nmappings_dir = "{copy_mappings(tmp_path)}"\n' + zgw_target_toml(
+            url, SECRET, catalogus=fake.catalogus_url("catalogussen")
+        )
+        config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'unused.db'}", 8999, toml)
+        chosen = [
+            SCENARIOS / f for f in ("aanvulling-after-aanvraag.toml", "target-down-then-up.toml", "xsd-invalid.toml")
+        ]
+        for run in (1, 2):
+            r = subprocess.run(
+                [sys.executable, "-m", "adapter", "--config", str(config), "simulate", "--target", "config",
+                 *map(str, chosen), "--report-dir", str(tmp_path / f"out{run}")],
+                cwd=ROOT, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "2 of 2 scenarios passed, 1 skipped" in r.stdout
+            cases = junit_cases(tmp_path / f"out{run}" / "junit.xml")
+            assert cases == {"LVO-02": None, "DLV-01": None, "ERR-01": None}
+        assert len(fake.zaken) == 2  # one per run: the aanvulling landed on its run's zaak
+        assert len({z["identificatie"] for z in fake.zaken}) == 2
+    assert not (tmp_path / "unused.db").exists()  # a throwaway store, not the config's

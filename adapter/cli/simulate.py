@@ -24,8 +24,15 @@ SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
 @click.option(
     "--mappings",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=MAPPINGS_DIR,
-    help="The mapping files under test (default: the project's mappings/).",
+    default=None,
+    help="The mapping files under test (default: the project's mappings/; with --target config, the config's).",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["fake", "config"]),
+    default="fake",
+    show_default=True,
+    help="fake: a fake ZGW zaaksysteem per scenario; config: the target of --config (e.g. an acceptance zaaksysteem).",
 )
 @click.option(
     "--specs",
@@ -33,8 +40,12 @@ SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
     default=None,
     help="The official ZGW OpenAPI files the fake zaaksysteem validates against (default: those it ships).",
 )
+@click.pass_context
 @readable_errors
-def simulate(scenarios: tuple[Path, ...], report_dir: Path, mappings: Path, specs: Path | None) -> None:
+def simulate(
+    ctx: click.Context, scenarios: tuple[Path, ...], report_dir: Path, mappings: Path | None, target: str,
+    specs: Path | None,
+) -> None:  # fmt: skip
     """Run scenario files (default: every one in fixtures/scenarios/), each against its own adapter and fake
     zaaksysteem; write JUnit XML and an HTML report. Exit 1 when any expectation failed."""
     from adapter.errors import ConfigError
@@ -49,7 +60,13 @@ def simulate(scenarios: tuple[Path, ...], report_dir: Path, mappings: Path, spec
         raise ConfigError(f"{specs}: no ZGW OpenAPI files there (the fake zaaksysteem validates against them; --specs)")
     loaded = scenario_files.load_all(list(scenarios) or [SCENARIOS_DIR])
     configure_logging("production", "CRITICAL")  # the chain's own log lines would drown the progress
-    results = run_all(loaded, specs=specs, mappings=mappings.resolve(), progress=click.echo)
+    config = None
+    if target == "config":
+        config = Path(ctx.obj["config"])  # --config, $LOKET_ADAPTER_CONFIG or config.example.toml
+    elif mappings is None:
+        mappings = MAPPINGS_DIR
+    resolved = mappings.resolve() if mappings is not None else None
+    results = run_all(loaded, specs=specs, mappings=resolved, progress=click.echo, config=config)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "junit.xml").write_bytes(reports.junit(results))
     (report_dir / "report.html").write_text(reports.html_report(results), encoding="utf-8")
@@ -60,6 +77,9 @@ def simulate(scenarios: tuple[Path, ...], report_dir: Path, mappings: Path, spec
                 click.echo(check.line(), err=True)
         if r.error:
             click.echo(f"{r.scenario.id}: {r.error}", err=True)
-    click.echo(f"{len(results) - len(failed)} of {len(results)} scenarios passed; reports in {report_dir}")
+    skipped = sum(r.skipped is not None for r in results)
+    ran = len(results) - skipped
+    more = f", {skipped} skipped" if skipped else ""
+    click.echo(f"{ran - len(failed)} of {ran} scenarios passed{more}; reports in {report_dir}")
     if failed:
         raise SystemExit(1)

@@ -26,6 +26,7 @@ def junit(results: Sequence[ScenarioResult]) -> bytes:
         tests=str(len(results)),
         failures=str(failures),
         errors="0",
+        skipped=str(sum(r.skipped is not None for r in results)),
         time=f"{sum(r.seconds for r in results):.3f}",
         timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
     )
@@ -38,7 +39,9 @@ def junit(results: Sequence[ScenarioResult]) -> bytes:
             time=f"{r.seconds:.3f}",
         )
         lines = [c.line() for c in r.checks if not c.ok] + ([r.error] if r.error else [])
-        if lines:
+        if r.skipped:
+            ET.SubElement(case, "skipped", message=r.skipped)
+        elif lines:
             failure = ET.SubElement(case, "failure", message=lines[0])
             failure.text = "\n".join(lines)
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
@@ -67,13 +70,16 @@ def html_report(results: Sequence[ScenarioResult]) -> str:
     ]
     for r in results:
         verdict = "<span class='ok'>ok</span>" if r.ok else "<span class='failed'>FAILED</span>"
+        if r.skipped:
+            verdict = f"skipped: {e(r.skipped)}"
         out.append(
             f"<tr><td><a href='#{e(r.scenario.id)}'>{e(r.scenario.id)}</a></td><td>{verdict}</td>"
             f"<td>{r.seconds:.1f}</td><td>{e(r.scenario.description)}</td></tr>"
         )
     out.append("</table>")
     for r in results:
-        out.append(f"<h2 id='{e(r.scenario.id)}'>{e(r.scenario.id)}: {'ok' if r.ok else 'FAILED'}</h2>")
+        word = "skipped" if r.skipped else "ok" if r.ok else "FAILED"
+        out.append(f"<h2 id='{e(r.scenario.id)}'>{e(r.scenario.id)}: {word}</h2>")
         out.append(f"<p>{e(r.scenario.description)}</p>")
         if r.scenario.preconditions:
             out.append("<p>Preconditions:</p><ul>" + "".join(f"<li>{e(p)}</li>" for p in r.scenario.preconditions))

@@ -23,6 +23,7 @@ import httpx
 from lxml import etree
 from sqlalchemy import func, select
 
+from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
 from adapter.simulation.scenarios import Expect, Scenario, Step
 from adapter.simulation.serving import serve_in_thread
@@ -63,52 +64,159 @@ class ScenarioResult:
     error: str | None = None
     #: what was exchanged, per step (requests and answers, for the HTML report)
     exchanges: list[tuple[int, str, str]] = field(default_factory=list)
+    #: why the scenario was not run (it cannot be against this target)
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and all(c.ok for c in self.checks)
 
 
-@dataclass
-class Chain:
-    """One running chain: the adapter's URL and store, the fake zaaksysteem."""
+class FakeSide:
+    """The fake ZGW zaaksysteem of a chain: what it holds is the whole truth (a zaak made twice shows)."""
 
-    url: str
-    services: Any
-    zgw: Any
+    real = False
+
+    def __init__(self, fake: Any) -> None:
+        self.fake = fake
+
+    def fail(self, step: Step) -> None:
+        assert step.path is not None
+        self.fake.fail_next(step.method, step.path, status=step.status, times=step.times)
+
+    def recover(self) -> None:
+        self.fake.clear_faults()
+
+    def zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
+        """Every zaak whose identificatie ends in one of ``nummers``."""
+        return [z for z in self.fake.zaken if any(str(z.get("identificatie", "")).endswith(n) for n in nummers)]
+
+    def documenten(self, zaken: list[dict[str, Any]]) -> int:
+        urls = {z["url"] for z in zaken}
+        return sum(zio["zaak"] in urls for zio in self.fake.zaakinformatieobjecten)
+
+    def rollen(self, zaken: list[dict[str, Any]]) -> int:
+        urls = {z["url"] for z in zaken}
+        return sum(r["zaak"] in urls for r in self.fake.rollen)
+
+
+class ZgwSide:
+    """A zaaksysteem from the config (``--target config``), read through its ZGW APIs: the zaken the adapter
+    linked to the scenario's nummers, plus any other zaak of the same identificatie (a duplicate)."""
+
+    real = True
+
+    def __init__(self, services: Any) -> None:
+        zgw = [t for t in services.targets.values() if t.kind == "zgw"]
+        if len(zgw) != 1:
+            from adapter.errors import ConfigError
+
+            raise ConfigError(f"--target config reads one ZGW target; the config has {len(zgw)}")
+        self.target = zgw[0]
+        self.engine = services.engine
+
+    def fail(self, step: Step) -> None:
+        raise StepFailed("a fail step needs the fake zaaksysteem")
+
+    def recover(self) -> None:
+        raise StepFailed("a recover step needs the fake zaaksysteem")
+
+    def zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
+        with _reading_zaaksysteem():
+            return self._zaken(nummers)
+
+    def _zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
+        from adapter.store.db import reading
+        from adapter.store.tables import zaak_links
+
+        q = select(zaak_links.c.zaak_url).where(
+            zaak_links.c.target == self.target.name, zaak_links.c.nummer.in_(sorted(nummers))
+        )
+        with reading(self.engine) as conn:
+            urls = [r.zaak_url for r in conn.execute(q)]
+        found: dict[str, dict[str, Any]] = {}
+        for url in urls:
+            zaak = self.target.client.get(url)
+            for same in self.target.client.find_all("zaken", "zaken", identificatie=zaak["identificatie"]):
+                found[same["url"]] = same
+        return list(found.values())
+
+    def documenten(self, zaken: list[dict[str, Any]]) -> int:
+        c = self.target.client
+        with _reading_zaaksysteem():
+            return sum(len(c.find_all("zaken", "zaakinformatieobjecten", zaak=z["url"])) for z in zaken)
+
+    def rollen(self, zaken: list[dict[str, Any]]) -> int:
+        with _reading_zaaksysteem():
+            return sum(len(self.target.client.find_all("zaken", "rollen", zaak=z["url"])) for z in zaken)
 
 
 @contextmanager
-def chain(specs: Path, mappings: Path) -> Iterator[Chain]:
-    """Start the fake ZGW and an adapter delivering to it, on a fresh store; stop both after."""
+def _reading_zaaksysteem() -> Iterator[None]:
+    """A zaaksysteem that cannot be read fails the step, saying so (not the whole run)."""
+    try:
+        yield
+    except (AdapterError, httpx.HTTPError) as exc:
+        raise StepFailed(f"reading the zaaksysteem failed: {exc}") from None
+
+
+@dataclass
+class Chain:
+    """One running chain: the adapter's URL and store, and the zaaksysteem it delivers to."""
+
+    url: str
+    services: Any
+    side: FakeSide | ZgwSide
+
+
+@contextmanager
+def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Iterator[Chain]:
+    """An adapter on a fresh store delivering to the fake ZGW (started here), or with ``config`` to that
+    config's target (its mapping files unless ``mappings`` is given); stopped after."""
     from adapter.app import build_app
     from adapter.config import load_settings
     from adapter.services import open_services
     from adapter.simulation.fake_zgw import FakeZgw
     from adapter.store.db import upgrade
 
-    fake = FakeZgw(specs, client_id="loket-adapter", secret=SECRET)
-    zgw_url, stop_zgw = serve_in_thread(fake.app)
-    fake.base_url = zgw_url
+    fake = None
+    stops: list[Callable[[], None]] = []
     services = None
-    stop_adapter: Callable[[], None] | None = None
     with tempfile.TemporaryDirectory(prefix="ketensimulatie-") as tmp:
         try:
-            config = Path(tmp) / "config.toml"
-            config.write_text(_config(Path(tmp), mappings, zgw_url, fake.catalogus_url("catalogussen")), "utf-8")
-            services = open_services(load_settings(config))
+            if config is None:
+                fake = FakeZgw(specs, client_id="loket-adapter", secret=SECRET)
+                zgw_url, stop_zgw = serve_in_thread(fake.app)
+                stops.append(stop_zgw)
+                fake.base_url = zgw_url
+                own = Path(tmp) / "config.toml"
+                assert mappings is not None
+                own.write_text(_config(Path(tmp), mappings, zgw_url, fake.catalogus_url("catalogussen")), "utf-8")
+                settings = load_settings(own)
+            else:
+                overrides: dict[str, Any] = {
+                    "store.url": f"sqlite:///{Path(tmp) / 'adapter.db'}",
+                    "store.files_dir": str(Path(tmp) / "files"),
+                    "jobs.enabled": False,
+                }
+                if mappings is not None:
+                    overrides["delivery.mappings_dir"] = str(mappings)
+                settings = load_settings(config).with_overrides(**overrides)
+            services = open_services(settings)
             upgrade(services.engine)
             assert services.outbox is not None
             services.outbox.mappings.get()  # a broken mapping file: one line, before any message
             services.outbox.start()
             url, stop_adapter = serve_in_thread(build_app(services))
-            yield Chain(url, services, fake)
+            stops.insert(0, stop_adapter)
+            yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services))
         finally:
-            if stop_adapter is not None:
-                stop_adapter()
+            for stop in stops[:1]:
+                stop()
             if services is not None:
                 services.close()
-            stop_zgw()
+            for stop in stops[1:]:
+                stop()
 
 
 def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str) -> str:
@@ -163,9 +271,10 @@ class StepFailed(Exception):
     """A step that could not be carried out (not an expectation that did not hold)."""
 
 
-def message_body(step: Step, sent: dict[int, Sent]) -> bytes:
+def message_body(step: Step, sent: dict[int, Sent], tag: str = "") -> bytes:
     """The body a send step posts: the fixture with its overrides and a fresh referentienummer, or an earlier
-    step's body byte for byte (``same_as``)."""
+    step's body byte for byte (``same_as``). ``tag``: appended to every aanvraagnummer (a run against a real
+    zaaksysteem must not meet the zaken of an earlier run)."""
     if step.same_as is not None:
         return sent[step.same_as].body
     path = FIXTURES / f"{step.message}.xml"
@@ -184,6 +293,8 @@ def message_body(step: Step, sent: dict[int, Sent]) -> bytes:
         if old not in body:
             raise StepFailed(f"replace: {old!r} is not in fixture {step.message}")
         body = body.replace(old, new)
+    if tag:
+        body = re.sub(r"(<LVO:aanvraagnummer>)([^<]*)(</LVO:aanvraagnummer>)", rf"\g<1>\g<2>{tag}\g<3>", body)
     return body.encode("utf-8")
 
 
@@ -256,6 +367,8 @@ class Run:
         self.progress = progress
         self.sent: dict[int, Sent] = {}
         self.result = ScenarioResult(scenario)
+        #: against a real zaaksysteem every aanvraagnummer gets a suffix of this run
+        self.tag = f"{uuid.uuid4().int % 10**6:06d}" if c.side.real else ""
 
     def run(self) -> ScenarioResult:
         t0 = time.monotonic()
@@ -275,7 +388,7 @@ class Run:
         return self.result
 
     def _send(self, i: int, step: Step) -> None:
-        body = message_body(step, self.sent)
+        body = message_body(step, self.sent, self.tag)
         try:
             r = httpx.post(
                 f"{self.c.url}/soap/stuf-lvo",
@@ -291,11 +404,10 @@ class Run:
         self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
 
     def _fail(self, i: int, step: Step) -> None:
-        assert step.path is not None
-        self.c.zgw.fail_next(step.method, step.path, status=step.status, times=step.times)
+        self.c.side.fail(step)
 
     def _recover(self, i: int, step: Step) -> None:
-        self.c.zgw.clear_faults()
+        self.c.side.recover()
 
     def _last_sent(self, i: int, of: int | None) -> Sent:
         if of is not None:
@@ -338,32 +450,53 @@ class Run:
             self.result.checks.append(
                 Check(self.scenario.id, i, text, "outcome", f"containing {e.outcome!r}", repr(outcome), ok)
             )
-        for kind, wanted in (("zaken", e.zaken), ("documenten", e.documenten), ("rollen", e.rollen)):
-            if wanted is not None:
-                self._check(i, text, kind, wanted, len(getattr(self.c.zgw, kind)))
+        if e.zaken is not None or e.documenten is not None or e.rollen is not None:
+            zaken = self.c.side.zaken({s.nummer for s in self.sent.values() if s.nummer})
+            if e.zaken is not None:
+                self._check(i, text, "zaken", e.zaken, len(zaken))
+            if e.documenten is not None:
+                self._check(i, text, "documenten", e.documenten, self.c.side.documenten(zaken))
+            if e.rollen is not None:
+                self._check(i, text, "rollen", e.rollen, self.c.side.rollen(zaken))
         if e.zaak:
             zaak = self._zaak(i)
             for path, wanted in e.zaak.items():
+                if isinstance(wanted, str) and self.tag:  # the aanvraagnummers of this run carry the tag
+                    wanted = re.sub(r"(\d{5,})", rf"\g<1>{self.tag}", wanted)
                 self._check(i, text, f"zaak.{path}", wanted, _dig(zaak, path) if zaak is not None else "<no zaak>")
 
     def _zaak(self, i: int) -> dict[str, Any] | None:
         """The zaak of the last sent message's nummer (identificatie ending in it); ambiguity is a failed step."""
         nummer = self._last_sent(i + 1, None).nummer
-        found = [z for z in self.c.zgw.zaken if nummer and str(z.get("identificatie", "")).endswith(nummer)]
+        found = self.c.side.zaken({nummer}) if nummer else []
         if len(found) > 1:
             raise StepFailed(f"{len(found)} zaken end in nummer {nummer}: which one is meant is ambiguous")
         return found[0] if found else None
 
 
 def run_all(
-    scenarios: list[Scenario], *, specs: Path, mappings: Path, progress: Callable[[str], None]
+    scenarios: list[Scenario],
+    *,
+    specs: Path,
+    mappings: Path | None,
+    progress: Callable[[str], None],
+    config: Path | None = None,
 ) -> list[ScenarioResult]:
+    """Every scenario on its own chain. With ``config`` (a real zaaksysteem) a scenario that makes the
+    zaaksysteem fail cannot run: it is skipped, saying so."""
     results = []
     for s in scenarios:
         progress(f"{s.id}: {s.description}")
+        if config is not None and any(step.do in ("fail", "recover") for step in s.steps):
+            result = ScenarioResult(s, skipped="makes the zaaksysteem fail: only against the fake (--target fake)")
+            progress(f"{s.id}: skipped ({result.skipped})")
+            results.append(result)
+            continue
         try:
-            with chain(specs, mappings) as c:
+            with chain(specs, mappings, config) as c:
                 result = Run(s, c, progress).run()
+        except AdapterError:
+            raise  # the config or the mapping files: the same for every scenario, one line for the CLI
         except Exception as exc:  # the chain itself did not start: this scenario failed, the others still run
             result = ScenarioResult(s, error=f"the chain did not start: {exc}")
         progress(f"{s.id}: {'ok' if result.ok else 'FAILED'} ({result.seconds:.1f} s)")
