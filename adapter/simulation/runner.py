@@ -1,9 +1,9 @@
 """The ketensimulatie's runner: each scenario against its own chain, every expectation checked and reported.
 
 A chain is what a municipality runs, started here on loopback: the adapter (its web app over HTTP on a free
-port, delivery workers, a throwaway SQLite store, the mapping files under test) and the fake ZGW zaaksysteem
-(validating every call against the official OpenAPI files). The loket side is the runner itself: it posts
-StUF-LVO messages as the loket does. Nothing is shared between scenarios, so one's zaken never count in
+port, delivery workers, a throwaway SQLite store, the mapping files under test), the fake ZGW zaaksysteem
+(validating every call against the official OpenAPI files) and the fake werkmap. The loket side is the runner
+itself with that werkmap: it posts StUF-LVO messages and STAM verzoeknotificaties as the loket does. Nothing is shared between scenarios, so one's zaken never count in
 another's expectations.
 """
 
@@ -30,6 +30,9 @@ from adapter.simulation.serving import serve_in_thread
 
 STUF = "http://www.egem.nl/StUF/StUF0301"
 FIXTURES = FIXTURES_DIR / "stuf-lvo"
+STAM_FIXTURES = FIXTURES_DIR / "stam"
+#: the bevoegd gezag the chain's adapter is (StUF ontvanger organisatie, werkmap OIN)
+OIN = "00000001002564440000"
 SECRET = "ketensimulatie-secret-of-32-bytes-or-more"
 #: states a delivery does not leave by itself: waiting longer cannot change them
 SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
@@ -162,11 +165,13 @@ def _reading_zaaksysteem() -> Iterator[None]:
 
 @dataclass
 class Chain:
-    """One running chain: the adapter's URL and store, and the zaaksysteem it delivers to."""
+    """One running chain: the adapter's URL and store, the zaaksysteem it delivers to, and (with the fake)
+    the loket's werkmap the STAM verzoeken are fetched from."""
 
     url: str
     services: Any
     side: FakeSide | ZgwSide
+    werkmap: Any = None
 
 
 @contextmanager
@@ -184,14 +189,22 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
     services = None
     with tempfile.TemporaryDirectory(prefix="ketensimulatie-") as tmp:
         try:
+            werkmap = None
             if config is None:
+                from adapter.simulation.fake_werkmap import FakeWerkmap
+
                 fake = FakeZgw(specs, client_id="loket-adapter", secret=SECRET)
                 zgw_url, stop_zgw = serve_in_thread(fake.app)
                 stops.append(stop_zgw)
                 fake.base_url = zgw_url
+                werkmap = FakeWerkmap(oin=OIN)
+                werkmap_url, stop_werkmap = serve_in_thread(werkmap.app)
+                stops.append(stop_werkmap)
                 own = Path(tmp) / "config.toml"
                 assert mappings is not None
-                own.write_text(_config(Path(tmp), mappings, zgw_url, fake.catalogus_url("catalogussen")), "utf-8")
+                catalogus = fake.catalogus_url("catalogussen")
+                text = _config(Path(tmp), mappings, zgw_url, catalogus, werkmap_url + werkmap.base_path)
+                own.write_text(text, "utf-8")
                 settings = load_settings(own)
             else:
                 overrides: dict[str, Any] = {
@@ -209,7 +222,7 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
             services.outbox.start()
             url, stop_adapter = serve_in_thread(build_app(services))
             stops.insert(0, stop_adapter)
-            yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services))
+            yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap)
         finally:
             for stop in stops[:1]:
                 stop()
@@ -219,7 +232,7 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
                 stop()
 
 
-def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str) -> str:
+def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str, werkmap: str) -> str:
     return f"""
 [server]
 environment = "production"
@@ -250,6 +263,13 @@ documenten_url = "{zgw}/documenten/api/v1"
 catalogi_url = "{zgw}/catalogi/api/v1"
 catalogus = "{catalogus}"
 auth = {{ client_id = "loket-adapter", secret = "{SECRET}" }}
+[werkmap]
+base_url = "{werkmap}"
+oin = "{OIN}"
+timeout = 5
+retries = 1
+backoff_initial = 0.05
+backoff_max = 0.1
 """
 
 
@@ -403,6 +423,39 @@ class Run:
         self.result.exchanges.append((i, "sent", body.decode("utf-8", "replace")))
         self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
 
+    def _notify(self, i: int, step: Step) -> None:
+        """STAM: the verzoek into the werkmap (when given), then its notificatie posted as the loket does."""
+        if self.c.werkmap is None:
+            raise StepFailed("a notify step needs the simulated werkmap (--target fake)")
+        if step.verzoek is not None:
+            path = STAM_FIXTURES / f"{step.verzoek}.xml"
+            if not path.is_file():
+                raise StepFailed(f"no fixture {path.relative_to(PROJECT_ROOT)}")
+            self.c.werkmap.add_verzoek(path.read_bytes())
+        path = STAM_FIXTURES / f"{step.notificatie}.xml"
+        if not path.is_file():
+            raise StepFailed(f"no fixture {path.relative_to(PROJECT_ROOT)}")
+        body = path.read_bytes()
+        for old, new in step.replace.items():
+            if old.encode() not in body:
+                raise StepFailed(f"replace: {old!r} is not in fixture {step.notificatie}")
+            body = body.replace(old.encode(), new.encode())
+        try:
+            r = httpx.post(
+                f"{self.c.url}/stam/verzoeknotificatie",
+                content=body,
+                headers={"Content-Type": "application/xml"},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"the adapter did not answer: {type(exc).__name__}") from None
+        m = re.search(rb"<vn:verzoeknummer>([^<]*)</vn:verzoeknummer>", body)
+        nummer = m.group(1).decode() if m else None
+        mid = r.json().get("id") if r.headers.get("content-type", "").startswith("application/json") else None
+        self.sent[i] = Sent(body, "", nummer, r.status_code, r.content, mid if isinstance(mid, int) else None)
+        self.result.exchanges.append((i, "notificatie", body.decode("utf-8", "replace")))
+        self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
+
     def _fail(self, i: int, step: Step) -> None:
         self.c.side.fail(step)
 
@@ -432,6 +485,8 @@ class Run:
 
     def _expect(self, i: int, text: str, step: Step) -> None:
         e: Expect = step.expect
+        if e.status is not None:
+            self._check(i, text, "status", e.status, self._last_sent(i + 1, step.of).status)
         if e.answer is not None or e.foutcode is not None:
             sent = self._last_sent(i + 1, step.of) if step.do != "send" else self.sent[i]
             kind, code = _answer_kind(sent.answer)
@@ -487,8 +542,9 @@ def run_all(
     results = []
     for s in scenarios:
         progress(f"{s.id}: {s.description}")
-        if config is not None and any(step.do in ("fail", "recover") for step in s.steps):
-            result = ScenarioResult(s, skipped="makes the zaaksysteem fail: only against the fake (--target fake)")
+        if config is not None and any(step.do in ("fail", "recover", "notify") for step in s.steps):
+            why = "makes the zaaksysteem fail, or needs the simulated werkmap: only with --target fake"
+            result = ScenarioResult(s, skipped=why)
             progress(f"{s.id}: skipped ({result.skipped})")
             results.append(result)
             continue

@@ -2,7 +2,8 @@
 
 One TOML file per scenario (``fixtures/scenarios/*.toml``, format in ``docs/ketensimulatie.md``): an id, a
 description, preconditions (free text for the report), and numbered ``[[steps]]``. A step does one thing
-(``send`` a StUF-LVO message, make the zaaksysteem ``fail``, ``recover`` it, ``wait`` for a message's state)
+(``send`` a StUF-LVO message, ``notify`` a STAM verzoek, make the zaaksysteem ``fail``, ``recover`` it,
+``wait`` for a message's state)
 and may carry expectations (``[steps.expect]``). A wrong file is one line naming the file and the key, before
 anything runs.
 """
@@ -28,6 +29,8 @@ class Expect(_Strict):
 
     #: the SOAP answer's kind: a bevestiging or a foutbericht
     answer: Literal["Bv03", "Fo03"] | None = None
+    #: the HTTP status of the answer (a STAM notificatie: 202 accepted, 400 refused)
+    status: int | None = Field(None, ge=100, le=599)
     #: the Fo03's StUF foutcode (StUF055, StUF058, …)
     foutcode: str | None = Field(None, pattern=r"^StUF\d{3}$")
     #: the message's state in the message log (after ``wait``: waited for)
@@ -49,7 +52,7 @@ class Expect(_Strict):
 
 
 class Step(_Strict):
-    do: Literal["send", "fail", "recover", "wait"]
+    do: Literal["send", "notify", "fail", "recover", "wait"]
     #: shown in progress and reports
     describe: str | None = None
     # send: a fixture (fixtures/stuf-lvo/NAME.xml), its aanvraagnummer, text replacements; or a step's body again
@@ -60,6 +63,9 @@ class Step(_Strict):
     referentie: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     #: resend the body of that earlier send step, byte for byte (a duplicate)
     same_as: int | None = Field(None, ge=1)
+    # notify (STAM): put fixtures/stam/VERZOEK.xml in the werkmap (optional), post fixtures/stam/NOTIFICATIE.xml
+    verzoek: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    notificatie: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     # fail: the zaaksysteem answers ``status`` to the next ``times`` requests of ``method`` on a path ending ``path``
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str | None = None
@@ -74,6 +80,8 @@ class Step(_Strict):
     def _complete(self) -> Step:
         if self.do == "send" and (self.message is None) == (self.same_as is None):
             raise ValueError("a send step needs message = FIXTURE or same_as = STEP (one of them)")
+        if self.do == "notify" and not self.notificatie:
+            raise ValueError("a notify step needs notificatie = FIXTURE (fixtures/stam/NAME.xml)")
         if self.do == "fail" and not self.path:
             raise ValueError("a fail step needs path (the end of the zaaksysteem's path, e.g. /zaken)")
         if self.do == "wait" and self.expect.state is None:
@@ -93,7 +101,7 @@ class Scenario(_Strict):
     def _references(self) -> Scenario:
         for i, step in enumerate(self.steps, start=1):
             for ref in (step.same_as, step.of):
-                if ref is not None and (ref >= i or self.steps[ref - 1].do != "send"):
+                if ref is not None and (ref >= i or self.steps[ref - 1].do not in ("send", "notify")):
                     raise ValueError(f"steps.{i}: step {ref} is not an earlier send step")
         return self
 
