@@ -3,8 +3,8 @@
 A chain is what a municipality runs, started here on loopback: the adapter (its web app over HTTP on a free
 port, delivery workers, a throwaway SQLite store, the mapping files under test), the fake ZGW zaaksysteem
 (validating every call against the official OpenAPI files) and the fake werkmap. The loket side is the runner
-itself with that werkmap: it posts StUF-LVO messages and STAM verzoeknotificaties as the loket does. Nothing is shared between scenarios, so one's zaken never count in
-another's expectations.
+itself with that werkmap: it posts StUF-LVO messages and STAM verzoeknotificaties as the loket does. Nothing
+is shared between scenarios, so one's zaken never count in another's expectations.
 """
 
 from __future__ import annotations
