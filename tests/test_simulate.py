@@ -13,7 +13,9 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from click.testing import CliRunner
 
+from adapter.cli import main
 from tests.conftest import ROOT
 from tests.delivery_env import needs_zgw_specs
 
@@ -123,8 +125,8 @@ def test_a_wrong_scenario_file_is_one_line_naming_file_and_key(tmp_path: Path) -
         ("id = [", "not TOML"),
     ):  # fmt: skip
         bad.write_text(text, encoding="utf-8")
-        r = simulate(bad, "--report-dir", tmp_path / "out")
-        assert r.returncode == 1 and r.stdout == "", r.stdout
+        r = CliRunner().invoke(main, ["simulate", str(bad), "--report-dir", str(tmp_path / "out")])
+        assert r.exit_code == 1 and r.stdout == "", r.stdout
         assert r.stderr.count("\n") == 1 and str(bad) in r.stderr and said in r.stderr, r.stderr
 
 

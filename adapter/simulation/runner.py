@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -224,12 +225,19 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
             stops.insert(0, stop_adapter)
             yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap)
         finally:
-            for stop in stops[:1]:
+            for stop in stops[:1]:  # the adapter's web app first: nothing new comes in
                 stop()
             if services is not None:
                 services.close()
-            for stop in stops[1:]:
-                stop()
+            _all_at_once(stops[1:])  # the fakes: each takes a tick of its server loop to stop
+
+
+def _all_at_once(stops: list[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=stop) for stop in stops]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str, werkmap: str) -> str:
