@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from adapter.simulation.fake_zgw.app import SPECS_DIR
+from adapter.simulation.runner import zgw_target_toml
 from tests.conftest import ROOT, Server, drop_database, make_server
 from tests.soap import LVO, fixture, post, with_reference
 
@@ -36,24 +37,6 @@ class Zaaksysteem:
     def target_toml(self, name: str = "zaaksysteem", timeout: float = 5) -> str:
         catalogus = self.fake.catalogus_url("catalogussen")  # type: ignore[attr-defined]
         return zgw_target_toml(self.base_url, SECRET, catalogus=catalogus, name=name, timeout=timeout)
-
-
-def zgw_target_toml(
-    base_url: str, secret: str, *, catalogus: str | None = None, name: str = "zaaksysteem", timeout: float = 5
-) -> str:
-    """A ``[targets.NAME]`` table for a ZGW zaaksysteem at ``base_url`` (its catalogus: the first one)."""
-    b = base_url
-    catalogus = catalogus or f"{b}/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
-    return f"""
-[targets.{name}]
-kind = "zgw"
-zaken_url = "{b}/zaken/api/v1"
-documenten_url = "{b}/documenten/api/v1"
-catalogi_url = "{b}/catalogi/api/v1"
-catalogus = "{catalogus}"
-auth = {{ client_id = "loket-adapter", secret = "{secret}" }}
-timeout = {timeout:g}
-"""
 
 
 def start_zaaksysteem() -> Zaaksysteem:

@@ -259,18 +259,12 @@ mappings_dir = "{mappings}"
 [jobs]
 enabled = false
 [[stuf.ontvangers]]
-organisatie = "00000001002564440000"
+organisatie = "{OIN}"
 applicatie = "ZAAKSYSTEEM"
 [[stuf.zenders]]
 organisatie = "00000001800866472000"
 applicatie = "OLO"
-[targets.zaaksysteem]
-kind = "zgw"
-zaken_url = "{zgw}/zaken/api/v1"
-documenten_url = "{zgw}/documenten/api/v1"
-catalogi_url = "{zgw}/catalogi/api/v1"
-catalogus = "{catalogus}"
-auth = {{ client_id = "loket-adapter", secret = "{SECRET}" }}
+{zgw_target_toml(zgw, SECRET, catalogus=catalogus)}
 [werkmap]
 base_url = "{werkmap}"
 oin = "{OIN}"
@@ -278,6 +272,25 @@ timeout = 5
 retries = 1
 backoff_initial = 0.05
 backoff_max = 0.1
+"""
+
+
+def zgw_target_toml(
+    base_url: str, secret: str, *, catalogus: str | None = None, name: str = "zaaksysteem", timeout: float = 5
+) -> str:
+    """A ``[targets.NAME]`` table for a ZGW zaaksysteem at ``base_url`` (its catalogus: the first one); the
+    chain's, and the tests' and benchmarks' (``tests/delivery_env.py``)."""
+    b = base_url
+    catalogus = catalogus or f"{b}/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
+    return f"""
+[targets.{name}]
+kind = "zgw"
+zaken_url = "{b}/zaken/api/v1"
+documenten_url = "{b}/documenten/api/v1"
+catalogi_url = "{b}/catalogi/api/v1"
+catalogus = "{catalogus}"
+auth = {{ client_id = "loket-adapter", secret = "{secret}" }}
+timeout = {timeout:g}
 """
 
 
