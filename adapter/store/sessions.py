@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from adapter.store.db import transaction
 from adapter.store.tables import console_logins, console_sessions
 from adapter.store.users import Role, audit
+from adapter.text import as_utc
 
 #: How long an OpenID Connect login may take between leaving for the provider and coming back.
 LOGIN_TTL = timedelta(minutes=10)
@@ -49,10 +50,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t  # SQLite hands back naive UTC
-
-
 def start(engine: Engine, user: str, role: Role, *, how: str = "password") -> str:
     """A new session for ``user``; returns the token for the browser's cookie (never stored)."""
     token = secrets.token_urlsafe(32)
@@ -80,9 +77,9 @@ def find(engine: Engine, token: str, *, idle: timedelta, max_age: timedelta) -> 
         row = conn.execute(select(console_sessions).where(console_sessions.c.id == key)).first()
         if row is None:
             return None
-        if _utc(row.last_seen_at) + idle < t or _utc(row.created_at) + max_age < t:
+        if as_utc(row.last_seen_at) + idle < t or as_utc(row.created_at) + max_age < t:
             conn.execute(delete(console_sessions).where(console_sessions.c.id == key))
-            why = "idle" if _utc(row.last_seen_at) + idle < t else "session too old"
+            why = "idle" if as_utc(row.last_seen_at) + idle < t else "session too old"
             audit(conn, row.user_name, "logout", None, f"timed out ({why})")
             return None
         conn.execute(update(console_sessions).where(console_sessions.c.id == key).values(last_seen_at=t))
@@ -91,7 +88,7 @@ def find(engine: Engine, token: str, *, idle: timedelta, max_age: timedelta) -> 
         user=row.user_name,
         role=Role(row.role),
         csrf=row.csrf,
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         last_seen_at=t,
         unmasked=frozenset(json.loads(row.unmasked or "[]")),
     )
@@ -143,6 +140,6 @@ def take_login(engine: Engine, state: str) -> PendingLogin | None:
         if row is None:
             return None
         conn.execute(delete(console_logins).where(console_logins.c.state == _key(state)))
-    if _utc(row.created_at) + LOGIN_TTL < _now():
+    if as_utc(row.created_at) + LOGIN_TTL < _now():
         return None
     return PendingLogin(state, row.nonce, row.verifier)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from adapter.errors import ConfigError
 from adapter.store.db import reading, transaction
 from adapter.store.tables import audit_log, console_sessions, users
+from adapter.text import as_utc
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD = 12
@@ -140,7 +141,7 @@ def authenticate(engine: Engine, name: str, password: str) -> Role | None:
                 users.c.name == name
             )
         ).first()
-    locked = row is not None and row.locked_until is not None and _utc(row.locked_until) > t
+    locked = row is not None and row.locked_until is not None and as_utc(row.locked_until) > t
     stored = row.password_hash if row is not None and not locked else _dummy()
     try:
         _hasher.verify(stored, password)
@@ -175,10 +176,6 @@ def _failed(engine: Engine, name: str, t: datetime) -> None:
             conn.execute(update(users).where(users.c.name == name).values(failed_logins=0, locked_until=t + LOCK))
             minutes = int(LOCK.total_seconds() // 60)
             audit(conn, "console", "account locked", name, f"{failed} wrong passwords in a row; {minutes} minutes")
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t  # SQLite hands back naive UTC
 
 
 @cache

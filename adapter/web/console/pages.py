@@ -17,7 +17,7 @@ from adapter.store import sessions, users
 from adapter.store.db import aware, reading
 from adapter.store.sessions import Session
 from adapter.store.tables import job_locks
-from adapter.text import short
+from adapter.text import as_utc, short
 from adapter.web.console.auth import LOGIN_CSRF_SECONDS, FormTooLarge, Gate, first, form, new_login_token, token_matches
 from adapter.web.console.oidc import OidcClient, OidcError
 from adapter.web.console.render import page
@@ -277,7 +277,7 @@ RUN_HEADERS = ["Run", "Job", "Started (UTC)", "Seconds", "Status", "Found", "New
 
 
 def _run_row(r: Any) -> list[Any]:
-    took = (aware(r.ended_at) - aware(r.started_at)).total_seconds() if r.ended_at else None  # type: ignore[operator]
+    took = (as_utc(r.ended_at) - as_utc(r.started_at)).total_seconds() if r.ended_at else None
     return [
         r.id,
         r.name,
