@@ -429,8 +429,8 @@ class RetentionSettings(_Section):
 
 class OidcSettings(_Section):
     """Logging in to the console with OpenID Connect (authorization code flow with PKCE): the provider's
-    ``issuer`` (its discovery document at ``issuer/.well-known/openid-configuration``), this client, and the
-    claim holding the roles. Someone whose roles name neither role is refused."""
+    ``issuer`` exactly as its tokens name it (its discovery document at ``issuer/.well-known/openid-configuration``),
+    this client, and the claim holding the roles. Someone whose roles name neither role is refused."""
 
     issuer: str = Field(..., pattern=r"^https?://[^\s?#]+$")
     client_id: str = Field(..., min_length=1)
@@ -456,7 +456,7 @@ class OidcSettings(_Section):
         host = re.match(r"^https?://([^/:]+)", url)
         if url.startswith("http://") and (host is None or host.group(1) not in ("localhost", "127.0.0.1")):
             raise ValueError("must be https:// (plain http only for localhost)")
-        return url.rstrip("/") if not url.endswith("/callback") else url
+        return url  # as written: an issuer is compared exactly (Auth0's end in "/", Keycloak's do not)
 
     @field_validator("scopes")
     @classmethod

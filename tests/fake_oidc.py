@@ -50,9 +50,9 @@ class FakeOidc:
         return JSONResponse(
             {
                 "issuer": self.issuer,
-                "authorization_endpoint": f"{self.issuer}/authorize",
-                "token_endpoint": f"{self.issuer}/token",
-                "jwks_uri": f"{self.issuer}/jwks",
+                "authorization_endpoint": f"{self.issuer.rstrip('/')}/authorize",
+                "token_endpoint": f"{self.issuer.rstrip('/')}/token",
+                "jwks_uri": f"{self.issuer.rstrip('/')}/jwks",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],

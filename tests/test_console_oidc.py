@@ -106,6 +106,16 @@ def test_the_role_comes_from_the_claim(make: Any, provider: FakeOidc) -> None:
     assert pending == 0  # the login was taken by its callback
 
 
+def test_an_issuer_ending_in_a_slash_is_matched_as_written(make: Any, provider: FakeOidc) -> None:
+    """Auth0's issuers end in "/": discovery drops it for the path, the tokens' iss keeps it."""
+    provider.issuer += "/"
+    sv = make(issuer=provider.issuer)
+    provider.next_user = {"preferred_username": "jansen", "roles": ["loket-operator"]}
+    with TestClient(build_app(sv), base_url="https://testserver") as c:
+        assert sign_in(c, provider).status_code == 200
+        assert "oidc:jansen (operator)" in c.get("/console/messages").text
+
+
 def test_a_nested_roles_claim_gives_operator(make: Any, provider: FakeOidc) -> None:
     sv = make(roles_claim="realm_access.roles")
     provider.next_user = {"preferred_username": "pietersen", "realm_access": {"roles": ["loket-operator"]}}

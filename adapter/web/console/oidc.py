@@ -83,7 +83,8 @@ class OidcClient:
             return self._provider
 
     def _discover(self) -> Provider:
-        url = f"{self.settings.issuer}/.well-known/openid-configuration"
+        # OpenID Connect Discovery 1.0, section 4: the issuer without a trailing "/", then the well-known path
+        url = f"{self.settings.issuer.rstrip('/')}/.well-known/openid-configuration"
         try:
             r = httpx.get(url, timeout=self.settings.timeout)
         except httpx.HTTPError as exc:
