@@ -26,14 +26,13 @@ from sqlalchemy import func, select
 
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
+from adapter.simulation.config_text import OIN, stuf_toml, werkmap_toml, zgw_target_toml
 from adapter.simulation.scenarios import Expect, Scenario, Step
 from adapter.simulation.serving import serve_in_thread
 
 STUF = "http://www.egem.nl/StUF/StUF0301"
 FIXTURES = FIXTURES_DIR / "stuf-lvo"
 STAM_FIXTURES = FIXTURES_DIR / "stam"
-#: the bevoegd gezag the chain's adapter is (StUF ontvanger organisatie, werkmap OIN)
-OIN = "00000001002564440000"
 SECRET = "ketensimulatie-secret-of-32-bytes-or-more"
 #: states a delivery does not leave by itself: waiting longer cannot change them
 SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
@@ -232,6 +231,32 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
             _all_at_once(stops[1:])  # the fakes: each takes a tick of its server loop to stop
 
 
+@contextmanager
+def running_chain(url: str, config: Path) -> Iterator[Chain]:
+    """An adapter someone else started at ``url`` with ``config`` (``simulate --url``): nothing is started
+    here; its store and its zaaksysteem are read through that config, as the running adapter writes them."""
+    from adapter.config import load_settings
+    from adapter.services import open_services
+
+    services = open_services(load_settings(config))
+    try:
+        yield Chain(url.rstrip("/"), services, ZgwSide(services))
+    finally:
+        services.close()
+
+
+def check_adapter(url: str) -> None:
+    """Fail in one line, before any scenario, when no adapter answers ``/healthz`` at ``url``."""
+    from adapter.errors import ConfigError
+
+    try:
+        r = httpx.get(f"{url.rstrip('/')}/healthz", timeout=5)
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"--url {url}: no adapter answers there ({type(exc).__name__}: {exc})") from None
+    if r.status_code != 200:
+        raise ConfigError(f"--url {url}: /healthz answered HTTP {r.status_code}, not an adapter that is up")
+
+
 def _all_at_once(stops: list[Callable[[], None]]) -> None:
     threads = [threading.Thread(target=stop) for stop in stops]
     for t in threads:
@@ -258,39 +283,9 @@ max_attempts = 6
 mappings_dir = "{mappings}"
 [jobs]
 enabled = false
-[[stuf.ontvangers]]
-organisatie = "{OIN}"
-applicatie = "ZAAKSYSTEEM"
-[[stuf.zenders]]
-organisatie = "00000001800866472000"
-applicatie = "OLO"
+{stuf_toml(OIN)}
 {zgw_target_toml(zgw, SECRET, catalogus=catalogus)}
-[werkmap]
-base_url = "{werkmap}"
-oin = "{OIN}"
-timeout = 5
-retries = 1
-backoff_initial = 0.05
-backoff_max = 0.1
-"""
-
-
-def zgw_target_toml(
-    base_url: str, secret: str, *, catalogus: str | None = None, name: str = "zaaksysteem", timeout: float = 5
-) -> str:
-    """A ``[targets.NAME]`` table for a ZGW zaaksysteem at ``base_url`` (its catalogus: the first one); the
-    chain's, and the tests' and benchmarks' (``tests/delivery_env.py``)."""
-    b = base_url
-    catalogus = catalogus or f"{b}/catalogi/api/v1/catalogussen/00000000-0000-0000-0000-000000000001"
-    return f"""
-[targets.{name}]
-kind = "zgw"
-zaken_url = "{b}/zaken/api/v1"
-documenten_url = "{b}/documenten/api/v1"
-catalogi_url = "{b}/catalogi/api/v1"
-catalogus = "{catalogus}"
-auth = {{ client_id = "loket-adapter", secret = "{secret}" }}
-timeout = {timeout:g}
+{werkmap_toml(werkmap, OIN)}
 """
 
 
@@ -557,9 +552,11 @@ def run_all(
     mappings: Path | None,
     progress: Callable[[str], None],
     config: Path | None = None,
+    url: str | None = None,
 ) -> list[ScenarioResult]:
     """Every scenario on its own chain. With ``config`` (a real zaaksysteem) a scenario that makes the
-    zaaksysteem fail cannot run: it is skipped, saying so."""
+    zaaksysteem fail cannot run: it is skipped, saying so. With ``url`` (and ``config``) every scenario runs
+    against the adapter already running there (``running_chain``)."""
     results = []
     for s in scenarios:
         progress(f"{s.id}: {s.description}")
@@ -570,7 +567,8 @@ def run_all(
             results.append(result)
             continue
         try:
-            with chain(specs, mappings, config) as c:
+            started = running_chain(url, config) if url and config else chain(specs, mappings, config)
+            with started as c:
                 result = Run(s, c, progress).run()
         except AdapterError:
             raise  # the config or the mapping files: the same for every scenario, one line for the CLI
