@@ -186,6 +186,43 @@ def test_port_base_fixes_every_port_and_without_sshd_it_says_so_and_goes_on(
         httpx.get(f.urls["zgw"])
 
 
+def test_the_printed_config_delivers_into_the_fake_zds_when_a_mapping_routes_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config's [targets.zds] reaches the fake StUF-ZKN zaaksysteem, which checks every message against the
+    ZDS 1.2 schemas and WSDLs it ships."""
+    import shutil
+
+    from adapter.simulation import fakes as module
+
+    monkeypatch.setattr(module, "SSHD", tmp_path / "no-sshd")  # no postbus: the aanvraag need not wait for a file
+    mappings = shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    example = mappings / "voorbeeldstad.toml"
+    text = example.read_text(encoding="utf-8")
+    assert text.count('target = "zaaksysteem"') == 1
+    example.write_text(text.replace('target = "zaaksysteem"', 'target = "zds"'), encoding="utf-8")
+    with module.serving_fakes(mappings=mappings) as f:
+        config = tmp_path / "adapter.toml"
+        config.write_text(f.config_toml, encoding="utf-8")
+        port = int(f.adapter_url.rsplit(":", 1)[1])
+        adapter = Server(config=config, db_url="", port=port, log_path=tmp_path / "adapter.log")
+        adapter.start()
+        try:
+            r = httpx.post(
+                adapter.soap_url,
+                content=AANVRAAG.read_bytes(),
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+            )
+            assert r.status_code == 200 and "Bv03Bericht" in r.text, r.text
+            zds = f.fakes["zds"]
+            wait_for(lambda: len(zds.zaken) == 1, 60, "the zaak in the fake ZDS")
+            wait_for(lambda: len(zds.documenten) == 2, 30, "its documents in the fake ZDS")
+        finally:
+            adapter.stop()
+        assert all(status == 200 for _, _, status in zds.received.calls), zds.received.calls
+        assert f.fakes["zgw"].zaken == []
+
+
 def free_range(n: int) -> int:
     """A port with the ``n - 1`` after it free too (checked by binding them)."""
     import socket
