@@ -123,6 +123,8 @@ class Server:
     #: "https" for a server with [server.tls]; ``probe``: httpx options (verify, cert) for its start check
     scheme: str = "http"
     probe: dict[str, Any] = field(default_factory=dict)
+    #: more options of ``serve`` (e.g. ``--record DIR``)
+    args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -135,7 +137,7 @@ class Server:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "adapter", "--config", str(self.config), "serve"],
+            [sys.executable, "-m", "adapter", "--config", str(self.config), "serve", *self.args],
             cwd=ROOT,
             stdout=log,
             stderr=log,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,14 +20,22 @@ from adapter.cli import (
 from adapter.config import Settings
 from adapter.logs import configure_logging
 
+if TYPE_CHECKING:
+    from adapter.services import Services
+
 
 @main.command()
 @click.option("--host", help="Listen address (overrides server.host).")
 @click.option("--port", type=int, help="Listen port (overrides server.port).")
 @click.option("--db", help="Database URL (overrides store.url).")
+@click.option(
+    "--record",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Record every delivered message's flow into this folder (a ketensimulatie recording: simulate --rerun).",
+)
 @click.pass_context
 @readable_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None, record: Path | None) -> None:
     """Serve the SOAP and HTTP endpoints."""
     from adapter.web.transport import check_tls, listen
 
@@ -35,12 +45,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, db: str | None
     # the port before anything starts: taken, it is one line and exit 1, with no worker or job started
     sock = listen(settings.server.host, settings.server.port)
     try:
-        _serve(settings, sock)
+        _serve(settings, sock, record)
     finally:
         sock.close()
 
 
-def _serve(settings: Settings, sock: socket.socket) -> None:
+def _serve(settings: Settings, sock: socket.socket, record: Path | None = None) -> None:
     import uvicorn
 
     from adapter.app import build_app
@@ -52,6 +62,9 @@ def _serve(settings: Settings, sock: socket.socket) -> None:
     if settings.store.auto_migrate:
         upgrade(services.engine)
     app = build_app(services)
+    recording = ExitStack()
+    if record is not None:  # personal data of real verzoeken lands in these files: an acceptance environment's
+        _record_into(recording, services, settings, record)
     if services.outbox and settings.delivery.enabled:
         services.outbox.mappings.get()  # a broken mapping stops the start with one line
         services.outbox.start()
@@ -74,6 +87,18 @@ def _serve(settings: Settings, sock: socket.socket) -> None:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         services.close()
+        recording.close()
+
+
+def _record_into(stack: ExitStack, services: Services, settings: Settings, folder: Path) -> None:
+    """Every delivery run of this process recorded into ``folder`` (``serve --record``), from before the
+    first worker starts."""
+    from adapter import recording
+    from adapter.simulation.recorded import FlowRecorder, setup_of
+
+    flows = FlowRecorder(services.engine, folder, setup_of(settings), settings.store.files_dir)
+    flows.description = f"recorded by serve --record ({settings.source})"
+    stack.enter_context(recording.installed(flows))
 
 
 @main.command("check-config")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,7 @@ from adapter.cli import main, readable_errors
 from adapter.paths import FIXTURES_DIR, MAPPINGS_DIR
 
 SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
+RECORDED_DIR = FIXTURES_DIR / "recorded"
 
 
 @main.command("simulate")
@@ -42,6 +44,19 @@ SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
     help="The official ZGW OpenAPI files the fake zaaksysteem validates against (default: those it ships).",
 )
 @click.option(
+    "--record",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Record each scenario's flows into DIR/<scenario id> (inbound, verzoek, opdracht, every call and answer).",
+)
+@click.option(
+    "--rerun",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Replay a recording (a folder, or a name in fixtures/recorded/) with its far side stubbed, and compare "
+    "every checkpoint.",
+)
+@click.option(
     "--url",
     default=None,
     help="Run against the adapter already running at this URL (needs --target config: its --config).",
@@ -71,13 +86,12 @@ SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
 def simulate(
     ctx: click.Context, scenarios: tuple[Path, ...], report_dir: Path, mappings: Path | None, target: str,
     specs: Path | None, url: str | None, serve_fakes: bool, host: str | None, port_base: int | None,
-    write_config: Path | None,
+    write_config: Path | None, record: Path | None, rerun: Path | None,
 ) -> None:  # fmt: skip
     """Run scenario files (default: every one in fixtures/scenarios/), each against its own adapter and fake
     zaaksysteem; write JUnit XML and an HTML report. Exit 1 when any expectation failed."""
     from adapter.errors import ConfigError
     from adapter.logs import configure_logging
-    from adapter.simulation import reports
     from adapter.simulation import scenarios as scenario_files
     from adapter.simulation.fake_zgw.app import SPECS_DIR
     from adapter.simulation.runner import check_adapter, run_all
@@ -92,6 +106,11 @@ def simulate(
         _serve_fakes(host or "127.0.0.1", port_base, specs, mappings or MAPPINGS_DIR, write_config)
         return
     _refuse_without("--serve-fakes", fakes_only)
+    if rerun is not None:
+        clash = {"SCENARIO": scenarios, "--url": url, "--target config": target == "config", "--record": record}
+        _refuse_with("--rerun", clash)
+        _rerun(rerun, mappings or MAPPINGS_DIR, report_dir)
+        return
     if url is not None:
         if target != "config":
             raise ConfigError("--url runs against that adapter's store and zaaksysteem: add --target config")
@@ -105,7 +124,29 @@ def simulate(
     elif mappings is None:
         mappings = MAPPINGS_DIR
     resolved = mappings.resolve() if mappings is not None else None
-    results = run_all(loaded, specs=specs, mappings=resolved, progress=click.echo, config=config, url=url)
+    results = run_all(
+        loaded, specs=specs, mappings=resolved, progress=click.echo, config=config, url=url, record=record
+    )
+    if record is not None:
+        click.echo(f"flows recorded in {record}/<scenario id>; rerun: loket-adapter simulate --rerun FOLDER")
+    _report(results, report_dir, "scenarios")
+
+
+def _rerun(folder: Path, mappings: Path, report_dir: Path) -> None:
+    """Replay the recording with the current mapping files; every flow a result, every difference a line."""
+    from adapter.logs import configure_logging
+    from adapter.simulation.replay import rerun
+
+    if not folder.is_dir() and not folder.is_absolute() and (RECORDED_DIR / folder).is_dir():
+        folder = RECORDED_DIR / folder
+    configure_logging("production", "CRITICAL")
+    _report(rerun(folder, mappings=mappings.resolve(), progress=click.echo), report_dir, "flows")
+
+
+def _report(results: list[Any], report_dir: Path, what: str) -> None:
+    """JUnit and HTML into ``report_dir``, each failure one line on stderr, a summary; exit 1 on a failure."""
+    from adapter.simulation import reports
+
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "junit.xml").write_bytes(reports.junit(results))
     (report_dir / "report.html").write_text(reports.html_report(results), encoding="utf-8")
@@ -119,7 +160,7 @@ def simulate(
     skipped = sum(r.skipped is not None for r in results)
     ran = len(results) - skipped
     more = f", {skipped} skipped" if skipped else ""
-    click.echo(f"{ran - len(failed)} of {ran} scenarios passed{more}; reports in {report_dir}")
+    click.echo(f"{ran - len(failed)} of {ran} {what} passed{more}; reports in {report_dir}")
     if failed:
         raise SystemExit(1)
 

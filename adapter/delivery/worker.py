@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from adapter import recording
 from adapter.advies.relay import AdviesRelay
 from adapter.config import DeliverySettings
 from adapter.delivery.sources import Sources
@@ -165,7 +166,10 @@ class Outbox:
     def run(self, c: Claimed) -> Report:
         row = message_store.get_message(self.engine, c.message_id)
         assert row is not None
-        with correlation(row.correlation_id, message_id=c.message_id, delivery_id=c.id):
+        with (
+            correlation(row.correlation_id, message_id=c.message_id, delivery_id=c.id),
+            recording.delivering(c.message_id),
+        ):
             lease = c.lease(self.engine, self.lease)
             heartbeat = Heartbeat(lease)
             heartbeat.start()
@@ -271,6 +275,7 @@ class Outbox:
         if sourced.warnings:
             log.warning("verzoek read with warnings", count=len(sourced.warnings), first=sourced.warnings[0])
         verzoek = sourced.verzoek
+        recording.checkpoint("verzoek", verzoek)
         # an advice answering one of our adviesverzoeken: recorded (gereed) before it goes to the zaak
         av = self.advies.advies_ontvangen(row, verzoek) if self.advies and verzoek.soort is Soort.ADVIES else None
         summary = self._deliver(verzoek, steps, c.message_id)
@@ -284,6 +289,7 @@ class Outbox:
             inst = verzoek.uitvoerende_instantie.oin if verzoek.uitvoerende_instantie else "?"
             return f"kopiebericht (uitvoerende instantie {inst}): opgeslagen, geen zaak"
         opdracht = build_opdracht(self.mappings.get(), verzoek)
+        recording.checkpoint("opdracht", opdracht)
         steps.target = opdracht.target
         if opdracht.overdracht is not None:
             return self._overdragen(verzoek, opdracht.overdracht, steps)

@@ -26,6 +26,7 @@ import httpx
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter import recording
 from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused, http_failure
 from adapter.loket.lvo import LVO, OUTGOING
@@ -301,7 +302,12 @@ class LoketClient:
         if self._http is None:
             o = self.options
             try:
-                self._http = httpx.Client(timeout=o.timeout, transport=self._transport, **o.httpx_tls())
+                self._http = httpx.Client(
+                    timeout=o.timeout,
+                    transport=self._transport or recording.transport(),
+                    event_hooks=recording.EVENT_HOOKS,
+                    **o.httpx_tls(),
+                )
             except (OSError, ValueError) as exc:
                 raise TargetError(_one_line(f"TLS/HTTP setup for {o.url}: {type(exc).__name__}: {exc}")) from None
         return self._http

@@ -48,6 +48,7 @@ import certifi
 import httpx
 from pydantic import Field
 
+from adapter import recording
 from adapter.envsubst import redact_url
 from adapter.errors import Ambiguous, TargetError, TargetRefused, http_failure
 from adapter.logs import get_logger
@@ -198,7 +199,12 @@ class SamenwerkenClient:
                 except (OSError, ssl.SSLError) as exc:
                     raise TargetError(one_line(f"TLS setup for {o.base_url}: {type(exc).__name__}: {exc}")) from None
                 self._http = httpx.Client(
-                    verify=ctx, timeout=httpx.Timeout(o.timeout), headers={OIN_HEADER: o.oin}, follow_redirects=False
+                    verify=ctx,
+                    timeout=httpx.Timeout(o.timeout),
+                    headers={OIN_HEADER: o.oin},
+                    follow_redirects=False,
+                    event_hooks=recording.EVENT_HOOKS,
+                    transport=recording.transport(),
                 )
             return self._http
 

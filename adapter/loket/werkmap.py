@@ -34,6 +34,7 @@ import httpx
 from lxml import etree
 from pydantic import Field
 
+from adapter import recording
 from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused
 from adapter.logs import get_logger
@@ -162,6 +163,8 @@ class WerkmapClient:
             timeout=httpx.Timeout(o.timeout),
             headers={stam.OIN_HEADER: o.oin},
             follow_redirects=False,
+            event_hooks=recording.EVENT_HOOKS,
+            transport=recording.transport(),
         )
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ is shared between scenarios, so one's zaken never count in another's expectation
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -545,6 +546,23 @@ class Run:
         return found[0] if found else None
 
 
+@contextmanager
+def _recording(c: Chain, folder: Path | None, description: str) -> Iterator[None]:
+    """Record the chain's flows into ``folder`` (``adapter.simulation.recorded``) while the scenario runs."""
+    if folder is None:
+        yield
+        return
+    from adapter import recording
+    from adapter.simulation.recorded import FlowRecorder, setup_of
+
+    shutil.rmtree(folder, ignore_errors=True)  # a recording is of one run, not a mix of two
+    settings = c.services.settings
+    recorder = FlowRecorder(c.services.engine, folder, setup_of(settings), settings.store.files_dir)
+    recorder.description = description
+    with recording.installed(recorder):
+        yield
+
+
 def run_all(
     scenarios: list[Scenario],
     *,
@@ -553,10 +571,12 @@ def run_all(
     progress: Callable[[str], None],
     config: Path | None = None,
     url: str | None = None,
+    record: Path | None = None,
 ) -> list[ScenarioResult]:
     """Every scenario on its own chain. With ``config`` (a real zaaksysteem) a scenario that makes the
     zaaksysteem fail cannot run: it is skipped, saying so. With ``url`` (and ``config``) every scenario runs
-    against the adapter already running there (``running_chain``)."""
+    against the adapter already running there (``running_chain``). With ``record`` each scenario's flows are
+    recorded into ``record/<scenario id>`` (a rerun: ``simulate --rerun``)."""
     results = []
     for s in scenarios:
         progress(f"{s.id}: {s.description}")
@@ -568,7 +588,7 @@ def run_all(
             continue
         try:
             started = running_chain(url, config) if url and config else chain(specs, mappings, config)
-            with started as c:
+            with started as c, _recording(c, record / s.id if record else None, s.description):
                 result = Run(s, c, progress).run()
         except AdapterError:
             raise  # the config or the mapping files: the same for every scenario, one line for the CLI

@@ -2,15 +2,16 @@
 
 One TOML file per scenario (``fixtures/scenarios/*.toml``, format in ``docs/ketensimulatie.md``): an id, a
 description, preconditions (free text for the report), and numbered ``[[steps]]``. A step does one thing
-(``send`` a StUF-LVO message, ``notify`` a STAM verzoek, make the zaaksysteem ``fail``, ``recover`` it,
-``wait`` for a message's state)
-and may carry expectations (``[steps.expect]``). A wrong file is one line naming the file and the key, before
+(``send`` a StUF-LVO message, ``notify`` a STAM verzoek, ``poll`` the werkmap, add a zaaktype version to the
+``catalogus``, make the zaaksysteem ``fail``, ``recover`` it, ``wait`` for a message's state) and may carry
+expectations (``[steps.expect]``). A wrong file is one line naming the file and the key, before
 anything runs.
 """
 
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from adapter.errors import ConfigError
 from adapter.store.states import MESSAGE_STATES
 
+#: steps that bring a message into the adapter (``same_as`` and ``of`` refer to them)
+MESSAGE_STEPS = ("send", "notify", "poll")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Overdracht(_Strict):
+    verzoeknummer: str
+    naar: str = Field(..., pattern=r"^\d{20}$")
+    rol: Literal["behandeldienst", "bevoegdGezag"]
 
 
 class Expect(_Strict):
@@ -43,6 +53,15 @@ class Expect(_Strict):
     outcome: str | None = None
     #: fields of the message's zaak (the one whose identificatie ends in its nummer), by dotted path
     zaak: dict[str, Any] = Field(default_factory=dict)
+    #: paths into that zaak, its zaaktype, documenten (with their inhoud's sha256 and size), rollen, statussen
+    #: and zaakobjecten (``probes.dig``: ``documenten[bestandsnaam=a.pdf].inhoud_sha256``, ``rollen.length``)
+    json_paths: dict[str, Any] = Field(default_factory=dict, alias="json")
+    #: a text the delivery's last error contains (why it needs attention)
+    error: str | None = None
+    #: every overdracht the simulated werkmap recorded, in order (verzoeknummer, naar, rol)
+    overdrachten: list[Overdracht] | None = None
+    #: event names the chain's adapter logged since the scenario began (each must appear at least once)
+    log: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_state(self) -> Expect:
@@ -52,7 +71,7 @@ class Expect(_Strict):
 
 
 class Step(_Strict):
-    do: Literal["send", "notify", "fail", "recover", "wait"]
+    do: Literal["send", "notify", "poll", "catalogus", "fail", "recover", "wait"]
     #: shown in progress and reports
     describe: str | None = None
     # send: a fixture (fixtures/stuf-lvo/NAME.xml), its aanvraagnummer, text replacements; or a step's body again
@@ -66,6 +85,17 @@ class Step(_Strict):
     # notify (STAM): put fixtures/stam/VERZOEK.xml in the werkmap (optional), post fixtures/stam/NOTIFICATIE.xml
     verzoek: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     notificatie: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    #: notify/poll: sizes in bytes of the verzoek's documents the werkmap serves (documentId → size)
+    documents: dict[str, int] = Field(default_factory=dict)
+    # poll: put fixtures/stam/VERZOEK.xml in the werkmap as submitted now (no notificatie), run the werkmap poll
+    # catalogus: a new version of zaaktype ``zaaktype`` valid from ``begin`` (to ``einde``); ``close_previous``
+    # ends the version valid the day before ``begin`` on that day, as publishing a new version does
+    zaaktype: str | None = Field(None, min_length=1)
+    omschrijving: str | None = Field(None, min_length=1)
+    begin: date | None = None
+    einde: date | None = None
+    concept: bool = False
+    close_previous: bool = True
     # fail: the zaaksysteem answers ``status`` to the next ``times`` requests of ``method`` on a path ending ``path``
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str | None = None
@@ -84,6 +114,10 @@ class Step(_Strict):
             raise ValueError("a notify step needs notificatie = FIXTURE (fixtures/stam/NAME.xml)")
         if self.do == "fail" and not self.path:
             raise ValueError("a fail step needs path (the end of the zaaksysteem's path, e.g. /zaken)")
+        if self.do == "catalogus" and not (self.zaaktype and self.omschrijving and self.begin):
+            raise ValueError("a catalogus step needs zaaktype, omschrijving and begin (a date)")
+        if any(size < 0 for size in self.documents.values()):
+            raise ValueError("documents: a size is a number of bytes (0 or more)")
         if self.do == "wait" and self.expect.state is None:
             raise ValueError("a wait step needs expect.state (the state to wait for)")
         return self
@@ -93,6 +127,8 @@ class Scenario(_Strict):
     id: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     description: str = Field(..., min_length=1)
     preconditions: list[str] = Field(default_factory=list)
+    #: TOML added to the end of the chain's copy of every mapping file (a rule only this scenario needs)
+    mapping: str | None = None
     steps: list[Step] = Field(..., min_length=1)
     #: the file it came from (not in the file)
     source: str = Field("", exclude=True)
@@ -100,8 +136,8 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         for i, step in enumerate(self.steps, start=1):
-            for ref in (step.same_as, step.of):
-                if ref is not None and (ref >= i or self.steps[ref - 1].do not in ("send", "notify")):
+            for ref, kinds in ((step.same_as, ("send",)), (step.of, MESSAGE_STEPS)):
+                if ref is not None and (ref >= i or self.steps[ref - 1].do not in kinds):
                     raise ValueError(f"steps.{i}: step {ref} is not an earlier send step")
         return self
 

@@ -99,6 +99,12 @@ def seed(store: Store, data: dict[str, Any]) -> None:
         _seed_zaaktype(store, cat, dict(item), data)
 
 
+def add_zaaktype(store: Store, item: dict[str, Any]) -> None:
+    """One more zaaktype (or version of one) in the first catalogus, with the seed's default roltypen,
+    statustypen, resultaattypen and informatieobjecttypen (the ketensimulatie's ``catalogus`` step)."""
+    _seed_zaaktype(store, store.all("catalogussen")[0], dict(item), DEFAULT_SEED)
+
+
 def _seed_zaaktype(store: Store, cat: dict[str, Any], item: dict[str, Any], data: dict[str, Any]) -> None:
     roltypen = item.pop("roltypen", data.get("roltypen", DEFAULT_SEED["roltypen"]))
     statustypen = item.pop("statustypen", data.get("statustypen", DEFAULT_SEED["statustypen"]))

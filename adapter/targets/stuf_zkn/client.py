@@ -12,6 +12,7 @@ from __future__ import annotations
 import httpx
 from lxml import etree
 
+from adapter import recording
 from adapter.envsubst import redact_url
 from adapter.errors import TargetError, http_failure
 from adapter.stuf.soapfault import blames_client, child_text, fault_of, local_name
@@ -50,7 +51,13 @@ class StufZknClient:
             o = self.options
             auth = (o.username, o.password) if o.username is not None and o.password is not None else None
             try:
-                self._http = httpx.Client(timeout=o.timeout, auth=auth, transport=self._transport, **o.httpx_tls())
+                self._http = httpx.Client(
+                    timeout=o.timeout,
+                    auth=auth,
+                    transport=self._transport or recording.transport(),
+                    event_hooks=recording.EVENT_HOOKS,
+                    **o.httpx_tls(),
+                )
             except (OSError, ValueError) as exc:
                 raise TargetError(f"TLS/HTTP setup for {o.url}: {type(exc).__name__}: {exc}") from None
         return self._http

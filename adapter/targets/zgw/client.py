@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jwt
 
+from adapter import recording
 from adapter.envsubst import redact_url
 from adapter.errors import TargetError, TargetRefused, http_failure
 from adapter.targets.zgw.options import ApiAuth, ZgwOptions
@@ -48,7 +49,12 @@ def _explain(r: httpx.Response) -> str:
 class ZgwClient:
     def __init__(self, options: ZgwOptions) -> None:
         self.options = options
-        self._http = httpx.Client(timeout=options.timeout, **options.httpx_tls())
+        self._http = httpx.Client(
+            timeout=options.timeout,
+            event_hooks=recording.EVENT_HOOKS,
+            transport=recording.transport(),
+            **options.httpx_tls(),
+        )
         self.base = {"zaken": options.zaken_url, "documenten": options.documenten_url, "catalogi": options.catalogi_url}
         self._tokens: dict[str, tuple[float, str]] = {}
 

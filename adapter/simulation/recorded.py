@@ -1,0 +1,409 @@
+"""Recordings of live flows (``serve --record``, ``simulate --record``) and their comparison on a rerun.
+
+A recording is a folder a tester can read and keep in git::
+
+    NAME/recording.toml        description, the ignore rules (edit these), the flows in order
+    NAME/setup.json            what a rerun needs of the recording adapter's config (no secrets)
+    NAME/001-TYPE/inbound.xml  the message as received          answer.xml    the answer sent
+                  verzoek.json the canonical Verzoek             opdracht.json the mapped Opdracht
+                  calls.json   every outbound call and its answer result.json  the message's end state
+
+Every checkpoint is compared on a rerun field by field; a field is named by its dotted path
+(``opdracht.zaken.0.omschrijving``, ``calls.3.request.omschrijving``, ``answer.Envelope.Body.Bv03Bericht…``). An
+ignore rule is a glob over those paths (``*`` matches anything, dots included), so ``calls.*.request.startdatum``
+skips that field in every call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lxml import etree
+from sqlalchemy import Engine
+
+from adapter.config import Settings
+from adapter.errors import ConfigError
+from adapter.xmlsafe import XmlRejected, parse
+
+#: What differs between two runs of the same flow by nature, not by a change: clock times, the StUF
+#: referentienummers and tijdstippen of the answer, and the koppeling's message to the loket. A tester adds
+#: their own in recording.toml.
+DEFAULT_IGNORE = (
+    "answer.*.tijdstipBericht",
+    "answer.*.referentienummer",
+    "calls.*.request.registratiedatum",
+    "calls.*.request.datumStatusGezet",
+    "calls.*.request.creatiedatum",
+    "calls.*.request.ontvangstdatum",
+    "calls.*.request.*referentienummer*",
+    "calls.*.request.*tijdstipBericht*",
+    "result.received_at",
+)
+CHECKPOINTS = ("inbound", "answer", "verzoek", "opdracht", "calls", "result")
+_FOLDER = re.compile(r"^\d{3}-[A-Za-z0-9_.-]+$")
+
+
+@dataclass
+class Flow:
+    """One message's way through the adapter."""
+
+    name: str
+    channel: str = ""
+    message_type: str = ""
+    inbound: bytes = b""
+    answer: str = ""
+    verzoek: Any = None
+    opdracht: Any = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    #: binary answers (a bijlage's bytes) by sha256: kept as files beside calls.json, served again on a rerun
+    bodies: dict[str, bytes] = field(default_factory=dict)
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "inbound.xml").write_bytes(self.inbound)
+        (folder / "answer.xml").write_text(self.answer, "utf-8")
+        for sha, raw in self.bodies.items():
+            (folder / "bodies").mkdir(exist_ok=True)
+            (folder / "bodies" / f"{sha}.bin").write_bytes(raw)
+        for name in ("verzoek", "opdracht", "calls", "result"):
+            text = json.dumps(getattr(self, name), indent=2, ensure_ascii=False, sort_keys=True)
+            (folder / f"{name}.json").write_text(text + "\n", "utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> Flow:
+        def data(name: str) -> Any:
+            try:
+                return json.loads((folder / f"{name}.json").read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"{folder / name}.json: {exc}") from None
+
+        try:
+            inbound, answer = (folder / "inbound.xml").read_bytes(), (folder / "answer.xml").read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{folder}: {exc}") from None
+        result = data("result")
+        bodies = {p.stem: p.read_bytes() for p in sorted((folder / "bodies").glob("*.bin"))}
+        return cls(
+            folder.name,
+            result.get("channel", ""),
+            result.get("message_type", ""),
+            inbound,
+            answer,
+            data("verzoek"),
+            data("opdracht"),
+            data("calls"),
+            result,
+            bodies,
+        )
+
+
+@dataclass
+class Recording:
+    folder: Path
+    description: str
+    ignore: list[str]
+    flows: list[Flow]
+    setup: dict[str, Any]
+
+    @classmethod
+    def read(cls, folder: Path) -> Recording:
+        path = folder / "recording.toml"
+        try:
+            meta = tomllib.loads(path.read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc} (a recording: serve --record or simulate --record)") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not TOML: {exc}") from None
+        unknown = set(meta) - {"description", "recorded_at", "ignore", "flows"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
+        ignore, flows = meta.get("ignore", []), meta.get("flows", [])
+        if not (isinstance(ignore, list) and all(isinstance(i, str) for i in ignore)):
+            raise ConfigError(f"{path}: ignore must be a list of texts (globs over checkpoint.field paths)")
+        if not (isinstance(flows, list) and flows and all(isinstance(f, str) and _FOLDER.match(f) for f in flows)):
+            raise ConfigError(f'{path}: flows must list the flow folders (e.g. "001-omvDi01AanbiedenAanvraag")')
+        try:
+            setup = json.loads((folder / "setup.json").read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{folder / 'setup.json'}: {exc}") from None
+        return cls(folder, str(meta.get("description", "")), ignore, [Flow.read(folder / f) for f in flows], setup)
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[\n" + "".join(f"  {json.dumps(v)},\n" for v in values) + "]"
+
+
+def write_meta(folder: Path, description: str, flows: list[str], ignore: list[str]) -> None:
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (folder / "recording.toml").write_text(
+        f"# A recording of live flows; rerun and compare: loket-adapter simulate --rerun {folder}\n"
+        f"description = {json.dumps(description)}\n"
+        f'recorded_at = "{when}"\n'
+        "# Fields not compared on a rerun: globs over checkpoint.field paths (* matches anything, dots too).\n"
+        f"ignore = {_toml_list(ignore)}\n"
+        f"flows = {_toml_list(flows)}\n",
+        "utf-8",
+    )
+
+
+def setup_of(settings: Settings) -> dict[str, Any]:
+    """What a rerun needs of the recording adapter's config: who it is, its ZGW targets and werkmap by their
+    URLs. No secret, no certificate: the rerun's far side is a stub that checks neither."""
+    targets = {}
+    for name, t in settings.targets.items():
+        keep = ("kind", "zaken_url", "documenten_url", "catalogi_url", "catalogus", "url")
+        targets[name] = {k: t[k] for k in keep if k in t}
+    werkmap = {k: settings.werkmap[k] for k in ("base_url", "oin") if k in settings.werkmap}
+    return {
+        "ontvangers": [s.model_dump(exclude_none=True) for s in settings.stuf.ontvangers],
+        "zenders": [s.model_dump(exclude_none=True) for s in settings.stuf.zenders],
+        "targets": targets,
+        "werkmap": werkmap,
+        "koppel_zaak_aan_aanvraag": settings.delivery.koppel_zaak_aan_aanvraag,
+        "max_attempts": settings.delivery.max_attempts,
+    }
+
+
+class FlowRecorder:
+    """The recorder of ``adapter.recording``: keeps each delivered message's checkpoints, and (with a folder)
+    writes its flow there after every run, so the folder always shows the latest state of each flow."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        folder: Path | None = None,
+        setup: dict[str, Any] | None = None,
+        files_dir: str | None = None,
+    ) -> None:
+        self.engine = engine
+        #: our file store: where a bijlage lies differs per installation and run, so it reads as <files>
+        self._files = sorted({files_dir, str(Path(files_dir).resolve())}, key=len, reverse=True) if files_dir else []
+        self.folder = folder
+        self.setup = setup or {}
+        self.flows: dict[int, Flow] = {}
+        self._lock = threading.Lock()
+        #: messages whose (latest) delivery run has ended
+        self.ran: set[int] = set()
+        self.description = ""
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "setup.json").write_text(json.dumps(self.setup, indent=2, sort_keys=True) + "\n", "utf-8")
+
+    def _flow(self, message_id: int) -> Flow:
+        with self._lock:
+            if message_id not in self.flows:
+                self.flows[message_id] = Flow(f"{len(self.flows) + 1:03d}")
+            return self.flows[message_id]
+
+    def checkpoint(self, message_id: int, name: str, value: Any) -> None:
+        if self._files:
+            text = json.dumps(value)
+            for f in self._files:
+                text = text.replace(json.dumps(f)[1:-1], "<files>")
+            value = json.loads(text)
+        setattr(self._flow(message_id), name, value)
+
+    def call(self, message_id: int, call: dict[str, Any]) -> None:
+        flow = self._flow(message_id)
+        raw = call.pop("raw", None)
+        if raw is not None:
+            flow.bodies[call["response"]["sha256"]] = raw
+        flow.calls.append(call)
+
+    def finished(self, message_id: int) -> None:
+        flow = self.snapshot(message_id)
+        self.ran.add(message_id)
+        if self.folder is not None and flow.result:
+            with self._lock:
+                flow.write(self.folder / flow.name)
+                names = [f.name for f in sorted(self.flows.values(), key=lambda f: f.name) if f.result]
+                write_meta(self.folder, self.description, names, self._ignore())
+
+    def snapshot(self, message_id: int) -> Flow:
+        """The flow of ``message_id`` with what the store holds of it now (the message, its answer, its end)."""
+        from adapter.store import messages, outbox
+
+        flow = self._flow(message_id)
+        row = messages.get_message(self.engine, message_id)
+        if row is None:
+            return flow
+        delivery = outbox.delivery_of_message(self.engine, message_id)
+        d = delivery["delivery"] if delivery else None
+        flow.channel, flow.message_type = row.channel, row.message_type
+        flow.name = f"{flow.name[:3]}-{row.message_type}"
+        flow.inbound, flow.answer = row.body, row.answer or ""
+        flow.result = {
+            "channel": row.channel,
+            "message_type": row.message_type,
+            "state": row.state,
+            "outcome": d.outcome if d is not None else None,
+            "error": d.last_error if d is not None else None,
+        }
+        return flow
+
+    def _ignore(self) -> list[str]:
+        """The ignore rules: those a tester already wrote into this folder's recording.toml, else the defaults."""
+        assert self.folder is not None
+        try:
+            meta = tomllib.loads((self.folder / "recording.toml").read_text("utf-8"))
+            ignore = meta.get("ignore")
+            if isinstance(ignore, list):
+                return [str(i) for i in ignore]
+        except (OSError, tomllib.TOMLDecodeError):
+            pass
+        return list(DEFAULT_IGNORE)
+
+
+# -- comparison ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    flow: str
+    checkpoint: str
+    field: str
+    recorded: Any
+    rerun: Any
+
+    def line(self) -> str:
+        where = f"field {self.field}" if self.field else "as a whole"
+        return (
+            f"flow {self.flow}: checkpoint {self.checkpoint}: {where}: recorded {_short(self.recorded)}, "
+            f"rerun {_short(self.rerun)}"
+        )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+ABSENT = "<absent>"
+
+
+def diff(recorded: Any, rerun: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted path, recorded, rerun) of every leaf that differs."""
+    if isinstance(recorded, dict) and isinstance(rerun, dict):
+        out = []
+        for k in sorted(set(recorded) | set(rerun), key=str):
+            out += diff(recorded.get(k, ABSENT), rerun.get(k, ABSENT), f"{path}.{k}" if path else str(k))
+        return out
+    if isinstance(recorded, list) and isinstance(rerun, list):
+        out = []
+        for i in range(max(len(recorded), len(rerun))):
+            a = recorded[i] if i < len(recorded) else ABSENT
+            b = rerun[i] if i < len(rerun) else ABSENT
+            out += diff(a, b, f"{path}.{i}" if path else str(i))
+        return out
+    return [] if recorded == rerun else [(path, recorded, rerun)]
+
+
+def xml_fields(text: str | bytes) -> dict[str, str]:
+    """An XML document as {dotted path of local names: text}; repeated siblings numbered, attributes as @name."""
+    try:
+        root = parse(text.encode("utf-8") if isinstance(text, str) else text)
+    except XmlRejected:
+        return {"": text.decode("utf-8", "replace") if isinstance(text, bytes) else text}
+    out: dict[str, str] = {}
+
+    def walk(el: etree._Element, path: str) -> None:
+        for name, value in el.attrib.items():
+            out[f"{path}.@{etree.QName(name).localname}"] = value
+        children = [c for c in el if isinstance(c.tag, str)]
+        if not children:
+            out[path] = (el.text or "").strip()
+        names = [etree.QName(c).localname for c in children]
+        seen: dict[str, int] = {}
+        for child, name in zip(children, names, strict=True):
+            n = seen[name] = seen.get(name, -1) + 1
+            walk(child, f"{path}.{name}" + (f".{n}" if names.count(name) > 1 else ""))
+
+    walk(root, etree.QName(root).localname)
+    return out
+
+
+def ignored(path: str, rules: list[str]) -> bool:
+    return any(fnmatchcase(path, rule) for rule in rules)
+
+
+def url_key(url: str) -> str:
+    """A call's URL as compared and matched: percent-decoded, so a URL in its query reads as written."""
+    return unquote(url)
+
+
+def path_of(url: str) -> str:
+    return urlsplit(url).path
+
+
+def compare(recorded: Flow, rerun: Flow, rules: list[str]) -> tuple[list[str], list[Difference]]:
+    """(the checkpoints compared, every difference not ignored) of one flow."""
+    found: list[tuple[str, str, str, Any, Any]] = []  # (checkpoint, ignore key, field, recorded, rerun)
+
+    def add(checkpoint: str, a: Any, b: Any) -> None:
+        for path, x, y in diff(a, b):
+            found.append((checkpoint, f"{checkpoint}.{path}" if path else checkpoint, path, x, y))
+
+    add("inbound", xml_fields(recorded.inbound), xml_fields(rerun.inbound))
+    add("answer", xml_fields(recorded.answer), xml_fields(rerun.answer))
+    add("verzoek", recorded.verzoek, rerun.verzoek)
+    add("opdracht", recorded.opdracht, rerun.opdracht)
+    keep = ("state", "outcome", "error")
+    add("result", {k: recorded.result.get(k) for k in keep}, {k: rerun.result.get(k) for k in keep})
+    found += _compare_calls(recorded.calls, rerun.calls)
+    out: list[Difference] = []
+    for cp, key, f, a, b in found:
+        d = Difference(recorded.name, cp, f, a, b)
+        if not ignored(key, rules) and d not in out:  # a read repeated by every retry: named once
+            out.append(d)
+    out = _fold_not_made(out)
+    checked = ["inbound", "answer", "verzoek", "opdracht", f"calls ({len(recorded.calls)})", "result"]
+    return checked, out
+
+
+def _fold_not_made(found: list[Difference]) -> list[Difference]:
+    """After the first recorded write the rerun did not make, the rest follow from it: one line says how many."""
+    missing = [d for d in found if d.rerun == "not made"]
+    if len(missing) <= 1:
+        return found
+    rest = missing[1:]
+    last = Difference(missing[0].flow, "calls", "", f"{len(rest)} later writes", "not made")
+    return [d for d in found if d not in rest] + [last]
+
+
+def _call(c: dict[str, Any]) -> str:
+    return f"{c['method']} {path_of(c['url'])}"
+
+
+def _compare_calls(recorded: list[dict[str, Any]], rerun: list[dict[str, Any]]) -> list[tuple[str, str, str, Any, Any]]:
+    """Writes (every method but GET) in order, each with its body; a GET only when the recording never made
+    it (reads the recording made but the rerun did not are a cache's doing, not a change)."""
+    out: list[tuple[str, str, str, Any, Any]] = []
+    writes = [(i, c) for i, c in enumerate(recorded) if c["method"] != "GET"]
+    made = [c for c in rerun if c["method"] != "GET"]
+    for n in range(max(len(writes), len(made))):
+        if n >= len(writes):
+            out.append(("calls", "calls", "", "not made", _call(made[n])))
+            continue
+        i, c = writes[n]
+        name = f"calls.{i} ({_call(c)})"
+        if n >= len(made) or _call(c) != _call(made[n]):
+            out.append((name, f"calls.{i}", "", _call(c), _call(made[n]) if n < len(made) else "not made"))
+            continue
+        was = {"request": c["request"], "status": c["status"]}
+        now = {"request": made[n]["request"], "status": made[n]["status"]}
+        out += [(name, f"calls.{i}.{path}", path, a, b) for path, a, b in diff(was, now)]
+    read = {url_key(c["url"]) for c in recorded if c["method"] == "GET"}
+    for new in rerun:
+        if new["method"] == "GET" and url_key(new["url"]) not in read:
+            out.append(("calls", "calls", "", "not made", f"GET {url_key(new['url'])}"))
+    return out

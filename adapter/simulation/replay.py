@@ -1,0 +1,248 @@
+"""``simulate --rerun``: a recording replayed with the far systems stubbed from it, every checkpoint compared.
+
+The rerun starts an adapter as the ketensimulatie does (fresh store, the mapping files under test) whose ZGW
+targets and werkmap point at stubs: one loopback server per origin the recording called, answering each call
+with the recorded answer (their URLs moved to the stub's origin, and back when compared). Writes are answered in
+the order recorded (a recorded 503 then 201 replays as a retry); a read by its URL. A call the recording never
+made gets 404/500 and is named in the comparison. The recorded inbound messages are sent again, one flow at a
+time, byte for byte; each flow's checkpoints are recorded as it runs (``adapter.recording``) and compared with
+the recording's (``adapter.simulation.recorded``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from adapter import recording
+from adapter.errors import ConfigError
+from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
+from adapter.simulation.runner import SETTLED, Check, ScenarioResult
+from adapter.simulation.scenarios import Scenario, Step
+from adapter.simulation.serving import serve_in_thread
+
+SECRET = "rerun-stub-secret-of-32-bytes-or-more"
+
+
+class ReplayTransport(httpx.BaseTransport):
+    """The far systems of a recording: every call the adapter's clients make is answered from it, in process
+    (``adapter.recording.replaying``), so the adapter sees the recorded URLs exactly."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+        self._lock = threading.Lock()
+        self.flow: Flow | None = None
+        self._used: set[int] = set()
+
+    def begin(self, flow: Flow) -> None:
+        with self._lock:
+            self.flow, self._used = flow, set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        key = url_key(str(request.url))
+        call = self._answer_for(request.method, key)
+        if call is None:
+            status = 404 if request.method == "GET" else 500
+            body = {"detail": f"{request.method} {key} is not in the recording"}
+            return httpx.Response(status, json=body, request=request)
+        return self._response(call, request)
+
+    def _answer_for(self, method: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            calls = self.flow.calls if self.flow is not None else []
+            if method == "GET":
+                same = [(i, c) for i, c in enumerate(calls) if c["method"] == "GET" and url_key(c["url"]) == key]
+                for i, c in same:
+                    if i not in self._used:
+                        self._used.add(i)
+                        return c
+                if same:
+                    return same[-1][1]
+                # read in another flow of the recording (the zaaktypen, before a cache had them)
+                every = [
+                    c for f in self.rec.flows for c in f.calls if c["method"] == "GET" and url_key(c["url"]) == key
+                ]
+                return every[-1] if every else None
+            for i, c in enumerate(calls):
+                if i not in self._used and c["method"] == method and path_of(c["url"]) == urlsplit(key).path:
+                    self._used.add(i)
+                    return c
+            return None
+
+    def _response(self, call: dict[str, Any], request: httpx.Request) -> httpx.Response:
+        body = call.get("response")
+        media = call.get("content_type") or "application/octet-stream"
+        if isinstance(body, dict) and set(body) >= {"bytes", "sha256"} and "json" not in media:
+            raw = self._raw(body["sha256"])
+        elif body is None:
+            raw = b""
+        elif isinstance(body, str):
+            raw = body.encode("utf-8")
+        else:
+            raw = json.dumps(body).encode("utf-8")
+        return httpx.Response(call["status"], content=raw, headers={"content-type": media}, request=request)
+
+    def _raw(self, sha256: str) -> bytes:
+        for f in self.rec.flows:
+            if sha256 in f.bodies:
+                return f.bodies[sha256]
+        return b""
+
+
+def _config(rec: Recording, tmp: Path, mappings: Path) -> str:
+    setup = rec.setup
+    parts = [
+        f"""
+[server]
+environment = "production"
+log_level = "ERROR"
+[store]
+url = "sqlite:///{tmp / "adapter.db"}"
+files_dir = "{tmp / "files"}"
+[delivery]
+workers = 1
+poll_interval = 0.05
+backoff_initial = 0.05
+backoff_factor = 2
+backoff_max = 0.2
+max_attempts = {int(setup.get("max_attempts", 10))}
+mappings_dir = "{mappings}"
+[jobs]
+enabled = false
+"""
+    ]
+    for kind in ("ontvangers", "zenders"):
+        for s in setup.get(kind, []):
+            parts.append(f"[[stuf.{kind}]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items()))
+    for name, t in setup.get("targets", {}).items():
+        if t.get("kind") != "zgw":
+            raise ConfigError(f"a rerun stubs ZGW targets and the werkmap; target {name} is {t.get('kind')!r}")
+        keys = ("zaken_url", "documenten_url", "catalogi_url", "catalogus")
+        table = "".join(f"{k} = {json.dumps(t[k])}\n" for k in keys if k in t)
+        parts.append(
+            f'[targets.{name}]\nkind = "zgw"\n{table}auth = {{ client_id = "rerun", secret = "{SECRET}" }}\n'
+            "timeout = 10\n"
+        )
+    werkmap = setup.get("werkmap", {})
+    if werkmap.get("base_url"):
+        parts.append(
+            f"[werkmap]\nbase_url = {json.dumps(werkmap['base_url'])}\n"
+            f"oin = {json.dumps(werkmap.get('oin', ''))}\ntimeout = 10\nretries = 0\n"
+        )
+    return "\n".join(parts)
+
+
+def _post(url: str, flow: Flow) -> httpx.Response:
+    path, media = ("/stam/verzoeknotificatie", "application/xml")
+    if flow.channel != "stam":
+        path, media = ("/soap/stuf-lvo", "text/xml; charset=utf-8")
+    return httpx.post(url + path, content=flow.inbound, headers={"Content-Type": media, "SOAPAction": '""'}, timeout=30)
+
+
+def rerun(
+    folder: Path,
+    *,
+    mappings: Path,
+    progress: Callable[[str], None],
+    timeout: float = 30,
+) -> list[ScenarioResult]:
+    """Every flow of the recording in ``folder`` replayed in order and compared; one result per flow."""
+    from adapter.app import build_app
+    from adapter.config import load_settings
+    from adapter.services import open_services
+    from adapter.store.db import upgrade
+
+    rec = Recording.read(folder)
+    far = ReplayTransport(rec)
+    results: list[ScenarioResult] = []
+    with tempfile.TemporaryDirectory(prefix="rerun-") as tmp, recording.replaying(far):
+        config = Path(tmp) / "config.toml"
+        config.write_text(_config(rec, Path(tmp), mappings), "utf-8")
+        settings = load_settings(config)
+        services = open_services(settings)
+        stop_adapter: Callable[[], None] | None = None
+        try:
+            upgrade(services.engine)
+            assert services.outbox is not None
+            services.outbox.mappings.get()  # a broken mapping file: one line, before any flow
+            recorder = FlowRecorder(services.engine, files_dir=settings.store.files_dir)
+            with recording.installed(recorder):
+                services.outbox.start()
+                url, stop_adapter = serve_in_thread(build_app(services))
+                for flow in rec.flows:
+                    progress(f"{rec.folder.name}/{flow.name}: {flow.message_type}")
+                    results.append(_one(rec, flow, far, recorder, url, services, timeout))
+                    progress(f"{rec.folder.name}/{flow.name}: {'ok' if results[-1].ok else 'DIFFERENT'}")
+        finally:
+            if stop_adapter is not None:
+                stop_adapter()
+            services.close()
+    return results
+
+
+def _one(
+    rec: Recording, flow: Flow, far: ReplayTransport, recorder: FlowRecorder, url: str, services: Any, timeout: float
+) -> ScenarioResult:
+    from adapter.store import messages
+
+    scenario = Scenario(
+        id=f"{rec.folder.name}.{flow.name}"[-64:],
+        description=rec.description or f"rerun of {flow.message_type}",
+        steps=[Step(do="send", message="inbound", describe=f"the recorded {flow.message_type}, sent again")],
+        source=str(rec.folder / flow.name),
+    )
+    result = ScenarioResult(scenario)
+    t0 = time.monotonic()
+    far.begin(flow)
+    try:
+        r = _post(url, flow)
+    except httpx.HTTPError as exc:
+        result.error = f"the adapter did not answer: {type(exc).__name__}"
+        return result
+    result.exchanges.append((1, "sent (recorded inbound)", flow.inbound.decode("utf-8", "replace")))
+    result.exchanges.append((1, f"answer (HTTP {r.status_code})", r.text))
+    mid = _message_id(services, flow, r)
+    deadline = time.monotonic() + timeout
+    while mid is not None and time.monotonic() < deadline:
+        row = messages.get_message(services.engine, mid)
+        state = row.state if row is not None else None
+        if state == "rejected" or (state in (flow.result.get("state"), *SETTLED) and mid in recorder.ran):
+            break
+        time.sleep(0.05)
+    new = recorder.snapshot(mid) if mid is not None else Flow(flow.name)
+    new.name = flow.name
+    checked, differences = compare(flow, new, rec.ignore)
+    text = scenario.steps[0].describe or "rerun"
+    for cp in checked:
+        failed = [d for d in differences if d.checkpoint.split(" ")[0].split(".")[0] == cp.split(" ")[0]]
+        if not failed:
+            result.checks.append(Check(scenario.id, 1, text, f"checkpoint {cp}", "as recorded", "as recorded", True))
+    for d in differences:
+        name = f"checkpoint {d.checkpoint}" + (f": field {d.field}" if d.field else "")
+        result.checks.append(Check(scenario.id, 1, text, name, repr(d.recorded), repr(d.rerun), False))
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _message_id(services: Any, flow: Flow, r: httpx.Response) -> int | None:
+    """The message the adapter stored for the resent inbound: the newest of its referentie or its STAM id."""
+    from sqlalchemy import func, select
+
+    from adapter.store.db import reading
+    from adapter.store.tables import messages
+
+    if flow.channel == "stam":
+        mid = r.json().get("id") if r.headers.get("content-type", "").startswith("application/json") else None
+        return mid if isinstance(mid, int) else None
+    q = select(func.max(messages.c.id))
+    with reading(services.engine) as conn:
+        return conn.execute(q).scalar()

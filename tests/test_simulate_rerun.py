@@ -1,0 +1,196 @@
+"""Issue 11, record / rerun / compare: a flow recorded (by the ketensimulatie or by ``serve --record`` against a
+separately running zaaksysteem) reruns green with its far side stubbed from the recording; change one mapped field
+and the comparison names the checkpoint and the field; an ignore rule for it makes the rerun pass again."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapter import recording
+from adapter.simulation.recorded import DEFAULT_IGNORE, Flow, compare, diff, xml_fields
+from tests.conftest import ROOT
+from tests.delivery_env import copy_mappings, delivery_toml, needs_zgw_specs, wait_for
+from tests.soap import fixture, post, with_reference
+
+pytestmark = needs_zgw_specs
+SCENARIOS = ROOT / "fixtures" / "scenarios"
+
+
+def adapter(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "adapter", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def add_ignore(folder: Path, rule: str) -> None:
+    """What a tester does: one line more in the recording's ignore list."""
+    meta = folder / "recording.toml"
+    meta.write_text(meta.read_text("utf-8").replace("ignore = [\n", f'ignore = [\n  "{rule}",\n', 1), "utf-8")
+
+
+def test_record_change_one_mapped_field_rerun_names_checkpoint_and_field_then_ignore_passes(tmp_path: Path) -> None:
+    r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / "aanvraag-delivered.toml",
+                "--report-dir", tmp_path / "out0")  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = tmp_path / "rec" / "LVO-01"
+    flow = rec / "001-omvDi01AanbiedenAanvraag"
+    assert {p.name for p in flow.iterdir()} >= {"inbound.xml", "answer.xml", "verzoek.json", "opdracht.json",
+                                                "calls.json", "result.json"}  # fmt: skip
+    calls = json.loads((flow / "calls.json").read_text())
+    assert [c["method"] for c in calls].count("POST") >= 5  # zaak, rollen, zaakobjecten, documents, status
+    assert json.loads((flow / "result.json").read_text())["state"] == "delivered"
+
+    same = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "out1")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "1 of 1 flows passed" in same.stdout
+
+    changed = copy_mappings(tmp_path)
+    text = (changed / "voorbeeldstad.toml").read_text("utf-8")
+    assert "via het Omgevingsloket" in text
+    (changed / "voorbeeldstad.toml").write_text(text.replace("via het Omgevingsloket", "via de balie"), "utf-8")
+    different = adapter("simulate", "--rerun", rec, "--mappings", changed, "--report-dir", tmp_path / "out2")
+    assert different.returncode == 1, different.stdout + different.stderr
+    lines = different.stderr.splitlines()
+    assert any("checkpoint opdracht: field profiel.toelichting" in line and "via de balie" in line for line in lines)
+    assert any(
+        re.search(r"checkpoint calls\.\d+ \(POST /zaken/api/v1/zaken\): field request\.toelichting", line)
+        for line in lines
+    ), different.stderr
+    assert len(lines) == 3, different.stderr  # that field and nothing else (opdracht twice, the zaak's POST)
+    junit = (tmp_path / "out2" / "junit.xml").read_text()
+    assert 'failures="1"' in junit and "profiel.toelichting" in junit
+
+    add_ignore(rec, "*.toelichting")
+    ignored = adapter("simulate", "--rerun", rec, "--mappings", changed, "--report-dir", tmp_path / "out3")
+    assert ignored.returncode == 0, ignored.stdout + ignored.stderr
+
+
+def test_a_stam_flow_reruns_with_werkmap_and_documents_from_the_recording(tmp_path: Path) -> None:
+    """The werkmap's samenvatting and document bytes, the bestandsdelen uploads: all served from the recording."""
+    r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / "stam-aanvullen.toml",
+                "--report-dir", tmp_path / "out0")  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = tmp_path / "rec" / "STAM-02"
+    flows = sorted(p.name for p in rec.iterdir() if p.is_dir())
+    assert flows == ["001-verzoeknotificatie", "002-verzoeknotificatie"]
+    bodies = list((rec / flows[0] / "bodies").glob("*.bin"))
+    assert bodies, "the werkmap's document bytes are kept to be served again"
+    calls = json.loads((rec / flows[0] / "calls.json").read_text())
+    assert any(c["method"] == "PUT" and "/bestandsdelen/" in c["url"] for c in calls)
+    again = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "out1")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 of 2 flows passed" in again.stdout
+
+    # a document's bytes in the recording changed: the adapter checks the werkmap's size and refuses them, as it
+    # would refuse a corrupt download; the comparison names the end state and the calls that were not made
+    victim = next(b for b in bodies if len(b.read_bytes()) == 2048)
+    victim.write_bytes(victim.read_bytes() + b"changed")
+    changed = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "out2")
+    assert changed.returncode == 1
+    assert "checkpoint result: field state: expected 'delivered', actual 'dead'" in changed.stderr
+    assert "corrupt download" in changed.stderr
+    assert re.search(r"checkpoint calls: expected '\d+ later writes', actual 'not made'", changed.stderr)
+
+
+def test_serve_record_captures_a_live_flow_that_reruns(tmp_path: Path, zs: Any) -> None:
+    """A live adapter (``serve --record``) against a separately running zaaksysteem: the flow it delivered is
+    a recording; the rerun needs neither that adapter nor that zaaksysteem any more."""
+    from tests.conftest import make_server
+
+    server = make_server(tmp_path, extra_toml=delivery_toml(zs, copy_mappings(tmp_path)))
+    rec = tmp_path / "live"
+    server.args = ["--record", str(rec)]
+    server.start()
+    try:
+        answer = post(server.soap_url, with_reference(fixture("omvDi01AanbiedenAanvraag"), "REC-LIVE-1"))
+        assert answer.status == 200
+        result = rec / "001-omvDi01AanbiedenAanvraag" / "result.json"
+        wait_for(lambda: result.is_file() and json.loads(result.read_text())["state"] == "delivered", 30, "recorded")
+    finally:
+        server.stop()
+    zs.stop()  # the far side is gone: the rerun plays it from the recording
+    setup = json.loads((rec / "setup.json").read_text())
+    assert "secret" not in json.dumps(setup) and setup["targets"]["zaaksysteem"]["kind"] == "zgw"
+    r = adapter("simulate", "--rerun", rec, "--mappings", ROOT / "mappings", "--report-dir", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 of 1 flows passed" in r.stdout
+
+
+def test_a_call_the_recording_never_made_is_named_and_answered_not_found(tmp_path: Path) -> None:
+    recorded = Flow("001-x", calls=[
+        {"method": "GET", "url": "http://zs/a?x=1", "request": None, "status": 200},
+        {"method": "POST", "url": "http://zs/zaken", "request": {"a": 1}, "status": 201},
+    ])  # fmt: skip
+    rerun = Flow("001-x", calls=[
+        {"method": "GET", "url": "http://zs/b", "request": None, "status": 404},
+        {"method": "POST", "url": "http://zs/rollen", "request": {"a": 1}, "status": 201},
+        {"method": "POST", "url": "http://zs/zaken", "request": {"a": 2}, "status": 201},
+    ])  # fmt: skip
+    _, found = compare(recorded, rerun, [])
+    lines = [d.line() for d in found]
+    assert (
+        "flow 001-x: checkpoint calls.1 (POST /zaken): as a whole: recorded 'POST /zaken', rerun 'POST /rollen'"
+        in lines
+    )
+    assert "flow 001-x: checkpoint calls: as a whole: recorded 'not made', rerun 'POST /zaken'" in lines
+    assert "flow 001-x: checkpoint calls: as a whole: recorded 'not made', rerun 'GET http://zs/b'" in lines
+    assert len(lines) == 3
+
+
+def test_comparison_reads_xml_by_element_and_ignores_only_what_a_rule_names() -> None:
+    a = "<a xmlns='urn:x'><s><tijdstipBericht>1</tijdstipBericht><code>StUF055</code></s><r>1</r><r>2</r></a>"
+    b = "<a xmlns='urn:x'><s><tijdstipBericht>2</tijdstipBericht><code>StUF058</code></s><r>1</r><r>3</r></a>"
+    assert xml_fields(a) == {"a.s.tijdstipBericht": "1", "a.s.code": "StUF055", "a.r.0": "1", "a.r.1": "2"}
+    one, two = Flow("001-x", answer=a), Flow("001-x", answer=b)
+    _, found = compare(one, two, list(DEFAULT_IGNORE))
+    assert [(d.checkpoint, d.field) for d in found] == [("answer", "a.r.1"), ("answer", "a.s.code")]
+    _, none = compare(one, two, ["answer.a.r.*", "answer.*.code"])
+    assert [(d.checkpoint, d.field) for d in none] == [("answer", "a.s.tijdstipBericht")]  # not in these rules
+    assert diff({"x": [1, 2]}, {"x": [1]}) == [("x.1", 2, "<absent>")]
+
+
+def test_a_recorder_that_fails_never_breaks_a_delivery() -> None:
+    """The hooks sit in every far-side client: a broken recorder leaves the call unrecorded, the call goes on."""
+
+    class Broken:
+        def checkpoint(self, message_id: int, name: str, value: Any) -> None: ...
+
+        def call(self, message_id: int, call: dict[str, Any]) -> None:
+            raise RuntimeError("disk full")
+
+        def finished(self, message_id: int) -> None: ...
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(201, json={"ok": True}))
+    with recording.installed(Broken()), recording.delivering(7):
+        client = httpx.Client(transport=transport, event_hooks=recording.EVENT_HOOKS)
+        assert client.post("http://zs/zaken", json={"a": 1}).json() == {"ok": True}
+
+
+def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
+    r = adapter("simulate", "--rerun", tmp_path, "--report-dir", tmp_path / "out")
+    assert r.returncode != 0
+    assert r.stderr.strip().count("\n") == 0 and "recording.toml" in r.stderr, r.stderr
+    (tmp_path / "recording.toml").write_text('flows = ["001-x"]\nignore = "all"\n')
+    r = adapter("simulate", "--rerun", tmp_path, "--report-dir", tmp_path / "out")
+    assert r.returncode != 0 and "ignore must be a list" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("scenario", ["target-down-then-up.toml", "aanvulling-after-aanvraag.toml"])
+def test_retries_and_follow_ups_rerun_as_recorded(tmp_path: Path, scenario: str) -> None:
+    """A recorded 503 replays as a retry; an aanvulling finds the zaak the recorded aanvraag made."""
+    r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / scenario, "--report-dir", tmp_path / "o")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (rec,) = [p for p in (tmp_path / "rec").iterdir()]
+    calls = [c for f in sorted(rec.glob("0*/calls.json")) for c in json.loads(f.read_text())]
+    if scenario.startswith("target-down"):
+        assert [c["status"] for c in calls if c["url"].endswith("/zaken")][:3] == [503, 503, 503]
+    again = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "o2")
+    assert again.returncode == 0, again.stdout + again.stderr
