@@ -101,11 +101,12 @@ def test_a_broken_mapping_fails_the_affected_scenarios_and_names_what(tmp_path: 
 
 def test_the_documented_example_and_commands_run(tmp_path: Path) -> None:
     doc = (ROOT / "docs" / "ketensimulatie.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"```toml\n(.*?)```", doc, re.S)
-    scenario = tmp_path / "doc-01.toml"
-    scenario.write_text(block, encoding="utf-8")
-    r = simulate(scenario, "--report-dir", tmp_path / "out")
-    assert r.returncode == 0 and "1 of 1 scenarios passed" in r.stdout, r.stdout + r.stderr
+    blocks = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 2
+    for n, block in enumerate(blocks):
+        (tmp_path / f"doc-{n}.toml").write_text(block, encoding="utf-8")
+    r = simulate(*sorted(tmp_path.glob("doc-*.toml")), "--report-dir", tmp_path / "out")
+    assert r.returncode == 0 and f"{len(blocks)} of {len(blocks)} scenarios passed" in r.stdout, r.stdout + r.stderr
     # the console block's commands (the one with every scenario runs above)
     commands = re.findall(r"^\$ \.venv/bin/loket-adapter simulate(.*?)(?:\s+#.*)?$", doc, re.M)
     assert len(commands) == 3
@@ -199,3 +200,147 @@ def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_
         assert len(fake.zaken) == 2  # one per run: the aanvulling landed on its run's zaak
         assert len({z["identificatie"] for z in fake.zaken}) == 2
     assert not (tmp_path / "unused.db").exists()  # a throwaway store, not the config's
+
+
+WRONG = {
+    # each new expectation kind with a wrong value: (file, scenario, the failure line it must give)
+    "json.toml": (
+        """id = "W-JSON"
+description = "a document's bytes are not what the scenario says"
+[[steps]]
+do = "notify"
+verzoek = "verzoek-initieren"
+notificatie = "verzoeknotificatie-initieren"
+[[steps]]
+do = "wait"
+expect = { state = "delivered", json = { "documenten[bestandsnaam=situatietekening.pdf].inhoud_sha256" = "%s" } }
+"""
+        % ("0" * 64),
+        "W-JSON step 2 (wait): json documenten[bestandsnaam=situatietekening.pdf].inhoud_sha256: expected "
+        + "0" * 64
+        + ", actual 641a3e0f0f468ea0bb375d51cf4f90e412db1254a8edf81bc6a7e7034983bb3d: FAILED",
+    ),
+    "error.toml": (
+        """id = "W-ERROR"
+description = "the delivery's error is another one"
+[[steps]]
+do = "send"
+message = "omvDi01AanbiedenAanvraag"
+nummer = "7700001"
+replace = { ">20261123<" = ">20190601<" }
+[[steps]]
+do = "wait"
+expect = { state = "needs-attention", error = "roltype" }
+""",
+        "W-ERROR step 2 (wait): error: expected containing 'roltype', actual \"zaaktype 'ZT-OMV-REG': no published",
+    ),
+    "overdracht.toml": (
+        """id = "W-OVERDRACHT"
+description = "no rule hands the verzoek over, so the werkmap records none"
+[[steps]]
+do = "notify"
+verzoek = "verzoek-initieren"
+notificatie = "verzoeknotificatie-initieren"
+[[steps]]
+do = "wait"
+[steps.expect]
+state = "delivered"
+overdrachten = [{ verzoeknummer = "2026112300123", naar = "00000001823288444000", rol = "behandeldienst" }]
+""",
+        "W-OVERDRACHT step 2 (wait): overdrachten: expected "
+        "['2026112300123 to 00000001823288444000 as behandeldienst'], actual []: FAILED",
+    ),
+    "log.toml": (
+        """id = "W-LOG"
+description = "an event the adapter never logs"
+[[steps]]
+do = "send"
+message = "omvDi01AanbiedenAanvraag"
+nummer = "7700002"
+[[steps]]
+do = "wait"
+expect = { state = "delivered", log = ["werkmap poll found a verzoek without notification"] }
+""",
+        "W-LOG step 2 (wait): log: expected 'werkmap poll found a verzoek without notification', actual not among ",
+    ),
+    "zaaktype.toml": (
+        """id = "W-ZAAKTYPE"
+description = "the new zaaktype version begins after the aanvraag's date: the current one is used"
+[[steps]]
+do = "catalogus"
+zaaktype = "ZT-OMV-REG"
+omschrijving = "Omgevingsvergunning regulier (2027)"
+begin = 2027-01-01
+[[steps]]
+do = "send"
+message = "omvDi01AanbiedenAanvraag"
+nummer = "7700003"
+[[steps]]
+do = "wait"
+expect = { state = "delivered", json = { "zaaktype.omschrijving" = "Omgevingsvergunning regulier (2027)" } }
+""",
+        "W-ZAAKTYPE step 3 (wait): json zaaktype.omschrijving: expected Omgevingsvergunning regulier (2027), actual"
+        " Omgevingsvergunning regulier: FAILED",
+    ),
+    "poll.toml": (
+        """id = "W-POLL"
+description = "a verzoek the poll finds is delivered: a wrong zaak count fails"
+[[steps]]
+do = "poll"
+verzoek = "verzoek-initieren"
+[[steps]]
+do = "wait"
+expect = { state = "delivered", zaken = 2 }
+""",
+        "W-POLL step 2 (wait): zaken: expected 2, actual 1: FAILED",
+    ),
+}
+
+
+def test_each_new_expectation_kind_fails_when_wrong_naming_step_expectation_expected_actual(tmp_path: Path) -> None:
+    for name, (text, _) in WRONG.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    r = simulate(*sorted(tmp_path.glob("*.toml")), "--report-dir", tmp_path / "out")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"0 of {len(WRONG)} scenarios passed" in r.stdout, r.stdout
+    for _, line in WRONG.values():
+        assert line in r.stderr, (line, r.stderr)
+    cases = junit_cases(tmp_path / "out" / "junit.xml")
+    assert all(cases[i] is not None for i in cases) and len(cases) == len(WRONG)
+    # the log expectation names the events seen, never a value logged with them (the BSN of the aanvrager)
+    assert "999993653" not in r.stderr and "Dorpsstraat" not in r.stderr
+
+
+def test_target_config_skips_every_scenario_that_needs_the_fakes() -> None:
+    from adapter.simulation import runner
+    from adapter.simulation.scenarios import load
+
+    config = Path("config.toml")
+    needing = ("stam-poll-missed", "catalogus-versions", "stam-transfer", "stam-large-document", "target-down-then-up")
+    for name in needing:
+        why = runner._cannot_run(load(SCENARIOS / f"{name}.toml"), config, None)
+        assert why is not None and "only with --target fake" in why, name
+    assert runner._cannot_run(load(SCENARIOS / "aanvraag-delivered.toml"), config, None) is None
+    assert runner._cannot_run(load(SCENARIOS / "stam-poll-missed.toml"), None, None) is None
+
+
+def test_paths_into_the_zaak_view() -> None:
+    from adapter.simulation.probes import ABSENT, dig
+
+    view = {
+        "zaak": {"identificatie": "OLO-1", "kenmerken": [{"kenmerk": "1", "bron": "OLO"}]},
+        "documenten": [{"bestandsnaam": "a.pdf", "size": 1}, {"bestandsnaam": "b.pdf", "size": 2}],
+        "rollen": [{"type": "x"}, {"type": "x"}],
+    }
+    assert dig(view, "zaak.identificatie") == "OLO-1"
+    assert dig(view, "zaak.kenmerken.0.bron") == dig(view, "zaak.kenmerken[0].bron") == "OLO"
+    assert dig(view, "documenten[-1].bestandsnaam") == "b.pdf"
+    assert dig(view, "documenten[bestandsnaam=b.pdf].size") == 2
+    assert dig(view, "documenten[*].bestandsnaam") == ["a.pdf", "b.pdf"]
+    assert dig(view, "documenten.length") == 2
+    assert dig(view, "documenten[size=2].bestandsnaam") == "b.pdf"  # a number compared as JSON text
+    assert dig(view, "rollen[type=x]") == "<2 items with type=x>"  # ambiguous: said, not guessed
+    assert dig(view, "documenten[bestandsnaam=c.pdf]") == "<0 items with bestandsnaam=c.pdf>"
+    assert dig(view, "zaak.nothing") == dig(view, "documenten[5]") == dig(view, "zaak[0]") == ABSENT
+    with pytest.raises(ValueError):
+        dig(view, "documenten[size]")

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
+from adapter.simulation import probes
 from adapter.simulation.config_text import OIN, stuf_toml, werkmap_toml, zgw_target_toml
 from adapter.simulation.scenarios import Expect, Scenario, Step
 from adapter.simulation.serving import serve_in_thread
@@ -103,6 +105,15 @@ class FakeSide:
         urls = {z["url"] for z in zaken}
         return sum(r["zaak"] in urls for r in self.fake.rollen)
 
+    def view(self, zaak: dict[str, Any]) -> dict[str, Any]:
+        return probes.fake_zaak_view(self.fake, zaak)
+
+    def add_zaaktype(self, step: Step) -> None:
+        assert step.zaaktype and step.omschrijving and step.begin
+        probes.add_zaaktype_version(
+            self.fake, step.zaaktype, step.omschrijving, step.begin, step.einde, step.concept, step.close_previous
+        )
+
 
 class ZgwSide:
     """A zaaksysteem from the config (``--target config``), read through its ZGW APIs: the zaken the adapter
@@ -154,6 +165,13 @@ class ZgwSide:
         with _reading_zaaksysteem():
             return sum(len(self.target.client.find_all("zaken", "rollen", zaak=z["url"])) for z in zaken)
 
+    def view(self, zaak: dict[str, Any]) -> dict[str, Any]:
+        with _reading_zaaksysteem():
+            return probes.zgw_zaak_view(self.target.client, zaak)
+
+    def add_zaaktype(self, step: Step) -> None:
+        raise StepFailed("a catalogus step needs the fake zaaksysteem")
+
 
 @contextmanager
 def _reading_zaaksysteem() -> Iterator[None]:
@@ -173,12 +191,17 @@ class Chain:
     services: Any
     side: FakeSide | ZgwSide
     werkmap: Any = None
+    #: the adapter's log events since the chain started (masked)
+    log: probes.LogCapture | None = None
 
 
 @contextmanager
-def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Iterator[Chain]:
+def chain(
+    specs: Path, mappings: Path | None, config: Path | None = None, mapping_extra: str | None = None
+) -> Iterator[Chain]:
     """An adapter on a fresh store delivering to the fake ZGW (started here), or with ``config`` to that
-    config's target (its mapping files unless ``mappings`` is given); stopped after."""
+    config's target (its mapping files unless ``mappings`` is given); stopped after. ``mapping_extra``: TOML
+    added to a copy of every mapping file (a scenario's own rule; the files under test stay as they are)."""
     from adapter.app import build_app
     from adapter.config import load_settings
     from adapter.services import open_services
@@ -188,9 +211,11 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
     fake = None
     stops: list[Callable[[], None]] = []
     services = None
-    with tempfile.TemporaryDirectory(prefix="ketensimulatie-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ketensimulatie-") as tmp, probes.captured_log() as log:
         try:
             werkmap = None
+            if mapping_extra is not None and mappings is not None:
+                mappings = _with_extra(mappings, Path(tmp) / "mappings", mapping_extra)
             if config is None:
                 from adapter.simulation.fake_werkmap import FakeWerkmap
 
@@ -223,7 +248,7 @@ def chain(specs: Path, mappings: Path | None, config: Path | None = None) -> Ite
             services.outbox.start()
             url, stop_adapter = serve_in_thread(build_app(services))
             stops.insert(0, stop_adapter)
-            yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap)
+            yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap, log)
         finally:
             for stop in stops[:1]:  # the adapter's web app first: nothing new comes in
                 stop()
@@ -256,6 +281,13 @@ def check_adapter(url: str) -> None:
         raise ConfigError(f"--url {url}: no adapter answers there ({type(exc).__name__}: {exc})") from None
     if r.status_code != 200:
         raise ConfigError(f"--url {url}: /healthz answered HTTP {r.status_code}, not an adapter that is up")
+
+
+def _with_extra(mappings: Path, copy: Path, extra: str) -> Path:
+    shutil.copytree(mappings, copy)
+    for f in copy.glob("*.toml"):
+        f.write_text(f.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
+    return copy
 
 
 def _all_at_once(stops: list[Callable[[], None]]) -> None:
@@ -369,6 +401,17 @@ def _stored_id(c: Chain, referentie: str) -> int | None:
         return conn.execute(q).scalar()
 
 
+def _stored_by_nummer(c: Chain, nummer: str | None) -> int | None:
+    """The newest message stored for a verzoeknummer (what a poll stored for it)."""
+    from adapter.store.db import reading
+    from adapter.store.tables import messages
+
+    if nummer is None:
+        return None
+    with reading(c.services.engine) as conn:
+        return conn.execute(select(func.max(messages.c.id)).where(messages.c.nummer == nummer)).scalar()
+
+
 def _message_state(c: Chain, message_id: int | None) -> tuple[str | None, str | None, str | None]:
     """(state, last error, delivery outcome) of a stored message."""
     from adapter.store.db import reading
@@ -448,7 +491,7 @@ class Run:
             path = STAM_FIXTURES / f"{step.verzoek}.xml"
             if not path.is_file():
                 raise StepFailed(f"no fixture {path.relative_to(PROJECT_ROOT)}")
-            self.c.werkmap.add_verzoek(path.read_bytes())
+            self._into_werkmap(path.read_bytes(), step)
         path = STAM_FIXTURES / f"{step.notificatie}.xml"
         if not path.is_file():
             raise StepFailed(f"no fixture {path.relative_to(PROJECT_ROOT)}")
@@ -472,6 +515,37 @@ class Run:
         self.sent[i] = Sent(body, "", nummer, r.status_code, r.content, mid if isinstance(mid, int) else None)
         self.result.exchanges.append((i, "notificatie", body.decode("utf-8", "replace")))
         self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
+
+    def _into_werkmap(self, xml: bytes, step: Step) -> None:
+        try:
+            self.c.werkmap.add_verzoek(xml, step.documents or None)
+        except ValueError as exc:  # not valid against our STAM schema, a documentId the verzoek lacks, twice
+            raise StepFailed(f"the werkmap refused verzoek {step.verzoek}: {exc}") from None
+
+    def _poll(self, i: int, step: Step) -> None:
+        """A verzoek whose notificatie never came: into the werkmap as submitted now (the poll looks back a few
+        days from now), then the werkmap poll runs once, as the scheduler runs it."""
+        from adapter.jobs.werkmap_poll import poll
+
+        if self.c.werkmap is None:
+            raise StepFailed("a poll step needs the simulated werkmap (--target fake)")
+        nummer = None
+        if step.verzoek is not None:
+            path = STAM_FIXTURES / f"{step.verzoek}.xml"
+            if not path.is_file():
+                raise StepFailed(f"no fixture {path.relative_to(PROJECT_ROOT)}")
+            xml = path.read_bytes()
+            now = datetime.now().astimezone().replace(microsecond=0).isoformat().encode()
+            xml = re.sub(rb"(<vz:indiendatum>)[^<]*(</vz:indiendatum>)", rb"\g<1>" + now + rb"\g<2>", xml)
+            self._into_werkmap(xml, step)
+            m = re.search(rb"<vz:verzoeknummer>([^<]*)</vz:verzoeknummer>", xml)
+            nummer = m.group(1).decode() if m else None
+        result = poll(self.c.services)
+        self.result.exchanges.append((i, "werkmap poll", result.detail))
+        self.sent[i] = Sent(b"", "", nummer, 0, result.detail.encode(), _stored_by_nummer(self.c, nummer))
+
+    def _catalogus(self, i: int, step: Step) -> None:
+        self.c.side.add_zaaktype(step)
 
     def _fail(self, i: int, step: Step) -> None:
         self.c.side.fail(step)
@@ -536,6 +610,40 @@ class Run:
                 if isinstance(wanted, str) and self.tag:  # the aanvraagnummers of this run carry the tag
                     wanted = re.sub(r"(\d{5,})", rf"\g<1>{self.tag}", wanted)
                 self._check(i, text, f"zaak.{path}", wanted, _dig(zaak, path) if zaak is not None else "<no zaak>")
+        if e.json_paths:
+            zaak = self._zaak(i)
+            view = self.c.side.view(zaak) if zaak is not None else None
+            for path, wanted in e.json_paths.items():
+                actual = probes.dig(view, path) if view is not None else "<no zaak>"
+                self._check(i, text, f"json {path}", self._tagged(wanted), actual)
+        if e.error is not None:
+            error = _message_state(self.c, self._last_sent(i + 1, step.of).message_id)[1]
+            ok = error is not None and e.error in error
+            self.result.checks.append(
+                Check(self.scenario.id, i, text, "error", f"containing {e.error!r}", repr(error), ok)
+            )
+        if e.overdrachten is not None:
+            if self.c.werkmap is None:
+                raise StepFailed("expect.overdrachten needs the simulated werkmap (--target fake)")
+            wanted_t = [f"{o.verzoeknummer} to {o.naar} as {o.rol}" for o in e.overdrachten]
+            actual_t = [f"{t.verzoeknummer} to {t.naar_oin} as {t.rol}" for t in self.c.werkmap.transfers]
+            self._check(i, text, "overdrachten", wanted_t, actual_t)
+        for event in e.log:
+            seen = self.c.log.events() if self.c.log is not None else []
+            ok = event in seen
+            actual = "logged" if ok else f"not among {len(seen)} events ({', '.join(sorted(set(seen))[:12])})"
+            self.result.checks.append(Check(self.scenario.id, i, text, "log", repr(event), actual, ok))
+
+    def _tagged(self, wanted: Any) -> Any:
+        """An expected text with this run's aanvraagnummers as sent (against a real zaaksysteem they carry
+        the run's suffix)."""
+        if not self.tag or not isinstance(wanted, str):
+            return wanted
+        for s in self.sent.values():
+            if s.nummer and s.nummer.endswith(self.tag):
+                plain = s.nummer[: -len(self.tag)]
+                wanted = re.sub(rf"(?<!\d){plain}(?!\d)", s.nummer, wanted)
+        return wanted
 
     def _zaak(self, i: int) -> dict[str, Any] | None:
         """The zaak of the last sent message's nummer (identificatie ending in it); ambiguity is a failed step."""
@@ -563,6 +671,24 @@ def _recording(c: Chain, folder: Path | None, description: str) -> Iterator[None
         yield
 
 
+#: steps that need the fakes of this chain: the werkmap, or a zaaksysteem and catalogus the runner can change
+FAKE_STEPS = ("fail", "recover", "notify", "poll", "catalogus")
+
+
+def _cannot_run(s: Scenario, config: Path | None, url: str | None) -> str | None:
+    """Why a scenario cannot run against this target (None: it can)."""
+    if config is None:
+        return None
+    if any(step.do in FAKE_STEPS or step.expect.overdrachten is not None for step in s.steps) or s.mapping:
+        return (
+            "makes the zaaksysteem fail, changes its catalogus or the mapping, or needs the simulated werkmap: "
+            "only with --target fake"
+        )
+    if url and any(step.expect.log for step in s.steps):
+        return "expects log events of an adapter started here, not of the one at --url"
+    return None
+
+
 def run_all(
     scenarios: list[Scenario],
     *,
@@ -580,14 +706,14 @@ def run_all(
     results = []
     for s in scenarios:
         progress(f"{s.id}: {s.description}")
-        if config is not None and any(step.do in ("fail", "recover", "notify") for step in s.steps):
-            why = "makes the zaaksysteem fail, or needs the simulated werkmap: only with --target fake"
+        why = _cannot_run(s, config, url)
+        if why is not None:
             result = ScenarioResult(s, skipped=why)
             progress(f"{s.id}: skipped ({result.skipped})")
             results.append(result)
             continue
         try:
-            started = running_chain(url, config) if url and config else chain(specs, mappings, config)
+            started = running_chain(url, config) if url and config else chain(specs, mappings, config, s.mapping)
             with started as c, _recording(c, record / s.id if record else None, s.description):
                 result = Run(s, c, progress).run()
         except AdapterError:
