@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,6 +182,14 @@ def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "recording.toml").write_text('flows = ["001-x"]\nignore = "all"\n')
     r = adapter("simulate", "--rerun", tmp_path, "--report-dir", tmp_path / "out")
     assert r.returncode != 0 and "ignore must be a list" in r.stderr and r.stderr.strip().count("\n") == 0
+    # a recording of a StUF-ZKN target: the rerun stubs ZGW and the werkmap only, and says so
+    shutil.copytree(ROOT / "fixtures" / "recorded" / "aanvraag-aanvulling", tmp_path / "zkn")
+    setup = json.loads((tmp_path / "zkn" / "setup.json").read_text())
+    setup["targets"]["zaaksysteem"] = {"kind": "stuf-zkn", "url": "http://zs/zds"}
+    (tmp_path / "zkn" / "setup.json").write_text(json.dumps(setup))
+    r = adapter("simulate", "--rerun", tmp_path / "zkn", "--report-dir", tmp_path / "out")
+    assert r.returncode != 0 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "target zaaksysteem is 'stuf-zkn'" in r.stderr
 
 
 @pytest.mark.parametrize("scenario", ["target-down-then-up.toml", "aanvulling-after-aanvraag.toml"])
@@ -194,3 +203,44 @@ def test_retries_and_follow_ups_rerun_as_recorded(tmp_path: Path, scenario: str)
         assert [c["status"] for c in calls if c["url"].endswith("/zaken")][:3] == [503, 503, 503]
     again = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "o2")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_documented_record_and_rerun_commands_run(tmp_path: Path) -> None:
+    """docs/ketensimulatie.md, "Record, rerun, compare": each command, and the documented difference lines."""
+    from tests.conftest import make_server
+
+    doc = (ROOT / "docs" / "ketensimulatie.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Record, rerun, compare") : doc.index("## The shipped scenarios")]
+    commands = re.findall(r"^\.venv/bin/loket-adapter (.*)$", section, re.M)
+    assert len(commands) == 4, commands
+    changed = copy_mappings(tmp_path)
+    toml = changed / "voorbeeldstad.toml"
+    toml.write_text(toml.read_text("utf-8").replace("via het Omgevingsloket", "via de balie"), "utf-8")
+    for command in commands:
+        args = command.replace("var/changed-mappings", str(changed)).replace("var/", f"{tmp_path}/var/").split()
+        if args[0] == "serve":  # the live form: a served adapter (its config from the tests) records into the folder
+            server = make_server(tmp_path)
+            server.args = args[1:]
+            server.start()
+            server.stop()
+            assert json.loads((tmp_path / "var/recorded/live/setup.json").read_text())["ontvangers"]
+            continue
+        r = adapter(*args, "--report-dir", tmp_path / "out")
+        if "--mappings" in args:
+            assert r.returncode == 1
+            documented = re.findall(r"^(aanvraag-aanvulling\..*: FAILED)$", section, re.M)
+            assert len(documented) == 2
+            for line in documented:
+                pattern = ".*".join(re.escape(part) for part in line.split("…"))
+                assert re.search(pattern, r.stderr), (line, r.stderr)
+        else:
+            assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "var/recorded/LVO-02/recording.toml").is_file()
+
+
+def test_the_shipped_recordings_rerun_green(tmp_path: Path) -> None:
+    shipped = sorted(p.name for p in (ROOT / "fixtures" / "recorded").iterdir() if p.is_dir())
+    assert shipped == ["aanvraag-aanvulling", "stam-initieren"]
+    for name in shipped:
+        r = adapter("simulate", "--rerun", name, "--report-dir", tmp_path / name)
+        assert r.returncode == 0, r.stdout + r.stderr

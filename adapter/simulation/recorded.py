@@ -146,7 +146,7 @@ def _toml_list(values: list[str]) -> str:
 def write_meta(folder: Path, description: str, flows: list[str], ignore: list[str]) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     (folder / "recording.toml").write_text(
-        f"# A recording of live flows; rerun and compare: loket-adapter simulate --rerun {folder}\n"
+        "# A recording of live flows; rerun and compare: loket-adapter simulate --rerun THIS-FOLDER\n"
         f"description = {json.dumps(description)}\n"
         f'recorded_at = "{when}"\n'
         "# Fields not compared on a rerun: globs over checkpoint.field paths (* matches anything, dots too).\n"
