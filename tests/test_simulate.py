@@ -282,6 +282,25 @@ expect = { state = "delivered", json = { "zaaktype.omschrijving" = "Omgevingsver
         "W-ZAAKTYPE step 3 (wait): json zaaktype.omschrijving: expected Omgevingsvergunning regulier (2027), actual"
         " Omgevingsvergunning regulier: FAILED",
     ),
+    "advies.toml": (
+        """id = "W-ADVIES"
+description = "the adviseur has not answered yet: the adviesverzoek is uitgezet, not gereed"
+[[steps]]
+do = "send"
+message = "omvDi01AanbiedenAanvraag"
+nummer = "7700004"
+[[steps]]
+do = "wait"
+expect = { state = "delivered" }
+[[steps]]
+do = "advies"
+adviseur = "welstand"
+[[steps]]
+do = "wait"
+expect = { state = "delivered", advies = { state = "gereed" } }
+""",
+        "W-ADVIES step 4 (wait): advies.state: expected gereed, actual uitgezet: FAILED",
+    ),
     "poll.toml": (
         """id = "W-POLL"
 description = "a verzoek the poll finds is delivered: a wrong zaak count fails"
@@ -316,7 +335,10 @@ def test_target_config_skips_every_scenario_that_needs_the_fakes() -> None:
     from adapter.simulation.scenarios import load
 
     config = Path("config.toml")
-    needing = ("stam-poll-missed", "catalogus-versions", "stam-transfer", "stam-large-document", "target-down-then-up")
+    needing = (
+        "stam-poll-missed", "catalogus-versions", "stam-transfer", "stam-large-document", "target-down-then-up",
+        "advies-stuf-lvo", "advies-samenwerken",
+    )  # fmt: skip
     for name in needing:
         why = runner._cannot_run(load(SCENARIOS / f"{name}.toml"), config, None)
         assert why is not None and "only with --target fake" in why, name

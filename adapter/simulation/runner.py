@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import httpx
 from lxml import etree
@@ -29,7 +30,14 @@ from sqlalchemy import func, select
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
 from adapter.simulation import probes
-from adapter.simulation.config_text import OIN, stuf_toml, werkmap_toml, zgw_target_toml
+from adapter.simulation.config_text import (
+    OIN,
+    loket_toml,
+    samenwerken_toml,
+    stuf_toml,
+    werkmap_toml,
+    zgw_target_toml,
+)
 from adapter.simulation.scenarios import Expect, Scenario, Step
 from adapter.simulation.serving import serve_in_thread
 
@@ -38,6 +46,8 @@ FIXTURES = FIXTURES_DIR / "stuf-lvo"
 STAM_FIXTURES = FIXTURES_DIR / "stam"
 SECRET = "ketensimulatie-secret-of-32-bytes-or-more"
 #: states a delivery does not leave by itself: waiting longer cannot change them
+#: the advice document an adviseur gives through samenwerken (a minimal PDF)
+ADVIES_PDF = b"%PDF-1.4\n% advies van de ketensimulatie\n%%EOF\n"
 SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
 
 
@@ -193,15 +203,24 @@ class Chain:
     werkmap: Any = None
     #: the adapter's log events since the chain started (masked)
     log: probes.LogCapture | None = None
+    #: the advice loop's far sides (``far`` has "advies"): the loket's StUF-LVO endpoint and DSO samenwerken
+    loket: Any = None
+    samenwerken: Any = None
 
 
 @contextmanager
 def chain(
-    specs: Path, mappings: Path | None, config: Path | None = None, mapping_extra: str | None = None
+    specs: Path,
+    mappings: Path | None,
+    config: Path | None = None,
+    mapping_extra: str | None = None,
+    far: frozenset[str] = frozenset(),
 ) -> Iterator[Chain]:
     """An adapter on a fresh store delivering to the fake ZGW (started here), or with ``config`` to that
     config's target (its mapping files unless ``mappings`` is given); stopped after. ``mapping_extra``: TOML
-    added to a copy of every mapping file (a scenario's own rule; the files under test stay as they are)."""
+    added to a copy of every mapping file (a scenario's own rule; the files under test stay as they are).
+    ``far``: the far sides a scenario needs beyond zaaksysteem and werkmap ("advies": loket and samenwerken,
+    with two adviseurs), started only then, so the other scenarios' chains stay small."""
     from adapter.app import build_app
     from adapter.config import load_settings
     from adapter.services import open_services
@@ -230,6 +249,9 @@ def chain(
                 assert mappings is not None
                 catalogus = fake.catalogus_url("catalogussen")
                 text = _config(Path(tmp), mappings, zgw_url, catalogus, werkmap_url + werkmap.base_path)
+                if "advies" in far:
+                    loket, samenwerken, more = _advice_sides(stops)
+                    text += more
                 own.write_text(text, "utf-8")
                 settings = load_settings(own)
             else:
@@ -248,7 +270,10 @@ def chain(
             services.outbox.start()
             url, stop_adapter = serve_in_thread(build_app(services))
             stops.insert(0, stop_adapter)
-            yield Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap, log)
+            c = Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap, log)
+            if "advies" in far and config is None:
+                c.loket, c.samenwerken = loket, samenwerken
+            yield c
         finally:
             for stop in stops[:1]:  # the adapter's web app first: nothing new comes in
                 stop()
@@ -281,6 +306,32 @@ def check_adapter(url: str) -> None:
         raise ConfigError(f"--url {url}: no adapter answers there ({type(exc).__name__}: {exc})") from None
     if r.status_code != 200:
         raise ConfigError(f"--url {url}: /healthz answered HTTP {r.status_code}, not an adapter that is up")
+
+
+#: the chain's adviseurs ([adviseurs.NAME]): one per channel of the advice loop
+ADVISEURS = {
+    "welstand": ("00000001823288444000", "Omgevingsdienst Voorbeeldregio", "stuf-lvo"),
+    "brandweer": ("00000001811451278000", "Veiligheidsregio Voorbeeld", "samenwerken"),
+}
+
+
+def _advice_sides(stops: list[Callable[[], None]]) -> tuple[Any, Any, str]:
+    """The fake loket (what the adapter sends by StUF-LVO, validated against our schema) and fake samenwerken
+    (playing the adviseur), served; and the config that reaches them, with one adviseur per channel."""
+    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
+    from adapter.simulation.fake_samenwerken import FakeSamenwerken
+
+    loket = FakeLoket()
+    loket_url, stop = serve_in_thread(loket)
+    stops.append(stop)
+    samenwerken = FakeSamenwerken(oin=OIN)
+    samenwerken_url, stop = serve_in_thread(samenwerken.app)
+    stops.append(stop)
+    text = loket_toml(loket_url + ENDPOINT_PATH, OIN) + samenwerken_toml(samenwerken_url + samenwerken.base_path, OIN)
+    text += "\n[advies]\ntermijn_dagen = 14\n"
+    for name, (oin, naam, channel) in ADVISEURS.items():
+        text += f'\n[adviseurs.{name}]\noin = "{oin}"\nnaam = "{naam}"\nchannel = "{channel}"\n'
+    return loket, samenwerken, text
 
 
 def _with_extra(mappings: Path, copy: Path, extra: str) -> Path:
@@ -412,6 +463,15 @@ def _stored_by_nummer(c: Chain, nummer: str | None) -> int | None:
         return conn.execute(select(func.max(messages.c.id)).where(messages.c.nummer == nummer)).scalar()
 
 
+def _advies_message(c: Chain, av_id: str) -> int | None:
+    """The newest message that answers adviesverzoek ``av_id`` (its crossRefnummer)."""
+    from adapter.store.db import reading
+    from adapter.store.tables import messages
+
+    with reading(c.services.engine) as conn:
+        return conn.execute(select(func.max(messages.c.id)).where(messages.c.cross_refnummer == av_id)).scalar()
+
+
 def _message_state(c: Chain, message_id: int | None) -> tuple[str | None, str | None, str | None]:
     """(state, last error, delivery outcome) of a stored message."""
     from adapter.store.db import reading
@@ -446,6 +506,8 @@ class Run:
         self.c = c
         self.progress = progress
         self.sent: dict[int, Sent] = {}
+        #: step → the adviesverzoek it asked for (advies steps)
+        self.adviesverzoeken: dict[int, str] = {}
         self.result = ScenarioResult(scenario)
         #: against a real zaaksysteem every aanvraagnummer gets a suffix of this run
         self.tag = f"{uuid.uuid4().int % 10**6:06d}" if c.side.real else ""
@@ -547,6 +609,78 @@ class Run:
     def _catalogus(self, i: int, step: Step) -> None:
         self.c.side.add_zaaktype(step)
 
+    def _advies(self, i: int, step: Step) -> None:
+        """The behandelaar asks for advice on the zaak of the last send (as ``advies aanvragen`` does); the
+        delivery workers relay it to the adviseur."""
+        from adapter.advies.service import Aanvraag, AanvraagInvalid, aanvragen
+
+        if self.c.loket is None:
+            raise StepFailed("an advies step needs the simulated loket and samenwerken (--target fake)")
+        zaak = self._zaak(i)
+        if zaak is None:
+            raise StepFailed("no zaak to ask advice for: send an aanvraag and wait until it is delivered")
+        assert step.adviseur is not None
+        request = Aanvraag(zaak["identificatie"], step.adviseur, tuple(step.bijlagen), None, step.omschrijving)
+        try:
+            av, _ = aanvragen(self.c.services.settings, self.c.services.engine, request, bron="ketensimulatie")
+        except AanvraagInvalid as exc:
+            raise StepFailed(f"the adviesverzoek was refused: {exc}") from None
+        self.adviesverzoeken[i] = av.id
+        self.sent[i] = Sent(b"", av.id, av.aanvraagnummer, 0, b"", av.message_id)
+        self.result.exchanges.append((i, "adviesverzoek", f"{av.id} to {av.adviseur} via {av.channel}"))
+
+    def _adviesverzoek(self, i: int, of: int | None) -> str:
+        earlier = [n for n in self.adviesverzoeken if n < i and (of is None or n == of)]
+        if not earlier:
+            raise StepFailed("no adviesverzoek was asked for before this step (an advies step)")
+        return self.adviesverzoeken[max(earlier)]
+
+    def _answer(self, i: int, step: Step) -> None:
+        """The adviseur answers: by StUF-LVO the loket sends vrgDi01VoegAdviesToe; by samenwerken the adviseur
+        completes the actieverzoek with a document and the adapter's samenwerken poll picks it up."""
+        from adapter.advies import store
+
+        av_id = self._adviesverzoek(i, step.of)
+        av = store.get(self.c.services.engine, av_id)
+        assert av is not None and step.strekking is not None
+        if av.state != "uitgezet":
+            raise StepFailed(
+                f"adviesverzoek {av_id} is {av.state}, not uitgezet: its relay has not reached the adviseur"
+            )
+        if av.channel == "stuf-lvo":
+            body = (FIXTURES / "vrgDi01VoegAdviesToe.xml").read_text(encoding="utf-8")
+            body = body.replace("ZS-ADV-2026-0042", av_id).replace(
+                "<LVO:strekking>positief<", f"<LVO:strekking>{escape(step.strekking)}<"
+            )
+            body = re.sub(r"(<LVO:aanvraagnummer>)[^<]*(<)", rf"\g<1>{av.aanvraagnummer}\g<2>", body)
+            self._post_advies(i, body.replace("1234567_", f"{av.aanvraagnummer}_").encode())
+            return
+        from adapter.jobs.samenwerken_poll import poll
+
+        ours = [a for _, a in self.c.samenwerken.actieverzoeken() if a.kenmerk == av_id]
+        if len(ours) != 1:
+            raise StepFailed(f"samenwerken holds {len(ours)} actieverzoeken of adviesverzoek {av_id}, not 1")
+        name = f"{av.aanvraagnummer}_advies_{av.adviseur}.pdf"
+        self.c.samenwerken.complete(ours[0].actieverzoek_id, step.strekking, name, ADVIES_PDF)
+        result = poll(self.c.services)
+        self.result.exchanges.append((i, "samenwerken poll", result.detail))
+        self.sent[i] = Sent(b"", "", av.aanvraagnummer, 0, b"", _advies_message(self.c, av_id))
+
+    def _post_advies(self, i: int, body: bytes) -> None:
+        try:
+            r = httpx.post(
+                f"{self.c.url}/soap/stuf-lvo",
+                content=body,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"the adapter did not answer: {type(exc).__name__}") from None
+        referentie = _referentie(body)
+        self.sent[i] = Sent(body, referentie, _nummer(body), r.status_code, r.content, _stored_id(self.c, referentie))
+        self.result.exchanges.append((i, "sent", body.decode("utf-8", "replace")))
+        self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
+
     def _fail(self, i: int, step: Step) -> None:
         self.c.side.fail(step)
 
@@ -628,6 +762,16 @@ class Run:
             wanted_t = [f"{o.verzoeknummer} to {o.naar} as {o.rol}" for o in e.overdrachten]
             actual_t = [f"{t.verzoeknummer} to {t.naar_oin} as {t.rol}" for t in self.c.werkmap.transfers]
             self._check(i, text, "overdrachten", wanted_t, actual_t)
+        if e.advies is not None:
+            from adapter.advies import store
+
+            av_id = self._adviesverzoek(i + 1, None)
+            av = store.get(self.c.services.engine, av_id)
+            assert av is not None
+            if e.advies.state is not None:
+                self._check(i, text, "advies.state", e.advies.state, av.effective_state())
+            if e.advies.strekking is not None:
+                self._check(i, text, "advies.strekking", e.advies.strekking, av.advies_strekking)
         for event in e.log:
             seen = self.c.log.events() if self.c.log is not None else []
             ok = event in seen
@@ -672,7 +816,7 @@ def _recording(c: Chain, folder: Path | None, description: str) -> Iterator[None
 
 
 #: steps that need the fakes of this chain: the werkmap, or a zaaksysteem and catalogus the runner can change
-FAKE_STEPS = ("fail", "recover", "notify", "poll", "catalogus")
+FAKE_STEPS = ("fail", "recover", "notify", "poll", "catalogus", "advies", "answer")
 
 
 def _cannot_run(s: Scenario, config: Path | None, url: str | None) -> str | None:
@@ -713,7 +857,8 @@ def run_all(
             results.append(result)
             continue
         try:
-            started = running_chain(url, config) if url and config else chain(specs, mappings, config, s.mapping)
+            far = frozenset({"advies"} if any(step.do in ("advies", "answer") for step in s.steps) else ())
+            started = running_chain(url, config) if url and config else chain(specs, mappings, config, s.mapping, far)
             with started as c, _recording(c, record / s.id if record else None, s.description):
                 result = Run(s, c, progress).run()
         except AdapterError:

@@ -21,7 +21,7 @@ from adapter.errors import ConfigError
 from adapter.store.states import MESSAGE_STATES
 
 #: steps that bring a message into the adapter (``same_as`` and ``of`` refer to them)
-MESSAGE_STEPS = ("send", "notify", "poll")
+MESSAGE_STEPS = ("send", "notify", "poll", "advies", "answer")
 
 
 class _Strict(BaseModel):
@@ -32,6 +32,11 @@ class Overdracht(_Strict):
     verzoeknummer: str
     naar: str = Field(..., pattern=r"^\d{20}$")
     rol: Literal["behandeldienst", "bevoegdGezag"]
+
+
+class AdviesExpect(_Strict):
+    state: Literal["uitgezet", "gereed", "ingetrokken", "verlopen"] | None = None
+    strekking: str | None = None
 
 
 class Expect(_Strict):
@@ -60,6 +65,8 @@ class Expect(_Strict):
     error: str | None = None
     #: every overdracht the simulated werkmap recorded, in order (verzoeknummer, naar, rol)
     overdrachten: list[Overdracht] | None = None
+    #: the adviesverzoek of the step's advies step (or the last one): its state and the advice's strekking
+    advies: AdviesExpect | None = None
     #: event names the chain's adapter logged since the scenario began (each must appear at least once)
     log: list[str] = Field(default_factory=list)
 
@@ -71,7 +78,7 @@ class Expect(_Strict):
 
 
 class Step(_Strict):
-    do: Literal["send", "notify", "poll", "catalogus", "fail", "recover", "wait"]
+    do: Literal["send", "notify", "poll", "catalogus", "advies", "answer", "fail", "recover", "wait"]
     #: shown in progress and reports
     describe: str | None = None
     # send: a fixture (fixtures/stuf-lvo/NAME.xml), its aanvraagnummer, text replacements; or a step's body again
@@ -96,6 +103,13 @@ class Step(_Strict):
     einde: date | None = None
     concept: bool = False
     close_previous: bool = True
+    # advies: the behandelaar asks ``adviseur`` (an [adviseurs.NAME] of the chain) for advice on the zaak of the
+    # last send, sending ``bijlagen`` (bijlageIds of the aanvraag); ``omschrijving`` says what is asked
+    adviseur: Literal["welstand", "brandweer"] | None = None
+    bijlagen: list[str] = Field(default_factory=list)
+    # answer: the adviseur answers the adviesverzoek of the last advies step (or step ``of``) with ``strekking``
+    # (StUF-LVO: vrgDi01VoegAdviesToe; samenwerken: the actieverzoek completed, then the samenwerken poll)
+    strekking: str | None = Field(None, min_length=1, max_length=200)
     # fail: the zaaksysteem answers ``status`` to the next ``times`` requests of ``method`` on a path ending ``path``
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str | None = None
@@ -118,6 +132,10 @@ class Step(_Strict):
             raise ValueError("a catalogus step needs zaaktype, omschrijving and begin (a date)")
         if any(size < 0 for size in self.documents.values()):
             raise ValueError("documents: a size is a number of bytes (0 or more)")
+        if self.do == "advies" and self.adviseur is None:
+            raise ValueError('an advies step needs adviseur = "welstand" (StUF-LVO) or "brandweer" (samenwerken)')
+        if self.do == "answer" and self.strekking is None:
+            raise ValueError("an answer step needs strekking (the advice: positief, negatief, …)")
         if self.do == "wait" and self.expect.state is None:
             raise ValueError("a wait step needs expect.state (the state to wait for)")
         return self
