@@ -70,12 +70,21 @@ def test_every_shipped_scenario_passes_with_junit_and_html_without_shared(tmp_pa
     assert len(files) >= 15
     cases = junit_cases(tmp_path / "junit.xml")
     assert len(cases) == len(files) and all(v is None for v in cases.values()), cases
-    assert f"{len(files)} of {len(files)} scenarios passed" in r.stdout
+    ran = len(files) - len(needing_sshd(files))  # without OpenSSH's sshd the postbus scenarios are skipped
+    assert f"{ran} of {ran} scenarios passed" in r.stdout
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert f"Ketensimulatie: {len(files)} of {len(files)} scenarios passed" in report
     assert all(f"id='{case}'" in report for case in cases)
     # the messages exchanged are in the report, their personal data masked
     assert "omvDi01AanbiedenAanvraag" in report and "999993653" not in report and "Dorpsstraat" not in report
+
+
+def needing_sshd(files: list[Path]) -> list[Path]:
+    """The scenario files that are skipped on this machine for want of an sshd (none where it has one)."""
+    from adapter.simulation import runner
+    from adapter.simulation.scenarios import load
+
+    return [] if runner._sshd_available() else [f for f in files if "postbus" in runner._far_sides(load(f))]
 
 
 def test_a_broken_mapping_fails_the_affected_scenarios_and_names_what(tmp_path: Path) -> None:
@@ -316,16 +325,32 @@ expect = { state = "delivered", zaken = 2 }
 }
 
 
+WRONG_POSTBUS = (
+    """id = "W-POSTBUS"
+description = "a file nobody used stays in the inbox: not in processed"
+[[steps]]
+do = "postbus"
+file = "1234567_Bouwtekening.pdf"
+size = 10
+expect = { postbus = { inbox = ["1234567_Bouwtekening.pdf"], processed = ["1234567_Bouwtekening.pdf"] } }
+""",
+    "W-POSTBUS step 1 (postbus): postbus.processed: expected ['1234567_Bouwtekening.pdf'], actual []: FAILED",
+)
+
+
 def test_each_new_expectation_kind_fails_when_wrong_naming_step_expectation_expected_actual(tmp_path: Path) -> None:
-    for name, (text, _) in WRONG.items():
+    from adapter.simulation.runner import _sshd_available
+
+    wrong = {**WRONG, "postbus.toml": WRONG_POSTBUS} if _sshd_available() else WRONG
+    for name, (text, _) in wrong.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     r = simulate(*sorted(tmp_path.glob("*.toml")), "--report-dir", tmp_path / "out")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert f"0 of {len(WRONG)} scenarios passed" in r.stdout, r.stdout
-    for _, line in WRONG.values():
+    assert f"0 of {len(wrong)} scenarios passed" in r.stdout, r.stdout
+    for _, line in wrong.values():
         assert line in r.stderr, (line, r.stderr)
     cases = junit_cases(tmp_path / "out" / "junit.xml")
-    assert all(cases[i] is not None for i in cases) and len(cases) == len(WRONG)
+    assert all(cases[i] is not None for i in cases) and len(cases) == len(wrong)
     # the log expectation names the events seen, never a value logged with them (the BSN of the aanvrager)
     assert "999993653" not in r.stderr and "Dorpsstraat" not in r.stderr
 
@@ -337,13 +362,26 @@ def test_target_config_skips_every_scenario_that_needs_the_fakes() -> None:
     config = Path("config.toml")
     needing = (
         "stam-poll-missed", "catalogus-versions", "stam-transfer", "stam-large-document", "target-down-then-up",
-        "advies-stuf-lvo", "advies-samenwerken",
+        "advies-stuf-lvo", "advies-samenwerken", "postbus-orphan", "postbus-missing",
     )  # fmt: skip
     for name in needing:
         why = runner._cannot_run(load(SCENARIOS / f"{name}.toml"), config, None)
         assert why is not None and "only with --target fake" in why, name
     assert runner._cannot_run(load(SCENARIOS / "aanvraag-delivered.toml"), config, None) is None
     assert runner._cannot_run(load(SCENARIOS / "stam-poll-missed.toml"), None, None) is None
+
+
+def test_without_sshd_the_postbus_scenarios_are_skipped_saying_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapter.simulation import runner
+    from adapter.simulation.scenarios import load
+
+    monkeypatch.setattr(runner, "_sshd_available", lambda: False)
+    chosen = [load(SCENARIOS / "postbus-orphan.toml"), load(SCENARIOS / "postbus-missing.toml")]
+    results = runner.run_all(chosen, specs=Path("unused"), mappings=None, progress=lambda _: None)
+    assert [r.skipped for r in results] == [
+        "needs OpenSSH's sshd (/usr/sbin/sshd) and ssh-keygen for the SFTP postbox; this machine has none"
+    ] * 2
+    assert all(r.ok and r.checks == [] for r in results)  # skipped is not failed, and nothing ran
 
 
 def test_paths_into_the_zaak_view() -> None:

@@ -206,6 +206,8 @@ class Chain:
     #: the advice loop's far sides (``far`` has "advies"): the loket's StUF-LVO endpoint and DSO samenwerken
     loket: Any = None
     samenwerken: Any = None
+    #: the SFTP postbox (``far`` has "postbus"): ``fakes.Postbox``, a real OpenSSH sshd of the current user
+    postbox: Any = None
 
 
 @contextmanager
@@ -220,7 +222,8 @@ def chain(
     config's target (its mapping files unless ``mappings`` is given); stopped after. ``mapping_extra``: TOML
     added to a copy of every mapping file (a scenario's own rule; the files under test stay as they are).
     ``far``: the far sides a scenario needs beyond zaaksysteem and werkmap ("advies": loket and samenwerken,
-    with two adviseurs), started only then, so the other scenarios' chains stay small."""
+    with two adviseurs; "postbus": an SFTP postbox on a user-level sshd), started only then, so the other
+    scenarios' chains stay small."""
     from adapter.app import build_app
     from adapter.config import load_settings
     from adapter.services import open_services
@@ -252,6 +255,9 @@ def chain(
                 if "advies" in far:
                     loket, samenwerken, more = _advice_sides(stops)
                     text += more
+                if "postbus" in far:
+                    postbox = _postbox(Path(tmp), stops)
+                    text += postbox.toml() + f"\n[postbus]\nmissing_hours = {MISSING_SECONDS / 3600:.6f}\n"
                 own.write_text(text, "utf-8")
                 settings = load_settings(own)
             else:
@@ -273,6 +279,8 @@ def chain(
             c = Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap, log)
             if "advies" in far and config is None:
                 c.loket, c.samenwerken = loket, samenwerken
+            if "postbus" in far and config is None:
+                c.postbox = postbox
             yield c
         finally:
             for stop in stops[:1]:  # the adapter's web app first: nothing new comes in
@@ -332,6 +340,24 @@ def _advice_sides(stops: list[Callable[[], None]]) -> tuple[Any, Any, str]:
     for name, (oin, naam, channel) in ADVISEURS.items():
         text += f'\n[adviseurs.{name}]\noin = "{oin}"\nnaam = "{naam}"\nchannel = "{channel}"\n'
     return loket, samenwerken, text
+
+
+#: in a chain with a postbox, an aanvraag stops waiting for its postbus files this long after it arrived
+MISSING_SECONDS = 1.5
+
+
+def _postbox(tmp: Path, stops: list[Callable[[], None]]) -> Any:
+    """The SFTP postbox on a user-level OpenSSH sshd (``fakes.sftp_postbox``), stopped with the other fakes."""
+    from contextlib import ExitStack
+
+    from adapter.simulation.fakes import sftp_postbox
+
+    stack = ExitStack()
+    postbox = stack.enter_context(sftp_postbox("127.0.0.1", None, tmp))
+    stops.append(stack.close)
+    if postbox is None:
+        raise StepFailed("the SFTP postbox needs OpenSSH's sshd and ssh-keygen, which this machine lacks")
+    return postbox
 
 
 def _with_extra(mappings: Path, copy: Path, extra: str) -> Path:
@@ -681,6 +707,25 @@ class Run:
         self.result.exchanges.append((i, "sent", body.decode("utf-8", "replace")))
         self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
 
+    def _postbus(self, i: int, step: Step) -> None:
+        """The loket puts a file in the postbox inbox over SFTP (when ``file`` is given); then the adapter's
+        postbox pickup runs once, as the scheduler runs it."""
+        import paramiko
+
+        from adapter.jobs.scheduler import run_job
+        from adapter.simulation import loket_sftp
+
+        if self.c.postbox is None:
+            raise StepFailed("a postbus step needs the simulated SFTP postbox (--target fake)")
+        if step.file is not None:
+            try:
+                loket_sftp.put(self.c.postbox, step.file, loket_sftp.file_bytes(step.file, step.size))
+            except (OSError, paramiko.SSHException) as exc:
+                raise StepFailed(f"the loket could not put {step.file} in the postbox: {exc}") from None
+            self.result.exchanges.append((i, "postbus", f"{step.file}: {step.size} bytes put in the inbox over SFTP"))
+        outcome = run_job(self.c.services, "postbox-pickup", force=True)
+        self.result.exchanges.append((i, "postbox pickup", f"{outcome.status}: {outcome.detail}"))
+
     def _fail(self, i: int, step: Step) -> None:
         self.c.side.fail(step)
 
@@ -772,11 +817,30 @@ class Run:
                 self._check(i, text, "advies.state", e.advies.state, av.effective_state())
             if e.advies.strekking is not None:
                 self._check(i, text, "advies.strekking", e.advies.strekking, av.advies_strekking)
+        if e.postbus is not None:
+            self._expect_postbus(i, text, e)
         for event in e.log:
             seen = self.c.log.events() if self.c.log is not None else []
             ok = event in seen
             actual = "logged" if ok else f"not among {len(seen)} events ({', '.join(sorted(set(seen))[:12])})"
             self.result.checks.append(Check(self.scenario.id, i, text, "log", repr(event), actual, ok))
+
+    def _expect_postbus(self, i: int, text: str, e: Expect) -> None:
+        from adapter.simulation import loket_sftp
+        from adapter.store import postbox as postbox_store
+
+        assert e.postbus is not None
+        if self.c.postbox is None:
+            raise StepFailed("expect.postbus needs the simulated SFTP postbox (--target fake)")
+        if e.postbus.inbox is not None or e.postbus.processed is not None:
+            folders = loket_sftp.listing(self.c.postbox)
+            for folder in ("inbox", "processed"):
+                wanted = getattr(e.postbus, folder)
+                if wanted is not None:
+                    self._check(i, text, f"postbus.{folder}", sorted(wanted), folders[folder])
+        if e.postbus.orphans is not None:
+            orphans = sorted(f.remote_name for f in postbox_store.orphans(self.c.services.engine))
+            self._check(i, text, "postbus.orphans", sorted(e.postbus.orphans), orphans)
 
     def _tagged(self, wanted: Any) -> Any:
         """An expected text with this run's aanvraagnummers as sent (against a real zaaksysteem they carry
@@ -816,7 +880,23 @@ def _recording(c: Chain, folder: Path | None, description: str) -> Iterator[None
 
 
 #: steps that need the fakes of this chain: the werkmap, or a zaaksysteem and catalogus the runner can change
-FAKE_STEPS = ("fail", "recover", "notify", "poll", "catalogus", "advies", "answer")
+FAKE_STEPS = ("fail", "recover", "notify", "poll", "catalogus", "advies", "answer", "postbus")
+
+
+def _far_sides(s: Scenario) -> frozenset[str]:
+    """The far sides beyond zaaksysteem and werkmap the scenario's steps need (``chain`` starts only those)."""
+    far = set()
+    if any(step.do in ("advies", "answer") for step in s.steps):
+        far.add("advies")
+    if any(step.do == "postbus" or step.expect.postbus is not None for step in s.steps):
+        far.add("postbus")
+    return frozenset(far)
+
+
+def _sshd_available() -> bool:
+    from adapter.simulation.fakes import SSHD
+
+    return SSHD.exists() and shutil.which("ssh-keygen") is not None
 
 
 def _cannot_run(s: Scenario, config: Path | None, url: str | None) -> str | None:
@@ -828,6 +908,8 @@ def _cannot_run(s: Scenario, config: Path | None, url: str | None) -> str | None
             "makes the zaaksysteem fail, changes its catalogus or the mapping, or needs the simulated werkmap: "
             "only with --target fake"
         )
+    if any(step.expect.postbus is not None for step in s.steps):
+        return "expects files in the simulated SFTP postbox: only with --target fake"
     if url and any(step.expect.log for step in s.steps):
         return "expects log events of an adapter started here, not of the one at --url"
     return None
@@ -851,13 +933,15 @@ def run_all(
     for s in scenarios:
         progress(f"{s.id}: {s.description}")
         why = _cannot_run(s, config, url)
+        if why is None and "postbus" in _far_sides(s) and not _sshd_available():
+            why = "needs OpenSSH's sshd (/usr/sbin/sshd) and ssh-keygen for the SFTP postbox; this machine has none"
         if why is not None:
             result = ScenarioResult(s, skipped=why)
             progress(f"{s.id}: skipped ({result.skipped})")
             results.append(result)
             continue
         try:
-            far = frozenset({"advies"} if any(step.do in ("advies", "answer") for step in s.steps) else ())
+            far = _far_sides(s)
             started = running_chain(url, config) if url and config else chain(specs, mappings, config, s.mapping, far)
             with started as c, _recording(c, record / s.id if record else None, s.description):
                 result = Run(s, c, progress).run()
