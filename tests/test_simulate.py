@@ -194,7 +194,8 @@ def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_
         )
         config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'unused.db'}", 8999, toml)
         chosen = [
-            SCENARIOS / f for f in ("aanvulling-after-aanvraag.toml", "target-down-then-up.toml", "xsd-invalid.toml")
+            SCENARIOS / f
+            for f in ("aanvulling-after-aanvraag.toml", "target-down-then-up.toml", "xsd-invalid.toml", "adviseur.toml")
         ]
         for run in (1, 2):
             r = subprocess.run(
@@ -203,11 +204,13 @@ def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_
                 cwd=ROOT, capture_output=True, text=True, timeout=300,
             )  # fmt: skip
             assert r.returncode == 0, r.stdout + r.stderr
-            assert "2 of 2 scenarios passed, 1 skipped" in r.stdout
+            assert "3 of 3 scenarios passed, 1 skipped" in r.stdout
             cases = junit_cases(tmp_path / f"out{run}" / "junit.xml")
-            assert cases == {"LVO-02": None, "DLV-01": None, "ERR-01": None}
-        assert len(fake.zaken) == 2  # one per run: the aanvulling landed on its run's zaak
-        assert len({z["identificatie"] for z in fake.zaken}) == 2
+            assert cases == {"LVO-02": None, "DLV-01": None, "ERR-01": None, "LVO-08": None}
+        olo = [z["identificatie"] for z in fake.zaken if z["identificatie"].startswith("OLO-")]
+        assert len(olo) == len(set(olo)) == 2  # one per run: the aanvulling landed on its run's zaak
+        advies = [z["identificatie"] for z in fake.zaken if z["identificatie"].startswith("ADV-")]
+        assert len(advies) == len(set(advies)) == 4  # two adviesverzoeken a run, each its own zaak (by link)
     assert not (tmp_path / "unused.db").exists()  # a throwaway store, not the config's
 
 

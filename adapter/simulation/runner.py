@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
@@ -104,8 +104,9 @@ class FakeSide:
         self.fake.clear_faults()
 
     def zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
-        """Every zaak whose identificatie ends in one of ``nummers``."""
-        return [z for z in self.fake.zaken if any(str(z.get("identificatie", "")).endswith(n) for n in nummers)]
+        """Every zaak whose identificatie ends in one of ``nummers``, or that carries one as kenmerk (an
+        adviseur's zaak is named after its adviesverzoek: ``ADV-<nummer>-<crossRefnummer>``)."""
+        return [z for z in self.fake.zaken if any(_of_nummer(z, n) for n in nummers)]
 
     def documenten(self, zaken: list[dict[str, Any]]) -> int:
         urls = {z["url"] for z in zaken}
@@ -123,6 +124,11 @@ class FakeSide:
         probes.add_zaaktype_version(
             self.fake, step.zaaktype, step.omschrijving, step.begin, step.einde, step.concept, step.close_previous
         )
+
+
+def _of_nummer(zaak: dict[str, Any], nummer: str) -> bool:
+    kenmerken = {k.get("kenmerk") for k in zaak.get("kenmerken") or []}
+    return str(zaak.get("identificatie", "")).endswith(nummer) or nummer in kenmerken
 
 
 class ZgwSide:
@@ -155,7 +161,9 @@ class ZgwSide:
         from adapter.store.tables import zaak_links
 
         q = select(zaak_links.c.zaak_url).where(
-            zaak_links.c.target == self.target.name, zaak_links.c.nummer.in_(sorted(nummers))
+            zaak_links.c.target == self.target.name,
+            # an adviseur's zaak is linked under <nummer>#<adviesverzoek>
+            or_(zaak_links.c.nummer.in_(sorted(nummers)), *(zaak_links.c.nummer.like(f"{n}#%") for n in nummers)),
         )
         with reading(self.engine) as conn:
             urls = [r.zaak_url for r in conn.execute(q)]
