@@ -85,6 +85,11 @@ def transport() -> httpx.BaseTransport | None:
     return _transport
 
 
+def current_message() -> int | None:
+    """The message the running delivery run delivers (None outside one)."""
+    return _message.get()
+
+
 def checkpoint(name: str, value: Any) -> None:
     """Note ``value`` (a model object, made plain JSON) as checkpoint ``name`` of the running delivery."""
     recorder, mid = _recorder, _message.get()

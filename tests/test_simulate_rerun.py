@@ -175,6 +175,18 @@ def test_a_recorder_that_fails_never_breaks_a_delivery() -> None:
         assert client.post("http://zs/zaken", json={"a": 1}).json() == {"ok": True}
 
 
+def test_an_adviesverzoek_we_put_out_is_skipped_saying_why(tmp_path: Path) -> None:
+    """It starts from our store and a behandelaar's command, not from a message that can be sent again."""
+    r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / "advies-stuf-lvo.toml", "--report-dir",
+                tmp_path / "o")  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    (rec,) = [p for p in (tmp_path / "rec").iterdir()]
+    again = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "o2")
+    assert "adviesverzoek (advies) starts in our own store, not from a message" in again.stdout
+    skipped = re.findall(r'<testcase [^>]*name="([^"]+)"[^>]*>\s*<skipped', (tmp_path / "o2/junit.xml").read_text())
+    assert len(skipped) == 1 and skipped[0].endswith("-adviesverzoek")
+
+
 def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
     r = adapter("simulate", "--rerun", tmp_path, "--report-dir", tmp_path / "out")
     assert r.returncode != 0
@@ -192,9 +204,12 @@ def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
     assert "target zaaksysteem is 'stuf-zkn'" in r.stderr
 
 
-@pytest.mark.parametrize("scenario", ["target-down-then-up.toml", "aanvulling-after-aanvraag.toml"])
+@pytest.mark.parametrize(
+    "scenario", ["target-down-then-up.toml", "aanvulling-after-aanvraag.toml", "aanvulling-before-aanvraag.toml"]
+)
 def test_retries_and_follow_ups_rerun_as_recorded(tmp_path: Path, scenario: str) -> None:
-    """A recorded 503 replays as a retry; an aanvulling finds the zaak the recorded aanvraag made."""
+    """A recorded 503 replays as a retry; an aanvulling finds the zaak the recorded aanvraag made; one that came
+    before its aanvraag waits for it again (sent in the order they arrived, not one after the other settled)."""
     r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / scenario, "--report-dir", tmp_path / "o")
     assert r.returncode == 0, r.stdout + r.stderr
     (rec,) = [p for p in (tmp_path / "rec").iterdir()]

@@ -243,6 +243,7 @@ class FlowRecorder:
         flow.name = f"{flow.name[:3]}-{row.message_type}"
         flow.inbound, flow.answer = row.body, row.answer or ""
         flow.result = {
+            "message_id": message_id,  # the recording adapter's: the order the messages arrived in
             "channel": row.channel,
             "message_type": row.message_type,
             "state": row.state,

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,12 +40,15 @@ class ReplayTransport(httpx.BaseTransport):
     def __init__(self, rec: Recording) -> None:
         self.rec = rec
         self._lock = threading.Lock()
-        self.flow: Flow | None = None
-        self._used: set[int] = set()
+        #: the rerun's message id → its recorded flow, and which of that flow's calls were answered already
+        self._flows: dict[int, Flow] = {}
+        self._used: dict[str, set[int]] = {}
 
-    def begin(self, flow: Flow) -> None:
+    def route(self, message_id: int, flow: Flow) -> None:
+        """Calls made while ``message_id`` is delivered are answered from ``flow``."""
         with self._lock:
-            self.flow, self._used = flow, set()
+            self._flows[message_id] = flow
+            self._used.setdefault(flow.name, set())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -58,12 +62,15 @@ class ReplayTransport(httpx.BaseTransport):
 
     def _answer_for(self, method: str, key: str) -> dict[str, Any] | None:
         with self._lock:
-            calls = self.flow.calls if self.flow is not None else []
+            mid = recording.current_message()
+            flow = self._flows.get(mid) if mid is not None else None
+            calls = flow.calls if flow is not None else []
+            used = self._used[flow.name] if flow is not None else set()
             if method == "GET":
                 same = [(i, c) for i, c in enumerate(calls) if c["method"] == "GET" and url_key(c["url"]) == key]
                 for i, c in same:
-                    if i not in self._used:
-                        self._used.add(i)
+                    if i not in used:
+                        used.add(i)
                         return c
                 if same:
                     return same[-1][1]
@@ -73,8 +80,8 @@ class ReplayTransport(httpx.BaseTransport):
                 ]
                 return every[-1] if every else None
             for i, c in enumerate(calls):
-                if i not in self._used and c["method"] == method and path_of(c["url"]) == urlsplit(key).path:
-                    self._used.add(i)
+                if i not in used and c["method"] == method and path_of(c["url"]) == urlsplit(key).path:
+                    used.add(i)
                     return c
             return None
 
@@ -148,6 +155,11 @@ def _post(url: str, flow: Flow) -> httpx.Response:
     return httpx.post(url + path, content=flow.inbound, headers={"Content-Type": media, "SOAPAction": '""'}, timeout=30)
 
 
+#: what reaches the adapter from outside and can be sent again; an adviesverzoek we put out (channel advies)
+#: starts from our own store and an operator's command, not from a message
+REPLAYABLE = ("stuf-lvo", "stam")
+
+
 def rerun(
     folder: Path,
     *,
@@ -155,7 +167,11 @@ def rerun(
     progress: Callable[[str], None],
     timeout: float = 30,
 ) -> list[ScenarioResult]:
-    """Every flow of the recording in ``folder`` replayed in order and compared; one result per flow."""
+    """Every flow of the recording in ``folder`` replayed and compared; one result per flow.
+
+    The inbound messages go in as they arrived (by the recording adapter's message order), each once its
+    predecessor has had its first delivery run, so an aanvulling that waited for its aanvraag waits again; the
+    comparison follows when every flow has settled."""
     from adapter.app import build_app
     from adapter.config import load_settings
     from adapter.services import open_services
@@ -163,7 +179,6 @@ def rerun(
 
     rec = Recording.read(folder)
     far = ReplayTransport(rec)
-    results: list[ScenarioResult] = []
     with tempfile.TemporaryDirectory(prefix="rerun-") as tmp, recording.replaying(far):
         config = Path(tmp) / "config.toml"
         config.write_text(_config(rec, Path(tmp), mappings), "utf-8")
@@ -178,63 +193,100 @@ def rerun(
             with recording.installed(recorder):
                 services.outbox.start()
                 url, stop_adapter = serve_in_thread(build_app(services))
-                for flow in rec.flows:
-                    progress(f"{rec.folder.name}/{flow.name}: {flow.message_type}")
-                    results.append(_one(rec, flow, far, recorder, url, services, timeout))
-                    progress(f"{rec.folder.name}/{flow.name}: {'ok' if results[-1].ok else 'DIFFERENT'}")
+                return _replay(rec, far, recorder, url, services, progress, timeout)
         finally:
             if stop_adapter is not None:
                 stop_adapter()
             services.close()
-    return results
 
 
-def _one(
-    rec: Recording, flow: Flow, far: ReplayTransport, recorder: FlowRecorder, url: str, services: Any, timeout: float
-) -> ScenarioResult:
-    from adapter.store import messages
+def _replay(
+    rec: Recording,
+    far: ReplayTransport,
+    recorder: FlowRecorder,
+    url: str,
+    services: Any,
+    progress: Callable[[str], None],
+    timeout: float,
+) -> list[ScenarioResult]:
+    results = {flow.name: ScenarioResult(_scenario(rec, flow)) for flow in rec.flows}
+    sent: dict[str, int | None] = {}
+    started: dict[str, float] = {}
+    for flow in sorted(rec.flows, key=lambda f: (f.result.get("message_id") or 0, f.name)):
+        result = results[flow.name]
+        progress(f"{rec.folder.name}/{flow.name}: {flow.message_type}")
+        if flow.channel not in REPLAYABLE:
+            result.skipped = f"{flow.message_type} ({flow.channel}) starts in our own store, not from a message"
+            progress(f"{rec.folder.name}/{flow.name}: skipped ({result.skipped})")
+            continue
+        started[flow.name] = time.monotonic()
+        try:
+            r = _post(url, flow)
+        except httpx.HTTPError as exc:
+            result.error = f"the adapter did not answer: {type(exc).__name__}"
+            continue
+        result.exchanges.append((1, "sent (recorded inbound)", flow.inbound.decode("utf-8", "replace")))
+        result.exchanges.append((1, f"answer (HTTP {r.status_code})", r.text))
+        mid = sent[flow.name] = _message_id(services, flow, r)
+        if mid is not None:
+            far.route(mid, flow)
+            _wait(timeout, partial(_has_run, services, recorder, mid, ()))
+    for flow in rec.flows:
+        if flow.name not in sent:
+            continue
+        mid = sent[flow.name]
+        if mid is not None:
+            settled = (flow.result.get("state"), *SETTLED)
+            _wait(timeout, partial(_has_run, services, recorder, mid, settled))
+        new = recorder.snapshot(mid) if mid is not None else Flow(flow.name)
+        new.name = flow.name
+        _compare_into(results[flow.name], rec, flow, new)
+        results[flow.name].seconds = time.monotonic() - started[flow.name]
+        progress(f"{rec.folder.name}/{flow.name}: {'ok' if results[flow.name].ok else 'DIFFERENT'}")
+    return [results[f.name] for f in rec.flows]
 
-    scenario = Scenario(
+
+def _scenario(rec: Recording, flow: Flow) -> Scenario:
+    """A flow as the reports show a scenario: one step, sending the recorded inbound again."""
+    return Scenario(
         id=f"{rec.folder.name}.{flow.name}"[-64:],
         description=rec.description or f"rerun of {flow.message_type}",
         steps=[Step(do="send", message="inbound", describe=f"the recorded {flow.message_type}, sent again")],
         source=str(rec.folder / flow.name),
     )
-    result = ScenarioResult(scenario)
-    t0 = time.monotonic()
-    far.begin(flow)
-    try:
-        r = _post(url, flow)
-    except httpx.HTTPError as exc:
-        result.error = f"the adapter did not answer: {type(exc).__name__}"
-        return result
-    result.exchanges.append((1, "sent (recorded inbound)", flow.inbound.decode("utf-8", "replace")))
-    result.exchanges.append((1, f"answer (HTTP {r.status_code})", r.text))
-    mid = _message_id(services, flow, r)
+
+
+def _has_run(services: Any, recorder: FlowRecorder, mid: int, states: tuple[str | None, ...]) -> bool:
+    """The message was refused at the door, or a delivery run of it has ended (in one of ``states``, if any)."""
+    from adapter.store import messages
+
+    row = messages.get_message(services.engine, mid)
+    state = row.state if row is not None else None
+    return state == "rejected" or (mid in recorder.ran and (not states or state in states))
+
+
+def _wait(timeout: float, done: Callable[[], bool]) -> None:
     deadline = time.monotonic() + timeout
-    while mid is not None and time.monotonic() < deadline:
-        row = messages.get_message(services.engine, mid)
-        state = row.state if row is not None else None
-        if state == "rejected" or (state in (flow.result.get("state"), *SETTLED) and mid in recorder.ran):
-            break
+    while not done() and time.monotonic() < deadline:
         time.sleep(0.05)
-    new = recorder.snapshot(mid) if mid is not None else Flow(flow.name)
-    new.name = flow.name
+
+
+def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow) -> None:
     checked, differences = compare(flow, new, rec.ignore)
-    text = scenario.steps[0].describe or "rerun"
+    text = result.scenario.steps[0].describe or "rerun"
+    sid = result.scenario.id
     for cp in checked:
         failed = [d for d in differences if d.checkpoint.split(" ")[0].split(".")[0] == cp.split(" ")[0]]
         if not failed:
-            result.checks.append(Check(scenario.id, 1, text, f"checkpoint {cp}", "as recorded", "as recorded", True))
+            result.checks.append(Check(sid, 1, text, f"checkpoint {cp}", "as recorded", "as recorded", True))
     for d in differences:
         name = f"checkpoint {d.checkpoint}" + (f": field {d.field}" if d.field else "")
-        result.checks.append(Check(scenario.id, 1, text, name, repr(d.recorded), repr(d.rerun), False))
-    result.seconds = time.monotonic() - t0
-    return result
+        result.checks.append(Check(sid, 1, text, name, repr(d.recorded), repr(d.rerun), False))
 
 
 def _message_id(services: Any, flow: Flow, r: httpx.Response) -> int | None:
-    """The message the adapter stored for the resent inbound: the newest of its referentie or its STAM id."""
+    """The message the adapter stored for the resent inbound: its STAM id, or the newest (one flow is sent at a
+    time, and nothing else reaches this adapter)."""
     from sqlalchemy import func, select
 
     from adapter.store.db import reading
