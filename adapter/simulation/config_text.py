@@ -12,6 +12,32 @@ OIN = "00000001002564440000"
 LOKET_OIN = "00000001800866472000"
 
 
+def chain_toml(
+    tmp: Path, mappings: Path, *, workers: int = 2, backoff_initial: float = 0.1, backoff_max: float = 0.5,
+    max_attempts: int = 6,
+) -> str:  # fmt: skip
+    """A throwaway adapter's own tables (the ketensimulatie's chain, a rerun): a fresh SQLite store and file store
+    in ``tmp``, fast delivery retries, no scheduled jobs (a scenario runs a job when it says so)."""
+    return f"""
+[server]
+environment = "production"
+log_level = "ERROR"
+[store]
+url = "sqlite:///{tmp / "adapter.db"}"
+files_dir = "{tmp / "files"}"
+[delivery]
+workers = {workers}
+poll_interval = 0.05
+backoff_initial = {backoff_initial:g}
+backoff_factor = 2
+backoff_max = {backoff_max:g}
+max_attempts = {max_attempts}
+mappings_dir = "{mappings}"
+[jobs]
+enabled = false
+"""
+
+
 def stuf_toml(oin: str = OIN) -> str:
     """Who the adapter answers as (``oin``/ZAAKSYSTEEM) and whom it accepts messages from (the loket)."""
     return f"""

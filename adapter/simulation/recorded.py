@@ -346,8 +346,11 @@ def path_of(url: str) -> str:
     return urlsplit(url).path
 
 
-def compare(recorded: Flow, rerun: Flow, rules: list[str]) -> tuple[list[str], list[Difference]]:
-    """(the checkpoints compared, every difference not ignored) of one flow."""
+def compare(
+    recorded: Flow, rerun: Flow, rules: list[str], reads: set[str] | None = None
+) -> tuple[list[str], list[Difference]]:
+    """(the checkpoints compared, every difference not ignored) of one flow. ``reads``: every URL the recording
+    read in any flow (what another flow read is no change when a cache made this flow read it again)."""
     found: list[tuple[str, str, str, Any, Any]] = []  # (checkpoint, ignore key, field, recorded, rerun)
 
     def add(checkpoint: str, a: Any, b: Any) -> None:
@@ -360,7 +363,7 @@ def compare(recorded: Flow, rerun: Flow, rules: list[str]) -> tuple[list[str], l
     add("opdracht", recorded.opdracht, rerun.opdracht)
     keep = ("state", "outcome", "error")
     add("result", {k: recorded.result.get(k) for k in keep}, {k: rerun.result.get(k) for k in keep})
-    found += _compare_calls(recorded.calls, rerun.calls)
+    found += _compare_calls(recorded.calls, rerun.calls, reads or set())
     out: list[Difference] = []
     for cp, key, f, a, b in found:
         d = Difference(recorded.name, cp, f, a, b)
@@ -385,7 +388,9 @@ def _call(c: dict[str, Any]) -> str:
     return f"{c['method']} {path_of(c['url'])}"
 
 
-def _compare_calls(recorded: list[dict[str, Any]], rerun: list[dict[str, Any]]) -> list[tuple[str, str, str, Any, Any]]:
+def _compare_calls(
+    recorded: list[dict[str, Any]], rerun: list[dict[str, Any]], reads: set[str]
+) -> list[tuple[str, str, str, Any, Any]]:
     """Writes (every method but GET) in order, each with its body; a GET only when the recording never made
     it (reads the recording made but the rerun did not are a cache's doing, not a change)."""
     out: list[tuple[str, str, str, Any, Any]] = []
@@ -403,7 +408,7 @@ def _compare_calls(recorded: list[dict[str, Any]], rerun: list[dict[str, Any]]) 
         was = {"request": c["request"], "status": c["status"]}
         now = {"request": made[n]["request"], "status": made[n]["status"]}
         out += [(name, f"calls.{i}.{path}", path, a, b) for path, a, b in diff(was, now)]
-    read = {url_key(c["url"]) for c in recorded if c["method"] == "GET"}
+    read = reads | {url_key(c["url"]) for c in recorded if c["method"] == "GET"}
     for new in rerun:
         if new["method"] == "GET" and url_key(new["url"]) not in read:
             out.append(("calls", "calls", "", "not made", f"GET {url_key(new['url'])}"))

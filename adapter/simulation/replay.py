@@ -25,6 +25,7 @@ import httpx
 
 from adapter import recording
 from adapter.errors import ConfigError
+from adapter.simulation.config_text import chain_toml
 from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
 from adapter.simulation.runner import SETTLED, Check, ScenarioResult
 from adapter.simulation.scenarios import Scenario, Step
@@ -106,27 +107,11 @@ class ReplayTransport(httpx.BaseTransport):
 
 
 def _config(rec: Recording, tmp: Path, mappings: Path) -> str:
+    """The rerun adapter's config: one worker (calls in the order of the runs), the recording's identity,
+    targets and werkmap by their recorded URLs (their calls never leave the process: ``ReplayTransport``)."""
     setup = rec.setup
-    parts = [
-        f"""
-[server]
-environment = "production"
-log_level = "ERROR"
-[store]
-url = "sqlite:///{tmp / "adapter.db"}"
-files_dir = "{tmp / "files"}"
-[delivery]
-workers = 1
-poll_interval = 0.05
-backoff_initial = 0.05
-backoff_factor = 2
-backoff_max = 0.2
-max_attempts = {int(setup.get("max_attempts", 10))}
-mappings_dir = "{mappings}"
-[jobs]
-enabled = false
-"""
-    ]
+    max_attempts = int(setup.get("max_attempts", 10))
+    parts = [chain_toml(tmp, mappings, workers=1, backoff_initial=0.05, backoff_max=0.2, max_attempts=max_attempts)]
     for kind in ("ontvangers", "zenders"):
         for s in setup.get(kind, []):
             parts.append(f"[[stuf.{kind}]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items()))
@@ -272,7 +257,8 @@ def _wait(timeout: float, done: Callable[[], bool]) -> None:
 
 
 def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow) -> None:
-    checked, differences = compare(flow, new, rec.ignore)
+    reads = {url_key(c["url"]) for f in rec.flows for c in f.calls if c["method"] == "GET"}
+    checked, differences = compare(flow, new, rec.ignore, reads)
     text = result.scenario.steps[0].describe or "rerun"
     sid = result.scenario.id
     for cp in checked:

@@ -32,6 +32,7 @@ from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
 from adapter.simulation import probes
 from adapter.simulation.config_text import (
     OIN,
+    chain_toml,
     loket_toml,
     samenwerken_toml,
     stuf_toml,
@@ -384,23 +385,7 @@ def _all_at_once(stops: list[Callable[[], None]]) -> None:
 
 
 def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str, werkmap: str) -> str:
-    return f"""
-[server]
-environment = "production"
-log_level = "ERROR"
-[store]
-url = "sqlite:///{tmp / "adapter.db"}"
-files_dir = "{tmp / "files"}"
-[delivery]
-workers = 2
-poll_interval = 0.05
-backoff_initial = 0.1
-backoff_factor = 2
-backoff_max = 0.5
-max_attempts = 6
-mappings_dir = "{mappings}"
-[jobs]
-enabled = false
+    return f"""{chain_toml(tmp, mappings)}
 {stuf_toml(OIN)}
 {zgw_target_toml(zgw, SECRET, catalogus=catalogus)}
 {werkmap_toml(werkmap, OIN)}
