@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from adapter.simulation.config_text import zgw_target_toml
 from adapter.simulation.fake_zgw.app import SPECS_DIR
-from adapter.simulation.runner import zgw_target_toml
 from tests.conftest import ROOT, Server, drop_database, make_server
 from tests.soap import LVO, fixture, post, with_reference
 

@@ -93,8 +93,9 @@ def simulate(
     from adapter.errors import ConfigError
     from adapter.logs import configure_logging
     from adapter.simulation import scenarios as scenario_files
+    from adapter.simulation.chains import check_adapter
     from adapter.simulation.fake_zgw.app import SPECS_DIR
-    from adapter.simulation.runner import check_adapter, run_all
+    from adapter.simulation.runner import run_all
 
     specs = specs or SPECS_DIR
     if not specs.is_dir():

@@ -27,7 +27,7 @@ from adapter import recording
 from adapter.errors import ConfigError
 from adapter.simulation.config_text import chain_toml
 from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
-from adapter.simulation.runner import SETTLED, Check, ScenarioResult
+from adapter.simulation.results import SETTLED, Check, ScenarioResult
 from adapter.simulation.scenarios import Scenario, Step
 from adapter.simulation.serving import serve_in_thread
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from adapter.privacy import show_xml
-from adapter.simulation.runner import ScenarioResult
+from adapter.simulation.results import ScenarioResult
 from adapter.xmlsafe import Limits
 
 

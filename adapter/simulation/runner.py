@@ -1,23 +1,20 @@
-"""The ketensimulatie's runner: each scenario against its own chain, every expectation checked and reported.
+"""The ketensimulatie's runner: each scenario on its own chain (``adapter.simulation.chains``), its steps
+carried out as the loket, the adviseur or the far side would, every expectation checked (``Check``).
 
-A chain is what a municipality runs, started here on loopback: the adapter (its web app over HTTP on a free
-port, delivery workers, a throwaway SQLite store, the mapping files under test), the fake ZGW zaaksysteem
-(validating every call against the official OpenAPI files) and the fake werkmap. The loket side is the runner
-itself with that werkmap: it posts StUF-LVO messages and STAM verzoeknotificaties as the loket does. Nothing
-is shared between scenarios, so one's zaken never count in another's expectations.
+The loket side is the runner itself: it posts StUF-LVO messages and STAM verzoeknotificaties, puts verzoeken in
+the werkmap, files in the postbox, advice in the loop; the zaaksysteem is read through its side
+(``adapter.simulation.sides``). A scenario stops at its first failed step; the others still run.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,371 +22,20 @@ from xml.sax.saxutils import escape
 
 import httpx
 from lxml import etree
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
 from adapter.simulation import probes
-from adapter.simulation.config_text import (
-    OIN,
-    chain_toml,
-    loket_toml,
-    samenwerken_toml,
-    stuf_toml,
-    werkmap_toml,
-    zgw_target_toml,
-)
+from adapter.simulation.chains import Chain, chain, running_chain
+from adapter.simulation.results import SETTLED, Check, ScenarioResult, StepFailed
 from adapter.simulation.scenarios import Expect, Scenario, Step
-from adapter.simulation.serving import serve_in_thread
 
 STUF = "http://www.egem.nl/StUF/StUF0301"
 FIXTURES = FIXTURES_DIR / "stuf-lvo"
 STAM_FIXTURES = FIXTURES_DIR / "stam"
-SECRET = "ketensimulatie-secret-of-32-bytes-or-more"
-#: states a delivery does not leave by itself: waiting longer cannot change them
 #: the advice document an adviseur gives through samenwerken (a minimal PDF)
 ADVIES_PDF = b"%PDF-1.4\n% advies van de ketensimulatie\n%%EOF\n"
-SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One expectation of one step, as the reports show it."""
-
-    scenario: str
-    step: int
-    step_text: str
-    name: str
-    expected: str
-    actual: str
-    ok: bool
-
-    def line(self) -> str:
-        verdict = "ok" if self.ok else "FAILED"
-        return (
-            f"{self.scenario} step {self.step} ({self.step_text}): {self.name}: expected {self.expected}, "
-            f"actual {self.actual}: {verdict}"
-        )
-
-
-@dataclass
-class ScenarioResult:
-    scenario: Scenario
-    checks: list[Check] = field(default_factory=list)
-    seconds: float = 0.0
-    #: a step that could not run at all (the chain broke, a fixture is missing): the scenario failed there
-    error: str | None = None
-    #: what was exchanged, per step (requests and answers, for the HTML report)
-    exchanges: list[tuple[int, str, str]] = field(default_factory=list)
-    #: why the scenario was not run (it cannot be against this target)
-    skipped: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(c.ok for c in self.checks)
-
-
-class FakeSide:
-    """The fake ZGW zaaksysteem of a chain: what it holds is the whole truth (a zaak made twice shows)."""
-
-    real = False
-
-    def __init__(self, fake: Any) -> None:
-        self.fake = fake
-
-    def fail(self, step: Step) -> None:
-        assert step.path is not None
-        self.fake.fail_next(step.method, step.path, status=step.status, times=step.times)
-
-    def recover(self) -> None:
-        self.fake.clear_faults()
-
-    def zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
-        """Every zaak whose identificatie ends in one of ``nummers``, or that carries one as kenmerk (an
-        adviseur's zaak is named after its adviesverzoek: ``ADV-<nummer>-<crossRefnummer>``)."""
-        return [z for z in self.fake.zaken if any(_of_nummer(z, n) for n in nummers)]
-
-    def documenten(self, zaken: list[dict[str, Any]]) -> int:
-        urls = {z["url"] for z in zaken}
-        return sum(zio["zaak"] in urls for zio in self.fake.zaakinformatieobjecten)
-
-    def rollen(self, zaken: list[dict[str, Any]]) -> int:
-        urls = {z["url"] for z in zaken}
-        return sum(r["zaak"] in urls for r in self.fake.rollen)
-
-    def view(self, zaak: dict[str, Any]) -> dict[str, Any]:
-        return probes.fake_zaak_view(self.fake, zaak)
-
-    def add_zaaktype(self, step: Step) -> None:
-        assert step.zaaktype and step.omschrijving and step.begin
-        probes.add_zaaktype_version(
-            self.fake, step.zaaktype, step.omschrijving, step.begin, step.einde, step.concept, step.close_previous
-        )
-
-
-def _of_nummer(zaak: dict[str, Any], nummer: str) -> bool:
-    kenmerken = {k.get("kenmerk") for k in zaak.get("kenmerken") or []}
-    return str(zaak.get("identificatie", "")).endswith(nummer) or nummer in kenmerken
-
-
-class ZgwSide:
-    """A zaaksysteem from the config (``--target config``), read through its ZGW APIs: the zaken the adapter
-    linked to the scenario's nummers, plus any other zaak of the same identificatie (a duplicate)."""
-
-    real = True
-
-    def __init__(self, services: Any) -> None:
-        zgw = [t for t in services.targets.values() if t.kind == "zgw"]
-        if len(zgw) != 1:
-            from adapter.errors import ConfigError
-
-            raise ConfigError(f"--target config reads one ZGW target; the config has {len(zgw)}")
-        self.target = zgw[0]
-        self.engine = services.engine
-
-    def fail(self, step: Step) -> None:
-        raise StepFailed("a fail step needs the fake zaaksysteem")
-
-    def recover(self) -> None:
-        raise StepFailed("a recover step needs the fake zaaksysteem")
-
-    def zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
-        with _reading_zaaksysteem():
-            return self._zaken(nummers)
-
-    def _zaken(self, nummers: set[str]) -> list[dict[str, Any]]:
-        from adapter.store.db import reading
-        from adapter.store.tables import zaak_links
-
-        q = select(zaak_links.c.zaak_url).where(
-            zaak_links.c.target == self.target.name,
-            # an adviseur's zaak is linked under <nummer>#<adviesverzoek>
-            or_(zaak_links.c.nummer.in_(sorted(nummers)), *(zaak_links.c.nummer.like(f"{n}#%") for n in nummers)),
-        )
-        with reading(self.engine) as conn:
-            urls = [r.zaak_url for r in conn.execute(q)]
-        found: dict[str, dict[str, Any]] = {}
-        for url in urls:
-            zaak = self.target.client.get(url)
-            for same in self.target.client.find_all("zaken", "zaken", identificatie=zaak["identificatie"]):
-                found[same["url"]] = same
-        return list(found.values())
-
-    def documenten(self, zaken: list[dict[str, Any]]) -> int:
-        c = self.target.client
-        with _reading_zaaksysteem():
-            return sum(len(c.find_all("zaken", "zaakinformatieobjecten", zaak=z["url"])) for z in zaken)
-
-    def rollen(self, zaken: list[dict[str, Any]]) -> int:
-        with _reading_zaaksysteem():
-            return sum(len(self.target.client.find_all("zaken", "rollen", zaak=z["url"])) for z in zaken)
-
-    def view(self, zaak: dict[str, Any]) -> dict[str, Any]:
-        with _reading_zaaksysteem():
-            return probes.zgw_zaak_view(self.target.client, zaak)
-
-    def add_zaaktype(self, step: Step) -> None:
-        raise StepFailed("a catalogus step needs the fake zaaksysteem")
-
-
-@contextmanager
-def _reading_zaaksysteem() -> Iterator[None]:
-    """A zaaksysteem that cannot be read fails the step, saying so (not the whole run)."""
-    try:
-        yield
-    except (AdapterError, httpx.HTTPError) as exc:
-        raise StepFailed(f"reading the zaaksysteem failed: {exc}") from None
-
-
-@dataclass
-class Chain:
-    """One running chain: the adapter's URL and store, the zaaksysteem it delivers to, and (with the fake)
-    the loket's werkmap the STAM verzoeken are fetched from."""
-
-    url: str
-    services: Any
-    side: FakeSide | ZgwSide
-    werkmap: Any = None
-    #: the adapter's log events since the chain started (masked)
-    log: probes.LogCapture | None = None
-    #: the advice loop's far sides (``far`` has "advies"): the loket's StUF-LVO endpoint and DSO samenwerken
-    loket: Any = None
-    samenwerken: Any = None
-    #: the SFTP postbox (``far`` has "postbus"): ``fakes.Postbox``, a real OpenSSH sshd of the current user
-    postbox: Any = None
-
-
-@contextmanager
-def chain(
-    specs: Path,
-    mappings: Path | None,
-    config: Path | None = None,
-    mapping_extra: str | None = None,
-    far: frozenset[str] = frozenset(),
-) -> Iterator[Chain]:
-    """An adapter on a fresh store delivering to the fake ZGW (started here), or with ``config`` to that
-    config's target (its mapping files unless ``mappings`` is given); stopped after. ``mapping_extra``: TOML
-    added to a copy of every mapping file (a scenario's own rule; the files under test stay as they are).
-    ``far``: the far sides a scenario needs beyond zaaksysteem and werkmap ("advies": loket and samenwerken,
-    with two adviseurs; "postbus": an SFTP postbox on a user-level sshd), started only then, so the other
-    scenarios' chains stay small."""
-    from adapter.app import build_app
-    from adapter.config import load_settings
-    from adapter.services import open_services
-    from adapter.simulation.fake_zgw import FakeZgw
-    from adapter.store.db import upgrade
-
-    fake = None
-    stops: list[Callable[[], None]] = []
-    services = None
-    with tempfile.TemporaryDirectory(prefix="ketensimulatie-") as tmp, probes.captured_log() as log:
-        try:
-            werkmap = None
-            if mapping_extra is not None and mappings is not None:
-                mappings = _with_extra(mappings, Path(tmp) / "mappings", mapping_extra)
-            if config is None:
-                from adapter.simulation.fake_werkmap import FakeWerkmap
-
-                fake = FakeZgw(specs, client_id="loket-adapter", secret=SECRET)
-                zgw_url, stop_zgw = serve_in_thread(fake.app)
-                stops.append(stop_zgw)
-                fake.base_url = zgw_url
-                werkmap = FakeWerkmap(oin=OIN)
-                werkmap_url, stop_werkmap = serve_in_thread(werkmap.app)
-                stops.append(stop_werkmap)
-                own = Path(tmp) / "config.toml"
-                assert mappings is not None
-                catalogus = fake.catalogus_url("catalogussen")
-                text = _config(Path(tmp), mappings, zgw_url, catalogus, werkmap_url + werkmap.base_path)
-                if "advies" in far:
-                    loket, samenwerken, more = _advice_sides(stops)
-                    text += more
-                if "postbus" in far:
-                    postbox = _postbox(Path(tmp), stops)
-                    text += postbox.toml() + f"\n[postbus]\nmissing_hours = {MISSING_SECONDS / 3600:.6f}\n"
-                own.write_text(text, "utf-8")
-                settings = load_settings(own)
-            else:
-                overrides: dict[str, Any] = {
-                    "store.url": f"sqlite:///{Path(tmp) / 'adapter.db'}",
-                    "store.files_dir": str(Path(tmp) / "files"),
-                    "jobs.enabled": False,
-                }
-                if mappings is not None:
-                    overrides["delivery.mappings_dir"] = str(mappings)
-                settings = load_settings(config).with_overrides(**overrides)
-            services = open_services(settings)
-            upgrade(services.engine)
-            assert services.outbox is not None
-            services.outbox.mappings.get()  # a broken mapping file: one line, before any message
-            services.outbox.start()
-            url, stop_adapter = serve_in_thread(build_app(services))
-            stops.insert(0, stop_adapter)
-            c = Chain(url, services, FakeSide(fake) if fake is not None else ZgwSide(services), werkmap, log)
-            if "advies" in far and config is None:
-                c.loket, c.samenwerken = loket, samenwerken
-            if "postbus" in far and config is None:
-                c.postbox = postbox
-            yield c
-        finally:
-            for stop in stops[:1]:  # the adapter's web app first: nothing new comes in
-                stop()
-            if services is not None:
-                services.close()
-            _all_at_once(stops[1:])  # the fakes: each takes a tick of its server loop to stop
-
-
-@contextmanager
-def running_chain(url: str, config: Path) -> Iterator[Chain]:
-    """An adapter someone else started at ``url`` with ``config`` (``simulate --url``): nothing is started
-    here; its store and its zaaksysteem are read through that config, as the running adapter writes them."""
-    from adapter.config import load_settings
-    from adapter.services import open_services
-
-    services = open_services(load_settings(config))
-    try:
-        yield Chain(url.rstrip("/"), services, ZgwSide(services))
-    finally:
-        services.close()
-
-
-def check_adapter(url: str) -> None:
-    """Fail in one line, before any scenario, when no adapter answers ``/healthz`` at ``url``."""
-    from adapter.errors import ConfigError
-
-    try:
-        r = httpx.get(f"{url.rstrip('/')}/healthz", timeout=5)
-    except httpx.HTTPError as exc:
-        raise ConfigError(f"--url {url}: no adapter answers there ({type(exc).__name__}: {exc})") from None
-    if r.status_code != 200:
-        raise ConfigError(f"--url {url}: /healthz answered HTTP {r.status_code}, not an adapter that is up")
-
-
-#: the chain's adviseurs ([adviseurs.NAME]): one per channel of the advice loop
-ADVISEURS = {
-    "welstand": ("00000001823288444000", "Omgevingsdienst Voorbeeldregio", "stuf-lvo"),
-    "brandweer": ("00000001811451278000", "Veiligheidsregio Voorbeeld", "samenwerken"),
-}
-
-
-def _advice_sides(stops: list[Callable[[], None]]) -> tuple[Any, Any, str]:
-    """The fake loket (what the adapter sends by StUF-LVO, validated against our schema) and fake samenwerken
-    (playing the adviseur), served; and the config that reaches them, with one adviseur per channel."""
-    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
-    from adapter.simulation.fake_samenwerken import FakeSamenwerken
-
-    loket = FakeLoket()
-    loket_url, stop = serve_in_thread(loket)
-    stops.append(stop)
-    samenwerken = FakeSamenwerken(oin=OIN)
-    samenwerken_url, stop = serve_in_thread(samenwerken.app)
-    stops.append(stop)
-    text = loket_toml(loket_url + ENDPOINT_PATH, OIN) + samenwerken_toml(samenwerken_url + samenwerken.base_path, OIN)
-    text += "\n[advies]\ntermijn_dagen = 14\n"
-    for name, (oin, naam, channel) in ADVISEURS.items():
-        text += f'\n[adviseurs.{name}]\noin = "{oin}"\nnaam = "{naam}"\nchannel = "{channel}"\n'
-    return loket, samenwerken, text
-
-
-#: in a chain with a postbox, an aanvraag stops waiting for its postbus files this long after it arrived
-MISSING_SECONDS = 1.5
-
-
-def _postbox(tmp: Path, stops: list[Callable[[], None]]) -> Any:
-    """The SFTP postbox on a user-level OpenSSH sshd (``fakes.sftp_postbox``), stopped with the other fakes."""
-    from contextlib import ExitStack
-
-    from adapter.simulation.fakes import sftp_postbox
-
-    stack = ExitStack()
-    postbox = stack.enter_context(sftp_postbox("127.0.0.1", None, tmp))
-    stops.append(stack.close)
-    if postbox is None:
-        raise StepFailed("the SFTP postbox needs OpenSSH's sshd and ssh-keygen, which this machine lacks")
-    return postbox
-
-
-def _with_extra(mappings: Path, copy: Path, extra: str) -> Path:
-    shutil.copytree(mappings, copy)
-    for f in copy.glob("*.toml"):
-        f.write_text(f.read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
-    return copy
-
-
-def _all_at_once(stops: list[Callable[[], None]]) -> None:
-    threads = [threading.Thread(target=stop) for stop in stops]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
-def _config(tmp: Path, mappings: Path, zgw: str, catalogus: str, werkmap: str) -> str:
-    return f"""{chain_toml(tmp, mappings)}
-{stuf_toml(OIN)}
-{zgw_target_toml(zgw, SECRET, catalogus=catalogus)}
-{werkmap_toml(werkmap, OIN)}
-"""
 
 
 # -- steps --------------------------------------------------------------------------------------------------
@@ -404,10 +50,6 @@ class Sent:
     answer: bytes
     #: the message the adapter stored for it (None when it stored none)
     message_id: int | None = None
-
-
-class StepFailed(Exception):
-    """A step that could not be carried out (not an expectation that did not hold)."""
 
 
 def message_body(step: Step, sent: dict[int, Sent], tag: str = "") -> bytes:
@@ -549,7 +191,10 @@ class Run:
         return self.result
 
     def _send(self, i: int, step: Step) -> None:
-        body = message_body(step, self.sent, self.tag)
+        self._post_stuf(i, message_body(step, self.sent, self.tag))
+
+    def _post_stuf(self, i: int, body: bytes) -> None:
+        """A StUF-LVO message posted as the loket posts it; what was sent and answered kept for step ``i``."""
         try:
             r = httpx.post(
                 f"{self.c.url}/soap/stuf-lvo",
@@ -672,7 +317,7 @@ class Run:
                 "<LVO:strekking>positief<", f"<LVO:strekking>{escape(step.strekking)}<"
             )
             body = re.sub(r"(<LVO:aanvraagnummer>)[^<]*(<)", rf"\g<1>{av.aanvraagnummer}\g<2>", body)
-            self._post_advies(i, body.replace("1234567_", f"{av.aanvraagnummer}_").encode())
+            self._post_stuf(i, body.replace("1234567_", f"{av.aanvraagnummer}_").encode())
             return
         from adapter.jobs.samenwerken_poll import poll
 
@@ -684,21 +329,6 @@ class Run:
         result = poll(self.c.services)
         self.result.exchanges.append((i, "samenwerken poll", result.detail))
         self.sent[i] = Sent(b"", "", av.aanvraagnummer, 0, b"", _advies_message(self.c, av_id))
-
-    def _post_advies(self, i: int, body: bytes) -> None:
-        try:
-            r = httpx.post(
-                f"{self.c.url}/soap/stuf-lvo",
-                content=body,
-                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
-                timeout=30,
-            )
-        except httpx.HTTPError as exc:
-            raise StepFailed(f"the adapter did not answer: {type(exc).__name__}") from None
-        referentie = _referentie(body)
-        self.sent[i] = Sent(body, referentie, _nummer(body), r.status_code, r.content, _stored_id(self.c, referentie))
-        self.result.exchanges.append((i, "sent", body.decode("utf-8", "replace")))
-        self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
 
     def _postbus(self, i: int, step: Step) -> None:
         """The loket puts a file in the postbox inbox over SFTP (when ``file`` is given); then the adapter's

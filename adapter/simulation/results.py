@@ -1,0 +1,54 @@
+"""What a ketensimulatie run yields, for the console, the reports and a rerun: each expectation checked
+(``Check``), each scenario's outcome (``ScenarioResult``), and a step that could not be carried out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapter.simulation.scenarios import Scenario
+
+#: states a delivery does not leave by itself: waiting longer cannot change them
+SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of one step, as the reports show it."""
+
+    scenario: str
+    step: int
+    step_text: str
+    name: str
+    expected: str
+    actual: str
+    ok: bool
+
+    def line(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return (
+            f"{self.scenario} step {self.step} ({self.step_text}): {self.name}: expected {self.expected}, "
+            f"actual {self.actual}: {verdict}"
+        )
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+    #: a step that could not run at all (the chain broke, a fixture is missing): the scenario failed there
+    error: str | None = None
+    #: what was exchanged, per step (requests and answers, for the HTML report)
+    exchanges: list[tuple[int, str, str]] = field(default_factory=list)
+    #: why the scenario was not run (it cannot be against this target)
+    skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(c.ok for c in self.checks)
+
+
+class StepFailed(Exception):
+    """A step that could not be carried out (not an expectation that did not hold)."""
