@@ -6,9 +6,11 @@ scenarios against an adapter someone else started; the fake ZDS ships its offici
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -133,6 +135,16 @@ def test_the_printed_config_runs_an_adapter_through_every_fake(fakes: ServedFake
         # a verzoek the werkmap does not take is one readable answer
         r = httpx.post(f"{notifier}/verzoeken", content=b"<verzoek/>")
         assert r.status_code == 400 and "not a verzoek the werkmap takes" in r.json()["error"]
+        # the loket's StUF-LVO sender: the same fixture twice is two messages (each its own referentienummer)
+        sent = [httpx.post(f"{notifier}/stuf-lvo?nummer=7654321", content=AANVRAAG.read_bytes(), timeout=30)
+                for _ in range(2)]  # fmt: skip
+        assert [s.status_code for s in sent] == [200, 200] and all("Bv03Bericht" in s.json()["answer"] for s in sent)
+        assert len({s.json()["referentienummer"] for s in sent}) == 2
+        with sqlite3.connect(settings["store"]["url"].removeprefix("sqlite:///")) as db:
+            stored = db.execute("select referentienummer from messages where nummer = '7654321'").fetchall()
+        assert sorted(r for (r,) in stored) == sorted(s.json()["referentienummer"] for s in sent)
+        r = httpx.post(f"{notifier}/stuf-lvo", content=b"<geen/>")
+        assert r.status_code == 400 and "no stuurgegevens with a StUF:referentienummer" in r.json()["error"]
     finally:
         adapter.stop()
     store = Path(settings["store"]["url"].removeprefix("sqlite:///"))
@@ -335,9 +347,11 @@ def test_the_documented_serve_fakes_commands_run(tmp_path: Path) -> None:
             ]
         finally:
             adapter.stop()
-        assert len(answers) == 3 and "Bv03Bericht" in answers[0], answers
+        assert len(answers) == 4 and "Bv03Bericht" in answers[0], answers
         assert '"verzoeknummer":"2026112300123"' in answers[1] and '"status":202' in answers[1], answers
         assert answers[2].startswith("["), answers
+        sent = json.loads(answers[3])
+        assert sent["status"] == 200 and "Bv03Bericht" in sent["answer"] and sent["referentienummer"].startswith("SIM-")
     finally:
         stop_process(served.proc)
 

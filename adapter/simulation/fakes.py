@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -207,6 +208,25 @@ def notifier_app(werkmap: Any, loket: Any, adapter_url: str) -> Starlette:
         out["adapter"] = {"status": r.status_code, "answer": r.text}
         return JSONResponse(out, status_code=201)
 
+    async def stuf_lvo(request: Request) -> Response:
+        """The loket's StUF-LVO sender: the message gets a referentienummer of its own (the loket never sends
+        one twice; the same body again would be a duplicate) and, with ``?nummer=``, that aanvraagnummer."""
+        try:
+            body, referentie = as_loket_sends(await request.body(), request.query_params.get("nummer"))
+        except (XmlRejected, ValueError) as exc:
+            return JSONResponse({"error": f"not a StUF-LVO message: {exc}"}, status_code=400)
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                r = await client.post(
+                    f"{adapter_url}/soap/stuf-lvo",
+                    content=body,
+                    headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                )
+        except httpx.HTTPError as exc:
+            return JSONResponse({"error": f"{adapter_url} did not answer: {type(exc).__name__}"}, status_code=502)
+        log.info("StUF-LVO message sent", referentienummer=referentie, status=r.status_code)
+        return JSONResponse({"referentienummer": referentie, "status": r.status_code, "answer": r.text})
+
     async def received(request: Request) -> Response:
         return JSONResponse([{"bericht": name, "aanvraagnummer": nummer} for name, nummer, _ in loket.received])
 
@@ -214,6 +234,8 @@ def notifier_app(werkmap: Any, loket: Any, adapter_url: str) -> Starlette:
         return PlainTextResponse(
             "loket-adapter simulate --serve-fakes: the loket's notifier\n"
             "POST /verzoeken (body: a STAM verzoek XML; ?notify=false: only into the werkmap)\n"
+            "POST /stuf-lvo (body: a StUF-LVO message, sent on with a new referentienummer; ?nummer=: its "
+            "aanvraagnummer)\n"
             "GET /loket (what the fake loket received from the adapter)\n"
         )
 
@@ -221,9 +243,35 @@ def notifier_app(werkmap: Any, loket: Any, adapter_url: str) -> Starlette:
         routes=[
             Route("/", usage, methods=["GET"]),
             Route("/verzoeken", verzoeken, methods=["POST"]),
+            Route("/stuf-lvo", stuf_lvo, methods=["POST"]),
             Route("/loket", received, methods=["GET"]),
         ]
     )
+
+
+def as_loket_sends(body: bytes, nummer: str | None = None) -> tuple[bytes, str]:
+    """A StUF-LVO message (envelope or bare) as the loket sends it: a new referentienummer in its
+    stuurgegevens (returned too), the aanvraagnummer set when ``nummer`` is given."""
+    from lxml import etree
+
+    from adapter.loket.lvo import LVO
+    from adapter.stuf.namespaces import STUF, q
+    from adapter.xmlsafe import parse
+
+    root = parse(body)
+    ref = next(
+        (e for e in root.iter(q(STUF, "referentienummer")) if etree.QName(e.getparent()).localname == "stuurgegevens"),
+        None,
+    )  # the stuurgegevens are in the sector's namespace (LVO), their fields in StUF's
+    if ref is None:
+        raise ValueError("it has no stuurgegevens with a StUF:referentienummer")
+    ref.text = f"SIM-{uuid.uuid4().hex[:24]}"
+    if nummer is not None:
+        if not nummer.isdigit() or len(nummer) > 20:
+            raise ValueError(f"nummer {nummer!r} is not an aanvraagnummer (digits)")
+        for el in root.iter(q(LVO, "aanvraagnummer")):
+            el.text = nummer
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8"), ref.text
 
 
 # -- the SFTP postbox ---------------------------------------------------------------------------------------
