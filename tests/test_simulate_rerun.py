@@ -187,6 +187,16 @@ def test_an_adviesverzoek_we_put_out_is_skipped_saying_why(tmp_path: Path) -> No
     assert len(skipped) == 1 and skipped[0].endswith("-adviesverzoek")
 
 
+def test_record_does_not_go_with_url_or_rerun(tmp_path: Path) -> None:
+    """A running adapter's deliveries run in its own process (serve --record records there); a rerun records
+    nothing new."""
+    for extra in (["--target", "config", "--url", "http://127.0.0.1:9"], ["--rerun", str(tmp_path)]):
+        r = adapter("simulate", "--record", tmp_path / "rec", *extra, "--report-dir", tmp_path / "out")
+        assert r.returncode != 0 and r.stderr.strip().count("\n") == 0, r.stderr
+        assert "does not go with --record" in r.stderr, r.stderr
+    assert not (tmp_path / "rec").exists()
+
+
 def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
     r = adapter("simulate", "--rerun", tmp_path, "--report-dir", tmp_path / "out")
     assert r.returncode != 0

@@ -115,7 +115,8 @@ def simulate(
     if url is not None:
         if target != "config":
             raise ConfigError("--url runs against that adapter's store and zaaksysteem: add --target config")
-        _refuse_with("--url", {"--mappings": mappings})
+        # that adapter's deliveries run in its own process: record there (serve --record)
+        _refuse_with("--url", {"--mappings": mappings, "--record": record})
         check_adapter(url)
     loaded = scenario_files.load_all(list(scenarios) or [SCENARIOS_DIR])
     configure_logging("production", "CRITICAL")  # the chain's own log lines would drown the progress

@@ -499,7 +499,13 @@ def _recording(c: Chain, folder: Path | None, description: str) -> Iterator[None
     recorder = FlowRecorder(c.services.engine, folder, setup_of(settings), settings.store.files_dir)
     recorder.description = description
     with recording.installed(recorder):
-        yield
+        try:
+            yield
+        finally:
+            # the last wait saw a state the run committed; the run tells the recorder right after: the workers
+            # stop (they would with the chain) before the recorder goes, so that flow is written whole
+            if c.services.outbox is not None:
+                c.services.outbox.stop()
 
 
 #: steps that need the fakes of this chain: the werkmap, or a zaaksysteem and catalogus the runner can change
