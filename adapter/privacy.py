@@ -9,6 +9,7 @@ all remaining text. A body that is not XML at all (a rejected message) gets the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import asdict, is_dataclass
 from typing import Any
@@ -112,3 +113,17 @@ def _mask_fields(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         return redact(value)
     return _plain(value)
+
+
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def masked_field(name: str, value: str) -> str:
+    """A value a report shows under a field's name (``checkpoint verzoek: field initiatiefnemer.bsn``,
+    ``json rollen[*].betrokkeneIdentificatie.geslachtsnaam``): wholly masked when that field holds personal data,
+    else with every BSN, e-mail address and telephone number in it masked."""
+    words = _WORD.findall(name)
+    key = words[-1].lower() if words else ""
+    if value not in ("", "None", "<absent>", "'<absent>'", "''") and (key in _PERSONAL or key.endswith("bsn")):
+        return MASK
+    return redact(value)

@@ -13,14 +13,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time
 from pathlib import PurePath
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import httpx
 
@@ -32,7 +34,9 @@ log = get_logger("adapter.recording")
 class Recorder(Protocol):
     def checkpoint(self, message_id: int, name: str, value: Any) -> None: ...
 
-    def call(self, message_id: int, call: dict[str, Any]) -> None: ...
+    def call(self, message_id: int, call: dict[str, Any]) -> None:
+        """A call and its answer, whole; ``call["raw"]`` (when there) is a readable file of a binary answer's
+        bytes, open only during this call."""
 
     def finished(self, message_id: int) -> None: ...
 
@@ -64,8 +68,12 @@ def delivering(message_id: int) -> Iterator[None]:
         yield
     finally:
         _message.reset(token)
-        if _recorder is not None:
-            _recorder.finished(message_id)
+        recorder = _recorder
+        if recorder is not None:
+            try:
+                recorder.finished(message_id)
+            except Exception:  # after the outcome is committed: a recorder's failure is its own, never the run's
+                log.warning("flow not recorded", message_id=message_id, exc_info=True)
 
 
 @contextmanager
@@ -73,6 +81,8 @@ def replaying(transport: httpx.BaseTransport) -> Iterator[None]:
     """Clients made while the block runs send every call to ``transport`` (a rerun's recorded far side)
     instead of the network: the adapter sees the recorded URLs and answers exactly."""
     global _transport
+    if _transport is not None:
+        raise RuntimeError("a rerun replays already")
     _transport = transport
     try:
         yield
@@ -94,38 +104,93 @@ def checkpoint(name: str, value: Any) -> None:
     """Note ``value`` (a model object, made plain JSON) as checkpoint ``name`` of the running delivery."""
     recorder, mid = _recorder, _message.get()
     if recorder is not None and mid is not None:
-        recorder.checkpoint(mid, name, plain(value))
+        try:
+            recorder.checkpoint(mid, name, plain(value))
+        except Exception:  # recording must never break a delivery
+            log.warning("checkpoint not recorded", checkpoint=name, exc_info=True)
 
 
 def _on_response(response: httpx.Response) -> None:
+    """The answer's body is recorded as the client reads it (``_Tee``), never read here: a streamed download
+    stays streamed, a broken one fails in the client as it would without a recorder (and is resumed there)."""
     recorder, mid = _recorder, _message.get()
     if recorder is None or mid is None:
         return
     try:
-        _record(recorder, mid, response)
+        call = {
+            "method": response.request.method,
+            "url": str(response.request.url),
+            "request": _sent(response.request),
+            "status": response.status_code,
+            "content_type": response.headers.get("content-type", ""),
+            "response": None,
+        }
+        if hasattr(response, "_content"):  # read already (an in-process transport answers whole): as it is
+            _answered(recorder, mid, call, io.BytesIO(response.content), None)
+        else:
+            encoding = response.headers.get("content-encoding")
+            response.stream = _Tee(response.stream, lambda tee: _answered(recorder, mid, call, tee.spool, encoding))
     except Exception:  # recording must never break a delivery: the call stays unrecorded, the rerun says so
         log.warning("call not recorded", exc_info=True)
 
 
-def _record(recorder: Recorder, mid: int, response: httpx.Response) -> None:
-    response.read()
-    request = response.request
+def _sent(request: httpx.Request) -> Any:
     try:
         content = request.content
     except httpx.RequestNotRead:  # streamed: a bestandsdeel's multipart upload of bytes, which renders again
         content = b"".join(request.stream) if isinstance(request.stream, Iterable) else b""
-    sent = body_of(request.headers.get("content-type", ""), content)
-    answer = body_of(response.headers.get("content-type", ""), response.content)
-    call = {
-        "method": request.method,
-        "url": str(request.url),
-        "request": sent,
-        "status": response.status_code,
-        "content_type": response.headers.get("content-type", ""),
-        "response": answer,
-    }
-    if isinstance(answer, dict) and "sha256" in answer and "json" not in call["content_type"]:
-        call["raw"] = response.content  # binary (a bijlage's bytes): a rerun answers with them
+    return body_of(request.headers.get("content-type", ""), content)
+
+
+class _Tee(httpx.SyncByteStream):
+    """The answer's bytes as the client reads them, kept in a spool (memory up to 1 MiB, then a temporary file);
+    when the client closes the answer, the recorder gets the call whole (a cut-off download: what came)."""
+
+    def __init__(self, inner: Any, done: Callable[[_Tee], None]) -> None:
+        self.inner = inner
+        self.done = done
+        self.spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed in close())
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            self.spool.write(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            if not self._closed:
+                self._closed = True
+                try:
+                    self.done(self)
+                except Exception:
+                    log.warning("call not recorded", exc_info=True)
+                finally:
+                    self.spool.close()
+
+
+def _answered(recorder: Recorder, mid: int, call: dict[str, Any], spool: IO[bytes], encoding: str | None) -> None:
+    """The call complete with its answer (``spool``: its bytes as they came, ``encoding`` their compression)."""
+    spool.seek(0)
+    content_type = call["content_type"]
+    if "json" in content_type or content_type.startswith(("text/", "application/xml")) or encoding:
+        raw = spool.read()
+        if encoding:  # the bytes on the wire are compressed; what the client read, and a rerun answers, is not
+            raw = httpx.Response(200, headers={"content-encoding": encoding}, content=raw).read()
+        call["response"] = body_of(content_type, raw)
+        if isinstance(call["response"], dict) and "sha256" in call["response"] and "json" not in content_type:
+            call["raw"] = io.BytesIO(raw)
+    else:  # binary (a bijlage's bytes): by size and sha256, the bytes for a rerun to answer with
+        digest, size = hashlib.sha256(), 0
+        for block in iter(lambda: spool.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+        call["response"] = {"bytes": size, "sha256": digest.hexdigest()} if size else None
+        if size:
+            spool.seek(0)
+            call["raw"] = spool
     recorder.call(mid, call)
 
 

@@ -132,6 +132,7 @@ def test_a_wrong_scenario_file_is_one_line_naming_file_and_key(tmp_path: Path) -
         (original.replace("{ state = ", "{ stat = "), "steps.2.expect.stat: unknown key"),
         (original.replace('do = "wait"', 'do = "wait"\nof = 2'), "steps.2: step 2 is not an earlier send step"),
         ('id = "X"\n', "description: Field required"),
+        (original.replace("{ state = ", '{ json = { "documenten[size]" = 1 }, state = '), "give an index, *"),
         ("id = [", "not TOML"),
     ):  # fmt: skip
         bad.write_text(text, encoding="utf-8")

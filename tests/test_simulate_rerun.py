@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,9 @@ def test_a_stam_flow_reruns_with_werkmap_and_documents_from_the_recording(tmp_pa
                 "--report-dir", tmp_path / "out0")  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     rec = tmp_path / "rec" / "STAM-02"
-    flows = sorted(p.name for p in rec.iterdir() if p.is_dir())
+    flows = sorted(p.name for p in rec.iterdir() if p.is_dir() and p.name != "bodies")
     assert flows == ["001-verzoeknotificatie", "002-verzoeknotificatie"]
-    bodies = list((rec / flows[0] / "bodies").glob("*.bin"))
+    bodies = list((rec / "bodies").glob("*.bin"))
     assert bodies, "the werkmap's document bytes are kept to be served again"
     calls = json.loads((rec / flows[0] / "calls.json").read_text())
     assert any(c["method"] == "PUT" and "/bestandsdelen/" in c["url"] for c in calls)
@@ -177,14 +178,18 @@ def test_a_recorder_that_fails_never_breaks_a_delivery() -> None:
 
 def test_an_adviesverzoek_we_put_out_is_skipped_saying_why(tmp_path: Path) -> None:
     """It starts from our store and a behandelaar's command, not from a message that can be sent again."""
-    r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / "advies-stuf-lvo.toml", "--report-dir",
-                tmp_path / "o")  # fmt: skip
+    r = adapter("simulate", "--record", tmp_path / "rec", SCENARIOS / "advies-stuf-lvo.toml",
+                SCENARIOS / "advies-samenwerken.toml", "--report-dir", tmp_path / "o")  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    (rec,) = [p for p in (tmp_path / "rec").iterdir()]
-    again = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "o2")
-    assert "adviesverzoek (advies) starts in our own store, not from a message" in again.stdout
-    skipped = re.findall(r'<testcase [^>]*name="([^"]+)"[^>]*>\s*<skipped', (tmp_path / "o2/junit.xml").read_text())
-    assert len(skipped) == 1 and skipped[0].endswith("-adviesverzoek")
+    said = {
+        "ADV-01": "an adviesverzoek we put out starts in our own store (advies aanvragen), not from a message",
+        "ADV-02": "arrives by the samenwerken poll, whose calls are not part of a flow: not replayed",
+    }
+    for rec in sorted((tmp_path / "rec").iterdir()):
+        again = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / rec.name)
+        assert said[rec.name] in again.stdout, again.stdout
+        junit = (tmp_path / rec.name / "junit.xml").read_text()
+        assert re.findall(r'<testcase [^>]*name="([^"]+)"[^>]*>\s*<skipped', junit), junit
 
 
 def test_record_does_not_go_with_url_or_rerun(tmp_path: Path) -> None:
@@ -195,6 +200,13 @@ def test_record_does_not_go_with_url_or_rerun(tmp_path: Path) -> None:
         assert r.returncode != 0 and r.stderr.strip().count("\n") == 0, r.stderr
         assert "does not go with --record" in r.stderr, r.stderr
     assert not (tmp_path / "rec").exists()
+    # --specs is the fake zaaksysteem's: refused where none runs, not ignored
+    r = adapter("simulate", "--rerun", "aanvraag-aanvulling", "--specs", tmp_path, "--report-dir", tmp_path / "out")
+    assert r.returncode != 0 and "--rerun does not go with --specs" in r.stderr, r.stderr
+    # nothing ran (every scenario needs the fakes): not a green run
+    r = adapter("--config", ROOT / "config.example.toml", "simulate", "--target", "config",
+                SCENARIOS / "target-down-then-up.toml", "--report-dir", tmp_path / "out")  # fmt: skip
+    assert r.returncode == 1 and "no scenario ran (every one was skipped)" in r.stderr, r.stdout + r.stderr
 
 
 def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
@@ -204,6 +216,18 @@ def test_a_wrong_recording_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "recording.toml").write_text('flows = ["001-x"]\nignore = "all"\n')
     r = adapter("simulate", "--rerun", tmp_path, "--report-dir", tmp_path / "out")
     assert r.returncode != 0 and "ignore must be a list" in r.stderr and r.stderr.strip().count("\n") == 0
+    # setup.json and a flow's files of the wrong shape: one line naming file and key
+    for name, text, said in (
+        ("setup.json", "[]", "setup.json: (top level)"),
+        ("setup.json", '{"ontvangers": [{"organisatie": "1", "applicatie": "ZS"}], "x": 1}', "x: unknown key"),
+        ("001-omvDi01AanbiedenAanvraag/result.json", "[]", "result.json: (top level)"),
+        ("001-omvDi01AanbiedenAanvraag/calls.json", '[{"url": "http://x"}]', "calls.json: 0.method"),
+    ):
+        shutil.rmtree(tmp_path / "bad", ignore_errors=True)
+        shutil.copytree(ROOT / "fixtures" / "recorded" / "aanvraag-aanvulling", tmp_path / "bad")
+        (tmp_path / "bad" / name).write_text(text)
+        r = adapter("simulate", "--rerun", tmp_path / "bad", "--report-dir", tmp_path / "out")
+        assert r.returncode != 0 and r.stderr.strip().count("\n") == 0 and said in r.stderr, (name, r.stderr)
     # a recording of a StUF-ZKN target: the rerun stubs ZGW and the werkmap only, and says so
     shutil.copytree(ROOT / "fixtures" / "recorded" / "aanvraag-aanvulling", tmp_path / "zkn")
     setup = json.loads((tmp_path / "zkn" / "setup.json").read_text())
@@ -269,3 +293,109 @@ def test_the_shipped_recordings_rerun_green(tmp_path: Path) -> None:
     for name in shipped:
         r = adapter("simulate", "--rerun", name, "--report-dir", tmp_path / name)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_recording_with_koppel_zaak_reruns_with_the_loket_answered_from_it(tmp_path: Path, zs: Any) -> None:
+    """KoppelZaak is a call to the loket: recorded, answered on the rerun, its StUF body compared element by
+    element (its referentienummer and tijdstipBericht by the default rules)."""
+    from adapter.simulation.config_text import loket_toml
+    from adapter.simulation.fake_loket import ENDPOINT_PATH, FakeLoket
+    from adapter.simulation.serving import serving
+    from tests.conftest import make_server
+
+    loket = FakeLoket()
+    with serving(loket) as loket_url:
+        extra = delivery_toml(zs, copy_mappings(tmp_path), koppel_zaak_aan_aanvraag="true")
+        server = make_server(tmp_path, extra_toml=extra + loket_toml(loket_url + ENDPOINT_PATH))
+        rec = tmp_path / "live"
+        server.args = ["--record", str(rec)]
+        server.start()
+        try:
+            post(server.soap_url, with_reference(fixture("omvDi01AanbiedenAanvraag"), "REC-KOPPEL-1"))
+            result = rec / "001-omvDi01AanbiedenAanvraag" / "result.json"
+            wait_for(lambda: result.is_file() and "gekoppeld" in (json.loads(result.read_text())["outcome"] or ""))
+        finally:
+            server.stop()
+    calls = json.loads((rec / "001-omvDi01AanbiedenAanvraag" / "calls.json").read_text())
+    assert [c["url"].endswith(ENDPOINT_PATH) for c in calls].count(True) == 1
+    r = adapter("simulate", "--rerun", rec, "--mappings", ROOT / "mappings", "--report-dir", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_differences_show_no_personal_data(tmp_path: Path) -> None:
+    """A changed BSN is named by its field; neither value reaches the console, JUnit or HTML in clear."""
+    rec = tmp_path / "rec"
+    shutil.copytree(ROOT / "fixtures" / "recorded" / "aanvraag-aanvulling", rec)
+    inbound = rec / "001-omvDi01AanbiedenAanvraag" / "inbound.xml"
+    assert b"999993653" in inbound.read_bytes()
+    inbound.write_bytes(inbound.read_bytes().replace(b"999993653", b"999990019"))
+    r = adapter("simulate", "--rerun", rec, "--report-dir", tmp_path / "out")
+    assert r.returncode == 1
+    assert "checkpoint verzoek: field initiatiefnemer.bsn: expected ***, actual ***: FAILED" in r.stderr, r.stderr
+    shown = r.stdout + r.stderr + (tmp_path / "out/junit.xml").read_text() + (tmp_path / "out/report.html").read_text()
+    assert "999993653" not in shown and "999990019" not in shown
+    assert "Dorpsstraat" not in r.stderr  # the whole verzoek, where shown, has its personal fields masked
+
+
+def test_a_failing_recorder_never_breaks_a_run_and_a_broken_download_fails_as_without_one() -> None:
+    class Broken:
+        def checkpoint(self, message_id: int, name: str, value: Any) -> None:
+            raise RuntimeError("disk full")
+
+        def call(self, message_id: int, call: dict[str, Any]) -> None:
+            raise RuntimeError("disk full")
+
+        def finished(self, message_id: int) -> None:
+            raise RuntimeError("disk full")
+
+    class Cut(httpx.SyncByteStream):
+        def __iter__(self) -> Any:
+            yield b"0123456789"
+            raise httpx.ReadError("connection reset")
+
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "application/pdf"}, stream=Cut())
+    )
+    with recording.installed(Broken()), recording.delivering(7):
+        recording.checkpoint("verzoek", {"a": 1})  # raises nothing
+        client = httpx.Client(transport=transport, event_hooks=recording.EVENT_HOOKS)
+        got = b""
+        with pytest.raises(httpx.ReadError), client.stream("GET", "http://werkmap/doc") as answer:
+            for chunk in answer.iter_bytes():  # the werkmap client resumes from here with a Range request
+                got += chunk
+        assert got == b"0123456789"
+        # finished() raised after the run: the run's end is unaffected
+    with recording.replaying(transport), pytest.raises(RuntimeError, match="replays already"):
+        recording.replaying(transport).__enter__()  # a second rerun in the same process is refused
+    assert recording.transport() is None
+
+
+def test_a_streamed_download_is_recorded_whole_as_the_client_reads_it(tmp_path: Path) -> None:
+    from adapter.simulation.recorded import FlowRecorder
+
+    payload = bytes(range(256)) * 8000  # 2 MB: past the spool's memory part
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "application/pdf"}, content=payload)
+    )
+    recorder = FlowRecorder(engine=None, folder=tmp_path)
+    with recording.installed(recorder), recording.delivering(3):
+        client = httpx.Client(transport=transport, event_hooks=recording.EVENT_HOOKS)
+        with client.stream("GET", "http://werkmap/doc") as answer:
+            assert b"".join(answer.iter_bytes()) == payload
+    (call,) = recorder.flows[3].calls
+    assert call["response"]["bytes"] == len(payload)
+    assert (tmp_path / "bodies" / f"{call['response']['sha256']}.bin").read_bytes() == payload
+
+
+def test_recording_files_stay_readable() -> None:
+    """A description outside the BMP stays valid TOML; flow folders go past 999."""
+    import tomllib
+
+    from adapter.simulation.recorded import flow_name, write_meta
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_meta(Path(tmp), "Bouwen 🏠 aan de Dorpsstraat", ["001-x", "1000-y"], ["*.x"])
+        meta = tomllib.loads((Path(tmp) / "recording.toml").read_text("utf-8"))
+        assert meta["description"] == "Bouwen 🏠 aan de Dorpsstraat" and meta["flows"] == ["001-x", "1000-y"]
+    assert flow_name("1000", "omvDi01AanbiedenAanvraag") == "1000-omvDi01AanbiedenAanvraag"
+    assert flow_name("1000-old", "verzoeknotificatie") == "1000-verzoeknotificatie"

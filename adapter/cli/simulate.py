@@ -97,6 +97,7 @@ def simulate(
     from adapter.simulation.fake_zgw.app import SPECS_DIR
     from adapter.simulation.runner import run_all
 
+    own_specs = {"--specs": specs}  # the fake zaaksysteem's: refused where no fake zaaksysteem runs
     specs = specs or SPECS_DIR
     if not specs.is_dir():
         raise ConfigError(f"{specs}: no ZGW OpenAPI files there (the fake zaaksysteem validates against them; --specs)")
@@ -109,7 +110,7 @@ def simulate(
     _refuse_without("--serve-fakes", fakes_only)
     if rerun is not None:
         clash = {"SCENARIO": scenarios, "--url": url, "--target config": target == "config", "--record": record}
-        _refuse_with("--rerun", clash)
+        _refuse_with("--rerun", {**clash, **own_specs})
         _rerun(rerun, mappings or MAPPINGS_DIR, report_dir)
         return
     if url is not None:
@@ -118,6 +119,8 @@ def simulate(
         # that adapter's deliveries run in its own process: record there (serve --record)
         _refuse_with("--url", {"--mappings": mappings, "--record": record})
         check_adapter(url)
+    if target == "config":
+        _refuse_with("--target config", own_specs)
     loaded = scenario_files.load_all(list(scenarios) or [SCENARIOS_DIR])
     configure_logging("production", "CRITICAL")  # the chain's own log lines would drown the progress
     config = None
@@ -164,6 +167,9 @@ def _report(results: list[Any], report_dir: Path, what: str) -> None:
     more = f", {skipped} skipped" if skipped else ""
     click.echo(f"{ran - len(failed)} of {ran} {what} passed{more}; reports in {report_dir}")
     if failed:
+        raise SystemExit(1)
+    if not ran:  # nothing was checked: not a green run
+        click.echo(f"error: no {what[:-1]} ran (every one was skipped)", err=True)
         raise SystemExit(1)
 
 

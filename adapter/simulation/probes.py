@@ -137,6 +137,14 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def check_path(path: str) -> None:
+    """Refuse a path ``dig`` cannot follow (ValueError saying where), so a scenario file with one is refused when
+    it is loaded, before any chain runs."""
+    for kind, arg in _tokens(path):
+        if kind == "select" and arg != "*" and not re.fullmatch(r"-?\d+", arg) and "=" not in arg:
+            raise ValueError(f"path {path!r}: [{arg}]: give an index, * or key=value")
+
+
 def dig(obj: Any, path: str) -> Any:
     """The value at ``path``: ``a.b`` a field, ``a.0`` or ``a[0]`` / ``a[-1]`` an item, ``a[key=value]`` the one
     item whose field is that value (none or several: says so), ``a[*].b`` that field of every item (a list),

@@ -18,20 +18,25 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from adapter.config import Settings
 from adapter.errors import ConfigError
+from adapter.logs import get_logger
+from adapter.privacy import masked_field, model_view
+from adapter.simulation.results import SETTLED
 from adapter.xmlsafe import XmlRejected, parse
 
 #: What differs between two runs of the same flow by nature, not by a change: clock times, the StUF
@@ -49,7 +54,79 @@ DEFAULT_IGNORE = (
     "result.received_at",
 )
 CHECKPOINTS = ("inbound", "answer", "verzoek", "opdracht", "calls", "result")
-_FOLDER = re.compile(r"^\d{3}-[A-Za-z0-9_.-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _System(_Strict):
+    organisatie: str
+    applicatie: str
+    administratie: str | None = None
+
+
+class _Target(_Strict):
+    kind: str
+    zaken_url: str | None = None
+    documenten_url: str | None = None
+    catalogi_url: str | None = None
+    catalogus: str | None = None
+    url: str | None = None
+
+
+class _Werkmap(_Strict):
+    base_url: str
+    oin: str
+
+
+class _Loket(_Strict):
+    url: str
+    zender: dict[str, str]
+    ontvanger: dict[str, str]
+
+
+class Setup(_Strict):
+    """setup.json: what a rerun needs of the recording adapter's config (written by ``setup_of``)."""
+
+    ontvangers: list[_System] = Field(..., min_length=1)
+    zenders: list[_System] = Field(default_factory=list)
+    targets: dict[str, _Target] = Field(default_factory=dict)
+    werkmap: _Werkmap | None = None
+    loket: _Loket | None = None
+    koppel_zaak_aan_aanvraag: bool = False
+    max_attempts: int = Field(10, ge=1, le=1000)
+
+
+class _Call(BaseModel):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    url: str
+    status: int
+    request: Any = None
+    response: Any = None
+    content_type: str = ""
+
+
+class _Result(BaseModel):
+    channel: str
+    message_type: str
+    state: str
+    message_id: int | None = None
+    outcome: str | None = None
+    error: str | None = None
+
+
+_SHAPES: dict[str, TypeAdapter[Any]] = {"calls": TypeAdapter(list[_Call]), "result": TypeAdapter(_Result)}
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{where}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
+
+
+log = get_logger("adapter.simulation.recorded")
+_FOLDER = re.compile(r"^\d{3,}-[A-Za-z0-9_.-]+$")
 
 
 @dataclass
@@ -65,16 +142,11 @@ class Flow:
     opdracht: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
-    #: binary answers (a bijlage's bytes) by sha256: kept as files beside calls.json, served again on a rerun
-    bodies: dict[str, bytes] = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inbound.xml").write_bytes(self.inbound)
         (folder / "answer.xml").write_text(self.answer, "utf-8")
-        for sha, raw in self.bodies.items():
-            (folder / "bodies").mkdir(exist_ok=True)
-            (folder / "bodies" / f"{sha}.bin").write_bytes(raw)
         for name in ("verzoek", "opdracht", "calls", "result"):
             text = json.dumps(getattr(self, name), indent=2, ensure_ascii=False, sort_keys=True)
             (folder / f"{name}.json").write_text(text + "\n", "utf-8")
@@ -82,17 +154,23 @@ class Flow:
     @classmethod
     def read(cls, folder: Path) -> Flow:
         def data(name: str) -> Any:
+            path = folder / f"{name}.json"
             try:
-                return json.loads((folder / f"{name}.json").read_text("utf-8"))
+                value = json.loads(path.read_text("utf-8"))
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"{folder / name}.json: {exc}") from None
+                raise ConfigError(f"{path}: {exc}") from None
+            if name in _SHAPES:
+                try:
+                    _SHAPES[name].validate_python(value)
+                except ValidationError as exc:
+                    raise ConfigError(f"{path}: {_first_error(exc)}") from None
+            return value
 
         try:
             inbound, answer = (folder / "inbound.xml").read_bytes(), (folder / "answer.xml").read_text("utf-8")
         except OSError as exc:
             raise ConfigError(f"{folder}: {exc}") from None
         result = data("result")
-        bodies = {p.stem: p.read_bytes() for p in sorted((folder / "bodies").glob("*.bin"))}
         return cls(
             folder.name,
             result.get("channel", ""),
@@ -103,7 +181,6 @@ class Flow:
             data("opdracht"),
             data("calls"),
             result,
-            bodies,
         )
 
 
@@ -113,7 +190,7 @@ class Recording:
     description: str
     ignore: list[str]
     flows: list[Flow]
-    setup: dict[str, Any]
+    setup: Setup
 
     @classmethod
     def read(cls, folder: Path) -> Recording:
@@ -133,21 +210,33 @@ class Recording:
         if not (isinstance(flows, list) and flows and all(isinstance(f, str) and _FOLDER.match(f) for f in flows)):
             raise ConfigError(f'{path}: flows must list the flow folders (e.g. "001-omvDi01AanbiedenAanvraag")')
         try:
-            setup = json.loads((folder / "setup.json").read_text("utf-8"))
-        except (OSError, ValueError) as exc:
+            setup = Setup.model_validate_json((folder / "setup.json").read_text("utf-8"))
+        except OSError as exc:
             raise ConfigError(f"{folder / 'setup.json'}: {exc}") from None
+        except ValidationError as exc:
+            raise ConfigError(f"{folder / 'setup.json'}: {_first_error(exc)}") from None
         return cls(folder, str(meta.get("description", "")), ignore, [Flow.read(folder / f) for f in flows], setup)
+
+    def body(self, sha256: str) -> bytes:
+        """A binary answer's bytes (``bodies/``), as recorded."""
+        path = self.folder / "bodies" / f"{sha256}.bin"
+        return path.read_bytes() if path.is_file() else b""
+
+
+def _toml_text(value: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's, as long as nothing outside the BMP is escaped)."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _toml_list(values: list[str]) -> str:
-    return "[\n" + "".join(f"  {json.dumps(v)},\n" for v in values) + "]"
+    return "[\n" + "".join(f"  {_toml_text(v)},\n" for v in values) + "]"
 
 
 def write_meta(folder: Path, description: str, flows: list[str], ignore: list[str]) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     (folder / "recording.toml").write_text(
         "# A recording of live flows; rerun and compare: loket-adapter simulate --rerun THIS-FOLDER\n"
-        f"description = {json.dumps(description)}\n"
+        f"description = {_toml_text(description)}\n"
         f'recorded_at = "{when}"\n'
         "# Fields not compared on a rerun: globs over checkpoint.field paths (* matches anything, dots too).\n"
         f"ignore = {_toml_list(ignore)}\n"
@@ -163,8 +252,10 @@ def setup_of(settings: Settings) -> dict[str, Any]:
     for name, t in settings.targets.items():
         keep = ("kind", "zaken_url", "documenten_url", "catalogi_url", "catalogus", "url")
         targets[name] = {k: t[k] for k in keep if k in t}
-    werkmap = {k: settings.werkmap[k] for k in ("base_url", "oin") if k in settings.werkmap}
+    werkmap = {k: settings.werkmap[k] for k in ("base_url", "oin") if k in settings.werkmap} or None
+    loket = {k: settings.loket[k] for k in ("url", "zender", "ontvanger") if k in settings.loket} or None
     return {
+        "loket": loket,
         "ontvangers": [s.model_dump(exclude_none=True) for s in settings.stuf.ontvangers],
         "zenders": [s.model_dump(exclude_none=True) for s in settings.stuf.zenders],
         "targets": targets,
@@ -172,6 +263,11 @@ def setup_of(settings: Settings) -> dict[str, Any]:
         "koppel_zaak_aan_aanvraag": settings.delivery.koppel_zaak_aan_aanvraag,
         "max_attempts": settings.delivery.max_attempts,
     }
+
+
+def flow_name(name: str, message_type: str) -> str:
+    """A flow's folder: its number (three digits or more: a long ``serve --record`` passes 999) and type."""
+    return f"{name.split('-', 1)[0]}-{message_type}"
 
 
 class FlowRecorder:
@@ -191,6 +287,9 @@ class FlowRecorder:
         self.folder = folder
         self.setup = setup or {}
         self.flows: dict[int, Flow] = {}
+        #: every message's flow folder name, for as long as the recorder runs (a flow no longer held in memory
+        #: is read back from its folder when its message is delivered again: a resend)
+        self._names: dict[int, str] = {}
         self._lock = threading.Lock()
         #: messages whose (latest) delivery run has ended
         self.ran: set[int] = set()
@@ -202,7 +301,12 @@ class FlowRecorder:
     def _flow(self, message_id: int) -> Flow:
         with self._lock:
             if message_id not in self.flows:
-                self.flows[message_id] = Flow(f"{len(self.flows) + 1:03d}")
+                name = self._names.get(message_id)
+                if name is not None and "-" in name and self.folder is not None:
+                    self.flows[message_id] = Flow.read(self.folder / name)
+                else:
+                    self.flows[message_id] = Flow(name or f"{len(self._names) + 1:03d}")
+                    self._names[message_id] = self.flows[message_id].name
             return self.flows[message_id]
 
     def checkpoint(self, message_id: int, name: str, value: Any) -> None:
@@ -216,18 +320,29 @@ class FlowRecorder:
     def call(self, message_id: int, call: dict[str, Any]) -> None:
         flow = self._flow(message_id)
         raw = call.pop("raw", None)
-        if raw is not None:
-            flow.bodies[call["response"]["sha256"]] = raw
+        if raw is not None and self.folder is not None:  # a binary answer: a rerun answers with these bytes
+            body = self.folder / "bodies" / f"{call['response']['sha256']}.bin"
+            if not body.exists():
+                body.parent.mkdir(exist_ok=True)
+                with body.with_suffix(".part").open("wb") as out:
+                    shutil.copyfileobj(raw, out)
+                body.with_suffix(".part").replace(body)
         flow.calls.append(call)
 
     def finished(self, message_id: int) -> None:
         flow = self.snapshot(message_id)
         self.ran.add(message_id)
-        if self.folder is not None and flow.result:
-            with self._lock:
-                flow.write(self.folder / flow.name)
-                names = [f.name for f in sorted(self.flows.values(), key=lambda f: f.name) if f.result]
-                write_meta(self.folder, self.description, names, self._ignore())
+        if self.folder is None or not flow.result:
+            return
+        with self._lock:
+            flow.write(self.folder / flow.name)
+            self._names[message_id] = flow.name
+            if flow.result.get("state") in SETTLED:
+                del self.flows[message_id]  # written whole; a long serve --record holds only what still runs
+            names = sorted((n for n in self._names.values() if "-" in n), key=lambda n: int(n.split("-", 1)[0]))
+            ignore = self._ignore()
+            if ignore is not None:
+                write_meta(self.folder, self.description, names, ignore)
 
     def snapshot(self, message_id: int) -> Flow:
         """The flow of ``message_id`` with what the store holds of it now (the message, its answer, its end)."""
@@ -240,7 +355,7 @@ class FlowRecorder:
         delivery = outbox.delivery_of_message(self.engine, message_id)
         d = delivery["delivery"] if delivery else None
         flow.channel, flow.message_type = row.channel, row.message_type
-        flow.name = f"{flow.name[:3]}-{row.message_type}"
+        flow.name = flow_name(flow.name, row.message_type)
         flow.inbound, flow.answer = row.body, row.answer or ""
         flow.result = {
             "message_id": message_id,  # the recording adapter's: the order the messages arrived in
@@ -252,17 +367,19 @@ class FlowRecorder:
         }
         return flow
 
-    def _ignore(self) -> list[str]:
-        """The ignore rules: those a tester already wrote into this folder's recording.toml, else the defaults."""
+    def _ignore(self) -> list[str] | None:
+        """The ignore rules: those a tester already wrote into this folder's recording.toml, else the defaults;
+        None when the tester's edit does not parse (the file is left as it is, never overwritten with defaults)."""
         assert self.folder is not None
+        path = self.folder / "recording.toml"
+        if not path.exists():
+            return list(DEFAULT_IGNORE)
         try:
-            meta = tomllib.loads((self.folder / "recording.toml").read_text("utf-8"))
-            ignore = meta.get("ignore")
-            if isinstance(ignore, list):
-                return [str(i) for i in ignore]
-        except (OSError, tomllib.TOMLDecodeError):
-            pass
-        return list(DEFAULT_IGNORE)
+            ignore = tomllib.loads(path.read_text("utf-8")).get("ignore")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            log.warning("recording.toml does not parse: left as it is, the new flow is not listed", error=str(exc))
+            return None
+        return [str(i) for i in ignore] if isinstance(ignore, list) else list(DEFAULT_IGNORE)
 
 
 # -- comparison ---------------------------------------------------------------------------------------------
@@ -278,13 +395,16 @@ class Difference:
 
     def line(self) -> str:
         where = f"field {self.field}" if self.field else "as a whole"
+        name = f"{self.checkpoint} {self.field}"
         return (
-            f"flow {self.flow}: checkpoint {self.checkpoint}: {where}: recorded {_short(self.recorded)}, "
-            f"rerun {_short(self.rerun)}"
+            f"flow {self.flow}: checkpoint {self.checkpoint}: {where}: recorded "
+            f"{masked_field(name, _short(self.recorded))}, rerun {masked_field(name, _short(self.rerun))}"
         )
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, dict | list):
+        value = model_view(value, masked=True)  # a whole object: its personal fields masked
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 160 else text[:157] + "..."
 
@@ -374,6 +494,14 @@ def compare(
     return checked, out
 
 
+def _comparable(body: Any) -> Any:
+    """A call's body as compared: an XML text (a StUF message to the loket) element by element, so an ignore rule
+    such as ``calls.*.request.*tijdstipBericht*`` reaches into it; anything else as recorded."""
+    if isinstance(body, str) and body.lstrip().startswith("<"):
+        return xml_fields(body)
+    return body
+
+
 def _fold_not_made(found: list[Difference]) -> list[Difference]:
     """After the first recorded write the rerun did not make, the rest follow from it: one line says how many."""
     missing = [d for d in found if d.rerun == "not made"]
@@ -405,8 +533,8 @@ def _compare_calls(
         if n >= len(made) or _call(c) != _call(made[n]):
             out.append((name, f"calls.{i}", "", _call(c), _call(made[n]) if n < len(made) else "not made"))
             continue
-        was = {"request": c["request"], "status": c["status"]}
-        now = {"request": made[n]["request"], "status": made[n]["status"]}
+        was = {"request": _comparable(c["request"]), "status": c["status"]}
+        now = {"request": _comparable(made[n]["request"]), "status": made[n]["status"]}
         out += [(name, f"calls.{i}.{path}", path, a, b) for path, a, b in diff(was, now)]
     read = reads | {url_key(c["url"]) for c in recorded if c["method"] == "GET"}
     for new in rerun:

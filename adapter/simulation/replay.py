@@ -12,6 +12,7 @@ the recording's (``adapter.simulation.recorded``).
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ import httpx
 
 from adapter import recording
 from adapter.errors import ConfigError
+from adapter.privacy import model_view
 from adapter.simulation.config_text import chain_toml
 from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
 from adapter.simulation.results import SETTLED, Check, ScenarioResult
@@ -38,18 +40,25 @@ class ReplayTransport(httpx.BaseTransport):
     """The far systems of a recording: every call the adapter's clients make is answered from it, in process
     (``adapter.recording.replaying``), so the adapter sees the recorded URLs exactly."""
 
-    def __init__(self, rec: Recording) -> None:
+    def __init__(self, rec: Recording, engine: Any = None) -> None:
         self.rec = rec
+        #: the rerun adapter's store: which flow a delivered message is, by the bytes it was sent with
+        self.engine = engine
         self._lock = threading.Lock()
         #: the rerun's message id → its recorded flow, and which of that flow's calls were answered already
-        self._flows: dict[int, Flow] = {}
-        self._used: dict[str, set[int]] = {}
+        self._flows: dict[int, Flow | None] = {}
+        self._used: dict[str, set[int]] = {f.name: set() for f in rec.flows}
 
-    def route(self, message_id: int, flow: Flow) -> None:
-        """Calls made while ``message_id`` is delivered are answered from ``flow``."""
-        with self._lock:
-            self._flows[message_id] = flow
-            self._used.setdefault(flow.name, set())
+    def flow_of(self, message_id: int) -> Flow | None:
+        """The recorded flow whose inbound message is the one stored as ``message_id`` (found from the store the
+        first time, before the run's first call: no race with the post that put it there)."""
+        from adapter.store import messages
+
+        if message_id not in self._flows:
+            row = messages.get_message(self.engine, message_id) if self.engine is not None else None
+            body = row.body if row is not None else None
+            self._flows[message_id] = next((f for f in self.rec.flows if f.inbound == body), None)
+        return self._flows[message_id]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -64,7 +73,7 @@ class ReplayTransport(httpx.BaseTransport):
     def _answer_for(self, method: str, key: str) -> dict[str, Any] | None:
         with self._lock:
             mid = recording.current_message()
-            flow = self._flows.get(mid) if mid is not None else None
+            flow = self.flow_of(mid) if mid is not None else None
             calls = flow.calls if flow is not None else []
             used = self._used[flow.name] if flow is not None else set()
             if method == "GET":
@@ -90,47 +99,69 @@ class ReplayTransport(httpx.BaseTransport):
         body = call.get("response")
         media = call.get("content_type") or "application/octet-stream"
         if isinstance(body, dict) and set(body) >= {"bytes", "sha256"} and "json" not in media:
-            raw = self._raw(body["sha256"])
+            raw = self.rec.body(body["sha256"])
         elif body is None:
             raw = b""
         elif isinstance(body, str):
-            raw = body.encode("utf-8")
+            raw = _acknowledging(body, request.content).encode("utf-8")
         else:
             raw = json.dumps(body).encode("utf-8")
         return httpx.Response(call["status"], content=raw, headers={"content-type": media}, request=request)
 
-    def _raw(self, sha256: str) -> bytes:
-        for f in self.rec.flows:
-            if sha256 in f.bodies:
-                return f.bodies[sha256]
-        return b""
+
+_REFERENTIE = re.compile(rb"<(?:[\w.-]+:)?referentienummer>([^<]*)</")
+_CROSS_REF = re.compile(r"(<(?:[\w.-]+:)?crossRefnummer>)[^<]*(</)")
+
+
+def _acknowledging(answer: str, request: bytes) -> str:
+    """A recorded StUF answer as a StUF receiver gives it to this request: its crossRefnummer is the request's
+    referentienummer (a new one per message: the recorded one would be refused as acknowledging another)."""
+    m = _REFERENTIE.search(request)
+    if m is None or "crossRefnummer" not in answer:
+        return answer
+    return _CROSS_REF.sub(lambda c: c[1] + m[1].decode("utf-8", "replace") + c[2], answer, count=1)
 
 
 def _config(rec: Recording, tmp: Path, mappings: Path) -> str:
     """The rerun adapter's config: one worker (calls in the order of the runs), the recording's identity,
-    targets and werkmap by their recorded URLs (their calls never leave the process: ``ReplayTransport``)."""
+    targets, werkmap and loket by their recorded URLs (their calls never leave the process: ``ReplayTransport``)."""
     setup = rec.setup
-    max_attempts = int(setup.get("max_attempts", 10))
-    parts = [chain_toml(tmp, mappings, workers=1, backoff_initial=0.05, backoff_max=0.2, max_attempts=max_attempts)]
-    for kind in ("ontvangers", "zenders"):
-        for s in setup.get(kind, []):
-            parts.append(f"[[stuf.{kind}]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s.items()))
-    for name, t in setup.get("targets", {}).items():
-        if t.get("kind") != "zgw":
-            raise ConfigError(f"a rerun stubs ZGW targets and the werkmap; target {name} is {t.get('kind')!r}")
-        keys = ("zaken_url", "documenten_url", "catalogi_url", "catalogus")
-        table = "".join(f"{k} = {json.dumps(t[k])}\n" for k in keys if k in t)
+    head = chain_toml(tmp, mappings, workers=1, backoff_initial=0.05, backoff_max=0.2, max_attempts=setup.max_attempts)
+    if setup.koppel_zaak_aan_aanvraag:
+        if setup.loket is None:
+            raise ConfigError(f"{rec.folder / 'setup.json'}: koppel_zaak_aan_aanvraag without a loket")
+        head = head.replace("[delivery]\n", "[delivery]\nkoppel_zaak_aan_aanvraag = true\n", 1)
+    parts = [head]
+    for kind, systems in (("ontvangers", setup.ontvangers), ("zenders", setup.zenders)):
+        for s in systems:
+            fields = s.model_dump(exclude_none=True)
+            parts.append(f"[[stuf.{kind}]]\n" + "".join(f"{k} = {_text(v)}\n" for k, v in fields.items()))
+    for name, target in setup.targets.items():
+        if target.kind != "zgw":
+            raise ConfigError(f"a rerun stubs ZGW targets, the werkmap and the loket; target {name} is {target.kind!r}")
+        urls = target.model_dump(
+            include={"zaken_url", "documenten_url", "catalogi_url", "catalogus"}, exclude_none=True
+        )
+        table = "".join(f"{k} = {_text(v)}\n" for k, v in urls.items())
         parts.append(
             f'[targets.{name}]\nkind = "zgw"\n{table}auth = {{ client_id = "rerun", secret = "{SECRET}" }}\n'
             "timeout = 10\n"
         )
-    werkmap = setup.get("werkmap", {})
-    if werkmap.get("base_url"):
-        parts.append(
-            f"[werkmap]\nbase_url = {json.dumps(werkmap['base_url'])}\n"
-            f"oin = {json.dumps(werkmap.get('oin', ''))}\ntimeout = 10\nretries = 0\n"
+    if setup.werkmap is not None:
+        w = setup.werkmap
+        parts.append(f"[werkmap]\nbase_url = {_text(w.base_url)}\noin = {_text(w.oin)}\ntimeout = 10\nretries = 0\n")
+    if setup.loket is not None:
+        lk = setup.loket
+        ends = "".join(
+            f"{k} = {{ {', '.join(f'{a} = {_text(b)}' for a, b in v.items())} }}\n"
+            for k, v in (("zender", lk.zender), ("ontvanger", lk.ontvanger))
         )
+        parts.append(f"[loket]\nurl = {_text(lk.url)}\n{ends}timeout = 10\n")
     return "\n".join(parts)
+
+
+def _text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _post(url: str, flow: Flow) -> httpx.Response:
@@ -140,9 +171,12 @@ def _post(url: str, flow: Flow) -> httpx.Response:
     return httpx.post(url + path, content=flow.inbound, headers={"Content-Type": media, "SOAPAction": '""'}, timeout=30)
 
 
-#: what reaches the adapter from outside and can be sent again; an adviesverzoek we put out (channel advies)
-#: starts from our own store and an operator's command, not from a message
+#: what reaches the adapter from outside by a message it can be sent again
 REPLAYABLE = ("stuf-lvo", "stam")
+WHY_NOT = {
+    "advies": "an adviesverzoek we put out starts in our own store (advies aanvragen), not from a message",
+    "samenwerken": "arrives by the samenwerken poll, whose calls are not part of a flow: not replayed",
+}
 
 
 def rerun(
@@ -169,6 +203,7 @@ def rerun(
         config.write_text(_config(rec, Path(tmp), mappings), "utf-8")
         settings = load_settings(config)
         services = open_services(settings)
+        far.engine = services.engine
         stop_adapter: Callable[[], None] | None = None
         try:
             upgrade(services.engine)
@@ -201,7 +236,7 @@ def _replay(
         result = results[flow.name]
         progress(f"{rec.folder.name}/{flow.name}: {flow.message_type}")
         if flow.channel not in REPLAYABLE:
-            result.skipped = f"{flow.message_type} ({flow.channel}) starts in our own store, not from a message"
+            result.skipped = WHY_NOT.get(flow.channel, f"{flow.channel} flows are not replayed")
             progress(f"{rec.folder.name}/{flow.name}: skipped ({result.skipped})")
             continue
         started[flow.name] = time.monotonic()
@@ -214,7 +249,6 @@ def _replay(
         result.exchanges.append((1, f"answer (HTTP {r.status_code})", r.text))
         mid = sent[flow.name] = _message_id(services, flow, r)
         if mid is not None:
-            far.route(mid, flow)
             _wait(timeout, partial(_has_run, services, recorder, mid, ()))
     for flow in rec.flows:
         if flow.name not in sent:
@@ -267,20 +301,23 @@ def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow)
             result.checks.append(Check(sid, 1, text, f"checkpoint {cp}", "as recorded", "as recorded", True))
     for d in differences:
         name = f"checkpoint {d.checkpoint}" + (f": field {d.field}" if d.field else "")
-        result.checks.append(Check(sid, 1, text, name, repr(d.recorded), repr(d.rerun), False))
+        result.checks.append(Check(sid, 1, text, name, _shown(d.recorded), _shown(d.rerun), False))
+
+
+def _shown(value: Any) -> str:
+    """A recorded or rerun value as the reports show it: a whole object (a verzoek) with its personal fields
+    masked; names in it would pass the BSN/e-mail/telephone masking of ``Check``."""
+    return repr(model_view(value, masked=True) if isinstance(value, dict | list) else value)
 
 
 def _message_id(services: Any, flow: Flow, r: httpx.Response) -> int | None:
-    """The message the adapter stored for the resent inbound: its STAM id, or the newest (one flow is sent at a
-    time, and nothing else reaches this adapter)."""
-    from sqlalchemy import func, select
+    """The message the adapter stored for the resent inbound: the one with exactly these bytes (None when it
+    stored none; a duplicate it recognised is the earlier one, as the adapter sees it)."""
+    from sqlalchemy import select
 
     from adapter.store.db import reading
     from adapter.store.tables import messages
 
-    if flow.channel == "stam":
-        mid = r.json().get("id") if r.headers.get("content-type", "").startswith("application/json") else None
-        return mid if isinstance(mid, int) else None
-    q = select(func.max(messages.c.id))
+    q = select(messages.c.id).where(messages.c.body == flow.inbound).order_by(messages.c.id.desc()).limit(1)
     with reading(services.engine) as conn:
         return conn.execute(q).scalar()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from adapter.privacy import masked_field
+
 if TYPE_CHECKING:
     from adapter.simulation.scenarios import Scenario
 
@@ -24,6 +26,11 @@ class Check:
     expected: str
     actual: str
     ok: bool
+
+    def __post_init__(self) -> None:
+        # console, JUnit and HTML show these: personal data masked once, here (adapter.privacy)
+        object.__setattr__(self, "expected", masked_field(self.name, self.expected))
+        object.__setattr__(self, "actual", masked_field(self.name, self.actual))
 
     def line(self) -> str:
         verdict = "ok" if self.ok else "FAILED"

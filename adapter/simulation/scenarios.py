@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapter.errors import ConfigError
+from adapter.simulation import probes
 from adapter.store.states import MESSAGE_STATES
 
 #: steps that bring a message into the adapter (``same_as`` and ``of`` refer to them)
@@ -83,6 +84,8 @@ class Expect(_Strict):
     def _known_state(self) -> Expect:
         if self.state is not None and self.state not in MESSAGE_STATES:
             raise ValueError(f"state {self.state!r} is not a message state ({', '.join(MESSAGE_STATES)})")
+        for path in self.json_paths:
+            probes.check_path(path)
         return self
 
 
