@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from adapter.cli import main
+from tests import soap
 from tests.conftest import ROOT, SHARED, Server, free_port, stop_process
 from tests.delivery_env import Zaaksysteem, adapter_with_delivery, needs_zgw_specs, wait_for
 
@@ -99,12 +100,8 @@ def test_the_printed_config_runs_an_adapter_through_every_fake(fakes: ServedFake
     adapter = Server(config=config, db_url=settings["store"]["url"], port=port, log_path=tmp_path / "adapter.log")
     adapter.start()
     try:
-        r = httpx.post(
-            adapter.soap_url,
-            content=AANVRAAG.read_bytes(),
-            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
-        )
-        assert r.status_code == 200 and "Bv03Bericht" in r.text, r.text
+        answer = soap.post(adapter.soap_url, AANVRAAG.read_bytes())
+        assert answer.status == 200 and b"Bv03Bericht" in answer.body, answer.body
         postbox = settings.get("postboxes", {}).get("olo")
         if postbox is not None:  # sshd is here: the aanvraag waits for its bijlage's file in the postbus
             assert "sftp" in fakes.url("sftp")
@@ -220,12 +217,8 @@ def test_the_printed_config_delivers_into_the_fake_zds_when_a_mapping_routes_the
         adapter = Server(config=config, db_url="", port=port, log_path=tmp_path / "adapter.log")
         adapter.start()
         try:
-            r = httpx.post(
-                adapter.soap_url,
-                content=AANVRAAG.read_bytes(),
-                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
-            )
-            assert r.status_code == 200 and "Bv03Bericht" in r.text, r.text
+            answer = soap.post(adapter.soap_url, AANVRAAG.read_bytes())
+            assert answer.status == 200 and b"Bv03Bericht" in answer.body, answer.body
             zds = f.fakes["zds"]
             wait_for(lambda: len(zds.zaken) == 1, 60, "the zaak in the fake ZDS")
             wait_for(lambda: len(zds.documenten) == 2, 30, "its documents in the fake ZDS")
