@@ -66,11 +66,7 @@ def zgw_zaak_view(client: Any, zaak: dict[str, Any]) -> dict[str, Any]:
     documenten = []
     for zio in client.find_all("zaken", "zaakinformatieobjecten", zaak=url):
         doc = client.get(zio["informatieobject"])
-        data = None
-        if doc.get("inhoud"):
-            r = client._http.get(doc["inhoud"], headers=client._headers("documenten"))  # bytes, not JSON
-            r.raise_for_status()
-            data = r.content
+        data = client.download(doc["inhoud"]) if doc.get("inhoud") else None
         documenten.append(_with_inhoud(doc, data))
     return {
         "zaak": zaak,

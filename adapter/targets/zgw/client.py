@@ -142,3 +142,14 @@ class ZgwClient:
             raise TargetError(f"PUT {redact_url(url)}: {type(exc).__name__}: {exc}") from None
         if r.status_code >= 400:
             raise http_failure(r.status_code, f"PUT {redact_url(url)}: HTTP {r.status_code}: {_explain(r)}")
+
+    def download(self, url: str) -> bytes:
+        """A document's content (its ``inhoud`` URL): bytes, not JSON, with the API's token like every call."""
+        headers = {**self._headers(self._api_of(url)), "Accept": "*/*"}
+        try:
+            r = self._http.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TargetError(f"GET {redact_url(url)}: {type(exc).__name__}: {exc}") from None
+        if r.status_code >= 400:
+            raise http_failure(r.status_code, f"GET {redact_url(url)}: HTTP {r.status_code}: {_explain(r)}")
+        return r.content
