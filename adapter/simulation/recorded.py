@@ -36,6 +36,7 @@ from adapter.config import Settings
 from adapter.errors import ConfigError
 from adapter.logs import get_logger
 from adapter.privacy import masked_field, model_view
+from adapter.simulation.probes import ABSENT
 from adapter.simulation.results import SETTLED
 from adapter.xmlsafe import XmlRejected, parse
 
@@ -53,7 +54,6 @@ DEFAULT_IGNORE = (
     "calls.*.request.*tijdstipBericht*",
     "result.received_at",
 )
-CHECKPOINTS = ("inbound", "answer", "verzoek", "opdracht", "calls", "result")
 
 
 class _Strict(BaseModel):
@@ -407,9 +407,6 @@ def _short(value: Any) -> str:
         value = model_view(value, masked=True)  # a whole object: its personal fields masked
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 160 else text[:157] + "..."
-
-
-ABSENT = "<absent>"
 
 
 def diff(recorded: Any, rerun: Any, path: str = "") -> list[tuple[str, Any, Any]]:

@@ -247,7 +247,7 @@ def _replay(
             continue
         result.exchanges.append((1, "sent (recorded inbound)", flow.inbound.decode("utf-8", "replace")))
         result.exchanges.append((1, f"answer (HTTP {r.status_code})", r.text))
-        mid = sent[flow.name] = _message_id(services, flow, r)
+        mid = sent[flow.name] = _message_id(services, flow)
         if mid is not None:
             _wait(timeout, partial(_has_run, services, recorder, mid, ()))
     for flow in rec.flows:
@@ -310,7 +310,7 @@ def _shown(value: Any) -> str:
     return repr(model_view(value, masked=True) if isinstance(value, dict | list) else value)
 
 
-def _message_id(services: Any, flow: Flow, r: httpx.Response) -> int | None:
+def _message_id(services: Any, flow: Flow) -> int | None:
     """The message the adapter stored for the resent inbound: the one with exactly these bytes (None when it
     stored none; a duplicate it recognised is the earlier one, as the adapter sees it)."""
     from sqlalchemy import select
