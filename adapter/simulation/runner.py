@@ -148,17 +148,6 @@ def _message_state(c: Chain, message_id: int | None) -> tuple[str | None, str | 
     return (row.state, row.last_error, row.outcome) if row is not None else (None, None, None)
 
 
-def _dig(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        elif isinstance(obj, dict) and part in obj:
-            obj = obj[part]
-        else:
-            return "<absent>"
-    return obj
-
-
 class Run:
     """One scenario on one chain."""
 
@@ -413,7 +402,8 @@ class Run:
             zaak = self._zaak(i)
             for path, wanted in e.zaak.items():
                 wanted = self._tagged(wanted)  # this run's aanvraagnummers, not every long number (an RSIN)
-                self._check(i, text, f"zaak.{path}", wanted, _dig(zaak, path) if zaak is not None else "<no zaak>")
+                actual = probes.dig(zaak, path) if zaak is not None else "<no zaak>"
+                self._check(i, text, f"zaak.{path}", wanted, actual)
         if e.json_paths:
             zaak = self._zaak(i)
             view = self.c.side.view(zaak) if zaak is not None else None

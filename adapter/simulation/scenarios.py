@@ -84,7 +84,7 @@ class Expect(_Strict):
     def _known_state(self) -> Expect:
         if self.state is not None and self.state not in MESSAGE_STATES:
             raise ValueError(f"state {self.state!r} is not a message state ({', '.join(MESSAGE_STATES)})")
-        for path in self.json_paths:
+        for path in [*self.json_paths, *self.zaak]:
             probes.check_path(path)
         return self
 
