@@ -399,3 +399,35 @@ def test_recording_files_stay_readable() -> None:
         assert meta["description"] == "Bouwen 🏠 aan de Dorpsstraat" and meta["flows"] == ["001-x", "1000-y"]
     assert flow_name("1000", "omvDi01AanbiedenAanvraag") == "1000-omvDi01AanbiedenAanvraag"
     assert flow_name("1000-old", "verzoeknotificatie") == "1000-verzoeknotificatie"
+
+
+def test_a_flow_folder_read_while_it_is_rewritten_shows_whole_files(tmp_path: Path) -> None:
+    """``serve --record`` rewrites a flow's files after every run while a tester may read them (CI once read
+    an empty result.json): each file is there whole or not at all, and no ``.part`` file is left behind."""
+    import threading
+
+    flow = Flow("001-omvDi01AanbiedenAanvraag", calls=[{"n": i} for i in range(200)])
+    flow.result = {"state": "delivered", "outcome": "x" * 20000}
+    stop, seen = threading.Event(), []
+
+    def read() -> None:
+        path = tmp_path / flow.name / "result.json"
+        while not stop.is_set():
+            try:
+                seen.append(json.loads(path.read_text("utf-8"))["state"])
+            except FileNotFoundError:
+                pass
+            except ValueError as exc:  # caught here: an exception in a thread would not fail the test
+                seen.append(f"half-written: {exc}")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(300):
+            flow.write(tmp_path / flow.name)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen and set(seen) == {"delivered"}
+    assert sorted(p.name for p in (tmp_path / flow.name).iterdir()) == [
+        "answer.xml", "calls.json", "inbound.xml", "opdracht.json", "result.json", "verzoek.json"]  # fmt: skip

@@ -126,6 +126,15 @@ def _first_error(exc: ValidationError) -> str:
 
 
 log = get_logger("adapter.simulation.recorded")
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write through a sibling ``.part`` file and rename it into place (atomic on one filesystem)."""
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    part.replace(path)
+
+
 _FOLDER = re.compile(r"^\d{3,}-[A-Za-z0-9_.-]+$")
 
 
@@ -144,12 +153,14 @@ class Flow:
     result: dict[str, Any] = field(default_factory=dict)
 
     def write(self, folder: Path) -> None:
+        """Each file whole or not at all, ``result.json`` last: whoever reads the folder while the adapter runs
+        (a tester waiting for a flow's outcome) never sees a half-written file or a result before its calls."""
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "inbound.xml").write_bytes(self.inbound)
-        (folder / "answer.xml").write_text(self.answer, "utf-8")
+        _write_whole(folder / "inbound.xml", self.inbound)
+        _write_whole(folder / "answer.xml", self.answer.encode("utf-8"))
         for name in ("verzoek", "opdracht", "calls", "result"):
             text = json.dumps(getattr(self, name), indent=2, ensure_ascii=False, sort_keys=True)
-            (folder / f"{name}.json").write_text(text + "\n", "utf-8")
+            _write_whole(folder / f"{name}.json", (text + "\n").encode("utf-8"))
 
     @classmethod
     def read(cls, folder: Path) -> Flow:
@@ -234,15 +245,15 @@ def _toml_list(values: list[str]) -> str:
 
 def write_meta(folder: Path, description: str, flows: list[str], ignore: list[str]) -> None:
     when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (folder / "recording.toml").write_text(
+    text = (
         "# A recording of live flows; rerun and compare: loket-adapter simulate --rerun THIS-FOLDER\n"
         f"description = {_toml_text(description)}\n"
         f'recorded_at = "{when}"\n'
         "# Fields not compared on a rerun: globs over checkpoint.field paths (* matches anything, dots too).\n"
         f"ignore = {_toml_list(ignore)}\n"
-        f"flows = {_toml_list(flows)}\n",
-        "utf-8",
+        f"flows = {_toml_list(flows)}\n"
     )
+    _write_whole(folder / "recording.toml", text.encode("utf-8"))
 
 
 def setup_of(settings: Settings) -> dict[str, Any]:
@@ -296,7 +307,7 @@ class FlowRecorder:
         self.description = ""
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "setup.json").write_text(json.dumps(self.setup, indent=2, sort_keys=True) + "\n", "utf-8")
+            _write_whole(folder / "setup.json", (json.dumps(self.setup, indent=2, sort_keys=True) + "\n").encode())
 
     def _flow(self, message_id: int) -> Flow:
         with self._lock:
