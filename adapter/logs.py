@@ -37,6 +37,9 @@ PERSONAL_KEYS = frozenset(
         "emailadres",
         "telefoonnummer",
         "geboortedatum",
+        # the ZGW Zaken API's spelling (a rol's betrokkeneIdentificatie): what a ketensimulatie report shows
+        "inpbsn",
+        "voorvoegselgeslachtsnaam",
     }
 )
 _NINE_DIGITS = re.compile(r"(?<!\d)(\d{9})(?!\d)")
@@ -48,7 +51,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: a longer number or word (an OIN, a uuid, a timestamp).
 _PHONE = re.compile(r"(?<![\w.])(?:\+31|0031|0)(?:[ -]?\d){9}(?!\w)")
 #: Model fields (``adapter.model``) whose values are personal, beyond ``PERSONAL_KEYS``.
-PERSONAL_FIELDS = PERSONAL_KEYS | {"straatnaam", "postcode"}
+PERSONAL_FIELDS = PERSONAL_KEYS | {"straatnaam", "postcode", "goropenbareruimtenaam", "aoapostcode"}  # + ZGW's
 _REDACT: ContextVar[tuple[str, ...]] = ContextVar("loket_redact", default=())
 
 

@@ -129,12 +129,13 @@ def test_a_wrong_scenario_file_is_one_line_naming_file_and_key(tmp_path: Path) -
     bad = tmp_path / "bad.toml"
     original = (SCENARIOS / "aanvraag-delivered.toml").read_text(encoding="utf-8")
     for text, said in (
-        (original.replace("{ state = ", "{ stat = "), "steps.2.expect.stat: unknown key"),
+        (original.replace('\nstate = "delivered"', '\nstat = "delivered"'), "steps.2.expect.stat: unknown key"),
         (original.replace('do = "wait"', 'do = "wait"\nof = 2'), "steps.2: step 2 is not an earlier send step"),
         ('id = "X"\n', "description: Field required"),
-        (original.replace("{ state = ", '{ json = { "documenten[size]" = 1 }, state = '), "give an index, *"),
+        (original.replace("[steps.expect.json]", '[steps.expect.json]\n"documenten[size]" = 1'), "give an index, *"),
         ("id = [", "not TOML"),
     ):  # fmt: skip
+        assert text != original
         bad.write_text(text, encoding="utf-8")
         r = CliRunner().invoke(main, ["simulate", str(bad), "--report-dir", str(tmp_path / "out")])
         assert r.exit_code == 1 and r.stdout == "", r.stdout
@@ -196,8 +197,9 @@ def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_
         config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'unused.db'}", 8999, toml)
         chosen = [
             SCENARIOS / f
-            for f in ("aanvulling-after-aanvraag.toml", "target-down-then-up.toml", "xsd-invalid.toml", "adviseur.toml")
-        ]
+            for f in ("aanvraag-delivered.toml", "aanvulling-after-aanvraag.toml", "target-down-then-up.toml",
+                      "xsd-invalid.toml", "adviseur.toml")
+        ]  # fmt: skip
         for run in (1, 2):
             r = subprocess.run(
                 [sys.executable, "-m", "adapter", "--config", str(config), "simulate", "--target", "config",
@@ -205,11 +207,11 @@ def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_
                 cwd=ROOT, capture_output=True, text=True, timeout=300,
             )  # fmt: skip
             assert r.returncode == 0, r.stdout + r.stderr
-            assert "3 of 3 scenarios passed, 1 skipped" in r.stdout
+            assert "4 of 4 scenarios passed, 1 skipped" in r.stdout
             cases = junit_cases(tmp_path / f"out{run}" / "junit.xml")
-            assert cases == {"LVO-02": None, "DLV-01": None, "ERR-01": None, "LVO-08": None}
+            assert cases == {"LVO-01": None, "LVO-02": None, "DLV-01": None, "ERR-01": None, "LVO-08": None}
         olo = [z["identificatie"] for z in fake.zaken if z["identificatie"].startswith("OLO-")]
-        assert len(olo) == len(set(olo)) == 2  # one per run: the aanvulling landed on its run's zaak
+        assert len(olo) == len(set(olo)) == 4  # two per run (LVO-01's, LVO-02's: the aanvulling on its run's zaak)
         advies = [z["identificatie"] for z in fake.zaken if z["identificatie"].startswith("ADV-")]
         assert len(advies) == len(set(advies)) == 4  # two adviesverzoeken a run, each its own zaak (by link)
     assert not (tmp_path / "unused.db").exists()  # a throwaway store, not the config's
@@ -408,3 +410,28 @@ def test_paths_into_the_zaak_view() -> None:
     assert dig(view, "zaak.nothing") == dig(view, "documenten[5]") == dig(view, "zaak[0]") == ABSENT
     with pytest.raises(ValueError):
         dig(view, "documenten[size]")
+
+
+def test_a_failed_expectation_on_a_whole_rol_shows_no_personal_data(tmp_path: Path) -> None:
+    """An expectation whose path names no personal field (``rollen[…]``) still shows the rol's names, BSN and
+    address masked by their keys, in ZGW's spelling (``inpBsn``, ``voorvoegselGeslachtsnaam``, ``aoaPostcode``)."""
+    initiator = "rollen[omschrijvingGeneriek=initiator]"
+    scenario = tmp_path / "rol.toml"
+    scenario.write_text(
+        "\n".join([
+            'id = "ROL"', 'description = "a whole rol compared"',
+            "[[steps]]", 'do = "send"', 'message = "omvDi01AanbiedenAanvraag"', 'nummer = "5100009"',
+            "[[steps]]", 'do = "wait"', "[steps.expect]", 'state = "delivered"',
+            "[steps.expect.json]", f'"{initiator}" = "a rol"',
+            f'"{initiator}.betrokkeneIdentificatie.verblijfsadres" = "an address"',
+        ]) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    r = simulate(scenario, "--report-dir", tmp_path / "out")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"json {initiator}: expected a rol, actual {{" in r.stderr, r.stderr
+    assert "'geslachtsnaam': '***'" in r.stderr and "'voorvoegselGeslachtsnaam': '***'" in r.stderr
+    assert "'aoaPostcode': '***'" in r.stderr and "'omschrijvingGeneriek': 'initiator'" in r.stderr
+    shown = r.stdout + r.stderr + (tmp_path / "out/junit.xml").read_text() + (tmp_path / "out/report.html").read_text()
+    for personal in ("Berg", "J.A.", "van der", "Dorpsstraat", "1234AB", "999993653"):
+        assert personal not in shown, personal

@@ -26,10 +26,9 @@ import httpx
 
 from adapter import recording
 from adapter.errors import ConfigError
-from adapter.privacy import model_view
 from adapter.simulation.config_text import chain_toml
 from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
-from adapter.simulation.results import SETTLED, Check, ScenarioResult
+from adapter.simulation.results import SETTLED, Check, ScenarioResult, shown
 from adapter.simulation.scenarios import Scenario, Step
 from adapter.simulation.serving import serve_in_thread
 
@@ -301,13 +300,9 @@ def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow)
             result.checks.append(Check(sid, 1, text, f"checkpoint {cp}", "as recorded", "as recorded", True))
     for d in differences:
         name = f"checkpoint {d.checkpoint}" + (f": field {d.field}" if d.field else "")
-        result.checks.append(Check(sid, 1, text, name, _shown(d.recorded), _shown(d.rerun), False))
-
-
-def _shown(value: Any) -> str:
-    """A recorded or rerun value as the reports show it: a whole object (a verzoek) with its personal fields
-    masked; names in it would pass the BSN/e-mail/telephone masking of ``Check``."""
-    return repr(model_view(value, masked=True) if isinstance(value, dict | list) else value)
+        result.checks.append(
+            Check(sid, 1, text, name, shown(d.recorded, quoted=True), shown(d.rerun, quoted=True), False)
+        )
 
 
 def _message_id(services: Any, flow: Flow) -> int | None:

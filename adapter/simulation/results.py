@@ -4,15 +4,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from adapter.privacy import masked_field
+from adapter.privacy import masked_field, model_view
 
 if TYPE_CHECKING:
     from adapter.simulation.scenarios import Scenario
 
 #: states a delivery does not leave by itself: waiting longer cannot change them
 SETTLED = ("delivered", "dead", "needs-attention", "rejected", "hint-refused", "handled")
+
+
+def shown(value: Any, *, quoted: bool = False) -> str:
+    """A value as a ``Check`` shows it: a whole object or list (a rol, a verzoek) with its personal fields masked
+    by their keys first, since its path names none of them (``rollen[0]``) and the names in it would pass the
+    BSN/e-mail/telephone masking of ``Check``; ``quoted``: a text in quotes (a rerun shows ``''`` vs ``None``)."""
+    if isinstance(value, dict | list | tuple):
+        return repr(model_view(value, masked=True))
+    return repr(value) if quoted else str(value)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
 from adapter.simulation import probes
 from adapter.simulation.chains import Chain, chain, running_chain
-from adapter.simulation.results import SETTLED, Check, ScenarioResult, StepFailed
+from adapter.simulation.results import SETTLED, Check, ScenarioResult, StepFailed, shown
 from adapter.simulation.scenarios import Expect, Scenario, Step
 
 STUF = "http://www.egem.nl/StUF/StUF0301"
@@ -366,7 +366,7 @@ class Run:
 
     def _check(self, i: int, text: str, name: str, expected: Any, actual: Any) -> None:
         ok = expected == actual
-        self.result.checks.append(Check(self.scenario.id, i, text, name, str(expected), str(actual), ok))
+        self.result.checks.append(Check(self.scenario.id, i, text, name, shown(expected), shown(actual), ok))
 
     def _expect(self, i: int, text: str, step: Step) -> None:
         e: Expect = step.expect
