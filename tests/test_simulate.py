@@ -191,7 +191,8 @@ def test_target_config_runs_the_delivery_scenarios_against_a_separately_started_
     fake = FakeZgw(client_id="loket-adapter", secret=SECRET)
     with serving(fake.app) as url:
         fake.base_url = url
-        toml = f'[delivery]\nmappings_dir = "{copy_mappings(tmp_path)}"\n' + zgw_target_toml(
+        # no workers where this config is used: the simulation's own adapter delivers all the same
+        toml = f'[delivery]\nworkers = 0\nmappings_dir = "{copy_mappings(tmp_path)}"\n' + zgw_target_toml(
             url, SECRET, catalogus=fake.catalogus_url("catalogussen")
         )
         config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'unused.db'}", 8999, toml)

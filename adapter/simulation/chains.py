@@ -109,7 +109,11 @@ def chain(
                 }
                 if mappings is not None:
                     overrides["delivery.mappings_dir"] = str(mappings)
-                settings = load_settings(config).with_overrides(**overrides)
+                settings = load_settings(config)
+                # the chain's own adapter delivers what it receives, whoever drains the outbox where the config
+                # is used (workers = 0: another process drains it)
+                overrides["delivery.workers"] = max(settings.delivery.workers, 1)
+                settings = settings.with_overrides(**overrides)
             services = open_services(settings)
             upgrade(services.engine)
             assert services.outbox is not None

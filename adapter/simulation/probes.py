@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
@@ -46,17 +46,23 @@ def fake_zaak_view(fake: Any, zaak: dict[str, Any]) -> dict[str, Any]:
         if zio["zaak"] == url and zio["informatieobject"] in docs:
             doc = dict(docs[zio["informatieobject"]])
             documenten.append(_with_inhoud(doc, doc.pop("bytes", None)))
-    with fake.store.lock:
-        zaaktype = fake.store.resolve(zaak.get("zaaktype"), "zaaktypen")
-        zaaktype = dict(zaaktype) if zaaktype is not None else None
-    return {
-        "zaak": zaak,
-        "zaaktype": zaaktype,
-        "documenten": documenten,
-        "rollen": [r for r in fake.rollen if r["zaak"] == url],
-        "statussen": [s for s in fake.statussen if s["zaak"] == url],
-        "zaakobjecten": [o for o in fake.zaakobjecten if o["zaak"] == url],
-    }
+
+    def resolve(type_url: Any, kind: str) -> dict[str, Any] | None:
+        with fake.store.lock:
+            found = fake.store.resolve(type_url, kind)
+            return dict(found) if found is not None else None
+
+    return _with_type_names(
+        {
+            "zaak": zaak,
+            "zaaktype": resolve(zaak.get("zaaktype"), "zaaktypen"),
+            "documenten": documenten,
+            "rollen": [r for r in fake.rollen if r["zaak"] == url],
+            "statussen": [s for s in fake.statussen if s["zaak"] == url],
+            "zaakobjecten": [o for o in fake.zaakobjecten if o["zaak"] == url],
+        },
+        resolve,
+    )
 
 
 def zgw_zaak_view(client: Any, zaak: dict[str, Any]) -> dict[str, Any]:
@@ -68,14 +74,47 @@ def zgw_zaak_view(client: Any, zaak: dict[str, Any]) -> dict[str, Any]:
         doc = client.get(zio["informatieobject"])
         data = client.download(doc["inhoud"]) if doc.get("inhoud") else None
         documenten.append(_with_inhoud(doc, data))
-    return {
-        "zaak": zaak,
-        "zaaktype": client.get(zaak["zaaktype"]) if zaak.get("zaaktype") else None,
-        "documenten": documenten,
-        "rollen": client.find_all("zaken", "rollen", zaak=url),
-        "statussen": client.find_all("zaken", "statussen", zaak=url),
-        "zaakobjecten": client.find_all("zaken", "zaakobjecten", zaak=url),
-    }
+    types: dict[str, dict[str, Any]] = {}
+
+    def resolve(type_url: Any, kind: str) -> dict[str, Any] | None:
+        if not isinstance(type_url, str) or not type_url:
+            return None
+        if type_url not in types:
+            types[type_url] = client.get(type_url)
+        return types[type_url]
+
+    return _with_type_names(
+        {
+            "zaak": zaak,
+            "zaaktype": resolve(zaak.get("zaaktype"), "zaaktypen"),
+            "documenten": documenten,
+            "rollen": client.find_all("zaken", "rollen", zaak=url),
+            "statussen": client.find_all("zaken", "statussen", zaak=url),
+            "zaakobjecten": client.find_all("zaken", "zaakobjecten", zaak=url),
+        },
+        resolve,
+    )
+
+
+#: (list in the view, the field with a catalogus URL, the catalogus resource): each item gets that type's
+#: omschrijving beside the URL, so a scenario names the type a mapping chose rather than a generated URL
+_TYPED = (
+    ("documenten", "informatieobjecttype", "informatieobjecttypen"),
+    ("rollen", "roltype", "roltypen"),
+    ("statussen", "statustype", "statustypen"),
+)
+
+
+def _with_type_names(view: dict[str, Any], resolve: Callable[[Any, str], dict[str, Any] | None]) -> dict[str, Any]:
+    """Each document, rol and status with ``<type field>_omschrijving``: its type's omschrijving (None when the
+    URL resolves to nothing)."""
+    for items, type_field, kind in _TYPED:
+        named = []
+        for item in view[items]:
+            found = resolve(item.get(type_field), kind)
+            named.append({**item, f"{type_field}_omschrijving": found.get("omschrijving") if found else None})
+        view[items] = named
+    return view
 
 
 def add_zaaktype_version(

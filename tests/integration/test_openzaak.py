@@ -640,3 +640,36 @@ def test_a_resend_after_a_mapping_fix_replaces_a_document_of_the_old_type(
     gone = r.http.get(old["url"], headers=env.oz.headers())
     assert gone.status_code == 404, (gone.status_code, gone.text[:300])  # the Tekening deleted, not orphaned
     assert len(r.of_zaak("statussen", zaak)) == 1
+
+
+# -- the ketensimulatie against the real Open Zaak ----------------------------------------------------------
+
+
+def test_the_delivery_scenarios_run_against_open_zaak_with_target_config(
+    tmp_path: Path, openzaak: OpenZaak, catalogus: dict[str, Any]
+) -> None:
+    """How a supplier runs the shipped scenarios against an acceptance zaaksysteem (issue 11): ``simulate
+    --target config`` with a config whose target is the real Open Zaak. Its lists come newest first, unlike the
+    fake's: the scenarios choose items by field, so they pass all the same; what the mapping made (zaak fields,
+    rollen, statussen, document types and bytes) is read back through Open Zaak's APIs."""
+    from tests.test_simulate import SCENARIOS, junit_cases
+
+    # workers = 0 in this config (the suite drains by hand): the simulation's own adapter delivers all the same
+    config = write_config(
+        tmp_path / "config.toml",
+        f"sqlite:///{tmp_path / 'unused.db'}",
+        free_port(),
+        delivery_toml(openzaak, catalogus["catalogus"], copy_mappings(tmp_path)),
+    )
+    chosen = ["aanvraag-delivered", "aanvulling-after-aanvraag", "intrekking", "wijzig-gemachtigde", "triage"]
+    r = subprocess.run(
+        [sys.executable, "-m", "adapter", "--config", str(config), "simulate", "--target", "config",
+         *(str(SCENARIOS / f"{name}.toml") for name in chosen), "--report-dir", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "5 of 5 scenarios passed" in r.stdout, r.stdout
+    assert junit_cases(tmp_path / "out" / "junit.xml") == dict.fromkeys(
+        ["LVO-01", "LVO-02", "LVO-04", "LVO-05", "MAP-01"]
+    )
+    assert not (tmp_path / "unused.db").exists()  # a throwaway store, not the config's
