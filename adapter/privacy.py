@@ -77,6 +77,15 @@ def masked_download(body: bytes, limits: Limits) -> bytes:
     return mask_values(_pretty(root), found).encode("utf-8")
 
 
+def personal_values(body: bytes, limits: Limits) -> set[str]:
+    """The values of a message's personal elements (4 characters or more), to mask wherever else they turn up:
+    a name or street the mapping copied into a zaak's omschrijving, shown by a ketensimulatie report."""
+    try:
+        return _mask_tree(parse(body, limits))
+    except XmlRejected:
+        return set()
+
+
 def _pretty(root: etree._Element) -> str:
     for el in root.iter():  # drop the original indentation, so pretty_print lays it out afresh
         if isinstance(el.tag, str) and len(el) and el.text and not el.text.strip():

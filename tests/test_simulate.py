@@ -134,6 +134,9 @@ def test_a_wrong_scenario_file_is_one_line_naming_file_and_key(tmp_path: Path) -
         ('id = "X"\n', "description: Field required"),
         (original.replace("[steps.expect.json]", '[steps.expect.json]\n"documenten[size]" = 1'), "give an index, *"),
         ("id = [", "not TOML"),
+        (original.replace('do = "wait"', 'do = "wait"\nsystem = "werkmap"'), "system: only a fail or recover step"),
+        ('id = "X"\ndescription = "x"\n[[steps]]\ndo = "fail"\nsystem = "werkmap"\npath = "/pdf"\nmethod = "GET"\n',
+         "method: the werkmap fails requests of every method"),
     ):  # fmt: skip
         assert text != original
         bad.write_text(text, encoding="utf-8")

@@ -337,6 +337,22 @@ def test_differences_show_no_personal_data(tmp_path: Path) -> None:
     assert "Dorpsstraat" not in r.stderr  # the whole verzoek, where shown, has its personal fields masked
 
 
+def test_a_changed_omschrijving_with_the_initiatiefnemers_street_in_it_is_shown_masked(tmp_path: Path) -> None:
+    """The STAM verzoek's naam ("Dakkapel Dorpsstraat 1a") holds the initiatiefnemer's street; the rerun's
+    difference names the field and shows the values with what the verzoek (served by the werkmap, recorded)
+    marks as personal masked, in the console, JUnit and HTML."""
+    mappings = copy_mappings(tmp_path)
+    example = mappings / "voorbeeldstad.toml"
+    rule = 'omschrijving = "{verzoek.omschrijving}"'
+    assert rule in example.read_text("utf-8")
+    example.write_text(example.read_text("utf-8").replace(rule, 'omschrijving = "Nieuw: {verzoek.omschrijving}"'))
+    r = adapter("simulate", "--rerun", "stam-initieren", "--mappings", mappings, "--report-dir", tmp_path / "out")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "checkpoint opdracht: field profiel.omschrijving: expected '***', actual 'Nieuw: ***': FAILED" in r.stderr
+    shown = r.stdout + r.stderr + (tmp_path / "out/junit.xml").read_text() + (tmp_path / "out/report.html").read_text()
+    assert "Dorpsstraat" not in shown and "Berg" not in shown
+
+
 def test_a_failing_recorder_never_breaks_a_run_and_a_broken_download_fails_as_without_one() -> None:
     class Broken:
         def checkpoint(self, message_id: int, name: str, value: Any) -> None:

@@ -316,6 +316,11 @@ class FakeWerkmap:
         with self._lock:
             self._faults.append(Fault(path_suffix, status, times, delay, corrupt, cut_after))
 
+    def clear_faults(self) -> None:
+        """The werkmap is back: faults not yet taken are dropped."""
+        with self._lock:
+            self._faults.clear()
+
     @property
     def pending_faults(self) -> int:
         with self._lock:

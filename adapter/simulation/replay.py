@@ -26,11 +26,13 @@ import httpx
 
 from adapter import recording
 from adapter.errors import ConfigError
+from adapter.privacy import personal_values
 from adapter.simulation.config_text import chain_toml
 from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
 from adapter.simulation.results import SETTLED, Check, ScenarioResult, shown
 from adapter.simulation.scenarios import Scenario, Step
 from adapter.simulation.serving import serve_in_thread
+from adapter.xmlsafe import Limits
 
 SECRET = "rerun-stub-secret-of-32-bytes-or-more"
 
@@ -294,6 +296,9 @@ def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow)
     checked, differences = compare(flow, new, rec.ignore, reads)
     text = result.scenario.steps[0].describe or "rerun"
     sid = result.scenario.id
+    # the message's personal values, and those of what the werkmap served (a STAM verzoek), masked in every check
+    bodies = [flow.inbound, *(c["response"].encode() for c in flow.calls if isinstance(c.get("response"), str))]
+    personal = set().union(*(personal_values(b, Limits()) for b in bodies))
     for cp in checked:
         failed = [d for d in differences if d.checkpoint.split(" ")[0].split(".")[0] == cp.split(" ")[0]]
         if not failed:
@@ -301,7 +306,7 @@ def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow)
     for d in differences:
         name = f"checkpoint {d.checkpoint}" + (f": field {d.field}" if d.field else "")
         result.checks.append(
-            Check(sid, 1, text, name, shown(d.recorded, quoted=True), shown(d.rerun, quoted=True), False)
+            Check(sid, 1, text, name, shown(d.recorded, quoted=True), shown(d.rerun, quoted=True), False, personal)
         )
 
 

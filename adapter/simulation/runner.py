@@ -26,10 +26,12 @@ from sqlalchemy import func, select
 
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
+from adapter.privacy import personal_values
 from adapter.simulation import probes
 from adapter.simulation.chains import Chain, chain, running_chain
 from adapter.simulation.results import SETTLED, Check, ScenarioResult, StepFailed, shown
 from adapter.simulation.scenarios import Expect, Scenario, Step
+from adapter.xmlsafe import Limits
 
 STUF = "http://www.egem.nl/StUF/StUF0301"
 FIXTURES = FIXTURES_DIR / "stuf-lvo"
@@ -159,6 +161,8 @@ class Run:
         #: step → the adviesverzoek it asked for (advies steps)
         self.adviesverzoeken: dict[int, str] = {}
         self.result = ScenarioResult(scenario)
+        #: personal values of the messages this run put in (``_remember``), masked in every check
+        self.personal: set[str] = set()
         #: against a real zaaksysteem every aanvraagnummer gets a suffix of this run
         self.tag = f"{uuid.uuid4().int % 10**6:06d}" if c.side.real else ""
 
@@ -187,6 +191,7 @@ class Run:
 
     def _post_stuf(self, i: int, body: bytes) -> None:
         """A StUF-LVO message posted as the loket posts it; what was sent and answered kept for step ``i``."""
+        self._remember(body)
         try:
             r = httpx.post(
                 f"{self.c.url}/soap/stuf-lvo",
@@ -235,6 +240,7 @@ class Run:
         self.result.exchanges.append((i, f"answer (HTTP {r.status_code})", r.text))
 
     def _into_werkmap(self, xml: bytes, step: Step) -> None:
+        self._remember(xml)
         try:
             self.c.werkmap.add_verzoek(xml, step.documents or None)
         except ValueError as exc:  # not valid against our STAM schema, a documentId the verzoek lacks, twice
@@ -342,10 +348,22 @@ class Run:
         self.result.exchanges.append((i, "postbox pickup", f"{outcome.status}: {outcome.detail}"))
 
     def _fail(self, i: int, step: Step) -> None:
-        self.c.side.fail(step)
+        if step.system == "werkmap":
+            assert step.path is not None
+            self._werkmap().fail_next(step.path, status=step.status, times=step.times)
+        else:
+            self.c.side.fail(step)
 
     def _recover(self, i: int, step: Step) -> None:
-        self.c.side.recover()
+        if step.system == "werkmap":
+            self._werkmap().clear_faults()
+        else:
+            self.c.side.recover()
+
+    def _werkmap(self) -> Any:
+        if self.c.werkmap is None:
+            raise StepFailed("the werkmap fails only when it is the simulated one (--target fake)")
+        return self.c.werkmap
 
     def _last_sent(self, i: int, of: int | None) -> Sent:
         if of is not None:
@@ -365,8 +383,15 @@ class Run:
             time.sleep(0.05)
 
     def _check(self, i: int, text: str, name: str, expected: Any, actual: Any) -> None:
-        ok = expected == actual
-        self.result.checks.append(Check(self.scenario.id, i, text, name, shown(expected), shown(actual), ok))
+        self._add(i, text, name, shown(expected), shown(actual), expected == actual)
+
+    def _add(self, i: int, text: str, name: str, expected: str, actual: str, ok: bool) -> None:
+        self.result.checks.append(Check(self.scenario.id, i, text, name, expected, actual, ok, self.personal))
+
+    def _remember(self, body: bytes) -> None:
+        """Keep the personal values of a message this run puts in (sent, or placed in the werkmap): every check
+        masks them wherever they turn up, e.g. the initiatiefnemer's street copied into a zaak omschrijving."""
+        self.personal |= personal_values(body, Limits())
 
     def _expect(self, i: int, text: str, step: Step) -> None:
         e: Expect = step.expect
@@ -387,9 +412,7 @@ class Run:
         if e.outcome is not None:
             outcome = _message_state(self.c, self._last_sent(i + 1, step.of).message_id)[2]
             ok = outcome is not None and e.outcome in outcome
-            self.result.checks.append(
-                Check(self.scenario.id, i, text, "outcome", f"containing {e.outcome!r}", repr(outcome), ok)
-            )
+            self._add(i, text, "outcome", f"containing {e.outcome!r}", repr(outcome), ok)
         if e.zaken is not None or e.documenten is not None or e.rollen is not None:
             zaken = self.c.side.zaken({s.nummer for s in self.sent.values() if s.nummer})
             if e.zaken is not None:
@@ -413,9 +436,7 @@ class Run:
         if e.error is not None:
             error = _message_state(self.c, self._last_sent(i + 1, step.of).message_id)[1]
             ok = error is not None and e.error in error
-            self.result.checks.append(
-                Check(self.scenario.id, i, text, "error", f"containing {e.error!r}", repr(error), ok)
-            )
+            self._add(i, text, "error", f"containing {e.error!r}", repr(error), ok)
         if e.overdrachten is not None:
             if self.c.werkmap is None:
                 raise StepFailed("expect.overdrachten needs the simulated werkmap (--target fake)")
@@ -438,7 +459,7 @@ class Run:
             seen = self.c.log.events() if self.c.log is not None else []
             ok = event in seen
             actual = "logged" if ok else f"not among {len(seen)} events ({', '.join(sorted(set(seen))[:12])})"
-            self.result.checks.append(Check(self.scenario.id, i, text, "log", repr(event), actual, ok))
+            self._add(i, text, "log", repr(event), actual, ok)
 
     def _expect_postbus(self, i: int, text: str, e: Expect) -> None:
         from adapter.simulation import loket_sftp

@@ -127,6 +127,8 @@ class Step(_Strict):
     file: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
     size: int = Field(1024, ge=0, le=100_000_000)
     # fail: the zaaksysteem answers ``status`` to the next ``times`` requests of ``method`` on a path ending ``path``
+    # (``system = "werkmap"``: the werkmap, to requests of any method); recover: that system is back
+    system: Literal["zaaksysteem", "werkmap"] = "zaaksysteem"
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str | None = None
     status: int = Field(503, ge=400, le=599)
@@ -143,7 +145,11 @@ class Step(_Strict):
         if self.do == "notify" and not self.notificatie:
             raise ValueError("a notify step needs notificatie = FIXTURE (fixtures/stam/NAME.xml)")
         if self.do == "fail" and not self.path:
-            raise ValueError("a fail step needs path (the end of the zaaksysteem's path, e.g. /zaken)")
+            raise ValueError("a fail step needs path (the end of the far system's path, e.g. /zaken)")
+        if self.system == "werkmap" and "method" in self.model_fields_set:
+            raise ValueError("method: the werkmap fails requests of every method on that path (leave method out)")
+        if "system" in self.model_fields_set and self.do not in ("fail", "recover"):
+            raise ValueError("system: only a fail or recover step names the far system")
         if self.do == "catalogus" and not (self.zaaktype and self.omschrijving and self.begin):
             raise ValueError("a catalogus step needs zaaktype, omschrijving and begin (a date)")
         if any(size < 0 for size in self.documents.values()):
