@@ -134,7 +134,10 @@ def test_a_wrong_scenario_file_is_one_line_naming_file_and_key(tmp_path: Path) -
         ('id = "X"\n', "description: Field required"),
         (original.replace("[steps.expect.json]", '[steps.expect.json]\n"documenten[size]" = 1'), "give an index, *"),
         ("id = [", "not TOML"),
-        (original.replace('do = "wait"', 'do = "wait"\nsystem = "werkmap"'), "system: only a fail or recover step"),
+        (original.replace('do = "wait"', 'do = "wait"\nsystem = "werkmap"'),
+         "steps.2: system: a wait step has no such key (its own: timeout)"),
+        (original.replace('do = "send"', 'do = "send"\nmethod = "GET"'),
+         "steps.1: method: a send step has no such key"),
         ('id = "X"\ndescription = "x"\n[[steps]]\ndo = "fail"\nsystem = "werkmap"\npath = "/pdf"\nmethod = "GET"\n',
          "method: the werkmap fails requests of every method"),
     ):  # fmt: skip

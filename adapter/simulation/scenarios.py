@@ -24,6 +24,22 @@ from adapter.store.states import MESSAGE_STATES
 #: steps that bring a message into the adapter (``same_as`` and ``of`` refer to them)
 MESSAGE_STEPS = ("send", "notify", "poll", "advies", "answer")
 
+#: the keys each kind of step reads, beside do, describe, expect and of (which message the expectations are
+#: about); any other key is refused, since it would have no effect
+STEP_KEYS: dict[str, frozenset[str]] = {
+    "send": frozenset({"message", "nummer", "replace", "referentie", "same_as"}),
+    "notify": frozenset({"notificatie", "verzoek", "replace", "documents"}),
+    "poll": frozenset({"verzoek", "documents"}),
+    "catalogus": frozenset({"zaaktype", "omschrijving", "begin", "einde", "concept", "close_previous"}),
+    "advies": frozenset({"adviseur", "bijlagen", "omschrijving"}),
+    "answer": frozenset({"strekking"}),
+    "postbus": frozenset({"file", "size"}),
+    "fail": frozenset({"path", "method", "status", "times", "system"}),
+    "recover": frozenset({"system"}),
+    "wait": frozenset({"timeout"}),
+}
+_EVERY_STEP = frozenset({"do", "describe", "expect", "of"})
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -140,6 +156,10 @@ class Step(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Step:
+        stray = sorted(self.model_fields_set - _EVERY_STEP - STEP_KEYS[self.do])
+        if stray:
+            keys = ", ".join(sorted(STEP_KEYS[self.do])) or "none"
+            raise ValueError(f"{stray[0]}: a {self.do} step has no such key (its own: {keys})")
         if self.do == "send" and (self.message is None) == (self.same_as is None):
             raise ValueError("a send step needs message = FIXTURE or same_as = STEP (one of them)")
         if self.do == "notify" and not self.notificatie:
@@ -148,8 +168,6 @@ class Step(_Strict):
             raise ValueError("a fail step needs path (the end of the far system's path, e.g. /zaken)")
         if self.system == "werkmap" and "method" in self.model_fields_set:
             raise ValueError("method: the werkmap fails requests of every method on that path (leave method out)")
-        if "system" in self.model_fields_set and self.do not in ("fail", "recover"):
-            raise ValueError("system: only a fail or recover step names the far system")
         if self.do == "catalogus" and not (self.zaaktype and self.omschrijving and self.begin):
             raise ValueError("a catalogus step needs zaaktype, omschrijving and begin (a date)")
         if any(size < 0 for size in self.documents.values()):
