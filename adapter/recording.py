@@ -3,7 +3,8 @@
 Off unless a recorder is installed (``loket-adapter record``, ``simulate --record``, and a rerun itself). Then
 every delivery run notes its checkpoints (the canonical Verzoek, the mapped Opdracht) and every outbound HTTP
 call its clients make, with the answer, under the message the run delivers (a context variable set by the
-delivery worker). When nothing is installed each hook is one global read: production pays nothing.
+delivery worker); a message refused at the door is a flow that ends there (``rejected``). When nothing is
+installed each hook is one global read: production pays nothing.
 
 This module knows no file format and no store: the recorder decides what to keep (``adapter.simulation.recorded``).
 """
@@ -68,12 +69,23 @@ def delivering(message_id: int) -> Iterator[None]:
         yield
     finally:
         _message.reset(token)
-        recorder = _recorder
-        if recorder is not None:
-            try:
-                recorder.finished(message_id)
-            except Exception:  # after the outcome is committed: a recorder's failure is its own, never the run's
-                log.warning("flow not recorded", message_id=message_id, exc_info=True)
+        _finished(message_id)
+
+
+def rejected(message_id: int | None) -> None:
+    """A message refused at the door (a Fo03, a STAM 400) is logged as ``message_id``: its flow ends there, with
+    the message and the answer; a rerun proves it is refused the same way."""
+    if message_id is not None:
+        _finished(message_id)
+
+
+def _finished(message_id: int) -> None:
+    recorder = _recorder
+    if recorder is not None:
+        try:
+            recorder.finished(message_id)
+        except Exception:  # after the outcome is committed: a recorder's failure is its own, never the run's
+            log.warning("flow not recorded", message_id=message_id, exc_info=True)
 
 
 @contextmanager

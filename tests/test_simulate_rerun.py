@@ -447,3 +447,21 @@ def test_a_flow_folder_read_while_it_is_rewritten_shows_whole_files(tmp_path: Pa
     assert seen and set(seen) == {"delivered"}
     assert sorted(p.name for p in (tmp_path / flow.name).iterdir()) == [
         "answer.xml", "calls.json", "inbound.xml", "opdracht.json", "result.json", "verzoek.json"]  # fmt: skip
+
+
+def test_a_refused_message_is_recorded_and_its_rerun_is_refused_the_same_way(tmp_path: Path) -> None:
+    """A Fo03 (StUF-LVO) and a 400 (STAM) end their flow at the door; the rerun sends them again and compares
+    the answer element by element: a recorded StUF055 the rerun answers otherwise is named."""
+    chosen = [SCENARIOS / "xsd-invalid.toml", SCENARIOS / "stam-invalid.toml"]
+    r = adapter("simulate", "--record", tmp_path / "rec", *chosen, "--report-dir", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for rec, flow in (("ERR-01", "001-omvDi01AanbiedenAanvraag"), ("STAM-08", "001-verzoeknotificatie")):
+        assert json.loads((tmp_path / "rec" / rec / flow / "result.json").read_text())["state"] == "rejected"
+        r = adapter("simulate", "--rerun", tmp_path / "rec" / rec, "--report-dir", tmp_path / "out")
+        assert r.returncode == 0 and "1 of 1 flows passed" in r.stdout, r.stdout + r.stderr
+    answer = tmp_path / "rec" / "ERR-01" / "001-omvDi01AanbiedenAanvraag" / "answer.xml"
+    assert "<StUF:code>StUF055</StUF:code>" in answer.read_text()
+    answer.write_text(answer.read_text().replace("<StUF:code>StUF055</StUF:code>", "<StUF:code>StUF058</StUF:code>"))
+    r = adapter("simulate", "--rerun", tmp_path / "rec" / "ERR-01", "--report-dir", tmp_path / "out")
+    assert r.returncode == 1
+    assert "checkpoint answer: field Fo03Bericht.body.code: expected 'StUF058', actual 'StUF055': FAILED" in r.stderr

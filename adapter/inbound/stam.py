@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from adapter import recording
 from adapter.config import Settings
 from adapter.errors import StoreUnavailable
 from adapter.logs import get_logger
@@ -146,7 +147,7 @@ class StamChannel:
                 sha256=hashlib.sha256(raw).hexdigest(),
             )
             try:
-                store.reject(
+                row_id = store.reject(
                     self.writer,
                     record,
                     json.dumps(answer.body),
@@ -156,5 +157,7 @@ class StamChannel:
                 )
             except StoreUnavailable as exc:
                 log.warning("rejected notification not logged", reason=str(exc))
+            else:
+                recording.rejected(row_id)
         log.warning("verzoeknotificatie rejected", detail=detail)
         return answer

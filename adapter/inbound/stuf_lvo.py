@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from lxml import etree
 
+from adapter import recording
 from adapter.config import Settings
 from adapter.errors import StoreUnavailable
 from adapter.logs import get_logger, mask_text
@@ -281,6 +282,7 @@ class StufLvoChannel:
                 )
             except StoreUnavailable as exc:
                 log.warning("rejected message not logged", reason=str(exc))
+            recording.rejected(row_id)
         log.warning(
             "message rejected",
             code=fout.fout.code,
