@@ -77,9 +77,10 @@ def masked_download(body: bytes, limits: Limits) -> bytes:
     return mask_values(_pretty(root), found).encode("utf-8")
 
 
-def personal_values(body: bytes, limits: Limits) -> set[str]:
+def personal_values_in_xml(body: bytes, limits: Limits) -> set[str]:
     """The values of a message's personal elements (4 characters or more), to mask wherever else they turn up:
-    a name or street the mapping copied into a zaak's omschrijving, shown by a ketensimulatie report."""
+    a name or street the mapping copied into a zaak's omschrijving, shown by a ketensimulatie report. (For a
+    model object, a parsed ``Verzoek``: ``adapter.logs.personal_values``.)"""
     try:
         return _mask_tree(parse(body, limits))
     except XmlRejected:

@@ -26,7 +26,7 @@ import httpx
 
 from adapter import recording
 from adapter.errors import ConfigError
-from adapter.privacy import personal_values
+from adapter.privacy import personal_values_in_xml
 from adapter.simulation.config_text import chain_toml
 from adapter.simulation.recorded import Flow, FlowRecorder, Recording, compare, path_of, url_key
 from adapter.simulation.results import SETTLED, Check, ScenarioResult, shown
@@ -298,7 +298,7 @@ def _compare_into(result: ScenarioResult, rec: Recording, flow: Flow, new: Flow)
     sid = result.scenario.id
     # the message's personal values, and those of what the werkmap served (a STAM verzoek), masked in every check
     bodies = [flow.inbound, *(c["response"].encode() for c in flow.calls if isinstance(c.get("response"), str))]
-    personal = set().union(*(personal_values(b, Limits()) for b in bodies))
+    personal = set().union(*(personal_values_in_xml(b, Limits()) for b in bodies))
     for cp in checked:
         failed = [d for d in differences if d.checkpoint.split(" ")[0].split(".")[0] == cp.split(" ")[0]]
         if not failed:

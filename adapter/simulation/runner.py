@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from adapter.errors import AdapterError
 from adapter.paths import FIXTURES_DIR, PROJECT_ROOT
-from adapter.privacy import personal_values
+from adapter.privacy import personal_values_in_xml
 from adapter.simulation import probes
 from adapter.simulation.chains import Chain, chain, running_chain
 from adapter.simulation.results import SETTLED, Check, ScenarioResult, StepFailed, shown
@@ -391,7 +391,7 @@ class Run:
     def _remember(self, body: bytes) -> None:
         """Keep the personal values of a message this run puts in (sent, or placed in the werkmap): every check
         masks them wherever they turn up, e.g. the initiatiefnemer's street copied into a zaak omschrijving."""
-        self.personal |= personal_values(body, Limits())
+        self.personal |= personal_values_in_xml(body, Limits())
 
     def _expect(self, i: int, text: str, step: Step) -> None:
         e: Expect = step.expect
